@@ -1,0 +1,5 @@
+import sys
+
+from mixlaw.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,73 @@
+"""Flags shared by every command that reads a runs table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mixlaw.errors import MixlawInputError
+from mixlaw.fitted import FitData, prepare
+from mixlaw.runs import RunsTable, read_runs
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true", help="only errors on stderr")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug output and tracebacks")
+
+
+def add_runs_flags(parser: argparse.ArgumentParser, checkpoint: bool = True) -> None:
+    """RUNS plus selection and aggregation flags."""
+    parser.add_argument("runs", metavar="RUNS", help="runs table (.csv, .parquet or .jsonl)")
+    group = parser.add_argument_group("selection")
+    group.add_argument("--model", help="model label to use (e.g. 70M)")
+    group.add_argument("--params", type=float, help="model size by non-embedding parameter count")
+    if checkpoint:
+        group.add_argument("--step", type=float, help="checkpoint step")
+        group.add_argument("--tokens", type=float, help="checkpoint by training tokens")
+        group.add_argument("--step-tol", type=float, default=0.0,
+                           help="take each run's nearest complete checkpoint within this distance (default 0: exact)")
+    group.add_argument("--train-domains", type=_csv_list, help="comma list: runs that train only on these domains")
+    group.add_argument("--valid-domains", type=_csv_list, help="comma list of validation domains to use")
+    group.add_argument("--metric", help="which metric when the table has a metric column")
+    group.add_argument("--renormalize", action="store_true", help="rescale proportions that do not sum to 1")
+    agg = parser.add_argument_group("aggregation")
+    agg.add_argument("--valid-weights", metavar="FILE|uniform", default=None,
+                     help="CSV with valid_domain,valid_weight[,group columns], or 'uniform' (the default)")
+    agg.add_argument("--group", metavar="COLUMN", help="grouping column of the weights file: targets become groups")
+
+
+def _csv_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def load_table(args: argparse.Namespace) -> RunsTable:
+    return read_runs(args.runs, renormalize=args.renormalize)
+
+
+def prepare_from_args(args: argparse.Namespace, table: RunsTable | None = None) -> FitData:
+    table = table or load_table(args)
+    if args.model is not None and args.params is not None:
+        raise MixlawInputError("give --model or --params, not both")
+    return prepare(
+        table,
+        model=args.model,
+        params=args.params,
+        step=getattr(args, "step", None),
+        tokens=getattr(args, "tokens", None),
+        step_tol=getattr(args, "step_tol", 0.0),
+        valid_weights=args.valid_weights,
+        group=args.group,
+        train_domains=args.train_domains,
+        valid_domains=args.valid_domains,
+        metric=args.metric,
+    )
+
+
+def command_line() -> str:
+    return " ".join(["mixlaw"] + sys.argv[1:])
+
+
+def status(args: argparse.Namespace, message: str) -> None:
+    """Progress line on stderr (suppressed by --quiet)."""
+    if not getattr(args, "quiet", False):
+        print(f"mixlaw: {message}", file=sys.stderr, flush=True)

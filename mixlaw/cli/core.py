@@ -1,0 +1,174 @@
+"""`mixlaw fit`, `predict`, `evaluate`, `laws` and `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from mixlaw.cli.common import add_output_flags, add_runs_flags, command_line, prepare_from_args, status
+from mixlaw.errors import MixlawInputError
+from mixlaw.evaluate import cross_validate, holdout
+from mixlaw.fitted import FittedLaw, fit_law, read_mixtures
+from mixlaw.laws import LAWS, get_law, parse_hyper
+from mixlaw.runs import to_jsonable, write_runs
+
+RAW = argparse.RawDescriptionHelpFormatter
+
+FIT_EXAMPLES = """examples:
+  mixlaw fit 5mix.csv --law dml --model 70M --step 30000 \\
+      --valid-weights valid_weights.csv --group pile_category --out law.json
+  mixlaw fit 2mix.csv --law dml2 --model 70M --step 10000 --valid-domains Github \\
+      --param c_init=correlation --out github.json
+  mixlaw fit runs.parquet --law dml-implicit --param K=3 --target total --out law.json
+"""
+
+PREDICT_EXAMPLES = """examples:
+  mixlaw predict law.json mixtures.csv --out predictions.csv
+  mixlaw predict law.json candidates.parquet            # CSV on stdout
+"""
+
+EVALUATE_EXAMPLES = """examples:
+  mixlaw evaluate 5mix.csv --law dml-log --model 70M --step 30000 \\
+      --valid-weights valid_weights.csv --group pile_category --cv loo
+  mixlaw evaluate 5mix.csv --law dml-log --model 70M --step 30000 --holdout-runs 0,4,8,12,21,22 --json
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("fit", help="fit a mixing law on a runs table", epilog=FIT_EXAMPLES, formatter_class=RAW,
+                              description="Fit a mixing law at one model size and checkpoint and write LAW.json.")
+    add_runs_flags(p)
+    _add_law_flags(p)
+    p.add_argument("--out", required=True, metavar="LAW.json", help="where to write the fitted law")
+    add_output_flags(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = subparsers.add_parser("predict", help="predict losses of mixtures with a fitted law", epilog=PREDICT_EXAMPLES,
+                              formatter_class=RAW,
+                              description="Add pred_<target> and pred_total columns to a file of p_<domain> mixtures.")
+    p.add_argument("law", metavar="LAW.json")
+    p.add_argument("mixtures", metavar="MIXTURES", help="CSV/Parquet/JSONL with p_<domain> columns")
+    p.add_argument("--renormalize", action="store_true", help="rescale proportions that do not sum to 1")
+    p.add_argument("--out", metavar="PRED.csv", help="output file (default: CSV on stdout)")
+    add_output_flags(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = subparsers.add_parser("evaluate", help="cross-validate a law (folds grouped by mixture)",
+                              epilog=EVALUATE_EXAMPLES, formatter_class=RAW,
+                              description="Held-out error of a law: K-fold or leave-one-mixture-out CV, or named runs.")
+    add_runs_flags(p)
+    _add_law_flags(p)
+    p.add_argument("--cv", default="loo", help="K (folds of mixtures) or loo (default)")
+    p.add_argument("--holdout-runs", help="comma list of runs: fit on the rest, score these instead of CV")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_output_flags(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = subparsers.add_parser("laws", help="list the available laws", description="One line per law: name<TAB>description.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_laws)
+
+    p = subparsers.add_parser(
+        "demo", help="fit, evaluate and optimize on synthetic runs the project generates (no data needed)",
+        formatter_class=RAW,
+        description="Generate proxy runs from a known ground-truth law with noise, fit and cross-validate laws, "
+                    "optimize the mixture and compare with the truth.",
+        epilog="example:\n  mixlaw demo --out demo-out\n",
+    )
+    p.add_argument("--out", default="mixlaw-demo", help="output folder (default mixlaw-demo)")
+    p.add_argument("--seed", type=int, default=0)
+    add_output_flags(p)
+    p.set_defaults(func=cmd_demo)
+
+
+def _add_law_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--law", required=True, help=f"law name: {', '.join(LAWS)}")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="law hyper-parameter (repeatable)")
+    p.add_argument("--target", help="fit on: all targets (default, explicit aggregation), total, or one target")
+    p.add_argument("--seed", type=int, default=0, help="random seed for restarts and folds")
+
+
+def _hyper(args: argparse.Namespace) -> dict:
+    law_class = get_law(args.law)
+    hyper = parse_hyper(law_class, args.param)
+    if "seed" in law_class.defaults and "seed" not in hyper:
+        hyper["seed"] = args.seed
+    return hyper
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    hyper = _hyper(args)
+    data = prepare_from_args(args)
+    status(args, f"fitting {args.law} on {len(data.X)} rows ({data.n_mixtures} mixtures, {len(data.targets)} targets)")
+    fitted = fit_law(data, args.law, hyper, args.target, command=command_line())
+    fitted.save(args.out)
+    summary = fitted.law.summary_
+    status(args, f"wrote {args.out}: training RMSE per target "
+                 + ", ".join(f"{t}={v:.4g}" for t, v in zip(fitted.targets, summary["rmse"])))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    fitted = FittedLaw.load(args.law)
+    mixtures = read_mixtures(args.mixtures, fitted.domains, args.renormalize)
+    out = fitted.predict_frame(mixtures, args.mixtures, args.renormalize)
+    if args.out:
+        write_runs(out, args.out)
+        status(args, f"wrote {len(out)} predictions to {args.out}")
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    hyper = _hyper(args)
+    data = prepare_from_args(args)
+    if args.holdout_runs:
+        result = holdout(data, args.law, [r.strip() for r in args.holdout_runs.split(",") if r.strip()], hyper, args.target)
+    else:
+        cv = args.cv if args.cv == "loo" else _int(args.cv, "--cv")
+        progress = None if args.quiet or not sys.stderr.isatty() else _progress
+        result = cross_validate(data, args.law, hyper, args.target, cv, args.seed, progress)
+    result.pop("predictions")
+    if args.json:
+        print(json.dumps(to_jsonable({k: result[k] for k in ("law", "cv", "n_mixtures", "metrics")}
+                                     | {k: v for k, v in result.items() if k not in ("law", "cv", "n_mixtures", "metrics")})))
+        return 0
+    print(f"law {result['law']}  cv {result['cv']}  mixtures {result['n_mixtures']}  rows {result['n_rows']}  "
+          f"fit {result['fit_seconds']:.2f} s/fold")
+    print(f"{'target':<20} {'mae':>9} {'mare':>9} {'rmse':>9} {'max':>9} {'spearman':>9} {'r2':>8}")
+    for name, m in result["metrics"].items():
+        print(f"{name:<20} {m['mae']:>9.5f} {m['mare']:>9.5f} {m['rmse']:>9.5f} {m['max']:>9.5f} "
+              f"{m['spearman']:>9.4f} {m['r2']:>8.4f}")
+    return 0
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"\rmixlaw: fold {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+
+def _int(value: str, flag: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise MixlawInputError(f"{flag} {value}: expected an integer or loo") from None
+
+
+def cmd_laws(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps([{"name": n, "description": c.description, "defaults": c.defaults} for n, c in LAWS.items()]))
+    else:
+        for name, law_class in LAWS.items():
+            print(f"{name}\t{law_class.description}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mixlaw.demo import run_demo
+
+    result = run_demo(args.out, seed=args.seed, log=lambda m: status(args, m))
+    print(result["text"])
+    return 0 if np.isfinite(result["regret"]) else 1

@@ -1,0 +1,180 @@
+"""The fitting engine: robust nonlinear least squares with many restarts, in numpy/scipy (float64).
+
+`fit_multistart` solves B independent problems of the same model at once. Each problem b has its own data
+row y[b] (n values, NaN = missing) and R starting points. All B x R starts run through one vectorised
+Levenberg-Marquardt loop (Huber handled by iteratively reweighted least squares), the best few starts of each
+problem are polished with `scipy.optimize.least_squares(loss="huber")`, and the best is returned.
+
+A model is a function `model(theta, index) -> (pred, jac)` where `theta` has shape (K, P), `index` (K,)
+says which problem each row belongs to, `pred` has shape (K, n) and `jac` (K, n, P). Positive quantities are
+parameterized in log space by the laws themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+Model = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def huber(residual: np.ndarray, delta: float | None) -> np.ndarray:
+    """Elementwise Huber loss (0.5 r^2 inside delta, linear outside); plain 0.5 r^2 when delta is None."""
+    if delta is None:
+        return 0.5 * residual**2
+    a = np.abs(residual)
+    return np.where(a <= delta, 0.5 * residual**2, delta * (a - 0.5 * delta))
+
+
+@dataclass
+class FitResult:
+    """Best parameters per problem, shape (B, P), with their robust cost and all starts' final costs."""
+
+    theta: np.ndarray
+    cost: np.ndarray
+    n_starts: int
+    n_success: np.ndarray  # starts per problem that ended within 1e-6 (relative) of the best cost
+
+
+def _cost(residual: np.ndarray, theta: np.ndarray, delta: float | None, ridge: np.ndarray | None) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        cost = np.nansum(huber(residual, delta), axis=1)
+        if ridge is not None:
+            cost = cost + 0.5 * ((theta * ridge) ** 2).sum(axis=1)
+        bad = ~np.isfinite(residual) & ~np.isnan(residual)
+        cost[bad.any(axis=1) | ~np.isfinite(cost)] = np.inf
+    return cost
+
+
+def levenberg_marquardt(
+    model: Model,
+    theta: np.ndarray,
+    y: np.ndarray,
+    index: np.ndarray,
+    delta: float | None = None,
+    ridge: np.ndarray | None = None,
+    max_iter: int = 100,
+    rtol: float = 1e-12,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised LM over K starts. `y` (K, n) may hold NaN for missing values. Returns (theta, cost)."""
+    theta = np.array(theta, dtype=float)
+    mask = ~np.isnan(y)
+    y0 = np.where(mask, y, 0.0)
+    K, P = theta.shape
+    eye = np.eye(P)
+    with np.errstate(all="ignore"):
+        pred, jac = model(theta, index)
+        residual = np.where(mask, pred - y0, 0.0)
+    cost = _cost(residual, theta, delta, ridge)
+    lam = np.full(K, 1e-3)
+    active = np.isfinite(cost)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        r, J, th = residual[idx], jac[idx], theta[idx]
+        if delta is None:
+            w = mask[idx].astype(float)
+        else:
+            w = np.where(mask[idx], np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-300)), 0.0)
+        J = np.where(np.isfinite(J), J, 0.0)
+        JW = J * w[:, :, None]
+        A = JW.transpose(0, 2, 1) @ J
+        g = (JW.transpose(0, 2, 1) @ r[:, :, None])[:, :, 0]
+        if ridge is not None:
+            A = A + np.diag(ridge**2)[None]
+            g = g + ridge**2 * th
+        diag = np.einsum("kii->ki", A)
+        damped = A + lam[idx, None, None] * (diag[:, :, None] * eye + 1e-9 * eye)
+        try:
+            step = np.linalg.solve(damped, -g[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            step = np.stack([np.linalg.lstsq(d, -gg, rcond=None)[0] for d, gg in zip(damped, g)])
+        candidate = th + step
+        with np.errstate(all="ignore"):
+            pred_new, jac_new = model(candidate, index[idx])
+            residual_new = np.where(mask[idx], pred_new - y0[idx], 0.0)
+        cost_new = _cost(residual_new, candidate, delta, ridge)
+        accept = cost_new < cost[idx]
+        improvement = (cost[idx] - cost_new) / np.maximum(cost[idx], 1e-300)
+        a = idx[accept]
+        theta[a], residual[a], jac[a], cost[a] = candidate[accept], residual_new[accept], jac_new[accept], cost_new[accept]
+        lam[idx] = np.where(accept, lam[idx] / 3.0, lam[idx] * 4.0)
+        done = (accept & (improvement < rtol)) | (lam[idx] > 1e12)
+        active[idx[done]] = False
+    return theta, cost
+
+
+def fit_multistart(
+    model: Model,
+    y: np.ndarray,
+    starts: np.ndarray,
+    delta: float | None = None,
+    ridge: np.ndarray | None = None,
+    max_iter: int = 100,
+    polish: int = 3,
+) -> FitResult:
+    """Fit B problems from R starts each.
+
+    y: (B, n) data (NaN = missing). starts: (B, R, P) starting parameters.
+    Huber `delta` is on the scale of y (None = plain least squares). `ridge` (P,) adds 0.5 * (ridge * theta)^2
+    to the cost (shrinks parameters toward 0; 0 entries leave a parameter free).
+    """
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    B, R, P = starts.shape
+    index = np.repeat(np.arange(B), R)
+    theta, cost = levenberg_marquardt(model, starts.reshape(B * R, P), y[index], index, delta, ridge, max_iter)
+    theta = theta.reshape(B, R, P)
+    cost = cost.reshape(B, R)
+    order = np.argsort(cost, axis=1, kind="stable")
+    best_theta = theta[np.arange(B), order[:, 0]].copy()
+    best_cost = cost[np.arange(B), order[:, 0]].copy()
+    for b in range(B if ridge is None else 0):
+        for r in order[b, :polish]:
+            if not np.isfinite(cost[b, r]):
+                continue
+            polished, polished_cost = _polish(model, theta[b, r], y[b], b, delta, ridge)
+            if polished_cost < best_cost[b] - 1e-15:
+                best_theta[b], best_cost[b] = polished, polished_cost
+    n_success = (cost <= best_cost[:, None] * (1 + 1e-6) + 1e-12).sum(axis=1)
+    return FitResult(best_theta, best_cost, R, n_success)
+
+
+def _polish(
+    model: Model, theta: np.ndarray, y: np.ndarray, b: int, delta: float | None, ridge: np.ndarray | None
+) -> tuple[np.ndarray, float]:
+    """Refine one start with scipy's trust-region least squares (exact Huber loss).
+
+    Not used with a ridge penalty: scipy's robust loss would also bend the penalty terms.
+    """
+    mask = ~np.isnan(y)
+    index = np.array([b])
+
+    def residuals(th: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            pred, _ = model(th[None], index)
+        out = (pred[0] - y)[mask]
+        return np.where(np.isfinite(out), out, 1e6)
+
+    def jacobian(th: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            _, jac = model(th[None], index)
+        out = jac[0][mask]
+        return np.where(np.isfinite(out), out, 0.0)
+
+    try:
+        if delta is None:
+            result = least_squares(residuals, theta, jac=jacobian, method="trf", x_scale="jac", max_nfev=200)
+        else:
+            result = least_squares(
+                residuals, theta, jac=jacobian, method="trf", loss="huber", f_scale=delta, x_scale="jac", max_nfev=200
+            )
+    except (ValueError, np.linalg.LinAlgError):
+        return theta, np.inf
+    with np.errstate(all="ignore"):
+        pred, _ = model(result.x[None], index)
+    cost = _cost(np.where(mask, pred[0] - np.where(mask, y, 0.0), 0.0)[None], result.x[None], delta, ridge)[0]
+    return result.x, float(cost)
