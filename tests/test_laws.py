@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.laws import LAWS, get_law, law_from_dict, parse_hyper
+from mixlaw.laws import get_law, law_from_dict, parse_hyper
 from mixlaw.laws.dml import DML, DML2, DMLImplicit, DMLLog, correlation_c
 
 from conftest import exp_law_loss
@@ -84,7 +84,7 @@ def test_dml_implicit_fits_a_two_component_truth():
     assert auto.params_["K"] >= 2 and [row["K"] for row in auto.params_["K_cv"]] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("name", sorted(LAWS))
+@pytest.mark.parametrize("name", ["dml2", "dml", "dml-log", "dml-implicit", "ridge-rlogr"])
 def test_json_round_trip(name):
     X = simplex(30, 2 if name == "dml2" else 3)
     y = 2.0 + np.exp(X @ (np.arange(X.shape[1]) - 1.0))
