@@ -96,7 +96,9 @@ def run_demo(out: str | Path, seed: int = 0, log: Callable[[str], None] = print)
     def truth_total(x: np.ndarray) -> float:
         return float(true_loss(x[None])[0] @ VALID_WEIGHTS)
 
-    predicted_opt = minimize_on_simplex(lambda x: float(fitted.predict_total(x[None])[0]), len(DOMAINS), seed=seed)
+    from mixlaw.optimize import optimize
+
+    predicted_opt = np.array(list(optimize(fitted, seed=seed)["mixture"].values()))
     true_opt = minimize_on_simplex(truth_total, len(DOMAINS), seed=seed)
     uniform = np.full(len(DOMAINS), 1 / len(DOMAINS))
     regret = truth_total(predicted_opt) - truth_total(true_opt)

@@ -87,8 +87,9 @@ def prepare(
     """Select one model size and one checkpoint, aggregate validation domains into targets and a total."""
     selected = table.select(model=model, params=params, train_domains=train_domains,
                             valid_domains=valid_domains, metric=metric)
-    selected.require_single("model", "--model") if "model" in selected.frame.columns else None
-    if "model" not in selected.frame.columns:
+    if "model" in selected.frame.columns:
+        selected.require_single("model", "--model")
+    else:
         selected.require_single("params", "--params")
     weights = load_weights(valid_weights, selected.valid_domains, group)
     if step is not None or tokens is not None:
@@ -208,9 +209,17 @@ def resolve_target(data: FitData, law_class: type[MixingLaw], target: str | None
 def fit_law(data: FitData, law: str, hyper: dict[str, Any] | None = None, target: str | None = None,
             command: str | None = None) -> FittedLaw:
     """Fit law `law` (registry name) on `data`; returns a FittedLaw with provenance metadata."""
+    if law == "auto":  # choose by cross-validation on `data` only (see mixlaw.selection)
+        from mixlaw.selection import fit_auto
+
+        return fit_auto(data, target=target, command=command, **(hyper or {}))
     law_class = get_law(law)
     names, Y = resolve_target(data, law_class, target)
     estimator = law_class(**(hyper or {}))
+    if getattr(law_class, "wants_names", False):  # e.g. bimix maps targets to training domains by name
+        estimator.target_names_, estimator.domain_names_ = list(names), list(data.domains)
+    if getattr(law_class, "wants_steps", False) and "step" in data.frame.columns:
+        estimator.steps_ = data.frame["step"].to_numpy(dtype=float)
     if isinstance(estimator, DML2):
         estimator.fit(data.X, Y, coordinates=[dml2_coordinate(data.domains, t, estimator.hyper["domain"]) for t in names])
     else:
@@ -226,6 +235,8 @@ def fit_law(data: FitData, law: str, hyper: dict[str, Any] | None = None, target
         "fit_target": target or ("all" if law_class.per_target else "total"),
         "n_rows": int(len(data.X)),
         "n_mixtures": data.n_mixtures,
+        # distinct training mixtures: the optimizer measures how far an optimum extrapolates from them
+        "observed_mixtures": np.unique(np.round(data.X, 6), axis=0).tolist(),
         "data": {"source": data.source, "sha256": data.data_hash},
         "mixlaw_version": __version__,
         "python": platform.python_version(),

@@ -3,7 +3,9 @@
 `fit_multistart` solves B independent problems of the same model at once. Each problem b has its own data
 row y[b] (n values, NaN = missing) and R starting points. All B x R starts run through one vectorised
 Levenberg-Marquardt loop (Huber handled by iteratively reweighted least squares), the best few starts of each
-problem are polished with `scipy.optimize.least_squares(loss="huber")`, and the best is returned.
+problem are polished with `scipy.optimize.least_squares(loss="huber")` unless the LM run already converged
+(at convergence the IRLS fixed point is the exact Huber optimum, so a polish cannot improve it; skipping it
+also keeps scipy.optimize out of the import path of a typical `mixlaw fit`), and the best is returned.
 
 A model is a function `model(theta, index) -> (pred, jac)` where `theta` has shape (K, P), `index` (K,)
 says which problem each row belongs to, `pred` has shape (K, n) and `jac` (K, n, P). Positive quantities are
@@ -16,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 Model = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -60,6 +61,21 @@ def levenberg_marquardt(
     rtol: float = 1e-12,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised LM over K starts. `y` (K, n) may hold NaN for missing values. Returns (theta, cost)."""
+    theta, cost, _ = _lm(model, theta, y, index, delta, ridge, max_iter, rtol)
+    return theta, cost
+
+
+def _lm(
+    model: Model,
+    theta: np.ndarray,
+    y: np.ndarray,
+    index: np.ndarray,
+    delta: float | None,
+    ridge: np.ndarray | None,
+    max_iter: int,
+    rtol: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`levenberg_marquardt` that also returns which starts converged (relative improvement below rtol)."""
     theta = np.array(theta, dtype=float)
     mask = ~np.isnan(y)
     y0 = np.where(mask, y, 0.0)
@@ -71,6 +87,7 @@ def levenberg_marquardt(
     cost = _cost(residual, theta, delta, ridge)
     lam = np.full(K, 1e-3)
     active = np.isfinite(cost)
+    converged = np.zeros(K, bool)
     for _ in range(max_iter):
         if not active.any():
             break
@@ -89,23 +106,40 @@ def levenberg_marquardt(
             g = g + ridge**2 * th
         diag = np.einsum("kii->ki", A)
         damped = A + lam[idx, None, None] * (diag[:, :, None] * eye + 1e-9 * eye)
-        try:
-            step = np.linalg.solve(damped, -g[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            step = np.stack([np.linalg.lstsq(d, -gg, rcond=None)[0] for d, gg in zip(damped, g)])
+        finite = np.isfinite(damped).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
+        damped[~finite], g[~finite] = eye, 0.0  # broken starts take no step and are retired below
+        step = _solve(damped, g)
         candidate = th + step
         with np.errstate(all="ignore"):
             pred_new, jac_new = model(candidate, index[idx])
             residual_new = np.where(mask[idx], pred_new - y0[idx], 0.0)
         cost_new = _cost(residual_new, candidate, delta, ridge)
         accept = cost_new < cost[idx]
-        improvement = (cost[idx] - cost_new) / np.maximum(cost[idx], 1e-300)
+        with np.errstate(all="ignore"):
+            improvement = (cost[idx] - cost_new) / np.maximum(cost[idx], 1e-300)
         a = idx[accept]
         theta[a], residual[a], jac[a], cost[a] = candidate[accept], residual_new[accept], jac_new[accept], cost_new[accept]
         lam[idx] = np.where(accept, lam[idx] / 3.0, lam[idx] * 4.0)
-        done = (accept & (improvement < rtol)) | (lam[idx] > 1e12)
+        # Converged: a negligible accepted improvement, or no step improves any more (lam blew up).
+        small = (accept & (improvement < rtol)) | ((lam[idx] > 1e12) & finite)
+        converged[idx[small]] = True
+        done = small | ~finite
         active[idx[done]] = False
-    return theta, cost
+    return theta, cost, converged
+
+
+def _solve(A: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Batched solve of A x = -g; singular systems fall back to least squares, then to no step."""
+    try:
+        return np.linalg.solve(A, -g[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        out = np.zeros_like(g)
+        for i, (a, gg) in enumerate(zip(A, g)):
+            try:
+                out[i] = np.linalg.lstsq(a, -gg, rcond=None)[0]
+            except np.linalg.LinAlgError:
+                pass
+        return out
 
 
 def fit_multistart(
@@ -126,15 +160,25 @@ def fit_multistart(
     y = np.atleast_2d(np.asarray(y, dtype=float))
     B, R, P = starts.shape
     index = np.repeat(np.arange(B), R)
-    theta, cost = levenberg_marquardt(model, starts.reshape(B * R, P), y[index], index, delta, ridge, max_iter)
+    theta, cost, converged = _lm(model, starts.reshape(B * R, P), y[index], index, delta, ridge, max_iter, 1e-12)
     theta = theta.reshape(B, R, P)
     cost = cost.reshape(B, R)
+    converged = converged.reshape(B, R)
+    # The best few starts that stopped at max_iter continue in the LM loop (batched, cheap) before any scipy polish.
+    top = np.argsort(cost, axis=1, kind="stable")[:, :polish]
+    pending = [(b, r) for b in range(B) for r in top[b] if np.isfinite(cost[b, r]) and not converged[b, r]]
+    if pending:
+        bs, rs = np.array(pending).T
+        more, more_cost, more_conv = _lm(model, theta[bs, rs], y[bs], bs, delta, ridge, 10 * max_iter, 1e-12)
+        better = more_cost <= cost[bs, rs]
+        theta[bs[better], rs[better]], cost[bs[better], rs[better]] = more[better], more_cost[better]
+        converged[bs, rs] = more_conv
     order = np.argsort(cost, axis=1, kind="stable")
     best_theta = theta[np.arange(B), order[:, 0]].copy()
     best_cost = cost[np.arange(B), order[:, 0]].copy()
     for b in range(B if ridge is None else 0):
         for r in order[b, :polish]:
-            if not np.isfinite(cost[b, r]):
+            if not np.isfinite(cost[b, r]) or converged[b, r]:
                 continue
             polished, polished_cost = _polish(model, theta[b, r], y[b], b, delta, ridge)
             if polished_cost < best_cost[b] - 1e-15:
@@ -150,6 +194,8 @@ def _polish(
 
     Not used with a ridge penalty: scipy's robust loss would also bend the penalty terms.
     """
+    from scipy.optimize import least_squares  # lazy: most fits converge in the LM loop and never need it
+
     mask = ~np.isnan(y)
     index = np.array([b])
 

@@ -17,6 +17,10 @@ from mixlaw.errors import MixlawInputError
 # One module per command group; each exposes `register(subparsers)`.
 COMMAND_MODULES = [
     "mixlaw.cli.core",
+    "mixlaw.cli.pipeline",
+    "mixlaw.cli.peers",
+    "mixlaw.cli.report",
+    "mixlaw.cli.train",
 ]
 
 EPILOG = """exit codes: 0 ok, 2 bad input (one-line message), 1 internal error (please report it).

@@ -112,18 +112,83 @@ def paper_form(theta: np.ndarray) -> dict[str, list]:
     return {"log_k": shift[:, 0].tolist(), "t": (theta - shift).tolist()}
 
 
+EPS_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
+
+
 class DMLLog(_ExponentialLaw):
     name = "dml-log"
-    description = "extension: L_i = c_i + exp(sum_j t_ij r_j + sum_j u_ij log(r_j + eps)); handles shares near 0"
-    defaults = {**_ExponentialLaw.defaults, "eps": 0.01, "ridge": 0.0}
+    description = ("extension: L_i = c_i + exp(sum_j t_ij r_j + sum_j u_ij log(r_j + eps)); handles shares near 0 "
+                   "(eps=auto: chosen per target by grouped CV on the fitting data)")
+    defaults = {**_ExponentialLaw.defaults, "eps": "auto", "ridge": 0.0, "cv_folds": 5}
 
     def ridge(self, n_domains: int) -> np.ndarray | None:
         if not self.hyper["ridge"]:
             return None
         return np.concatenate([np.zeros(1 + n_domains), np.full(n_domains, np.sqrt(self.hyper["ridge"]))])
 
-    def features(self, X: np.ndarray) -> np.ndarray:
-        return np.concatenate([X, np.log(X + self.hyper["eps"])], axis=1)
+    def features(self, X: np.ndarray, eps: float | None = None) -> np.ndarray:
+        eps = self._eps_value() if eps is None else eps
+        return np.concatenate([X, np.log(X + eps)], axis=1)
+
+    def _eps_value(self) -> float:
+        eps = self.hyper["eps"]
+        return 0.01 if str(eps) == "auto" else float(eps)
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+        if str(self.hyper["eps"]) != "auto":
+            params = self._fit_eps(X, Y, float(self.hyper["eps"]))
+            params["eps"] = [float(self.hyper["eps"])] * Y.shape[1]
+            return params
+        eps, table = self._choose_eps(X, Y)
+        fits = [self._fit_eps(X, Y[:, [t]], e) for t, e in enumerate(eps)]
+        params = {key: [fit[key][0] for fit in fits] for key in ("log_c", "theta", "starts_at_best")}
+        params.update({"eps": list(eps), "eps_cv": table})
+        return params
+
+    def _fit_eps(self, X: np.ndarray, Y: np.ndarray, eps: float) -> dict[str, Any]:
+        F = self.features(X, eps)
+        rng = np.random.default_rng(self.hyper["seed"])
+        starts = np.stack([linearized_starts(F, Y[:, t], self.hyper["restarts"], rng) for t in range(Y.shape[1])])
+        result = fit_multistart(exp_model(F), Y.T, starts, delta=self.hyper["delta"], ridge=self.ridge(X.shape[1]))
+        return {"log_c": result.theta[:, 0].tolist(), "theta": result.theta[:, 1:].tolist(),
+                "starts_at_best": result.n_success.tolist()}
+
+    def _choose_eps(self, X: np.ndarray, Y: np.ndarray) -> tuple[list[float], list[dict]]:
+        """eps per target by grouped K-fold CV (folds of mixtures) on the fitting data only."""
+        folds = _mixture_folds(X, int(self.hyper["cv_folds"]), int(self.hyper["seed"]))
+        table, errors = [], []
+        for eps in EPS_GRID:
+            residual = np.full(Y.shape, np.nan)
+            for test in folds:
+                params = self._fit_eps(X[~test], Y[~test], eps)
+                residual[test] = _exp_predict(self.features(X[test], eps), params) - Y[test]
+            mae = np.abs(residual).mean(axis=0)
+            errors.append(mae)
+            table.append({"eps": eps, "cv_mae": mae.tolist()})
+        best = np.argmin(np.array(errors), axis=0)
+        return [EPS_GRID[i] for i in best], table
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        eps = self.params_.get("eps") or [self._eps_value()] * len(self.params_["log_c"])
+        return np.stack([_exp_predict(self.features(X, e), self.params_, t)[:, 0] for t, e in enumerate(eps)], axis=1)
+
+
+def _exp_predict(F: np.ndarray, params: dict[str, Any], target: int | None = None) -> np.ndarray:
+    """c + exp(F theta) for all targets of `params` (or only `target`), (n, T)."""
+    c = np.exp(np.array(params["log_c"]))
+    theta = np.array(params["theta"])
+    if target is not None:
+        c, theta = c[[target]], theta[[target]]
+    return c[None, :] + np.exp(F @ theta.T)
+
+
+def _mixture_folds(X: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
+    """Test masks of `n_folds` folds of distinct mixtures (rows of one mixture stay together)."""
+    keys = np.unique(np.round(X, 6), axis=0, return_inverse=True)[1].ravel()
+    n_mix = int(keys.max()) + 1
+    k = max(2, min(n_folds, n_mix))
+    assignment = np.random.default_rng(seed).permutation(n_mix) % k
+    return [assignment[keys] == f for f in range(k)]
 
 
 class DML2(MixingLaw):

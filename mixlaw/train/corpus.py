@@ -14,7 +14,8 @@ A corpus config (the `corpus:` block of a sweep config) lists domains, each a na
 Building a corpus (`prepare_corpus`) reads every domain's documents in a fixed order, drops exact duplicates
 within and across domains (the earlier domain keeps a shared document), assigns each document to train or
 validation by the sha256 of its text, trains (or loads) the tokenizer on the training split, and writes per
-domain and split one `.npy` array of token ids (documents joined by end-of-text). The result is cached under
+domain and split one `.npy` array of token ids (documents joined by end-of-text) and the documents themselves
+(`text/<domain>.<split>.jsonl`, with their sha256). The result is cached under
 `$MIXLAW_CACHE/corpus/<name>-<key>/` with a `manifest.json` recording sources, Python and package versions,
 sha256, bytes and tokens. The key hashes the config, the versions and the input files' sizes and mtimes, so a
 change rebuilds and an unchanged config reuses the cache.
@@ -47,7 +48,7 @@ from mixlaw.train.tokenizer import BPETokenizer, ByteTokenizer, Tokenizer, load_
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPLITS = ("train", "valid")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -284,6 +285,13 @@ class Corpus:
             self._arrays[key] = np.load(fname, mmap_mode="r", allow_pickle=False)
         return self._arrays[key]
 
+    def documents(self, domain: str, split: str) -> Iterator[dict]:
+        """The documents of one domain and split: dicts with `sha256` and `text`."""
+        path = self.path / "text" / f"{column_name(domain)}.{split}.jsonl"
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+
     def domain_info(self, domain: str) -> dict:
         for d in self.manifest["domains"]:
             if d["name"] == domain:
@@ -507,6 +515,7 @@ def _build(cfg: CorpusConfig, out: Path, key: str, root: Path) -> None:
         collected[d.name] = _collect(d, cfg, seen, tokenizer)
 
     (out / "tokens").mkdir()
+    (out / "text").mkdir()
     dtype = np.uint16 if tokenizer.vocab_size <= 65535 else np.uint32
     domains_meta = []
     for d in cfg.domains:
@@ -529,6 +538,9 @@ def _build(cfg: CorpusConfig, out: Path, key: str, root: Path) -> None:
                 parts.append(np.array([tokenizer.eos_id], dtype=np.int64))
             arr = np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
             np.save(out / "tokens" / f"{column_name(d.name)}.{split}.npy", arr, allow_pickle=False)
+            with open(out / "text" / f"{column_name(d.name)}.{split}.jsonl", "w", encoding="utf-8") as fh:
+                for t, h in zip(docs, dd.hashes[split], strict=True):
+                    fh.write(json.dumps({"sha256": h, "text": t}, ensure_ascii=False) + "\n")
             content = hashlib.sha256()
             for t in docs:
                 content.update(t.encode("utf-8"))

@@ -134,14 +134,15 @@ class GPT(nn.Module):
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1), reduction=reduction)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
         return logits, loss
 
-    def configure_optimizer(
-        self, lr: float, weight_decay: float, betas: tuple[float, float], fused: bool = False
-    ) -> torch.optim.AdamW:
-        """AdamW with weight decay on matrices only (not on norms, biases or embeddings' position table)."""
+    def configure_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> torch.optim.AdamW:
+        """AdamW with weight decay on matrices only; the fused kernel when this torch has it (CPU and CUDA)."""
         decay = [p for n, p in self.named_parameters() if p.dim() >= 2 and n != "wpe.weight"]
         no_decay = [p for n, p in self.named_parameters() if p.dim() < 2 or n == "wpe.weight"]
         groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None)
+        try:
+            return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # older torch: no fused AdamW on this device
+            return torch.optim.AdamW(groups, lr=lr, betas=betas)

@@ -15,7 +15,6 @@ of the library rather than its alphabetically first modules.
 from __future__ import annotations
 
 import ast
-import fnmatch
 import glob
 import hashlib
 import importlib.util
@@ -484,7 +483,3 @@ def file_fingerprint(files: list[Path]) -> list[list]:
         st = f.stat()
         out.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
     return out
-
-
-def matches_any(name: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(name, p) for p in patterns)

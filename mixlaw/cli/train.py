@@ -1,0 +1,212 @@
+"""`mixlaw sweep` (train proxy runs into a runs table) and `mixlaw design` (propose sweep mixtures)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from mixlaw.errors import MixlawInputError
+
+SWEEP_EPILOG = """examples:
+  mixlaw sweep mixlaw/configs/demo.yaml --out out/demo          # the embedded demo corpus, 2 workers
+  mixlaw sweep my.yaml --out out/s1 --workers 1                # one run at a time
+  mixlaw sweep my.yaml --out out/s1 --dry-run                  # build the corpus, list the runs, train nothing
+  mixlaw sweep my.yaml --out out/s1 --parquet                  # also write out/s1/runs.parquet
+
+Rerunning the same command skips finished runs and resumes interrupted ones from their last checkpoint.
+The runs table is written to DIR/runs.csv (one row per run x checkpoint x validation domain) as runs finish.
+Corpora and tokenizers are cached in $MIXLAW_CACHE (default ~/.cache/mixlaw)."""
+
+DESIGN_EPILOG = """examples:
+  mixlaw design mixlaw/configs/demo.yaml -n 12                       # Dirichlet around the token-count prior
+  mixlaw design mixlaw/configs/demo.yaml --method grid --max-epochs 4 # the paper's halving grid under epoch caps
+  mixlaw design --tokens code=1e6,docs=4e5,math=2e5 -n 8 --temperature 0.7 --out mixtures.csv
+  mixlaw design --domains web,code,books --method grid --caps code=0.25,books=0.125
+
+Output: a YAML `mixtures:` list (paste it into a sweep config), or CSV/JSON if --out ends in .csv/.json."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sweep", help="train a sweep of proxy runs and write the runs table",
+        description="Train the proxy runs of a sweep config (mixtures x models x steps x seeds) into DIR/runs.csv.",
+        epilog=SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", help="sweep config (YAML); see docs/training.md")
+    p.add_argument("--out", required=True, metavar="DIR", help="sweep folder (runs.csv, runs/<id>/...)")
+    p.add_argument("--workers", type=int, default=None, help="runs at once (default: number of cores)")
+    p.add_argument("--executor", choices=["local", "inline"], default="local",
+                   help="local = process pool (default); inline = in this process, one at a time")
+    p.add_argument("--parquet", action="store_true", help="also write DIR/runs.parquet")
+    p.add_argument("--dry-run", action="store_true", help="prepare the corpus and list the runs; train nothing")
+    p.add_argument("--cache-dir", default=None, help="corpus/tokenizer cache (default $MIXLAW_CACHE or ~/.cache/mixlaw)")
+    p.add_argument("--rebuild-corpus", action="store_true", help="rebuild the cached corpus")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    p.set_defaults(func=cmd_sweep)
+
+    d = subparsers.add_parser(
+        "design", help="propose the mixtures of a sweep (halving grid or Dirichlet)",
+        description="Propose sweep mixtures: the paper's halving grid from per-domain caps, or Dirichlet samples "
+                    "around the token-count prior with a temperature and epoch caps (RegMix/Olmix style).",
+        epilog=DESIGN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("config", nargs="?", help="sweep config (its corpus gives domains and token counts)")
+    d.add_argument("--method", choices=["dirichlet", "grid", "spacefilling", "adaptive"], default=None,
+                   help="design (default: config or dirichlet); spacefilling = maximin on the bounded simplex; "
+                        "adaptive = next mixtures that most reduce the optimum's uncertainty (needs --runs)")
+    d.add_argument("-n", type=int, default=None, help="number of mixtures (grid: all candidates if omitted)")
+    d.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    d.add_argument("--temperature", type=float, default=None, help="prior = token shares ** temperature (default 0.5)")
+    d.add_argument("--max-epochs", type=float, default=None, help="cap each domain at this many epochs per run")
+    d.add_argument("--caps", default=None, help="per-domain maximum proportions, e.g. code=0.5,math=0.25")
+    d.add_argument("--grid", type=float, default=None, help="grid step of the halving grid (default 1/16)")
+    d.add_argument("--tokens", default=None, help="token counts without a config, e.g. code=1e6,docs=5e5")
+    d.add_argument("--domains", default=None, help="domain names without a config (uniform prior), e.g. a,b,c")
+    d.add_argument("--train-tokens", type=float, default=None, help="tokens per run for --max-epochs without a config")
+    d.add_argument("--out", default=None, help="write to this file (.yaml, .csv, .json) instead of stdout")
+    d.add_argument("--cache-dir", default=None, help="corpus cache (default $MIXLAW_CACHE or ~/.cache/mixlaw)")
+    d.add_argument("-v", "--verbose", action="store_true")
+    from mixlaw.adaptive import add_design_flags
+
+    add_design_flags(d)
+    d.set_defaults(func=cmd_design)
+
+
+def _kv(text: str, flag: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise MixlawInputError(f"{flag}: {part!r} is not name=value")
+        k, v = part.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise MixlawInputError(f"{flag}: {v!r} for {k.strip()!r} is not a number") from None
+    if not out:
+        raise MixlawInputError(f"{flag}: empty")
+    return out
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from mixlaw.train.corpus import column_name
+    from mixlaw.train.sweep import (
+        InlineExecutor,
+        LocalExecutor,
+        load_sweep_config,
+        prepare_sweep,
+        repetition_report,
+        run_sweep,
+    )
+
+    if args.workers is not None and args.workers < 1:
+        raise MixlawInputError(f"--workers: {args.workers} must be at least 1")
+    cfg = load_sweep_config(args.config)
+    if not args.quiet:
+        print(f"sweep: preparing corpus {cfg.corpus.name} ...", file=sys.stderr, flush=True)
+    corpus, runs = prepare_sweep(cfg, cache_dir=args.cache_dir, rebuild=args.rebuild_corpus)
+    if not args.quiet:
+        print(corpus.summary(), file=sys.stderr)
+        for line in repetition_report(runs, corpus)[:10]:
+            print(f"sweep: note: repeated data: {line}", file=sys.stderr)
+    if args.dry_run:
+        print("run\tmodel\tsteps\tseed\t" + "\t".join(f"p_{column_name(d)}" for d in cfg.train_domains))
+        for r in runs:
+            print(f"{r.run_id}\t{r.model_label}\t{r.steps}\t{r.seed}\t" + "\t".join(f"{p:.4g}" for _, p in r.mixture))
+        return 0
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise MixlawInputError("mixlaw sweep needs PyTorch: pip install torch (CPU: torch==2.13.0) 'mixlaw[train]'") from None
+    workers = args.workers or min(len(runs), __import__("os").cpu_count() or 1)
+    executor = InlineExecutor() if args.executor == "inline" else LocalExecutor(workers=workers)
+    if not args.quiet:
+        print(f"sweep: {len(runs)} runs -> {args.out} ({args.executor}, {workers if args.executor == 'local' else 1} "
+              "at a time)", file=sys.stderr, flush=True)
+    try:
+        table = run_sweep(runs, args.out, executor=executor, progress=not args.quiet, parquet=args.parquet)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    if not args.quiet:
+        print(f"sweep: wrote {Path(args.out) / 'runs.csv'} ({len(table)} rows, {len(runs)} runs)", file=sys.stderr)
+    return 0
+
+
+def cmd_design(args: argparse.Namespace) -> int:
+    from mixlaw.train import design as dm
+
+    caps = _kv(args.caps, "--caps") if args.caps else {}
+    if args.method in ("spacefilling", "adaptive"):
+        from mixlaw.adaptive import design_command
+
+        _write_mixtures(design_command(args, caps), args.out)
+        return 0
+    if args.config:
+        from mixlaw.train.corpus import prepare_corpus
+        from mixlaw.train.sweep import design_mixtures, load_sweep_config
+
+        cfg = load_sweep_config(args.config)
+        if args.tokens:
+            counts = {k: int(v) for k, v in _kv(args.tokens, "--tokens").items()}
+            missing = [d for d in cfg.train_domains if d not in counts]
+            if missing:
+                raise MixlawInputError(f"--tokens: no count for domain {missing[0]!r}")
+        else:
+            counts = prepare_corpus(cfg.corpus, cache_dir=args.cache_dir).token_counts("train")
+        for k in caps:
+            if k not in cfg.train_domains:
+                raise MixlawInputError(f"--caps: unknown domain {k!r} (training domains: {cfg.train_domains})")
+        overrides = {"method": args.method, "n": args.n, "seed": args.seed, "temperature": args.temperature,
+                     "max_epochs": args.max_epochs, "grid": args.grid, "caps": caps or None}
+        mixtures = design_mixtures(cfg, counts, overrides)
+    else:
+        if args.tokens:
+            counts = {k: int(v) for k, v in _kv(args.tokens, "--tokens").items()}
+        elif args.domains:
+            counts = {k.strip(): 1 for k in args.domains.split(",") if k.strip()}
+        else:
+            raise MixlawInputError("design: give a sweep CONFIG, or --tokens name=count,... or --domains a,b,c")
+        for k in caps:
+            if k not in counts:
+                raise MixlawInputError(f"--caps: unknown domain {k!r} (domains: {list(counts)})")
+        if args.max_epochs is not None:
+            if not args.train_tokens:
+                raise MixlawInputError("--max-epochs without a config needs --train-tokens (tokens per run)")
+            ec = dm.epoch_caps(counts, int(args.train_tokens), args.max_epochs)
+            caps = {k: min(caps.get(k, 1.0), v) for k, v in ec.items()}
+        seed = args.seed or 0
+        if (args.method or "dirichlet") == "grid":
+            mixtures = dm.halving_grid(list(counts), caps, grid=args.grid or 1 / 16, n=args.n, seed=seed)
+        else:
+            mixtures = dm.dirichlet_design(counts, n=args.n or 8, seed=seed,
+                                           temperature=0.5 if args.temperature is None else args.temperature, caps=caps)
+    _write_mixtures(mixtures, args.out)
+    return 0
+
+
+def _write_mixtures(mixtures: list[dict[str, float]], out: str | None) -> None:
+    clean = [{k: round(float(v), 8) for k, v in m.items()} for m in mixtures]
+    if out is None:
+        sys.stdout.write(yaml.safe_dump({"mixtures": clean}, sort_keys=False, default_flow_style=None))
+        return
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        import pandas as pd
+
+        from mixlaw.train.corpus import column_name
+
+        pd.DataFrame([{f"p_{column_name(k)}": v for k, v in m.items()} for m in clean]).to_csv(path, index=False)
+    elif suffix == ".json":
+        path.write_text(json.dumps({"mixtures": clean}, indent=1) + "\n")
+    elif suffix in (".yaml", ".yml"):
+        path.write_text(yaml.safe_dump({"mixtures": clean}, sort_keys=False, default_flow_style=None))
+    else:
+        raise MixlawInputError(f"--out: {out}: unsupported extension (use .yaml, .csv or .json)")
+    print(f"design: wrote {len(clean)} mixtures to {path}", file=sys.stderr)

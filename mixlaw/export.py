@@ -1,0 +1,345 @@
+"""Export an optimized mixture to the config format of a training framework.
+
+    text, notes = export_mixture(load_mixture("opt.json"), "olmo-core", paths={"code": "s3://b/code/*.npy"})
+
+The law's mixture is a share of training *tokens*. Frameworks differ in what a weight means:
+
+| format      | a weight is a share of ...                              | written as                      |
+|-------------|---------------------------------------------------------|---------------------------------|
+| megatron    | samples of seq_len tokens (= tokens)                    | `--data-path`/`--data-args-path` list |
+| nemo        | samples of seq_len tokens (= tokens)                    | `model.data.data_prefix` YAML   |
+| nanotron    | samples of seq_len+1 tokens (= tokens)                  | `data_stages[].data.dataset.dataset_path` YAML |
+| olmo-core   | tokens (`target_ratio`, must sum to 1)                  | `source_list` YAML              |
+| litgpt      | examples of each litdata StreamingDataset               | Python `CombinedStreamingDataset` |
+| mosaic      | samples of each stream (`proportion`)                   | llm-foundry `train_loader` YAML |
+| hf-datasets | examples (`interleave_datasets(probabilities=...)`)     | Python snippet                  |
+| json, yaml  | generic (yaml: RegMix-style `train:` mapping)           | JSON / YAML                     |
+
+Token-level frameworks always get token shares. Example-level samplers (litgpt, mosaic, hf-datasets) get token
+shares by default, which is exact when every example is a fixed-length token block (litdata `TokensLoader`,
+packed MDS shards); with `unit="documents"` the token shares are converted to document shares with each
+domain's mean document length: w_doc[d] is proportional to share[d] / mean_tokens_per_doc[d].
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+
+import yaml
+
+from mixlaw import __version__
+from mixlaw.errors import MixlawInputError
+from mixlaw.runs import PROPORTION_PREFIX, read_table
+
+DECIMALS = 6
+TOKEN_FORMATS = ("megatron", "nemo", "nanotron", "olmo-core")
+EXAMPLE_FORMATS = ("litgpt", "mosaic", "hf-datasets")
+FORMATS = ("megatron", "nemo", "olmo-core", "litgpt", "mosaic", "hf-datasets", "nanotron", "json", "yaml")
+EXTENSIONS = {"megatron": "txt", "nemo": "yaml", "olmo-core": "yaml", "litgpt": "py", "mosaic": "yaml",
+              "hf-datasets": "py", "nanotron": "yaml", "json": "json", "yaml": "yaml"}
+# Placeholder data location per format when no --paths entry is given for a domain.
+DEFAULT_PATHS = {"megatron": "data/{d}_text_document", "nemo": "data/{d}_text_document",
+                 "nanotron": "datasets/{d}_input_ids.npy", "olmo-core": "data/{d}/*.npy", "litgpt": "data/{d}",
+                 "mosaic": "data/{d}", "hf-datasets": "data/{d}"}
+SEMANTICS = {
+    "megatron": "Megatron blends samples of seq_len tokens, so these weights are token shares",
+    "nemo": "NeMo (Megatron datasets) blends samples of seq_len tokens, so these weights are token shares",
+    "nanotron": "Nanosets blend samples of sequence_length+1 tokens, so these weights are token shares",
+    "olmo-core": "olmo-core target_ratio is a fraction of tokens",
+}
+
+
+@dataclass
+class Mixture:
+    """An ordered mixture {domain: share of training tokens} plus what the optimizer predicted for it."""
+
+    weights: dict[str, float]
+    source: str = "mixture"
+    predicted: dict[str, float] = field(default_factory=dict)
+    baseline_predicted: dict[str, float] = field(default_factory=dict)
+
+
+def load_mixture(path: str | Path) -> Mixture:
+    """Read OPT.json / optimum.json (`mixture`: {"p_<domain>": share}; the demo's `optimum` also works)."""
+    path = Path(path)
+    if not path.exists():
+        raise MixlawInputError(f"{path}: optimum file not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MixlawInputError(f"{path}: not valid JSON ({exc})") from None
+    return mixture_from_dict(data, path.name)
+
+
+def mixture_from_dict(data: dict, source: str = "mixture") -> Mixture:
+    """A Mixture from an optimizer result dict (or a plain {domain: share} mapping)."""
+    if not isinstance(data, dict):
+        raise MixlawInputError(f"{source}: expected a JSON object with a 'mixture' field")
+    raw = data.get("mixture", data.get("optimum"))
+    if raw is None and data and all(isinstance(v, (int, float)) for v in data.values()):
+        raw = data
+    if not isinstance(raw, dict) or not raw:
+        raise MixlawInputError(f"{source}: no 'mixture' object of {{\"p_<domain>\": share}}")
+    weights: dict[str, float] = {}
+    for key, value in raw.items():
+        name = key[len(PROPORTION_PREFIX):] if key.startswith(PROPORTION_PREFIX) else key
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+            raise MixlawInputError(f"{source}: mixture share of {name!r} is {value!r}, expected a number >= 0")
+        weights[name] = float(value)
+    total = sum(weights.values())
+    if total <= 0:
+        raise MixlawInputError(f"{source}: mixture shares are all zero")
+    if abs(total - 1) > 1e-3:
+        raise MixlawInputError(f"{source}: mixture shares sum to {total:.6g}, not 1")
+    predicted = _numbers(data.get("predicted"))
+    baseline = data.get("baseline")
+    baseline_predicted = _numbers(baseline.get("predicted")) if isinstance(baseline, dict) else {}
+    return Mixture({d: w / total for d, w in weights.items()}, source, predicted, baseline_predicted)
+
+
+def _numbers(value) -> dict[str, float]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): float(v) for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def parse_paths(items: list[str] | None, domains: list[str]) -> dict[str, str]:
+    """`DOMAIN=PATH` strings -> {domain: path}; unknown domains are an error."""
+    paths: dict[str, str] = {}
+    for item in items or []:
+        domain, sep, path = item.partition("=")
+        domain = domain.strip()
+        domain = domain[len(PROPORTION_PREFIX):] if domain.startswith(PROPORTION_PREFIX) else domain
+        if not sep or not domain or not path.strip():
+            raise MixlawInputError(f"--paths {item!r}: expected DOMAIN=PATH")
+        if domain not in domains:
+            raise MixlawInputError(f"--paths {item!r}: unknown domain {domain!r}; the mixture has {', '.join(domains)}")
+        paths[domain] = path.strip()
+    return paths
+
+
+def load_doc_tokens(path: str | Path, domains: list[str]) -> dict[str, float]:
+    """Mean tokens per document of each domain: JSON {domain: n} or a table with `domain` and
+    `avg_doc_tokens` columns."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        if not path.exists():
+            raise MixlawInputError(f"{path}: --avg-doc-tokens file not found")
+        try:
+            raw = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MixlawInputError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise MixlawInputError(f"{path}: expected a JSON object {{domain: mean tokens per document}}")
+        values = dict(raw.items())
+    else:
+        table = read_table(path, "--avg-doc-tokens")
+        for column in ("domain", "avg_doc_tokens"):
+            if column not in table.columns:
+                raise MixlawInputError(f"{path}: missing column {column} (have: {', '.join(table.columns)})")
+        values = dict(zip(table["domain"].astype(str), table["avg_doc_tokens"]))
+    values = {(k[len(PROPORTION_PREFIX):] if k.startswith(PROPORTION_PREFIX) else k): v for k, v in values.items()}
+    missing = [d for d in domains if d not in values]
+    if missing:
+        raise MixlawInputError(f"{path}: no mean document length for domain(s) {', '.join(missing)}")
+    out = {}
+    for d in domains:
+        try:
+            n = float(values[d])
+        except (TypeError, ValueError):
+            n = float("nan")
+        if not n > 0 or n == float("inf"):
+            raise MixlawInputError(f"{path}: mean document length of {d!r} is {values[d]!r}, expected a number > 0")
+        out[d] = n
+    return out
+
+
+def round_shares(weights: dict[str, float], decimals: int = DECIMALS) -> dict[str, float]:
+    """Round to `decimals` so that the rounded shares still sum to exactly 1 (residual on the largest)."""
+    quantum = Decimal(1).scaleb(-decimals)
+    rounded = {d: Decimal(repr(w)).quantize(quantum, rounding=ROUND_HALF_EVEN) for d, w in weights.items()}
+    largest = max(rounded, key=lambda d: rounded[d])
+    rounded[largest] += Decimal(1) - sum(rounded.values())
+    return {d: float(v) for d, v in rounded.items()}
+
+
+def to_documents(weights: dict[str, float], doc_tokens: dict[str, float]) -> dict[str, float]:
+    """Token shares -> document shares: w_doc[d] proportional to share[d] / mean tokens per document[d]."""
+    raw = {d: w / doc_tokens[d] for d, w in weights.items()}
+    total = sum(raw.values())
+    return {d: v / total for d, v in raw.items()}
+
+
+def export_mixture(
+    mixture: Mixture,
+    fmt: str,
+    paths: dict[str, str] | None = None,
+    unit: str | None = None,
+    doc_tokens: dict[str, float] | None = None,
+    doc_tokens_source: str = "--avg-doc-tokens",
+) -> tuple[str, list[str]]:
+    """The config text for `fmt` and notes saying what the weights mean (and what was converted or assumed)."""
+    if fmt not in FORMATS:
+        raise MixlawInputError(f"unknown export format {fmt!r}; available: {', '.join(FORMATS)}")
+    unit = unit or ("documents" if doc_tokens is not None and fmt not in TOKEN_FORMATS else "tokens")
+    if unit not in ("tokens", "documents"):
+        raise MixlawInputError(f"--unit {unit}: expected tokens or documents")
+    notes: list[str] = []
+    if fmt in TOKEN_FORMATS and unit == "documents":
+        raise MixlawInputError(f"--unit documents does not apply to {fmt}: {SEMANTICS[fmt]}")
+    dropped = [d for d, w in mixture.weights.items() if round(w, DECIMALS) == 0]
+    kept = {d: w for d, w in mixture.weights.items() if d not in dropped}
+    if dropped:
+        notes.append(f"left out domain(s) with zero share: {', '.join(dropped)}")
+    if unit == "documents":
+        if doc_tokens is None:
+            raise MixlawInputError("--unit documents needs --avg-doc-tokens FILE (mean tokens per document per domain)")
+        weights = round_shares(to_documents(kept, doc_tokens))
+        meaning = (f"weights are shares of DOCUMENTS, converted from the law's token shares with the mean "
+                   f"document lengths in {doc_tokens_source}")
+    else:
+        weights = round_shares(kept)
+        if fmt in SEMANTICS:
+            meaning = f"weights are shares of TOKENS ({SEMANTICS[fmt]})"
+        elif fmt in EXAMPLE_FORMATS:
+            meaning = ("weights are shares of TOKENS: exact when every example is a fixed-length token block "
+                       "(pre-tokenized, packed data); for whole-document examples use --unit documents "
+                       "--avg-doc-tokens FILE")
+        else:
+            meaning = "weights are shares of TOKENS (the unit of the law's mixture)"
+    notes.insert(0, meaning)
+    given = dict(paths or {})
+    if fmt in DEFAULT_PATHS:
+        placeholders = [d for d in weights if d not in given]
+        if placeholders:
+            notes.append(f"no --paths for {', '.join(placeholders)}: wrote placeholder path(s) "
+                         f"{DEFAULT_PATHS[fmt].format(d='<domain>')}; edit them")
+        resolved = {d: given.get(d, DEFAULT_PATHS[fmt].format(d=d)) for d in weights}
+    else:
+        resolved = {d: given[d] for d in weights if d in given}
+    context = _Context(mixture, fmt, unit, weights, resolved, notes)
+    return WRITERS[fmt](context), notes
+
+
+@dataclass
+class _Context:
+    mixture: Mixture
+    fmt: str
+    unit: str
+    weights: dict[str, float]
+    paths: dict[str, str]
+    notes: list[str]
+
+    def header(self, comment: str = "#") -> str:
+        lines = [f"Data mixture for {self.fmt}, exported by mixlaw {__version__} from {self.mixture.source}.",
+                 *self.notes]
+        total = self.mixture.predicted.get("total")
+        if total is not None:
+            line = f"Predicted total validation loss at this mixture: {total:.4f}"
+            base = self.mixture.baseline_predicted.get("total")
+            if base is not None:
+                line += f" (baseline {base:.4f})"
+            lines.append(line)
+        return "\n".join(f"{comment} {line}" for line in lines) + "\n"
+
+
+def _num(w: float) -> str:
+    return f"{w:.{DECIMALS}f}".rstrip("0").rstrip(".") if w else "0"
+
+
+def _yaml(data) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def _megatron(c: _Context) -> str:
+    # The content of a --data-args-path file (whitespace-separated "weight prefix ..."); also pastes after --data-path.
+    return " ".join(f"{_num(w)} {c.paths[d]}" for d, w in c.weights.items()) + "\n"
+
+
+def _nemo(c: _Context) -> str:
+    prefix: list = []
+    for d, w in c.weights.items():
+        prefix += [w, c.paths[d]]
+    return c.header() + _yaml({"model": {"data": {"data_prefix": prefix}}})
+
+
+def _olmo_core(c: _Context) -> str:
+    sources = [{"source_name": d, "target_ratio": w, "paths": [c.paths[d]]} for d, w in c.weights.items()]
+    return c.header() + _yaml({"source_list": {"sources": sources}})
+
+
+def _nanotron(c: _Context) -> str:
+    stage = {"name": "stable", "start_training_step": 1,
+             "data": {"seed": 1234, "num_loading_workers": 0,
+                      "dataset": {"dataset_path": {c.paths[d]: w for d, w in c.weights.items()}}}}
+    return c.header() + _yaml({"data_stages": [stage]})
+
+
+def _mosaic(c: _Context) -> str:
+    streams = {}
+    for d, w in c.weights.items():
+        path = c.paths[d]
+        location = {"remote": path, "local": f"cache/{d}"} if "://" in path else {"local": path}
+        streams[d] = {**location, "split": "train", "proportion": w}
+    return c.header() + _yaml({"train_loader": {"name": "text", "dataset": {"streams": streams}}})
+
+
+def _litgpt(c: _Context) -> str:
+    dirs = "\n".join(f"    {c.paths[d]!r},  # {d}" for d in c.weights)
+    weights = ", ".join(_num(w) for w in c.weights.values()) + ("," if len(c.weights) == 1 else "")
+    return c.header() + (
+        "from litdata.streaming import CombinedStreamingDataset, StreamingDataset, TokensLoader\n\n"
+        "BLOCK_SIZE = 2049  # seq_len + 1; set to your model's\n"
+        "INPUT_DIRS = [\n" + dirs + "\n]\n"
+        f"WEIGHTS = ({weights})\n\n"
+        "train_dataset = CombinedStreamingDataset(\n"
+        "    datasets=[StreamingDataset(input_dir=d, item_loader=TokensLoader(block_size=BLOCK_SIZE), shuffle=True)\n"
+        "              for d in INPUT_DIRS],\n"
+        "    seed=42,\n"
+        "    weights=WEIGHTS,\n"
+        "    iterate_over_all=False,  # required with weights\n"
+        ")\n"
+    )
+
+
+def _hf_datasets(c: _Context) -> str:
+    names = "\n".join(f"    {c.paths[d]!r},  # {d}" for d in c.weights)
+    probabilities = ", ".join(_num(w) for w in c.weights.values())
+    return c.header() + (
+        "from datasets import interleave_datasets, load_dataset\n\n"
+        "SOURCES = [\n" + names + "\n]\n"
+        f"PROBABILITIES = [{probabilities}]\n\n"
+        "mixture = interleave_datasets(\n"
+        "    [load_dataset(source, split=\"train\", streaming=True) for source in SOURCES],\n"
+        "    probabilities=PROBABILITIES,\n"
+        "    seed=0,\n"
+        "    stopping_strategy=\"all_exhausted\",\n"
+        ")\n"
+    )
+
+
+def _json(c: _Context) -> str:
+    out = {"unit": c.unit, "weights": c.weights}
+    if c.paths:
+        out["paths"] = c.paths
+    out["notes"] = c.notes
+    if c.mixture.predicted:
+        out["predicted"] = c.mixture.predicted
+    out["source"] = c.mixture.source
+    out["mixlaw_version"] = __version__
+    return json.dumps(out, indent=2) + "\n"
+
+
+def _regmix_yaml(c: _Context) -> str:
+    # RegMix-style exchange format: train: {domain (or path): weight}.
+    return c.header() + _yaml({"train": {c.paths.get(d, d): w for d, w in c.weights.items()}})
+
+
+WRITERS: dict[str, Callable[[_Context], str]] = {
+    "megatron": _megatron, "nemo": _nemo, "olmo-core": _olmo_core, "litgpt": _litgpt, "mosaic": _mosaic,
+    "hf-datasets": _hf_datasets, "nanotron": _nanotron, "json": _json, "yaml": _regmix_yaml,
+}

@@ -1,0 +1,264 @@
+"""One self-contained HTML page: figures inlined as base64 PNG, no scripts, no network, plus PNG/SVG files."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mixlaw.report.data import ReportData, mixture_vector, versions
+from mixlaw.report.figures import FIGURES, loss_rows, pyplot
+from mixlaw.report.scaling import check_note
+
+log = logging.getLogger(__name__)
+
+CSS = """
+:root { color-scheme: light; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1a1a1a;
+       margin: 0; background: #fafafa; }
+main { max-width: 940px; margin: 0 auto; padding: 24px 20px 48px; background: #fff; }
+h1 { font-size: 1.6em; margin: 0.2em 0 0.1em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+figure { margin: 1em 0 1.5em; } figure img { max-width: 100%; height: auto; display: block; }
+figcaption { color: #444; font-size: 0.92em; margin-top: 0.3em; }
+table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.92em; max-width: 100%; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 3px 10px; text-align: right; }
+th:first-child, td:first-child { text-align: left; } th { background: #f2f2f2; }
+code, pre { font: 0.88em/1.45 ui-monospace, "DejaVu Sans Mono", monospace; background: #f4f4f4; }
+pre { padding: 8px 10px; white-space: pre-wrap; word-break: break-all; }
+.note { color: #6a4a00; background: #fff7e0; padding: 6px 10px; border-left: 3px solid #E69F00; }
+.meta { color: #555; }
+nav a { margin-right: 1em; }
+table.facts td { text-align: left; } table.facts td:first-child { color: #555; padding-right: 2em; }
+"""
+
+
+@dataclass
+class RenderedFigure:
+    name: str
+    title: str
+    caption: str
+    png: bytes | None  # None: skipped
+    reason: str = ""
+    files: tuple[str, ...] = ()
+
+
+def render_figures(data: ReportData, figures_dir: Path | None, formats: tuple[str, ...] = ("png", "svg"),
+                   dpi: int = 150) -> list[RenderedFigure]:
+    """Draw every figure of FIGURES; write each as PNG/SVG into `figures_dir` (when given)."""
+    plt = pyplot()
+    out = []
+    for spec in FIGURES:
+        started = time.perf_counter()
+        try:
+            fig = spec.make(data)
+        except Exception as exc:  # noqa: BLE001 - one bad figure must not lose the whole report
+            log.warning("figure %s failed: %s: %s", spec.name, type(exc).__name__, exc)
+            log.debug("figure %s", spec.name, exc_info=True)
+            out.append(RenderedFigure(spec.name, spec.title, spec.caption, None, f"could not be drawn ({exc})"))
+            continue
+        if fig is None:
+            out.append(RenderedFigure(spec.name, spec.title, spec.caption, None, f"needs {spec.needs}"))
+            continue
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+        files = []
+        if figures_dir is not None:
+            figures_dir.mkdir(parents=True, exist_ok=True)
+            for fmt in formats:
+                path = figures_dir / f"{spec.name}.{fmt}"
+                if fmt == "png":
+                    path.write_bytes(buffer.getvalue())
+                else:
+                    fig.savefig(path, format=fmt, facecolor="white")
+                files.append(f"{figures_dir.name}/{path.name}")
+        plt.close(fig)
+        log.debug("figure %s: %.2f s", spec.name, time.perf_counter() - started)
+        out.append(RenderedFigure(spec.name, spec.title, spec.caption, buffer.getvalue(), files=tuple(files)))
+    return out
+
+
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list], facts: bool = False) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header) if any(header) else ""
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    opening = '<table class="facts">' if facts else "<table>"
+    return opening + (f"<thead><tr>{head}</tr></thead>" if head else "") + f"<tbody>{body}</tbody></table>"
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        return "–" if not np.isfinite(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def _figure_html(fig: RenderedFigure, dpi: int, note: str = "") -> str:
+    if fig.png is None:
+        return (f'<section id="{fig.name}"><h2>{_e(fig.title)}</h2>'
+                f'<p class="note">Not shown: {_e(fig.reason)}.</p></section>')
+    width, height = _png_size(fig.png)
+    scale = 100 / dpi  # CSS pixels: 100 per inch of figure
+    encoded = base64.b64encode(fig.png).decode()
+    files = " · ".join(f"<code>{_e(f)}</code>" for f in fig.files)
+    return (f'<section id="{fig.name}"><h2>{_e(fig.title)}</h2><figure>'
+            f'<img src="data:image/png;base64,{encoded}" alt="{_e(fig.title)}" data-figure="{fig.name}" '
+            f'width="{round(width * scale)}" height="{round(height * scale)}">'
+            f'<figcaption>{_e(fig.caption)}' + (f" {_e(note)}." if note else "")
+            + (f" Files: {files}." if files else "") + "</figcaption></figure>"
+            + "</section>")
+
+
+def _cv_section(data: ReportData) -> str:
+    cv = data.cv
+    if cv is None:
+        return ""
+    rows = [[name, _fmt(m.get("mae")), _fmt(m.get("mare") * 100 if m.get("mare") is not None else np.nan, 2),
+             _fmt(m.get("rmse")), _fmt(m.get("max")), _fmt(m.get("spearman"), 3), _fmt(m.get("r2"), 3)]
+            for name, m in cv.metrics.items()]
+    return (f"<p>Law <code>{_e(cv.law)}</code>, cross-validated {_e(cv.scheme)}; errors in nats/token.</p>"
+            + _table(["target", "MAE", "MAPE %", "RMSE", "max |err|", "Spearman", "R²"], rows))
+
+
+def _optimum_section(data: ReportData) -> str:
+    opt = data.optimum
+    if not opt:
+        return ""
+    domains = data.domains
+    x = mixture_vector(opt.get("mixture"), domains)
+    baseline = opt.get("baseline") if isinstance(opt.get("baseline"), dict) else {}
+    b = mixture_vector(baseline.get("mixture"), domains)
+    parts = []
+    if x is not None:
+        rows = [[d, _fmt(x[i], 4)] + ([_fmt(b[i], 4)] if b is not None else []) for i, d in enumerate(domains)]
+        parts.append(_table(["domain", "optimum"] + ([str(baseline.get("name", "baseline"))] if b is not None else []),
+                            rows))
+    predicted = loss_rows(opt)
+    base_pred = loss_rows(baseline)
+    rows = [[t, _fmt(v), _fmt(base_pred.get(t, np.nan)), _fmt(v - base_pred[t]) if t in base_pred else "–"]
+            for t, v in predicted.items()]
+    if rows:
+        parts.append(_table(["predicted loss", "optimum", "baseline", "difference"], rows))
+    parts.append(_equivalent_steps(opt))
+    return "".join(parts)
+
+
+def _equivalent_steps(opt: dict) -> str:
+    """The paper's metric: how much longer the baseline must train to match the optimum (a ratio to the target)."""
+    ratio = opt.get("equivalent_extra_steps")
+    detail = opt.get("equivalent_extra_steps_detail") or {}
+    if isinstance(ratio, (int, float)):
+        variable = detail.get("variable", "step")
+        steps = detail.get("equivalent_steps")
+        text = (f"To reach the optimum's predicted loss, the baseline would need about <b>{ratio:.2f}×</b> the "
+                f"target's training {_e(variable)}s" + (f" ({steps:,.0f})" if isinstance(steps, (int, float)) else "")
+                + " (equivalent_extra_steps).")
+        if detail.get("note"):
+            text += f" Note: {_e(detail['note'])}."
+        return f"<p>{text}</p>"
+    reason = opt.get("equivalent_extra_steps_reason")
+    return f"<p>equivalent_extra_steps: not available ({_e(reason)}).</p>" if reason else ""
+
+
+def _runs_section(data: ReportData) -> str:
+    if data.runs is None:
+        return "<p class=\"note\">No runs table in the results.</p>"
+    frame = data.runs.frame
+    facts = [["source", data.runs.source], ["rows", _fmt(len(frame))], ["runs", _fmt(frame["run"].nunique())],
+             ["mixtures", _fmt(len(frame[data.runs.domain_columns].round(6).drop_duplicates()))],
+             ["validation domains", _fmt(frame["valid_domain"].nunique())]]
+    for column, label in (("model", "models"), ("step", "steps"), ("seed", "seeds")):
+        if column in frame.columns:
+            values = sorted(frame[column].unique(), key=lambda v: (str(type(v)), v))
+            shown = ", ".join(map(str, values[:8])) + (f" … ({len(values)} in all)" if len(values) > 8 else "")
+            facts.append([label, shown])
+    shares = frame[data.runs.domain_columns].drop_duplicates()
+    rows = [[c[2:], _fmt(shares[c].min(), 3), _fmt(shares[c].median(), 3), _fmt(shares[c].max(), 3),
+             _fmt(int((shares[c] == 0).sum()))] for c in data.runs.domain_columns]
+    return (_table(["", ""], facts, facts=True) + "<p>Training-domain shares over the distinct mixtures:</p>"
+            + _table(["domain", "min", "median", "max", "mixtures without it"], rows))
+
+
+def _provenance(data: ReportData, report_command: str | None, seconds: float | None) -> str:
+    commands = list(dict.fromkeys(data.commands + ([report_command] if report_command else [])))
+    law = data.law
+    facts = []
+    if law is not None:
+        facts.append(["law", f"{law.law.name} on {', '.join(law.domains)} → {', '.join(law.targets)}"])
+        sel = law.meta.get("selection") or {}
+        if sel:
+            facts.append(["selection", ", ".join(f"{k}={v}" for k, v in sel.items())])
+        source = (law.meta.get("data") or {})
+        if source:
+            facts.append(["data", f"{source.get('source')} (sha256 {str(source.get('sha256', ''))[:12]}…)"])
+    facts += [[k, v] for k, v in versions().items()]
+    if seconds is not None:
+        facts.append(["report generated in", f"{seconds:.1f} s"])
+    block = "".join(f"<pre>{_e(c)}</pre>" for c in commands) or "<p>No command recorded.</p>"
+    return block + _table(["", ""], facts, facts=True)
+
+
+def render_html(data: ReportData, figures: list[RenderedFigure], title: str, dpi: int = 150,
+                report_command: str | None = None, seconds: float | None = None) -> str:
+    """The whole page as a string."""
+    shown = [f for f in figures if f.png is not None]
+    nav = " ".join(f'<a href="#{f.name}">{_e(f.title.split(":")[0])}</a>' for f in shown)
+    skipped = [f for f in figures if f.png is None]
+    notes = "".join(f'<p class="note">{_e(n)}</p>' for n in data.notes)
+    summary = f"<h2>Pipeline summary</h2><pre>{_e(data.summary_md)}</pre>" if data.summary_md else ""
+    notes_for = {"step_law": check_note(data, ("step", "step_beyond")), "size_law": check_note(data, ("size", "chain"))}
+    sections = {f.name: _figure_html(f, dpi, notes_for.get(f.name, "")) for f in figures if f.png is not None}
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">Source: <code>{_e(data.source)}</code>. {len(shown)} figures'
+        + (f", {len(skipped)} not shown (see below)" if skipped else "") + ".</p>",
+        f"<nav>{nav}</nav>",
+        notes,
+        sections.get("cv_scatter", ""),
+        _cv_section(data),
+        sections.get("slices", ""),
+        sections.get("ternary", ""),
+        sections.get("step_law", ""),
+        sections.get("size_law", ""),
+        sections.get("optimum", ""),
+        ("<h2>Optimum</h2>" if "optimum" not in sections and data.optimum else "") + _optimum_section(data),
+        "<h2>Runs</h2>", _runs_section(data),
+        summary,
+        "".join(_figure_html(f, dpi) for f in skipped),
+        "<h2>How this was made</h2>", _provenance(data, report_command, seconds),
+    ]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
+            + "\n".join(b for b in body if b) + "</main></body></html>\n")
+
+
+def write_report(data: ReportData, out: str | Path, figures_dir: str | Path | None = None,
+                 formats: tuple[str, ...] = ("png", "svg"), title: str | None = None,
+                 report_command: str | None = None) -> tuple[Path, list[RenderedFigure]]:
+    """Draw the figures, write them to `figures_dir` (default: `<out stem>_figures/` beside `out`) and the page."""
+    started = time.perf_counter()
+    out = Path(out)
+    figures_dir = Path(figures_dir) if figures_dir is not None else out.with_name(out.stem + "_figures")
+    figures = render_figures(data, figures_dir if formats else None, formats)
+    title = title or "mixlaw report"
+    page = render_html(data, figures, title, report_command=report_command,
+                       seconds=time.perf_counter() - started)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out, figures

@@ -1,0 +1,186 @@
+"""Mixture designs for proxy sweeps (pure numpy: no torch).
+
+- `halving_grid`: the Data Mixing Laws paper's candidate grid. For every domain but the last, the values are
+  `g * floor(cap / g) * 2**-s` (s = 0, 1, ...), values below the grid step `g` become 0; the last domain takes
+  the remainder, which must lie in [0, its cap]. `n` of the candidates are then drawn at random (seeded).
+- `dirichlet_design`: RegMix/Olmix-style samples around the token-count prior. The prior is the token share
+  of each domain raised to `temperature` (0 = uniform, 1 = natural shares) and renormalised; each sample draws
+  a strength from `n_strengths` log-spaced values in `strength_range` and samples Dirichlet(K x prior x strength)
+  (K domains, so strength 1 with a uniform prior is the flat Dirichlet);
+  weights below `min_weight` are zeroed; samples breaking a cap are rejected; duplicates are dropped.
+
+Caps are maximum proportions per domain. `epoch_caps` turns token availability into caps: a domain with A
+tokens in a run of D training tokens can take at most `max_epochs * A / D` of the mixture.
+Every design is deterministic for its seed and returns mixtures whose proportions sum to 1.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from mixlaw.errors import MixlawInputError
+
+Mixture = dict[str, float]
+
+
+def epoch_caps(tokens: Mapping[str, int], train_tokens: int, max_epochs: float) -> dict[str, float]:
+    """Per-domain maximum proportion so that no domain is repeated more than `max_epochs` times."""
+    if train_tokens <= 0:
+        raise MixlawInputError(f"design: training tokens per run must be positive, got {train_tokens}")
+    if max_epochs <= 0:
+        raise MixlawInputError(f"design.max_epochs: {max_epochs!r} must be positive")
+    return {d: min(1.0, max_epochs * max(0, int(a)) / train_tokens) for d, a in tokens.items()}
+
+
+def _check_caps(domains: Sequence[str], caps: Mapping[str, float] | None) -> np.ndarray:
+    caps = dict(caps or {})
+    unknown = set(caps) - set(domains)
+    if unknown:
+        raise MixlawInputError(f"design.caps: unknown domain(s) {sorted(unknown)} (domains: {list(domains)})")
+    out = np.array([float(caps.get(d, 1.0)) for d in domains])
+    if np.any(out < 0) or np.any(out > 1) or not np.all(np.isfinite(out)):
+        raise MixlawInputError(f"design.caps: caps must lie in [0, 1], got {dict(zip(domains, out.tolist(), strict=True))}")
+    if out.sum() < 1 - 1e-9:
+        raise MixlawInputError(
+            f"design.caps: caps sum to {out.sum():.4g} < 1, so no mixture can satisfy them "
+            "(raise max_epochs or the caps, or add data)"
+        )
+    return out
+
+
+def halving_grid(
+    domains: Sequence[str],
+    caps: Mapping[str, float] | None = None,
+    grid: float = 1 / 16,
+    n: int | None = None,
+    seed: int = 0,
+) -> list[Mixture]:
+    """The paper's halving grid from per-domain caps; all candidates, or `n` drawn at random (seeded).
+
+    The last domain of `domains` takes the remainder."""
+    domains = list(domains)
+    if len(domains) < 2:
+        raise MixlawInputError("design: a mixture design needs at least two domains")
+    if not 0 < grid <= 0.5:
+        raise MixlawInputError(f"design.grid: {grid!r} must be in (0, 0.5]")
+    cap = _check_caps(domains, caps)
+    value_sets = []
+    for c in cap[:-1]:
+        top = grid * math.floor(c / grid + 1e-9)
+        vals = {0.0}
+        for s in range(int(round(top / grid)) + 1):
+            v = top * 2.0**-s
+            if v >= grid - 1e-12:
+                vals.add(v)
+        value_sets.append(sorted(vals))
+    out: list[Mixture] = []
+    for combo in itertools.product(*value_sets):
+        rest = 1.0 - sum(combo)
+        if -1e-9 <= rest <= cap[-1] + 1e-9:
+            values = [*combo, max(0.0, rest)]
+            out.append(dict(zip(domains, values, strict=True)))
+    if not out:
+        raise MixlawInputError(f"design: the halving grid with caps {dict(zip(domains, cap.tolist(), strict=True))} is empty")
+    if n is not None:
+        if n < 1:
+            raise MixlawInputError(f"design.n: {n!r} must be at least 1")
+        if n < len(out):
+            rng = np.random.default_rng(seed)
+            keep = sorted(rng.choice(len(out), size=n, replace=False).tolist())
+            out = [out[i] for i in keep]
+    return out
+
+
+def token_prior(tokens: Mapping[str, int], temperature: float = 0.5) -> dict[str, float]:
+    """Token shares raised to `temperature` and renormalised (0 = uniform, 1 = natural shares)."""
+    a = np.array([max(0, int(v)) for v in tokens.values()], dtype=float)
+    if a.sum() <= 0:
+        raise MixlawInputError("design: token counts are all zero")
+    if temperature < 0:
+        raise MixlawInputError(f"design.temperature: {temperature!r} must be >= 0")
+    p = np.where(a > 0, (a / a.sum()) ** temperature, 0.0)
+    return dict(zip(tokens.keys(), (p / p.sum()).tolist(), strict=True))
+
+
+def dirichlet_design(
+    tokens: Mapping[str, int],
+    n: int,
+    seed: int = 0,
+    temperature: float = 0.5,
+    caps: Mapping[str, float] | None = None,
+    strength_range: tuple[float, float] = (0.1, 5.0),
+    n_strengths: int = 15,
+    min_weight: float = 2e-3,
+    decimals: int = 4,
+    max_tries: int = 100_000,
+) -> list[Mixture]:
+    """`n` Dirichlet mixtures around the token-count prior, within caps; deterministic for `seed`."""
+    domains = list(tokens)
+    if len(domains) < 2:
+        raise MixlawInputError("design: a mixture design needs at least two domains")
+    if n < 1:
+        raise MixlawInputError(f"design.n: {n!r} must be at least 1")
+    cap = _check_caps(domains, caps)
+    prior = np.array(list(token_prior(tokens, temperature).values()))
+    lo, hi = strength_range
+    if not 0 < lo <= hi:
+        raise MixlawInputError(f"design.strength_range: {strength_range!r} must be 0 < low <= high")
+    strengths = np.geomspace(lo, hi, max(1, n_strengths))
+    scale = 10**decimals
+    rng = np.random.default_rng(seed)
+    out: list[Mixture] = []
+    seen: set[tuple[int, ...]] = set()
+    alpha_floor = 1e-3  # domains with no tokens in the prior can still be drawn, rarely
+    for _ in range(max_tries):
+        s = strengths[rng.integers(len(strengths))]
+        w = rng.dirichlet(np.maximum(prior * s * len(domains), alpha_floor))
+        w = np.where(w < min_weight, 0.0, w)
+        if w.sum() <= 0:
+            continue
+        ints = _round_to_grid(w / w.sum(), scale)
+        if np.any(ints > np.floor(cap * scale + 1e-9)):
+            continue
+        key = tuple(ints.tolist())
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(dict(zip(domains, (ints / scale).tolist(), strict=True)))
+        if len(out) == n:
+            return out
+    raise MixlawInputError(
+        f"design: found only {len(out)} of {n} Dirichlet mixtures within the caps after {max_tries} draws "
+        "(loosen the caps / max_epochs or lower n)"
+    )
+
+
+def _round_to_grid(w: np.ndarray, scale: int) -> np.ndarray:
+    """Integers summing to `scale`, nearest to w * scale (largest remainder)."""
+    raw = w * scale
+    ints = np.floor(raw).astype(np.int64)
+    short = scale - int(ints.sum())
+    order = np.argsort(-(raw - ints), kind="stable")
+    ints[order[:short]] += 1
+    return ints
+
+
+def check_mixture(m: Mapping[str, float], domains: Sequence[str], where: str = "mixture") -> dict[str, float]:
+    """Validate one mixture against the training domains; returns it with every domain present."""
+    if not isinstance(m, Mapping) or not m:
+        raise MixlawInputError(f"{where}: expected a mapping domain -> proportion, got {m!r}")
+    unknown = [d for d in m if d not in domains]
+    if unknown:
+        raise MixlawInputError(f"{where}: unknown domain {unknown[0]!r} (training domains: {list(domains)})")
+    out = {}
+    for d in domains:
+        v = m.get(d, 0.0)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+            raise MixlawInputError(f"{where}.{d}: proportion {v!r} must be a number >= 0")
+        out[d] = float(v)
+    total = sum(out.values())
+    if abs(total - 1.0) > 1e-6:
+        raise MixlawInputError(f"{where}: proportions sum to {total:.6g}, not 1")
+    return out

@@ -1,0 +1,588 @@
+"""Sweeps: a list of content-hashed runs executed behind a small executor interface, resumable at any time.
+
+Layout of a sweep folder:
+
+    DIR/runs.csv              the runs table of every finished run (rewritten atomically as runs finish)
+    DIR/sweep.json            the run specs of the last invocation
+    DIR/runs/<run_id>/        spec.json, checkpoint.safetensors (while running), progress.json, result.csv
+
+A run is finished iff its `result.csv` exists (written atomically, last). Rerunning a sweep skips finished
+runs and resumes the others from their last checkpoint, so killing the process at any moment (SIGKILL included)
+loses at most the work since the last checkpoint. Workers die with the sweep process (PR_SET_PDEATHSIG on Linux,
+plus a parent watchdog), and `DIR/.sweep.lock` keeps two sweeps from writing the same folder.
+
+Executors: anything with `submit(fn, *args) -> concurrent.futures.Future` and `shutdown(wait, cancel_futures)`.
+`LocalExecutor` (a spawn-context process pool, one single-threaded run per core) and `InlineExecutor` (in this
+process, for debugging) are built in; a Ray or submitit backend only has to wrap its handles in Futures.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+import yaml
+
+from mixlaw.errors import MixlawInputError
+from mixlaw.train import design as design_mod
+from mixlaw.train.corpus import Corpus, CorpusConfig, demo_corpus_config, parse_corpus_config, prepare_corpus
+from mixlaw.train.spec import RunSpec, TrainSettings, cooldown_start, parse_settings, resolve_eval_steps
+
+log = logging.getLogger(__name__)
+
+RESULT = "result.csv"
+PROGRESS = "progress.json"
+CKPT = "checkpoint.safetensors"
+TABLE_DTYPES = {"run": str, "model": str, "valid_domain": str, "schedule": str, "tokenizer": str, "corpus": str}
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed (the others' results are kept)."""
+
+
+# --------------------------------------------------------------------------------------------- executors
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """What the sweep needs from a backend: submit a picklable call, get a Future; shut down."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future: ...
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
+
+
+def _worker_init(threads: int) -> None:
+    """Pool worker setup: single-threaded math, and die when the sweep process dies."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+
+
+class LocalExecutor:
+    """A process pool on this machine (spawn context): `workers` runs at once, `threads` torch threads each."""
+
+    def __init__(self, workers: int | None = None, threads: int = 1) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.threads = threads
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future:
+        if self._pool is None:
+            import multiprocessing as mp
+
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=mp.get_context("spawn"),
+                initializer=_worker_init, initargs=(self.threads,),
+            )
+        return self._pool.submit(fn, *args)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+            self._pool = None
+
+
+class InlineExecutor:
+    """Runs each call at once in this process (serial; handy for debugging and tests)."""
+
+    workers = 1
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - delivered through the future like a pool would
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
+
+def execute_run(spec: dict, run_dir: str) -> dict:
+    """The unit of work sent to executors: train (or resume) one run. Returns a small summary."""
+    from mixlaw.train.trainer import train_run
+
+    t0 = time.time()
+    frame = train_run(RunSpec.from_dict(spec), run_dir)
+    return {"run": spec.get("run_id"), "rows": len(frame), "seconds": time.time() - t0}
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    layers: int
+    width: int
+    heads: int = 0
+    steps: int | None = None
+    lr: float | None = None
+
+    @property
+    def label(self) -> str:
+        return f"L{self.layers}-D{self.width}"
+
+
+@dataclass
+class SweepConfig:
+    """A parsed sweep config file (see docs/training.md for the format)."""
+
+    corpus: CorpusConfig
+    models: list[ModelSpec]
+    steps: list[int]
+    seeds: list[int]
+    settings: TrainSettings
+    mixtures: list[dict[str, float]] = field(default_factory=list)
+    design: dict | None = None
+    train_domains: list[str] = field(default_factory=list)
+    valid_domains: list[str] = field(default_factory=list)
+    path: str = ""
+
+
+_SWEEP_KEYS = {"corpus", "models", "steps", "seeds", "seed", "training", "mixtures", "design",
+               "train_domains", "valid_domains"}
+_DESIGN_KEYS = {"method", "n", "seed", "temperature", "max_epochs", "caps", "grid", "strength_range",
+                "min_weight", "include"}
+
+
+def load_sweep_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep YAML file; every error is one line naming the file, key and value."""
+    path = Path(path)
+    if not path.is_file():
+        raise MixlawInputError(f"{path}: sweep config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise MixlawInputError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_sweep_config(raw, str(path), base_dir=path.parent)
+
+
+def parse_sweep_config(raw: object, where: str = "config", base_dir: str | Path = ".") -> SweepConfig:
+    if not isinstance(raw, dict):
+        raise MixlawInputError(f"{where}: expected a mapping with corpus, models, steps and mixtures")
+    unknown = set(raw) - _SWEEP_KEYS
+    if unknown:
+        raise MixlawInputError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(_SWEEP_KEYS)})")
+    corpus_raw = raw.get("corpus", "demo")
+    if corpus_raw == "demo":
+        corpus = demo_corpus_config()
+    elif isinstance(corpus_raw, dict) and "demo" in corpus_raw:
+        opts = corpus_raw["demo"] or {}
+        allowed = {"max_bytes", "math_tokens", "tokenizer", "valid_fraction", "vocab_size"}
+        if not isinstance(opts, dict) or set(opts) - allowed:
+            raise MixlawInputError(f"{where}: corpus.demo: allowed keys are {sorted(allowed)}")
+        corpus = demo_corpus_config(**opts)
+    else:
+        corpus = parse_corpus_config(corpus_raw, f"{where}: corpus", base_dir=base_dir)
+    names = corpus.domain_names
+
+    def domain_list(key: str) -> list[str]:
+        v = raw.get(key)
+        if v is None:
+            return list(names)
+        if not isinstance(v, list) or not v:
+            raise MixlawInputError(f"{where}: {key}: expected a non-empty list of domain names")
+        for d in v:
+            if d not in names:
+                raise MixlawInputError(f"{where}: {key}: unknown domain {d!r} (corpus domains: {names})")
+        return list(v)
+
+    train_domains, valid_domains = domain_list("train_domains"), domain_list("valid_domains")
+    settings = parse_settings(raw.get("training"), f"{where}: training")
+    models = _parse_models(raw.get("models"), where)
+    steps_raw = raw.get("steps")
+    steps = [steps_raw] if isinstance(steps_raw, int) else steps_raw
+    if steps_raw is None and all(m.steps for m in models):
+        steps = [0]
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in steps):
+        raise MixlawInputError(f"{where}: steps: {steps_raw!r} must be a positive integer or a list of them")
+    seeds_raw = raw.get("seeds", raw.get("seed", [0]))
+    seeds = [seeds_raw] if isinstance(seeds_raw, int) else seeds_raw
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise MixlawInputError(f"{where}: seeds: {seeds_raw!r} must be an integer or a list of integers")
+    mixtures_raw = raw.get("mixtures") or []
+    if not isinstance(mixtures_raw, list):
+        raise MixlawInputError(f"{where}: mixtures: expected a list of mappings domain -> proportion")
+    mixtures = [design_mod.check_mixture(m, train_domains, f"{where}: mixtures[{i}]") for i, m in enumerate(mixtures_raw)]
+    dsg = raw.get("design")
+    if dsg is not None:
+        if not isinstance(dsg, dict):
+            raise MixlawInputError(f"{where}: design: expected a mapping (method: grid | dirichlet, n: ...)")
+        bad = set(dsg) - _DESIGN_KEYS
+        if bad:
+            raise MixlawInputError(f"{where}: design: unknown key(s) {sorted(bad)} (allowed: {sorted(_DESIGN_KEYS)})")
+        if dsg.get("method", "dirichlet") not in ("grid", "dirichlet"):
+            raise MixlawInputError(f"{where}: design.method: {dsg.get('method')!r} is not grid or dirichlet")
+    if not mixtures and dsg is None:
+        raise MixlawInputError(f"{where}: give `mixtures:` (a list) or a `design:` block")
+    cfg = SweepConfig(corpus=corpus, models=models, steps=steps, seeds=seeds, settings=settings,
+                      mixtures=mixtures, design=dsg, train_domains=train_domains,
+                      valid_domains=valid_domains, path=where)
+    for m in models:
+        for st in ([m.steps] if m.steps else steps):
+            if st < 1:
+                raise MixlawInputError(f"{where}: steps: model {m.label} has {st} steps; give steps >= 1")
+    return cfg
+
+
+def _parse_models(raw: object, where: str) -> list[ModelSpec]:
+    if not isinstance(raw, list) or not raw:
+        raise MixlawInputError(f"{where}: models: expected a list like [{{layers: 2, width: 64}}, L4-D128]")
+    out = []
+    for i, m in enumerate(raw):
+        w = f"{where}: models[{i}]"
+        if isinstance(m, str):
+            import re
+
+            mt = re.fullmatch(r"L(\d+)-D(\d+)", m.strip())
+            if not mt:
+                raise MixlawInputError(f"{w}: {m!r} is not a label like L2-D64")
+            m = {"layers": int(mt.group(1)), "width": int(mt.group(2))}
+        if not isinstance(m, dict):
+            raise MixlawInputError(f"{w}: expected {{layers: N, width: N}} or a label like L2-D64")
+        bad = set(m) - {"layers", "width", "heads", "steps", "lr"}
+        if bad:
+            raise MixlawInputError(f"{w}: unknown key(s) {sorted(bad)}")
+        for key in ("layers", "width"):
+            if not isinstance(m.get(key), int) or m[key] < 1:
+                raise MixlawInputError(f"{w}.{key}: {m.get(key)!r} must be a positive integer")
+        heads = m.get("heads", 0)
+        eff_heads = heads or max(1, m["width"] // 32)
+        if not isinstance(heads, int) or heads < 0 or m["width"] % eff_heads:
+            raise MixlawInputError(f"{w}.heads: width {m['width']} is not divisible by {eff_heads} heads")
+        if "steps" in m and (not isinstance(m["steps"], int) or m["steps"] < 1):
+            raise MixlawInputError(f"{w}.steps: {m['steps']!r} must be a positive integer")
+        if "lr" in m and (not isinstance(m["lr"], (int, float)) or m["lr"] <= 0):
+            raise MixlawInputError(f"{w}.lr: {m['lr']!r} must be a positive number")
+        out.append(ModelSpec(m["layers"], m["width"], heads, m.get("steps"),
+                             float(m["lr"]) if "lr" in m else None))
+    return out
+
+
+def run_tokens(cfg: SweepConfig) -> int:
+    """Training tokens of the longest run of the sweep (used for epoch caps)."""
+    longest = max(m.steps or max(cfg.steps) for m in cfg.models)
+    return longest * cfg.settings.batch_size * cfg.settings.seq_len
+
+
+def design_mixtures(cfg: SweepConfig, token_counts: dict[str, int], overrides: dict | None = None) -> list[dict[str, float]]:
+    """The mixtures of the config's `design:` block (with CLI overrides) for the training domains."""
+    d = {**(cfg.design or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    method = d.get("method", "dirichlet")
+    n = d.get("n", None if method == "grid" else 8)
+    seed = d.get("seed", 0)
+    counts = {k: int(token_counts[k]) for k in cfg.train_domains}
+    caps = dict(d.get("caps") or {})
+    if d.get("max_epochs") is not None:
+        ec = design_mod.epoch_caps(counts, run_tokens(cfg), float(d["max_epochs"]))
+        caps = {k: min(caps.get(k, 1.0), v) for k, v in ec.items()}
+    if method == "grid":
+        return design_mod.halving_grid(cfg.train_domains, caps, grid=float(d.get("grid", 1 / 16)), n=n, seed=seed)
+    kwargs = {}
+    if "strength_range" in d:
+        kwargs["strength_range"] = tuple(d["strength_range"])
+    if "min_weight" in d:
+        kwargs["min_weight"] = float(d["min_weight"])
+    return design_mod.dirichlet_design(counts, n=n, seed=seed, temperature=float(d.get("temperature", 0.5)),
+                                       caps=caps, **kwargs)
+
+
+def build_runs(cfg: SweepConfig, corpus: Corpus) -> list[RunSpec]:
+    """Expand a config into run specs: mixtures x models x steps x seeds (explicit mixtures first)."""
+    mixtures = list(cfg.mixtures)
+    if cfg.design is not None:
+        mixtures += design_mixtures(cfg, corpus.token_counts("train"))
+    runs = []
+    for mix in mixtures:
+        for m in cfg.models:
+            settings = cfg.settings if m.lr is None else replace(cfg.settings, lr=m.lr)
+            for st in ([m.steps] if m.steps else cfg.steps):
+                for seed in cfg.seeds:
+                    runs.append(RunSpec(
+                        mixture=tuple((d, float(mix[d])) for d in cfg.train_domains),
+                        layers=m.layers, width=m.width, heads=m.heads, steps=st, seed=seed,
+                        settings=settings, corpus_id=corpus.id, valid_domains=tuple(cfg.valid_domains),
+                        corpus_dir=str(corpus.path),
+                    ))
+    return runs
+
+
+def planned_steps(spec: RunSpec) -> int:
+    """Optimizer steps a run performs, cooldown branches included."""
+    s = spec.settings
+    if s.schedule != "wsd":
+        return spec.steps
+    evs = resolve_eval_steps(s, spec.steps)
+    return max(cooldown_start(s, e) for e in evs) + sum(e - cooldown_start(s, e) for e in evs)
+
+
+def repetition_report(runs: Sequence[RunSpec], corpus: Corpus) -> list[str]:
+    """One line per (run, domain) that repeats training data (more than one epoch)."""
+    avail = corpus.token_counts("train")
+    lines = []
+    for r in runs:
+        toks = r.steps * r.settings.batch_size * r.settings.seq_len
+        for d, p in r.mixture:
+            if p > 0 and avail.get(d, 0) and p * toks / avail[d] > 1.0:
+                lines.append(f"run {r.run_id} ({r.model_label}, {r.steps} steps): {p * toks / avail[d]:.2f} epochs of {d}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------- driver
+
+
+@contextlib.contextmanager
+def _sweep_lock(out: Path) -> Iterator[None]:
+    fh = open(out / ".sweep.lock", "w")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MixlawInputError(f"{out}: another sweep is running in this folder") from None
+        yield
+    finally:
+        fh.close()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_results(runs: Sequence[RunSpec], out_dir: str | Path) -> pd.DataFrame:
+    """The runs table of the finished runs among `runs`, in run order."""
+    out = Path(out_dir)
+    frames = []
+    for r in runs:
+        f = out / "runs" / r.run_id / RESULT
+        if f.is_file():
+            frames.append(pd.read_csv(f, dtype=TABLE_DTYPES))
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write the runs table atomically as CSV, or Parquet if the name ends in .parquet."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import io
+
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        _atomic_write(path, buf.getvalue())
+    else:
+        _atomic_write(path, frame.to_csv(index=False, float_format="%.8g").encode())
+
+
+class _Progress:
+    """Polls the runs' progress files; prints runs done, tokens/s and time left on stderr."""
+
+    def __init__(self, runs: Sequence[RunSpec], out: Path, done: set[str], enabled: bool) -> None:
+        self.runs = {r.run_id: r for r in runs}
+        self.out = out
+        self.done = set(done)
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.t0 = time.time()
+        self.base = self._work()
+        self._stop = threading.Event()
+        self._last_plain = time.time()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _work(self) -> tuple[int, int]:
+        """(tokens done, tokens planned) over all runs, counting finished runs in full."""
+        done = planned = 0
+        for rid, r in self.runs.items():
+            per = r.settings.batch_size * r.settings.seq_len
+            total = planned_steps(r) * per
+            planned += total
+            if rid in self.done:
+                done += total
+                continue
+            try:
+                info = json.loads((self.out / "runs" / rid / PROGRESS).read_text())
+                done += min(int(info.get("work_done", 0)), planned_steps(r)) * per
+            except (OSError, ValueError):
+                pass
+        return done, planned
+
+    def line(self) -> str:
+        done, planned = self._work()
+        el = max(1e-6, time.time() - self.t0)
+        rate = max(0, done - self.base[0]) / el
+        left = (planned - done) / rate if rate > 0 else math.inf
+        eta = "?" if not math.isfinite(left) else _fmt_time(left)
+        return (f"sweep: {len(self.done)}/{len(self.runs)} runs done | {rate / 1e3:,.1f}k tok/s | "
+                f"{done / 1e6:,.2f}M/{planned / 1e6:,.2f}M tokens | {_fmt_time(el)} elapsed, ~{eta} left")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1.0):
+            self.emit(force=False)
+
+    def emit(self, force: bool) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + self.line())
+            sys.stderr.flush()
+        elif force or time.time() - self._last_plain >= 30:
+            print(self.line(), file=sys.stderr, flush=True)
+            self._last_plain = time.time()
+
+    def run_done(self, rid: str, message: str) -> None:
+        self.done.add(rid)
+        if self.enabled:
+            if self.tty:
+                sys.stderr.write("\r\x1b[2K")
+            print(message, file=sys.stderr, flush=True)
+            self.emit(force=True)
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def _fmt_time(sec: float) -> str:
+    sec = int(sec)
+    if sec >= 3600:
+        return f"{sec // 3600}h{sec % 3600 // 60:02d}m"
+    return f"{sec // 60}m{sec % 60:02d}s" if sec >= 60 else f"{sec}s"
+
+
+def run_sweep(
+    runs: Sequence[RunSpec],
+    out_dir: str | Path,
+    executor: Executor | None = None,
+    progress: bool = True,
+    table: str = "runs.csv",
+    parquet: bool = False,
+) -> pd.DataFrame:
+    """Run (or resume) `runs` into `out_dir` and return the runs table of all of them.
+
+    Finished runs are skipped, interrupted runs resume from their last checkpoint; `DIR/runs.csv` is rewritten
+    atomically after each run finishes. Raises SweepError after all runs are tried if some failed."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unique: dict[str, RunSpec] = {}
+    for r in runs:
+        unique.setdefault(r.run_id, r)
+    runs = list(unique.values())
+    if not runs:
+        raise MixlawInputError("sweep: no runs to do")
+    with _sweep_lock(out):
+        _atomic_write(out / "sweep.json", json.dumps({"runs": [r.to_dict() for r in runs]}, indent=1).encode())
+        for r in runs:
+            rd = out / "runs" / r.run_id
+            rd.mkdir(parents=True, exist_ok=True)
+            if not (rd / "spec.json").is_file():
+                _atomic_write(rd / "spec.json", json.dumps(r.to_dict(), indent=1).encode())
+        finished = {r.run_id for r in runs if (out / "runs" / r.run_id / RESULT).is_file()}
+        todo = [r for r in runs if r.run_id not in finished]
+        if finished:
+            log.info("sweep: %d of %d runs already finished; skipping them", len(finished), len(runs))
+
+        def save_table() -> pd.DataFrame:
+            frame = read_results(runs, out)
+            if not frame.empty:
+                write_table(frame, out / table)
+                if parquet:
+                    write_table(frame, (out / table).with_suffix(".parquet"))
+            return frame
+
+        frame = save_table()
+        failures: list[tuple[RunSpec, BaseException]] = []
+        own = executor is None
+        if todo:
+            if executor is None:
+                executor = LocalExecutor(workers=min(len(todo), os.cpu_count() or 1))
+            with _Progress(runs, out, finished, progress) as prog:
+                try:
+                    futures = {executor.submit(execute_run, r.to_dict(), str(out / "runs" / r.run_id)): r
+                               for r in todo}
+                    for fut in cf.as_completed(futures):
+                        r = futures[fut]
+                        try:
+                            res = fut.result()
+                            frame = save_table()
+                            prog.run_done(r.run_id, f"sweep: run {r.run_id} {r.model_label} {r.steps} steps "
+                                                    f"finished in {res['seconds']:.1f}s")
+                        except Exception as exc:  # noqa: BLE001 - keep going; report at the end
+                            failures.append((r, exc))
+                            _atomic_write(out / "runs" / r.run_id / "error.txt", f"{type(exc).__name__}: {exc}\n".encode())
+                            prog.run_done(r.run_id, f"sweep: run {r.run_id} FAILED: {type(exc).__name__}: {exc}")
+                finally:
+                    if own:
+                        executor.shutdown(wait=True, cancel_futures=True)
+        if failures:
+            r, exc = failures[0]
+            if all(isinstance(e, MixlawInputError) for _, e in failures):
+                raise MixlawInputError(f"{len(failures)} of {len(runs)} runs failed; first ({r.run_id}): {exc}")
+            raise SweepError(f"{len(failures)} of {len(runs)} runs failed; first ({r.run_id}): "
+                             f"{type(exc).__name__}: {exc} (see {out}/runs/<id>/error.txt; rerun to retry)")
+        return frame
+
+
+def prepare_sweep(cfg: SweepConfig, cache_dir: str | Path | None = None, rebuild: bool = False) -> tuple[Corpus, list[RunSpec]]:
+    """Build (or reuse) the corpus of a config and expand its runs."""
+    corpus = prepare_corpus(cfg.corpus, cache_dir=cache_dir, rebuild=rebuild)
+    for r in cfg.train_domains:
+        info = corpus.domain_info(r)
+        if info["tokens"]["train"] < cfg.settings.seq_len + 1:
+            raise MixlawInputError(
+                f"{cfg.path}: domain {r!r} has only {info['tokens']['train']} training tokens "
+                f"(needs more than seq_len = {cfg.settings.seq_len}); add data or raise its budget"
+            )
+    for d in cfg.valid_domains:
+        if corpus.domain_info(d)["tokens"]["valid"] < 2:
+            raise MixlawInputError(
+                f"{cfg.path}: domain {d!r} has no validation tokens; raise valid_fraction or its budget, "
+                "or leave it out of valid_domains"
+            )
+    return corpus, build_runs(cfg, corpus)

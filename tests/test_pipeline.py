@@ -1,0 +1,174 @@
+"""The pipeline end to end on synthetic runs with known step, size and mixing laws, and its CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mixlaw.fitted import FittedLaw
+
+DOMAINS = ["a", "b", "c"]
+SIZES = {"s1": 2e7, "s2": 8e7, "s3": 2e8, "s4": 3e8}
+STEPS = [2000, 3000, 4000, 5000, 6000, 8000, 10000]
+C = np.array([1.6, 1.2, 2.2])
+T = np.array([[-2.0, 0.3, 0.2], [0.4, -1.8, 0.1], [0.2, 0.3, -1.2]])
+A = np.array([0.9, 0.7, 1.1])
+B = np.array([0.5, 0.4, 0.6])
+ALPHA, BETA = 0.3, 0.5
+TARGET_N, TARGET_S = 1e9, 30000
+
+
+def truth(X: np.ndarray, n: float, s: float) -> np.ndarray:
+    """Per-target loss: c + exp(T r) + A (n / 3e8)^-alpha + B (s / 1e4)^-beta, X (k, 3) -> (k, 3)."""
+    return C + np.exp(X @ T.T) + A * (n / 3e8) ** -ALPHA + B * (s / 1e4) ** -BETA
+
+
+def make_table(noise: float = 1e-4, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    X = rng.dirichlet(np.ones(3), size=14).round(4)
+    X[:, -1] = 1 - X[:, :-1].sum(axis=1)
+    rows = []
+    for model, n in SIZES.items():
+        for s in STEPS:
+            Y = truth(X, n, s) + rng.normal(0, noise, (len(X), 3))
+            for r in range(len(X)):
+                for i, d in enumerate(DOMAINS):
+                    rows.append({"run": str(r), "model": model, "params": n, "step": s, "tokens": s * 1000,
+                                 **{f"p_{x}": X[r, j] for j, x in enumerate(DOMAINS)}, "valid_domain": d,
+                                 "loss": Y[r, i]})
+    # One mixture only at two sizes: not used (fewer than 3 sizes), whatever its run id.
+    for model in ("s1", "s2"):
+        for s in STEPS:
+            for i, d in enumerate(DOMAINS):
+                rows.append({"run": "999", "model": model, "params": SIZES[model], "step": s, "tokens": s * 1000,
+                             "p_a": 0.5, "p_b": 0.25, "p_c": 0.25, "valid_domain": d,
+                             "loss": truth(np.array([[0.5, 0.25, 0.25]]), SIZES[model], s)[0, i]})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def pipeline_out(tmp_path_factory):
+    from mixlaw.cli.main import main
+
+    folder = tmp_path_factory.mktemp("pipe")
+    make_table().to_csv(folder / "runs.csv", index=False)
+    pd.DataFrame({"valid_domain": DOMAINS, "valid_weight": [0.5, 0.3, 0.2]}).to_csv(folder / "w.csv", index=False)
+    pd.DataFrame({"domain": ["a", "p_b"], "lower": [0.1, None], "upper": [None, 0.6]}).to_csv(
+        folder / "bounds.csv", index=False)
+    code = main(["pipeline", str(folder / "runs.csv"), "--target-params", str(TARGET_N), "--target-step",
+                 str(TARGET_S), "--valid-weights", str(folder / "w.csv"), "--law", "dml", "--bounds",
+                 str(folder / "bounds.csv"), "--baseline", "a=0.5,b=0.25,c=0.25", "--out", str(folder / "out"), "-q"])
+    assert code == 0
+    return folder
+
+
+def test_outputs_and_recovery(pipeline_out):
+    out = pipeline_out / "out"
+    for name in ("predictions.csv", "law.json", "optimum.json", "step_laws.json", "size_laws.json", "summary.md",
+                 "checks.json"):
+        assert (out / name).exists(), name
+    pred = pd.read_csv(out / "predictions.csv", dtype={"run": str})
+    assert "999" not in set(pred["run"])  # only 2 sizes
+    X = pred[[f"p_{d}" for d in DOMAINS]].to_numpy()
+    expected = truth(X, TARGET_N, TARGET_S)
+    for i, d in enumerate(DOMAINS):
+        assert np.abs(pred[f"pred_{d}"] / expected[:, i] - 1).max() < 3e-3
+    total = expected @ np.array([0.5, 0.3, 0.2])
+    assert np.abs(pred["pred_total"] / total - 1).max() < 3e-3
+    checks = json.loads((out / "checks.json").read_text())["checks"]
+    for stage in ("step", "size", "chain"):
+        assert checks[stage]["mean_rel"] < 2e-3, stage
+    summary = (out / "summary.md").read_text()
+    assert "every complete checkpoint up to the largest step observed at all sizes" in summary
+
+
+def test_optimum_and_equivalent_steps(pipeline_out):
+    out = pipeline_out / "out"
+    opt = json.loads((out / "optimum.json").read_text())
+    assert set(opt) >= {"mixture", "predicted", "baseline", "equivalent_extra_steps"}
+    x = np.array([opt["mixture"][f"p_{d}"] for d in DOMAINS])
+    assert x[0] >= 0.1 - 1e-9 and x[1] <= 0.6 + 1e-9
+    # The true optimum under the same bounds, by a fine grid.
+    g = np.array([(i, j, 400 - i - j) for i in range(401) for j in range(401 - i)]) / 400
+    g = g[(g[:, 0] >= 0.1) & (g[:, 1] <= 0.6)]
+    w = np.array([0.5, 0.3, 0.2])
+    true_tot = truth(g, TARGET_N, TARGET_S) @ w
+    assert truth(x[None], TARGET_N, TARGET_S)[0] @ w <= true_tot.min() + 2e-3
+    # Baseline (0.5, 0.25, 0.25): equivalent steps from the true curves.
+    base = np.array([[0.5, 0.25, 0.25]])
+    L_opt = truth(x[None], TARGET_N, TARGET_S)[0] @ w
+    const = truth(base, TARGET_N, 1e300)[0] @ w  # the step term vanishes
+    s_star = 1e4 * ((L_opt - const) / (B @ w)) ** (-1 / BETA)
+    assert opt["equivalent_extra_steps"] == pytest.approx(s_star / TARGET_S, rel=0.05)
+
+
+def test_law_json_works_with_predict_and_optimize(pipeline_out, cli, tmp_path):
+    out = pipeline_out / "out"
+    law = FittedLaw.load(out / "law.json")
+    assert law.meta["step_grid"]["target"] == TARGET_S
+    mixtures = tmp_path / "m.csv"
+    pd.DataFrame({"p_a": [0.2], "p_b": [0.3], "p_c": [0.5]}).to_csv(mixtures, index=False)
+    code, stdout, _ = cli("predict", out / "law.json", mixtures)
+    assert code == 0 and "pred_total" in stdout
+    code, stdout, _ = cli("optimize", out / "law.json", "--fix", "p_c=0.3", "--out", tmp_path / "o.json", "-q")
+    assert code == 0
+    opt = json.loads((tmp_path / "o.json").read_text())
+    assert opt["mixture"]["p_c"] == pytest.approx(0.3)
+    assert opt["equivalent_extra_steps"] is not None
+    assert opt["distance_to_observed"]["l1"] is not None
+
+
+def test_joint_scale_law(tmp_path, cli):
+    make_table().to_csv(tmp_path / "runs.csv", index=False)
+    code, _, err = cli("pipeline", tmp_path / "runs.csv", "--target-params", TARGET_N, "--target-step", TARGET_S,
+                       "--scale-law", "joint", "--law", "dml", "--out", tmp_path / "out", "-q")
+    assert code == 0, err
+    pred = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    X = pred[[f"p_{d}" for d in DOMAINS]].to_numpy()
+    assert np.abs(pred["pred_a"] / truth(X, TARGET_N, TARGET_S)[:, 0] - 1).max() < 3e-3
+    assert (tmp_path / "out" / "joint_law.json").exists()
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--fit-steps", "5000"], "expected A:B"),
+    (["--fit-steps", "9000:3000"], "empty range"),
+    (["--fit-sizes", "s1,zz"], "no such model"),
+    (["--model", "s1"], "--fit-sizes"),
+    (["--law", "nope"], "unknown law"),
+    (["--baseline", "a=0.7,b=0.7"], "sum to"),
+    (["--baseline", "a=0.5,zz=0.5"], "unknown training domain"),
+    (["--available", "MISSING.csv"], "not found"),
+    (["--step-exponent", "2:1"], "LO < HI"),
+])
+def test_bad_inputs(tmp_path, cli, extra, match):
+    make_table().to_csv(tmp_path / "runs.csv", index=False)
+    code, _, err = cli("pipeline", tmp_path / "runs.csv", "--target-params", "1e9", "--target-step", "30000",
+                       "--law", "dml", "--out", tmp_path / "out", *extra)
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and match in errors[0]
+    assert "mixtures at" not in err  # input errors come before any fitting
+
+
+def test_infeasible_through_cli(tmp_path, cli, pipeline_out):
+    bounds = tmp_path / "b.csv"
+    pd.DataFrame({"domain": ["a", "b"], "lower": [0.6, 0.6], "upper": [1, 1]}).to_csv(bounds, index=False)
+    code, _, err = cli("optimize", pipeline_out / "out" / "law.json", "--bounds", bounds, "--out", tmp_path / "o.json")
+    assert code == 2 and "infeasible" in err
+    tokens = tmp_path / "t.csv"
+    pd.DataFrame({"domain": ["a", "b", "c"], "tokens": [1e9, 1e9, 1e9]}).to_csv(tokens, index=False)
+    code, _, err = cli("optimize", pipeline_out / "out" / "law.json", "--available", tokens, "--target-tokens", "1e11",
+                       "--out", tmp_path / "o.json")
+    assert code == 2 and "infeasible" in err and "--max-epochs" in err
+
+
+def test_target_flags_are_exclusive(tmp_path):
+    from mixlaw.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["pipeline", str(tmp_path / "r.csv"), "--target-params", "1e9", "--target-step", "1",
+              "--target-tokens", "1", "--out", str(tmp_path)])
+    assert exc.value.code == 2
