@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import exp_law_loss
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.laws import get_law, law_from_dict, parse_hyper
 from mixlaw.laws.dml import DML, DML2, DMLImplicit, DMLLog, correlation_c
-
-from conftest import exp_law_loss
 
 
 def simplex(n: int, m: int, seed: int = 0) -> np.ndarray:

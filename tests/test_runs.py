@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_runs
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.runs import aggregate, load_weights, read_runs
-
-from conftest import make_runs
 
 FIT = ["fit", "--law", "dml", "--out"]
 
