@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--datasets", default="5mix,redpajama")
-    p.add_argument("--law", default="dml-log")
+    p.add_argument("--law", default="ridge-rlogr")
     p.add_argument("--bootstrap", type=int, default=30)
     p.add_argument("--level", type=float, default=0.9)
     p.add_argument("--step", type=int, default=30000)

@@ -320,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _num(value: float) -> str:
+    """4 decimals; diverged fits (error above 1 nat) shown as '>1'."""
+    return f"{value:.4f}" if value < 1 else ">1"
+
+
 def render(results: dict[str, Any]) -> str:
     lines = ["Held-out MAE of the total loss (LOO = leave one mixture out; rand6 = mean+-std over random "
              "6-mixture holdouts; paper = eval runs 0,4,8,12,21,22). noise: sigma of one checkpoint around its "
@@ -335,9 +340,9 @@ def render(results: dict[str, Any]) -> str:
                 lines.append(f"{'':<22} {name:<30} {'refused: ' + r['error'][:60]}")
                 continue
             rand = r.get("random6")
-            rand_s = f"{rand['mae_mean']:.4f}+-{rand['mae_std']:.4f}" if rand else "-"
-            paper = f"{r['paper_split']['mae']:.4f}" if "paper_split" in r else "-"
-            lines.append(f"{'':<22} {name:<30} {r['loo']['mae']:>8.4f} {rand_s:>16} {paper:>8} "
+            rand_s = f"{_num(rand['mae_mean'])}+-{_num(rand['mae_std'])}" if rand else "-"
+            paper = _num(r["paper_split"]["mae"]) if "paper_split" in r else "-"
+            lines.append(f"{'':<22} {name:<30} {_num(r['loo']['mae']):>8} {rand_s:>16} {paper:>8} "
                          f"{r['loo']['fit_seconds']:>7.2f}")
         lines.append("")
     if "two_domain" in results:

@@ -94,6 +94,7 @@ class PipelineResult:
     timings: dict[str, float] = field(default_factory=dict)
     extrapolate: Callable[[float], pd.DataFrame] | None = None
     template: dict[str, Any] = field(default_factory=dict)
+    data: FitData | None = None  # the extrapolated losses the mixing law was fitted on
 
     def mixing_law_at(self, value: float) -> FittedLaw:
         """The mixing law refitted (same law) on the extrapolated losses at another step/tokens value."""
@@ -361,7 +362,7 @@ def run_pipeline(table: RunsTable, weights: Weights, config: PipelineConfig,
     predictions["pred_total"] = frame["total"].to_numpy()
     timings["total"] = time.perf_counter() - clock
     result = PipelineResult(config, fitted, predictions, step_laws, size_laws, joint_law, checks, selection, runs,
-                            defaults, timings, template=template)
+                            defaults, timings, template=template, data=data)
 
     def extrapolate_frame(value: float) -> pd.DataFrame:
         out, _ = extrapolate(value)

@@ -70,7 +70,7 @@ def test_tiny_sweep_end_to_end_writes_a_valid_runs_table(tmp_path, cache):
 
 
 def test_resume_after_sigkill_loses_no_finished_run_and_gives_the_same_table(tmp_path, cache):
-    cfg_path = _config(tmp_path, steps=150, models=("L1-D32", "L1-D48"))
+    cfg_path = _config(tmp_path, steps=250, models=("L1-D32", "L1-D48"))
     cfg = load_sweep_config(cfg_path)
     _, runs = prepare_sweep(cfg, cache_dir=cache)
     ref = run_sweep(runs, tmp_path / "ref", executor=InlineExecutor(), progress=False)

@@ -121,6 +121,11 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
     o.add_argument("--max-distance", type=float, metavar="D",
                    help="keep the optimum within L1 distance D of an observed mixture")
     o.add_argument("--starts", type=int, help="optimizer starts [2 for convex laws, up to 12 otherwise]")
+    o.add_argument("--interval", type=float, default=0.9,
+                   help="level of the intervals on the optimum when the law has a bootstrap ensemble [0.9]")
+    if pipeline:
+        o.add_argument("--bootstrap", type=int, default=30,
+                       help="bootstrap refits of the mixing law for intervals on the optimum (0: none) [30]")
 
 
 # --------------------------------------------------------------------------------------------- input files
@@ -217,27 +222,52 @@ def read_mixture_arg(spec: str | None, domains: list[str], what: str, renormaliz
     return parse_mixture(spec, domains, f"--{what}", renormalize)
 
 
-def _optimize_from_args(args: argparse.Namespace, law: FittedLaw, target_tokens: float | None) -> dict[str, Any]:
+def _constraints_from_args(args: argparse.Namespace, law: FittedLaw, target_tokens: float | None) -> dict[str, Any]:
+    """Keyword arguments of `optimize` that define the problem (constraints and objective)."""
     available = read_available(args.available) if args.available else None
     if available is not None and target_tokens is None:
         raise MixlawInputError("--available needs --target-tokens (or a target step with a tokens column)")
     renormalize = getattr(args, "renormalize", False)
-    return optimize(
+    return {
+        "bounds": read_bounds(args.bounds) if args.bounds else None,
+        "available": available,
+        "target_tokens": target_tokens,
+        "max_epochs": args.max_epochs,
+        "fixed": read_fixed(args.fix),
+        "objective": read_objective(args.objective),
+        "prior": read_mixture_arg(args.prior, law.domains, "prior", renormalize),
+        "prior_strength": args.prior_strength,
+        "max_distance": args.max_distance,
+        "starts": args.starts,
+    }
+
+
+def _optimize_from_args(args: argparse.Namespace, law: FittedLaw, target_tokens: float | None,
+                        ensemble=None) -> dict[str, Any]:
+    """Optimize; with a bootstrap `ensemble` (or one stored in LAW.json) add `uncertainty` intervals."""
+    constraints = _constraints_from_args(args, law, target_tokens)
+    result = optimize(
         law,
-        bounds=read_bounds(args.bounds) if args.bounds else None,
-        available=available,
-        target_tokens=target_tokens,
-        max_epochs=args.max_epochs,
-        fixed=read_fixed(args.fix),
-        objective=read_objective(args.objective),
-        prior=read_mixture_arg(args.prior, law.domains, "prior", renormalize),
-        prior_strength=args.prior_strength,
-        baseline=read_mixture_arg(args.baseline, law.domains, "baseline", renormalize),
+        **constraints,
+        baseline=read_mixture_arg(args.baseline, law.domains, "baseline", getattr(args, "renormalize", False)),
         baseline_name=args.baseline if args.baseline and not Path(args.baseline).exists() else args.baseline,
-        max_distance=args.max_distance,
-        starts=args.starts,
         seed=args.seed,
     )
+    if ensemble is None and law.meta.get("uncertainty"):
+        from mixlaw.uncertainty import Ensemble
+
+        ensemble = Ensemble.from_fitted(law)
+    if ensemble is not None:
+        from mixlaw.uncertainty import optimum_uncertainty
+
+        status(args, f"optimum intervals from {len(ensemble.members)} bootstrap refits")
+        result["uncertainty"] = optimum_uncertainty(
+            ensemble, result["mixture"], result["baseline"]["mixture"], args.interval, seed=args.seed,
+            **{k: v for k, v in constraints.items() if k not in ("max_distance", "starts")})
+    else:
+        result["uncertainty"] = None
+        result["uncertainty_reason"] = "no bootstrap ensemble: fit with --bootstrap N (or pipeline --bootstrap N)"
+    return result
 
 
 def _print_optimum(result: dict[str, Any]) -> None:
@@ -326,7 +356,15 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result.law.meta["command"] = command_line()
-    optimum = _optimize_from_args(args, result.law, target_tokens)
+    ensemble = None
+    if args.bootstrap:
+        from mixlaw.uncertainty import attach, bootstrap_law
+
+        status(args, f"bootstrapping the mixing law ({args.bootstrap} refits)")
+        ensemble = bootstrap_law(result.data, result.law.law.name, fitted=result.law, n_bootstrap=args.bootstrap,
+                                 seed=args.seed)
+        attach(result.law, ensemble)
+    optimum = _optimize_from_args(args, result.law, target_tokens, ensemble)
     write_runs(result.predictions, out / "predictions.csv")
     result.law.save(out / "law.json")
     dump_json(optimum, out / "optimum.json")
