@@ -18,7 +18,6 @@ differs. Scored by CV at the proxy scale, and by Spearman and top-1 regret when 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

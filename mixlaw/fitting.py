@@ -81,6 +81,8 @@ def _lm(
     y0 = np.where(mask, y, 0.0)
     K, P = theta.shape
     eye = np.eye(P)
+    if ridge is not None:
+        ridge = np.broadcast_to(np.asarray(ridge, dtype=float), (K, P))  # one row of weights per start
     with np.errstate(all="ignore"):
         pred, jac = model(theta, index)
         residual = np.where(mask, pred - y0, 0.0)
@@ -93,6 +95,7 @@ def _lm(
             break
         idx = np.flatnonzero(active)
         r, J, th = residual[idx], jac[idx], theta[idx]
+        rr = None if ridge is None else ridge[idx]
         if delta is None:
             w = mask[idx].astype(float)
         else:
@@ -101,9 +104,9 @@ def _lm(
         JW = J * w[:, :, None]
         A = JW.transpose(0, 2, 1) @ J
         g = (JW.transpose(0, 2, 1) @ r[:, :, None])[:, :, 0]
-        if ridge is not None:
-            A = A + np.diag(ridge**2)[None]
-            g = g + ridge**2 * th
+        if rr is not None:
+            A = A + (rr**2)[:, :, None] * eye
+            g = g + rr**2 * th
         diag = np.einsum("kii->ki", A)
         damped = A + lam[idx, None, None] * (diag[:, :, None] * eye + 1e-9 * eye)
         finite = np.isfinite(damped).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
@@ -113,7 +116,7 @@ def _lm(
         with np.errstate(all="ignore"):
             pred_new, jac_new = model(candidate, index[idx])
             residual_new = np.where(mask[idx], pred_new - y0[idx], 0.0)
-        cost_new = _cost(residual_new, candidate, delta, ridge)
+        cost_new = _cost(residual_new, candidate, delta, rr)
         accept = cost_new < cost[idx]
         with np.errstate(all="ignore"):
             improvement = (cost[idx] - cost_new) / np.maximum(cost[idx], 1e-300)
@@ -150,17 +153,23 @@ def fit_multistart(
     ridge: np.ndarray | None = None,
     max_iter: int = 100,
     polish: int = 3,
+    rtol: float = 1e-12,
 ) -> FitResult:
     """Fit B problems from R starts each.
 
     y: (B, n) data (NaN = missing). starts: (B, R, P) starting parameters.
-    Huber `delta` is on the scale of y (None = plain least squares). `ridge` (P,) adds 0.5 * (ridge * theta)^2
-    to the cost (shrinks parameters toward 0; 0 entries leave a parameter free).
+    Huber `delta` is on the scale of y (None = plain least squares). `ridge` (P,), or (B, P) for one row of
+    weights per problem, adds 0.5 * (ridge * theta)^2 to the cost (shrinks parameters toward 0; 0 entries leave a
+    parameter free). A start has converged when an accepted step improves its cost by less than `rtol`
+    (relative); `polish` of the best unconverged starts per problem then continue (0: none).
     """
     y = np.atleast_2d(np.asarray(y, dtype=float))
     B, R, P = starts.shape
     index = np.repeat(np.arange(B), R)
-    theta, cost, converged = _lm(model, starts.reshape(B * R, P), y[index], index, delta, ridge, max_iter, 1e-12)
+    if ridge is not None:
+        ridge = np.broadcast_to(np.asarray(ridge, dtype=float), (B, P))
+    theta, cost, converged = _lm(model, starts.reshape(B * R, P), y[index], index, delta,
+                                 None if ridge is None else ridge[index], max_iter, rtol)
     theta = theta.reshape(B, R, P)
     cost = cost.reshape(B, R)
     converged = converged.reshape(B, R)
@@ -169,7 +178,8 @@ def fit_multistart(
     pending = [(b, r) for b in range(B) for r in top[b] if np.isfinite(cost[b, r]) and not converged[b, r]]
     if pending:
         bs, rs = np.array(pending).T
-        more, more_cost, more_conv = _lm(model, theta[bs, rs], y[bs], bs, delta, ridge, 10 * max_iter, 1e-12)
+        more, more_cost, more_conv = _lm(model, theta[bs, rs], y[bs], bs, delta,
+                                         None if ridge is None else ridge[bs], 10 * max_iter, rtol)
         better = more_cost <= cost[bs, rs]
         theta[bs[better], rs[better]], cost[bs[better], rs[better]] = more[better], more_cost[better]
         converged[bs, rs] = more_conv
@@ -180,7 +190,7 @@ def fit_multistart(
         for r in order[b, :polish]:
             if not np.isfinite(cost[b, r]) or converged[b, r]:
                 continue
-            polished, polished_cost = _polish(model, theta[b, r], y[b], b, delta, ridge)
+            polished, polished_cost = _polish(model, theta[b, r], y[b], b, delta, None)
             if polished_cost < best_cost[b] - 1e-15:
                 best_theta[b], best_cost[b] = polished, polished_cost
     n_success = (cost <= best_cost[:, None] * (1 + 1e-6) + 1e-12).sum(axis=1)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
@@ -239,6 +238,8 @@ def _solve(
     for c in extra or []:
         constraints.append({"type": c["type"], "fun": (lambda z, c=c: c["fun"](embed(z[None])[0])),
                             "jac": (lambda z, c=c: c["jac"](embed(z[None])[0])[free])})
+    from scipy.optimize import minimize  # lazy: keeps scipy off the import path of every mixlaw command
+
     best_z, best_v, n_ok = None, np.inf, 0
     for start in starts:
         z0 = project(start[free], lo, hi, budget)

@@ -245,6 +245,7 @@ class RunsTable:
     frame: pd.DataFrame
     source: str = "runs"
     notes: list[str] = field(default_factory=list)
+    file_hash: str | None = None  # sha256 of the file's bytes (+ read options), set by `read_runs`
 
     @property
     def domain_columns(self) -> list[str]:
@@ -259,9 +260,14 @@ class RunsTable:
         return sorted(self.frame["valid_domain"].unique())
 
     def data_hash(self) -> str:
-        """sha256 of the table's canonical CSV: identifies the exact data a law was fitted on."""
-        ordered = self.frame.sort_values(list(self.frame.columns)).reset_index(drop=True)
-        return hashlib.sha256(ordered.to_csv(index=False).encode()).hexdigest()
+        """sha256 identifying the exact data a law was fitted on: the file's bytes when the table was read from a
+        file (hashed once by `read_runs`), else the frame's columns and row hashes (row order ignored)."""
+        if self.file_hash:
+            return self.file_hash
+        rows = np.sort(pd.util.hash_pandas_object(self.frame, index=False).to_numpy())
+        digest = hashlib.sha256("\x1f".join(map(str, self.frame.columns)).encode())
+        digest.update(rows.tobytes())
+        return digest.hexdigest()
 
     def select(
         self,
@@ -396,7 +402,11 @@ def _select_checkpoint(
 def read_runs(path: str | Path, renormalize: bool = False) -> RunsTable:
     """Read and validate a runs table (CSV, Parquet or JSONL)."""
     source = str(path)
-    return RunsTable(validate_runs(read_table(path), source, renormalize), source)
+    table = RunsTable(validate_runs(read_table(path), source, renormalize), source)
+    digest = hashlib.sha256(Path(path).read_bytes())
+    digest.update(b"renormalize" if renormalize else b"")  # the rescaled rows are different data
+    table.file_hash = digest.hexdigest()
+    return table
 
 
 def write_runs(frame: pd.DataFrame, path: str | Path) -> None:

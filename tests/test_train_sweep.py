@@ -23,7 +23,7 @@ def _config(tmp: Path, steps: int = 12, name: str = "sweep.yaml", models=("L1-D3
     cfg = {
         "corpus": {"demo": {"max_bytes": 40_000, "math_tokens": 15_000, "tokenizer": "bytes", "valid_fraction": 0.2}},
         "mixtures": [{"code": 0.5, "docs": 0.25, "math-prose": 0.125, "math": 0.125},
-                     {"code": 0.1, "docs": 0.2, "math-prose": 0.3, "math": 0.4}],
+                     {"code": 0.0, "docs": 0.3, "math-prose": 0.3, "math": 0.4}],  # a zero share
         "models": list(models),
         "steps": steps,
         "seeds": [0],

@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "mixlaw.cli.peers",
     "mixlaw.cli.report",
     "mixlaw.cli.train",
+    "mixlaw.cli.run",
+    "mixlaw.cli.continual",
 ]
 
 EPILOG = """exit codes: 0 ok, 2 bad input (one-line message), 1 internal error (please report it).

@@ -16,6 +16,7 @@ SWEEP_EPILOG = """examples:
   mixlaw sweep my.yaml --out out/s1 --workers 1                # one run at a time
   mixlaw sweep my.yaml --out out/s1 --dry-run                  # build the corpus, list the runs, train nothing
   mixlaw sweep my.yaml --out out/s1 --parquet                  # also write out/s1/runs.parquet
+  mixlaw sweep mixlaw/configs/continual-demo.yaml --out out/ct --init-from out/ct-base   # continual pretraining
 
 Rerunning the same command skips finished runs and resumes interrupted ones from their last checkpoint.
 The runs table is written to DIR/runs.csv (one row per run x checkpoint x validation domain) as runs finish.
@@ -45,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="prepare the corpus and list the runs; train nothing")
     p.add_argument("--cache-dir", default=None, help="corpus/tokenizer cache (default $MIXLAW_CACHE or ~/.cache/mixlaw)")
     p.add_argument("--rebuild-corpus", action="store_true", help="rebuild the cached corpus")
+    p.add_argument("--init-from", metavar="CHECKPOINT", default=None,
+                   help="start every run from these weights (a model.safetensors, a run folder, or a sweep folder "
+                        "with one saved model; train the base with `save_model: true`); overrides init_from:")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     p.set_defaults(func=cmd_sweep)
@@ -108,6 +112,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise MixlawInputError(f"--workers: {args.workers} must be at least 1")
     cfg = load_sweep_config(args.config)
+    if args.init_from:
+        cfg.init_from = args.init_from
     if not args.quiet:
         print(f"sweep: preparing corpus {cfg.corpus.name} ...", file=sys.stderr, flush=True)
     corpus, runs = prepare_sweep(cfg, cache_dir=args.cache_dir, rebuild=args.rebuild_corpus)

@@ -22,6 +22,20 @@ from mixlaw.fitting import fit_multistart
 from mixlaw.laws.base import MixingLaw
 
 C_FRACTIONS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.995)
+# Ridge strengths alpha tried by `ridge=auto`: the penalty is 0.5 alpha n ||t - mean(t)||^2 (+ ||u||^2 for dml-log)
+# next to the Huber cost summed over the n fitted rows, so alpha is "per row" and carries over between folds.
+RIDGE_GRID = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
+EPS_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
+CV_RESTARTS = 4  # starts per problem inside the inner CV (the final fit uses `restarts`)
+# Inner CV fits: the batched LM run only (no continuation of unconverged starts), stopped earlier.
+CV_MAX_ITER = 30
+CV_RTOL = 1e-6
+# Inner CV rule: among the choices within SE_RULE standard errors of the best CV MAE, the weakest ridge (then the
+# largest eps). The ridge is there for unidentified exponents, where small alphas fail by orders of magnitude;
+# on well-covered swarms extra shrinkage of u biases the extrapolation to shares of 0 the CV cannot see.
+SE_RULE = 1.0
+RIDGE_FLOOR = 1e-8
+_CHUNK = 4_000_000  # starts x rows x parameters per engine call (bounds memory on large swarms)
 
 
 def exp_model(F: np.ndarray, fit_c: bool = True, c_fixed: np.ndarray | None = None):
@@ -40,11 +54,45 @@ def exp_model(F: np.ndarray, fit_c: bool = True, c_fixed: np.ndarray | None = No
     return model
 
 
+def batched_exp_model(F: np.ndarray):
+    """Model c + exp(F_b theta) with one feature matrix per problem: F (B, n, q); theta = [log c, theta_1..q]."""
+
+    def model(theta: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Fk = F[index]
+        c = np.exp(theta[:, 0])
+        e = np.exp(np.einsum("knq,kq->kn", Fk, theta[:, 1:]))
+        jac = np.concatenate([np.broadcast_to(c[:, None, None], e.shape + (1,)), e[:, :, None] * Fk], axis=2)
+        return c[:, None] + e, jac
+
+    return model
+
+
+def simplex_basis(M: int) -> np.ndarray:
+    """Q (M, M): column 0 is all ones, columns 1.. an orthonormal (Helmert) basis of {t : sum_j t_j = 0}.
+
+    Writing t = Q [b, s] splits an exponent t . r into its level b (= mean_j t_j) and the centered direction V s
+    with ||s|| = ||t - mean(t)||: the gauge-free part a ridge can shrink without touching the level."""
+    Q = np.zeros((M, M))
+    Q[:, 0] = 1.0
+    for k in range(1, M):
+        Q[:k, k] = 1.0
+        Q[k, k] = -float(k)
+        Q[:, k] /= np.sqrt(k * (k + 1.0))
+    return Q
+
+
 def linearized_starts(
-    F: np.ndarray, y: np.ndarray, n_starts: int, rng: np.random.Generator, fit_c: bool = True, ridge: float = 1e-6
+    F: np.ndarray, y: np.ndarray, n_starts: int, rng: np.random.Generator, fit_c: bool = True, ridge: float = 1e-6,
+    penalty: np.ndarray | None = None,
 ) -> np.ndarray:
     """Data-driven starts for c + exp(F theta): for several c below min(y), solve log(y - c) = F theta by
-    (lightly regularized) linear least squares; the rest are jittered copies. Returns (n_starts, P)."""
+    regularized linear least squares; the rest are jittered copies. Returns (n_starts, P).
+
+    Without `penalty` the solve is the plain one with a small `ridge`. With `penalty` (q,) (the square roots of
+    the law's ridge weights), rows are weighted by y - c, so the linear problem approximates the nonlinear cost
+    and its penalty, and a column the data never moves (a domain absent from every row) stays at 0."""
+    if penalty is not None:
+        return batched_starts(F[None], y[None], penalty[None], n_starts, rng)[0]
     q = F.shape[1]
     base = []
     fractions = C_FRACTIONS if fit_c else (0.0,)
@@ -53,23 +101,115 @@ def linearized_starts(
         z = np.log(np.maximum(y - c, 1e-12))
         theta = np.linalg.solve(F.T @ F + ridge * np.eye(q), F.T @ z)
         base.append(np.concatenate([[np.log(max(c, 1e-8))], theta]) if fit_c else theta)
-    base = np.array(base)
-    starts = [base]
+    return _jitter(np.array(base), n_starts, rng, y.min() if fit_c else None)
+
+
+def _jitter(base: np.ndarray, n_starts: int, rng: np.random.Generator, y_min: float | None) -> np.ndarray:
+    """`base` starts followed by jittered copies (log c redrawn below y_min when given), n_starts in all."""
     n_more = max(0, n_starts - len(base))
-    if n_more:
-        picks = base[rng.integers(len(base), size=n_more)]
-        scale = np.maximum(np.abs(picks), 0.5)
-        jitter = picks + rng.normal(size=picks.shape) * scale * rng.uniform(0.05, 0.6, size=(n_more, 1))
-        if fit_c:
-            jitter[:, 0] = np.log(np.maximum(rng.uniform(0.0, 0.99, n_more) * y.min(), 1e-8))
-        starts.append(jitter)
-    return np.concatenate(starts)[:n_starts]
+    if not n_more:
+        return base[:n_starts]
+    picks = base[rng.integers(len(base), size=n_more)]
+    scale = np.maximum(np.abs(picks), 0.5)
+    jitter = picks + rng.normal(size=picks.shape) * scale * rng.uniform(0.05, 0.6, size=(n_more, 1))
+    if y_min is not None:
+        jitter[:, 0] = np.log(np.maximum(rng.uniform(0.0, 0.99, n_more) * y_min, 1e-8))
+    return np.concatenate([base, jitter])
+
+
+def batched_starts(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, n_starts: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Linearized starts for B problems at once: F (B, n, q), Y (B, n) with NaN = not fitted, penalty (B, q)
+    square roots of the ridge weights. Returns (B, n_starts, 1 + q)."""
+    mask = ~np.isnan(Y)
+    y_min = np.nanmin(Y, axis=1)
+    fractions = np.array(C_FRACTIONS)
+    c = fractions[None] * y_min[:, None]  # (B, f)
+    gap = np.where(mask[:, None], Y[:, None] - c[:, :, None], 1.0)  # (B, f, n)
+    z = np.log(np.maximum(gap, 1e-12))
+    w2 = np.where(mask[:, None], gap**2, 0.0)
+    A = np.einsum("bfn,bnq,bnr->bfqr", w2, F, F)
+    rhs = np.einsum("bfn,bnq,bfn->bfq", w2, F, z)
+    q = F.shape[2]
+    scale = np.einsum("bfqq->bf", A)[:, :, None, None] / q
+    A = A + (penalty**2)[:, None, :, None] * np.eye(q) + 1e-10 * scale * np.eye(q)
+    theta = np.linalg.solve(A, rhs[..., None])[..., 0]  # (B, f, q)
+    base = np.concatenate([np.log(np.maximum(c, 1e-8))[..., None], theta], axis=2)
+    return np.stack([_jitter(base[b], n_starts, rng, y_min[b]) for b in range(len(Y))])
+
+
+def fit_exp_problems(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, restarts: int, seed: int,
+                     delta: float | None, polish: int = 3, max_iter: int = 100,
+                     rtol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """Fit B independent problems c_b + exp(F_b theta_b) with ridge 0.5 ||penalty_b * theta_b||^2.
+
+    F (B, n, q), Y (B, n) (NaN = row not fitted), penalty (B, q). Returns theta (B, 1 + q) = [log c, ...] and
+    the number of starts that reached the best cost (B,). Problems are solved in memory-bounded chunks; `polish`,
+    `max_iter`, `rtol` as in `fit_multistart` (the inner CV uses cheaper settings)."""
+    B, n, q = F.shape
+    rng = np.random.default_rng(seed)
+    theta, success = np.empty((B, 1 + q)), np.empty(B, int)
+    chunk = max(1, _CHUNK // (restarts * n * (q + 1)))
+    for lo in range(0, B, chunk):
+        part = slice(lo, lo + chunk)
+        starts = batched_starts(F[part], Y[part], penalty[part], restarts, rng)
+        ridge = np.concatenate([np.zeros((len(starts), 1)), penalty[part]], axis=1)
+        result = fit_multistart(batched_exp_model(F[part]), Y[part], starts, delta=delta,
+                                ridge=ridge if ridge.any() else None, polish=polish, max_iter=max_iter, rtol=rtol)
+        theta[part], success[part] = result.theta, result.n_success
+    return theta, success
+
+
+def _mixture_folds(X: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
+    """Test masks of `n_folds` folds of distinct mixtures (rows of one mixture stay together)."""
+    keys = np.unique(np.round(X, 6), axis=0, return_inverse=True)[1].ravel()
+    n_mix = int(keys.max()) + 1
+    k = max(2, min(n_folds, n_mix))
+    assignment = np.random.default_rng(seed).permutation(n_mix) % k
+    return [assignment[keys] == f for f in range(k)]
+
+
+def one_se_choice(errors: np.ndarray, order: np.ndarray, n_se: float | None = None) -> tuple[int, float, float]:
+    """Pick among C candidates from their held-out absolute errors (C, n): the one with the highest `order` (the
+    preferred) whose MAE is within n_se standard errors of the best. Returns (index, mae, best mae)."""
+    n_se = SE_RULE if n_se is None else n_se
+    mae = errors.mean(axis=1)
+    mae = np.where(np.isfinite(mae), mae, np.inf)
+    best = int(np.argmin(mae))
+    se = errors[best].std(ddof=1) / np.sqrt(errors.shape[1]) if errors.shape[1] > 1 else 0.0
+    ok = np.flatnonzero(mae <= mae[best] + n_se * se)
+    chosen = int(ok[np.argmax(order[ok])])
+    return chosen, float(mae[chosen]), float(mae[best])
+
+
+def _penalty(weight: np.ndarray, alpha: float, n: int) -> np.ndarray:
+    """Engine ridge weights: sqrt(n (alpha weight_j + min(alpha, RIDGE_FLOOR))) on every coefficient but the level
+    (the floor pins coefficients the data cannot move, e.g. of a domain absent from every fitted row)."""
+    floor = min(alpha, RIDGE_FLOOR) * (np.arange(len(weight)) > 0)
+    return np.sqrt(n * (alpha * weight + floor))
+
+
+def _ridge_options(value: Any) -> tuple[float, ...]:
+    """`ridge` hyper-parameter -> the alphas to try ("auto" = RIDGE_GRID)."""
+    if str(value).lower() == "auto":
+        return RIDGE_GRID
+    alpha = float(value or 0.0)
+    if alpha < 0:
+        raise MixlawInputError(f"ridge must be >= 0 or auto, got {value!r}")
+    return (alpha,)
 
 
 class _ExponentialLaw(MixingLaw):
-    """Shared machinery: one `c + exp(F theta)` law per target, all targets fitted in one batch."""
+    """Shared machinery: one `c + exp(F theta)` law per target, all targets fitted in one batch.
 
-    defaults = {"delta": 0.02, "restarts": 32, "seed": 0}
+    Exponent coefficients on the training proportions are fitted as t = Q [b, s] (`simplex_basis`). A ridge
+    0.5 alpha n ||.||^2 (dml: on the centered part s; dml-log: on the log coefficients u, with a tiny RIDGE_FLOOR
+    on s) has alpha (and the law's own options, e.g. eps) chosen per target by grouped K-fold CV on the fitting
+    data only. The ridge keeps a coefficient the data cannot pin down (a domain that is (almost) always 0 in the
+    fitting mixtures) near the others instead of letting it run off, so predictions for mixtures that use such a
+    domain stay finite; c is still fitted jointly."""
+
+    defaults = {"delta": 0.02, "restarts": 32, "seed": 0, "ridge": "auto", "cv_folds": 5}
 
     def features(self, X: np.ndarray) -> np.ndarray:
         return X
@@ -77,28 +217,87 @@ class _ExponentialLaw(MixingLaw):
     def n_parameters(self, n_domains: int) -> int:
         return 1 + self.features(np.full((1, n_domains), 1.0 / n_domains)).shape[1]
 
-    def ridge(self, n_domains: int) -> np.ndarray | None:
-        """Per-parameter ridge weights (None = unpenalized)."""
-        return None
+    # -- options chosen by the inner CV -------------------------------------------------------------------
+    def _options(self) -> list[Any]:
+        """The law's own options besides the ridge (dml-log: eps values); ordered from least to most smooth."""
+        return [None]
+
+    def _design(self, X: np.ndarray, option: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(features F (n, q) in fitting coordinates, penalized (q,) bool, map (q, q) to the stored theta)."""
+        M = X.shape[1]
+        Q = simplex_basis(M)
+        return X @ Q, (np.arange(M) > 0).astype(float), Q
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-        F = self.features(X)
-        rng = np.random.default_rng(self.hyper["seed"])
-        starts = np.stack([linearized_starts(F, Y[:, t], self.hyper["restarts"], rng) for t in range(Y.shape[1])])
-        result = fit_multistart(exp_model(F), Y.T, starts, delta=self.hyper["delta"], ridge=self.ridge(X.shape[1]))
-        return {"log_c": result.theta[:, 0].tolist(), "theta": result.theta[:, 1:].tolist(),
-                "starts_at_best": result.n_success.tolist()}
+        options, alphas = self._options(), _ridge_options(self.hyper["ridge"])
+        configs = [(o, a) for o in options for a in alphas]
+        T = Y.shape[1]
+        cv_table = None
+        if len(configs) > 1:
+            chosen, cv_table = self._choose(X, Y, configs)
+        else:
+            chosen = [0] * T
+        designs = {o: self._design(X, o) for o in options}
+        F = np.stack([designs[configs[k][0]][0] for k in chosen])
+        penalty = np.stack([_penalty(designs[configs[k][0]][1], configs[k][1], len(X)) for k in chosen])
+        coef, success = fit_exp_problems(F, Y.T, penalty, int(self.hyper["restarts"]), int(self.hyper["seed"]),
+                                         self.hyper["delta"])
+        theta = np.stack([coef[t, 1:] @ designs[configs[k][0]][2].T for t, k in enumerate(chosen)])
+        params = {"log_c": coef[:, 0].tolist(), "theta": theta.tolist(), "starts_at_best": success.tolist(),
+                  "ridge": [configs[k][1] for k in chosen]}
+        if options != [None]:
+            params["eps"] = [configs[k][0] for k in chosen]
+        if cv_table is not None:
+            params["cv"] = cv_table
+            if options != [None]:  # best CV MAE per option over the ridge grid, per target
+                mae = np.array(cv_table["cv_mae"])  # (T, configs)
+                params["eps_cv"] = [{"eps": o, "cv_mae": mae[:, [k for k, c in enumerate(configs) if c[0] == o]]
+                                     .min(axis=1).tolist()} for o in options]
+        return params
+
+    def _choose(self, X: np.ndarray, Y: np.ndarray, configs: list[tuple[Any, float]]) -> tuple[list[int], dict]:
+        """Per target, the config (option, alpha) by grouped K-fold CV on (X, Y); all configs x folds x targets
+        are fitted in one batch (fold rows masked as missing)."""
+        folds = _mixture_folds(X, int(self.hyper["cv_folds"]), int(self.hyper["seed"]))
+        designs = {o: self._design(X, o) for o, _ in configs}
+        n, T = Y.shape
+        problems = [(k, f, t) for k in range(len(configs)) for f in range(len(folds)) for t in range(T)]
+        F = np.stack([designs[configs[k][0]][0] for k, _, _ in problems])
+        Yp = np.stack([np.where(folds[f], np.nan, Y[:, t]) for _, f, t in problems])
+        penalty = np.stack([_penalty(designs[configs[k][0]][1], configs[k][1], (~folds[f]).sum())
+                            for k, f, _ in problems])
+        coef, _ = fit_exp_problems(F, Yp, penalty, min(CV_RESTARTS, int(self.hyper["restarts"])),
+                                   int(self.hyper["seed"]), self.hyper["delta"], polish=0,
+                                   max_iter=CV_MAX_ITER, rtol=CV_RTOL)
+        with np.errstate(over="ignore", invalid="ignore"):
+            pred = np.exp(coef[:, :1]) + np.exp(np.einsum("bnq,bq->bn", F, coef[:, 1:]))
+        errors = np.full((len(configs), T, n), np.nan)
+        for b, (k, f, t) in enumerate(problems):
+            errors[k, t, folds[f]] = np.abs(pred[b, folds[f]] - Y[folds[f], t])
+        errors = np.where(np.isfinite(errors), errors, 1e6)
+        # Preference within SE_RULE standard errors: the weakest ridge, then the smoothest option (largest eps).
+        options = self._options()
+        order = np.array([-np.log10(max(alpha, 1e-30)) * 1000 + options.index(o) for o, alpha in configs])
+        chosen, table = [], {"configs": [{"option": o, "ridge": a} for o, a in configs], "cv_mae": [], "rule": f"{SE_RULE:g}se"}
+        for t in range(T):
+            k, _, _ = one_se_choice(errors[:, t], order)
+            chosen.append(k)
+            table["cv_mae"].append(errors[:, t].mean(axis=1).tolist())
+        return chosen, table
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        F = self.features(X)
         c = np.exp(np.array(self.params_["log_c"]))
         theta = np.array(self.params_["theta"])
-        return c[None, :] + np.exp(F @ theta.T)
+        eps = self.params_.get("eps")
+        if eps is None:
+            return c[None, :] + np.exp(self.features(X) @ theta.T)
+        return np.stack([c[t] + np.exp(self.features(X, e) @ theta[t]) for t, e in enumerate(eps)], axis=1)
 
 
 class DML(_ExponentialLaw):
     name = "dml"
-    description = "Ye et al. multi-domain law per target: L_i = c_i + k_i exp(sum_j t_ij r_j); explicit aggregation"
+    description = ("Ye et al. multi-domain law per target: L_i = c_i + k_i exp(sum_j t_ij r_j); explicit aggregation "
+                   "(ridge=auto: a ridge on the centered t chosen per target by grouped CV on the fitting data)")
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
         params = super()._fit(X, Y)
@@ -112,19 +311,11 @@ def paper_form(theta: np.ndarray) -> dict[str, list]:
     return {"log_k": shift[:, 0].tolist(), "t": (theta - shift).tolist()}
 
 
-EPS_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
-
-
 class DMLLog(_ExponentialLaw):
     name = "dml-log"
     description = ("extension: L_i = c_i + exp(sum_j t_ij r_j + sum_j u_ij log(r_j + eps)); handles shares near 0 "
-                   "(eps=auto: chosen per target by grouped CV on the fitting data)")
-    defaults = {**_ExponentialLaw.defaults, "eps": "auto", "ridge": 0.0, "cv_folds": 5}
-
-    def ridge(self, n_domains: int) -> np.ndarray | None:
-        if not self.hyper["ridge"]:
-            return None
-        return np.concatenate([np.zeros(1 + n_domains), np.full(n_domains, np.sqrt(self.hyper["ridge"]))])
+                   "(eps=auto, ridge=auto: chosen per target by grouped CV on the fitting data)")
+    defaults = {**_ExponentialLaw.defaults, "eps": "auto"}
 
     def features(self, X: np.ndarray, eps: float | None = None) -> np.ndarray:
         eps = self._eps_value() if eps is None else eps
@@ -134,62 +325,26 @@ class DMLLog(_ExponentialLaw):
         eps = self.hyper["eps"]
         return 0.01 if str(eps) == "auto" else float(eps)
 
+    def _options(self) -> list[Any]:
+        return list(EPS_GRID) if str(self.hyper["eps"]) == "auto" else [float(self.hyper["eps"])]
+
+    def n_parameters(self, n_domains: int) -> int:
+        """c and t need 1 + M mixtures; the log coefficients u are ridge-penalized unless ridge=0."""
+        return 1 + (2 if _ridge_options(self.hyper["ridge"]) == (0.0,) else 1) * n_domains
+
+    def _design(self, X: np.ndarray, option: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        M = X.shape[1]
+        Q = np.zeros((2 * M, 2 * M))
+        Q[:M, :M] = simplex_basis(M)
+        Q[M:, M:] = np.eye(M)
+        # The ridge is on u only (t keeps the RIDGE_FLOOR): shrinking t as well pushed c toward 0 and cost accuracy.
+        weight = np.concatenate([np.zeros(M), np.ones(M)])
+        return self.features(X, option) @ Q, weight, Q
+
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-        if str(self.hyper["eps"]) != "auto":
-            params = self._fit_eps(X, Y, float(self.hyper["eps"]))
-            params["eps"] = [float(self.hyper["eps"])] * Y.shape[1]
-            return params
-        eps, table = self._choose_eps(X, Y)
-        fits = [self._fit_eps(X, Y[:, [t]], e) for t, e in enumerate(eps)]
-        params = {key: [fit[key][0] for fit in fits] for key in ("log_c", "theta", "starts_at_best")}
-        params.update({"eps": list(eps), "eps_cv": table})
+        params = super()._fit(X, Y)
+        params.setdefault("eps", [self._eps_value()] * Y.shape[1])
         return params
-
-    def _fit_eps(self, X: np.ndarray, Y: np.ndarray, eps: float) -> dict[str, Any]:
-        F = self.features(X, eps)
-        rng = np.random.default_rng(self.hyper["seed"])
-        starts = np.stack([linearized_starts(F, Y[:, t], self.hyper["restarts"], rng) for t in range(Y.shape[1])])
-        result = fit_multistart(exp_model(F), Y.T, starts, delta=self.hyper["delta"], ridge=self.ridge(X.shape[1]))
-        return {"log_c": result.theta[:, 0].tolist(), "theta": result.theta[:, 1:].tolist(),
-                "starts_at_best": result.n_success.tolist()}
-
-    def _choose_eps(self, X: np.ndarray, Y: np.ndarray) -> tuple[list[float], list[dict]]:
-        """eps per target by grouped K-fold CV (folds of mixtures) on the fitting data only."""
-        folds = _mixture_folds(X, int(self.hyper["cv_folds"]), int(self.hyper["seed"]))
-        table, errors = [], []
-        for eps in EPS_GRID:
-            residual = np.full(Y.shape, np.nan)
-            for test in folds:
-                params = self._fit_eps(X[~test], Y[~test], eps)
-                residual[test] = _exp_predict(self.features(X[test], eps), params) - Y[test]
-            mae = np.abs(residual).mean(axis=0)
-            errors.append(mae)
-            table.append({"eps": eps, "cv_mae": mae.tolist()})
-        best = np.argmin(np.array(errors), axis=0)
-        return [EPS_GRID[i] for i in best], table
-
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        eps = self.params_.get("eps") or [self._eps_value()] * len(self.params_["log_c"])
-        return np.stack([_exp_predict(self.features(X, e), self.params_, t)[:, 0] for t, e in enumerate(eps)], axis=1)
-
-
-def _exp_predict(F: np.ndarray, params: dict[str, Any], target: int | None = None) -> np.ndarray:
-    """c + exp(F theta) for all targets of `params` (or only `target`), (n, T)."""
-    c = np.exp(np.array(params["log_c"]))
-    theta = np.array(params["theta"])
-    if target is not None:
-        c, theta = c[[target]], theta[[target]]
-    return c[None, :] + np.exp(F @ theta.T)
-
-
-def _mixture_folds(X: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
-    """Test masks of `n_folds` folds of distinct mixtures (rows of one mixture stay together)."""
-    keys = np.unique(np.round(X, 6), axis=0, return_inverse=True)[1].ravel()
-    n_mix = int(keys.max()) + 1
-    k = max(2, min(n_folds, n_mix))
-    assignment = np.random.default_rng(seed).permutation(n_mix) % k
-    return [assignment[keys] == f for f in range(k)]
-
 
 class DML2(MixingLaw):
     name = "dml2"
@@ -278,10 +433,16 @@ def implicit_model(X: np.ndarray, K: int):
 
 
 class DMLImplicit(MixingLaw):
+    """Implicit aggregation. Each component's exponent is fitted as t_k = Q [b_k, s_k] (`simplex_basis`) with a
+    ridge 0.5 alpha n ||s_k||^2 on its centered part; K and alpha are chosen together by grouped K-fold CV on the
+    fitting data (the fewest components, then the strongest ridge, within one standard error of the best)."""
+
     name = "dml-implicit"
-    description = "Ye et al. implicit aggregation on the total: L = sum_k s_k (c_k + k_k exp(t_k . r)), K latent domains (K=auto: CV)"
-    defaults = {"K": "auto", "K_max": 4, "delta": 0.02, "restarts": 48, "seed": 0, "ridge": 0.0, "cv_folds": 5}
+    description = ("Ye et al. implicit aggregation on the total: L = sum_k s_k (c_k + k_k exp(t_k . r)), K latent "
+                   "domains (K=auto, ridge=auto: grouped CV on the fitting data)")
+    defaults = {"K": "auto", "K_max": 4, "delta": 0.02, "restarts": 48, "seed": 0, "ridge": "auto", "cv_folds": 5}
     per_target = False
+    cv_restarts = 8
 
     def _K(self) -> int | None:
         return None if str(self.hyper["K"]) == "auto" else int(self.hyper["K"])
@@ -293,50 +454,82 @@ class DMLImplicit(MixingLaw):
         if Y.shape[1] != 1:
             raise ValueError("dml-implicit fits one target (the total)")
         y = Y[:, 0]
+        M = X.shape[1]
+        Q = simplex_basis(M)
+        XQ = X @ Q
+        alphas = _ridge_options(self.hyper["ridge"])
         K = self._K()
         cv_table = None
-        if K is None:
-            K, cv_table = self._choose_K(X, y)
-        theta = self._fit_K(X, y, K)
-        M = X.shape[1]
-        T = theta[1:].reshape(K, M)
+        if K is None or len(alphas) > 1:
+            K, alpha, cv_table = self._choose(XQ, y, [K] if K else self._K_candidates(X), alphas)
+        else:
+            alpha = alphas[0]
+        coef = self._fit_problems(XQ, y[None], K, np.array([alpha * len(y)]), int(self.hyper["restarts"]))[0]
+        T = coef[1:].reshape(K, M) @ Q.T
         # Implicit domain weights: each component's share of the reducible loss at the mean training mixture.
         share = np.exp(T @ X.mean(axis=0))
-        return {"K": K, "log_C": float(theta[0]), "t": T.tolist(), "s": (share / share.sum()).tolist(),
-                "K_cv": cv_table}
+        return {"K": K, "log_C": float(coef[0]), "t": T.tolist(), "s": (share / share.sum()).tolist(),
+                "ridge": alpha, "K_cv": cv_table}
 
-    def _fit_K(self, X: np.ndarray, y: np.ndarray, K: int) -> np.ndarray:
+    def _K_candidates(self, X: np.ndarray) -> list[int]:
+        """K = 1..K_max, stopping where a component would have more parameters than the inner folds' mixtures."""
+        n_mix = len(np.unique(np.round(X, 6), axis=0))
+        folds = min(int(self.hyper["cv_folds"]), n_mix)
+        return [K for K in range(1, int(self.hyper["K_max"]) + 1)
+                if K == 1 or 1 + K * X.shape[1] <= n_mix * (1 - 1 / folds)]
+
+    def _fit_problems(self, XQ: np.ndarray, Y: np.ndarray, K: int, weight: np.ndarray, restarts: int,
+                      cv: bool = False) -> np.ndarray:
+        """Fit B problems (rows of Y, NaN = not fitted) with ridge weights alpha_b n_b (B,); returns (B, 1 + K M).
+        `cv`: the cheaper settings of the inner CV (no continuation of unconverged starts, fewer iterations)."""
         rng = np.random.default_rng(self.hyper["seed"])
-        single = linearized_starts(X, y, self.hyper["restarts"], rng)  # (R, 1 + M)
-        R, M = len(single), X.shape[1]
-        starts = np.empty((R, 1 + K * M))
-        starts[:, 0] = single[:, 0]
-        spread = rng.normal(size=(R, K, M)) * rng.uniform(0.1, 2.0, size=(R, 1, 1))
-        spread[0] = 0.0
-        starts[:, 1:] = (single[:, None, 1:] - np.log(K) + spread).reshape(R, K * M)
-        ridge = np.concatenate([[0.0], np.full(K * M, float(self.hyper["ridge"]))]) if self.hyper["ridge"] else None
-        result = fit_multistart(implicit_model(X, K), y[None], starts[None], delta=self.hyper["delta"], ridge=ridge,
-                                max_iter=200)
-        return result.theta[0]
+        B, M = len(Y), XQ.shape[1]
+        pen = np.sqrt(weight)[:, None] * (np.arange(M) > 0)[None]  # (B, M): centered part only
+        single = batched_starts(np.broadcast_to(XQ, (B,) + XQ.shape), Y, pen, restarts, rng)  # (B, R, 1 + M)
+        R = single.shape[1]
+        starts = np.empty((B, R, 1 + K * M))
+        starts[:, :, 0] = single[:, :, 0]
+        spread = rng.normal(size=(B, R, K, M)) * rng.uniform(0.1, 2.0, size=(B, R, 1, 1))
+        spread[:, 0] = 0.0
+        comps = single[:, :, None, 1:] + spread
+        comps[..., 0] -= np.log(K)  # the level b_k (coefficient on sum_j r_j = 1): K equal shares of the single fit
+        starts[:, :, 1:] = comps.reshape(B, R, K * M)
+        ridge = np.concatenate([np.zeros((B, 1)), np.tile(pen, (1, K))], axis=1)
+        settings = {"polish": 0, "max_iter": 3 * CV_MAX_ITER, "rtol": CV_RTOL} if cv else {"max_iter": 200}
+        result = fit_multistart(implicit_model(XQ, K), Y, starts, delta=self.hyper["delta"],
+                                ridge=ridge if ridge.any() else None, **settings)
+        return result.theta
 
-    def _choose_K(self, X: np.ndarray, y: np.ndarray) -> tuple[int, list[dict]]:
-        """K by grouped K-fold CV on the fitting data only."""
-        keys = np.unique(np.round(X, 6), axis=0, return_inverse=True)[1].ravel()
-        n_mix = keys.max() + 1
-        folds = np.random.default_rng(self.hyper["seed"]).permutation(n_mix) % min(self.hyper["cv_folds"], n_mix)
+    def _choose(self, XQ: np.ndarray, y: np.ndarray, Ks: list[int],
+                alphas: tuple[float, ...]) -> tuple[int, float, list[dict]]:
+        """(K, alpha) by grouped K-fold CV on the fitting data only; all alphas x folds of one K in one batch."""
+        folds = _mixture_folds(XQ, int(self.hyper["cv_folds"]), int(self.hyper["seed"]))
+        configs, errors = [], []
+        for K in Ks:
+            problems = [(a, f) for a in alphas for f in range(len(folds))]
+            Y = np.stack([np.where(folds[f], np.nan, y) for _, f in problems])
+            weight = np.array([a * (~folds[f]).sum() for a, f in problems])
+            coef = self._fit_problems(XQ, Y, K, weight, min(self.cv_restarts, int(self.hyper["restarts"])), cv=True)
+            with np.errstate(over="ignore", invalid="ignore"):
+                pred = implicit_model(XQ, K)(coef, np.arange(len(coef)))[0]
+            for i, a in enumerate(alphas):
+                err = np.empty(len(y))
+                for f in range(len(folds)):
+                    b = i * len(folds) + f
+                    err[folds[f]] = np.abs(pred[b, folds[f]] - y[folds[f]])
+                configs.append((K, a))
+                errors.append(np.where(np.isfinite(err), err, 1e6))
+        errors = np.array(errors)
+        order = np.array([-K * 1000 + np.log10(max(a, 1e-30)) for K, a in configs])
+        k, _, _ = one_se_choice(errors, order)
+        mae = errors.mean(axis=1)
         table = []
-        for K in range(1, int(self.hyper["K_max"]) + 1):
-            if 1 + K * X.shape[1] > n_mix * (1 - 1 / min(self.hyper["cv_folds"], n_mix)) and K > 1:
-                break
-            errors = []
-            for fold in np.unique(folds):
-                test = folds[keys] == fold
-                theta = self._fit_K(X[~test], y[~test], K)
-                pred = implicit_model(X[test], K)(theta[None], np.zeros(1, int))[0][0]
-                errors.append(np.abs(pred - y[test]))
-            table.append({"K": K, "cv_mae": float(np.concatenate(errors).mean())})
-        best = min(table, key=lambda row: row["cv_mae"])
-        return best["K"], table
+        for K in Ks:
+            rows = [i for i, (kk, _) in enumerate(configs) if kk == K]
+            best = min(rows, key=lambda i: mae[i])
+            table.append({"K": K, "cv_mae": float(mae[best]), "ridge": configs[best][1],
+                          "cv_mae_by_ridge": {f"{configs[i][1]:g}": float(mae[i]) for i in rows}})
+        return configs[k][0], configs[k][1], table
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         p = self.params_

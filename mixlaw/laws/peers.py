@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
-from scipy.optimize import minimize
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitting import fit_multistart, huber
@@ -428,20 +426,28 @@ def _sq_dist(A: np.ndarray, B: np.ndarray, inv_l2: np.ndarray) -> np.ndarray:
 class GaussianProcess(MixingLaw):
     name = "gp"
     description = "Gaussian-process regression on the simplex (ARD RBF + noise, marginal likelihood); non-parametric reference"
-    defaults = {"restarts": 3, "seed": 0, "max_iter": 200}
+    defaults = {"restarts": 2, "seed": 0, "max_iter": 80, "hp_rows": 200}
 
     def n_parameters(self, n_domains: int) -> int:
         return 3
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
         """Targets are standardized; log length-scales (M), log signal and log noise variance are shared by all
-        targets and maximize the summed log marginal likelihood (exact gradient, L-BFGS-B)."""
-        n, M = X.shape
+        targets and maximize the summed log marginal likelihood (exact gradient, L-BFGS-B) on at most `hp_rows`
+        rows; the predictive weights then use every row."""
+        from scipy.linalg import cho_factor, cho_solve  # lazy: keeps scipy off the `mixlaw fit` import path
+        from scipy.optimize import minimize
+
+        n_all, M = X.shape
         mean, scale = Y.mean(axis=0), Y.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
-        Z = (Y - mean) / scale
-        T = Z.shape[1]
-        D = (X[:, None, :] - X[None, :, :]) ** 2  # (n, n, M)
+        Z_all = (Y - mean) / scale
+        rng = np.random.default_rng(self.hyper["seed"])
+        # Hyper-parameters from a random subset of at most `hp_rows` rows (O(n^3) per step); weights from all.
+        rows = np.sort(rng.permutation(n_all)[: int(self.hyper["hp_rows"])])
+        Xs, Z = X[rows], Z_all[rows]
+        n, T = len(Xs), Z.shape[1]
+        D = (Xs[:, None, :] - Xs[None, :, :]) ** 2  # (n, n, M)
 
         def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
             inv_l2 = np.exp(-2 * theta[:M])
@@ -460,7 +466,6 @@ class GaussianProcess(MixingLaw):
             grad = np.concatenate([grad_l, [0.5 * WK.sum(), 0.5 * noise * np.trace(W)]])
             return float(value), grad
 
-        rng = np.random.default_rng(self.hyper["seed"])
         spread = np.sqrt(np.maximum(X.var(axis=0), 1e-4))
         bounds = [(np.log(1e-3), np.log(1e3))] * M + [(np.log(1e-3), np.log(1e2)), (np.log(1e-6), np.log(1.0))]
         best = None
@@ -473,8 +478,8 @@ class GaussianProcess(MixingLaw):
                 best = result
         theta = best.x
         inv_l2 = np.exp(-2 * theta[:M])
-        K = np.exp(theta[M]) * np.exp(-0.5 * D @ inv_l2) + (np.exp(theta[M + 1]) + 1e-8) * np.eye(n)
-        alpha = cho_solve(cho_factor(K, lower=True), Z)
+        K = np.exp(theta[M]) * np.exp(-0.5 * _sq_dist(X, X, inv_l2)) + (np.exp(theta[M + 1]) + 1e-8) * np.eye(n_all)
+        alpha = cho_solve(cho_factor(K, lower=True), Z_all)
         return {"length_scale": np.exp(theta[:M]).tolist(), "signal_var": float(np.exp(theta[M])),
                 "noise_var": float(np.exp(theta[M + 1])), "mean": mean.tolist(), "scale": scale.tolist(),
                 "X": X.tolist(), "alpha": alpha.tolist(), "neg_log_marginal": float(best.fun)}

@@ -12,7 +12,7 @@ Everything is a pure function of (seed, step), so `skip_to(step)` restores the e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -61,6 +61,11 @@ class MixtureLoader:
         batch_size: sequences per batch (B).
         seq_len: tokens per training sequence (T); windows hold T + 1 tokens (inputs and shifted targets).
         seed: seed of the window order.
+        stages: optional multi-stage schedule, a list of (end step, proportions); `proportions` is then the
+            overall mixture (its positive domains are the ones read). Within stage s the cumulative count of each
+            domain tracks the piecewise-linear target sum_s p_s x (slots of stage s so far) and only the stage's
+            positive domains are drawn. Domain streams continue across stages, so data repeated across stages
+            counts against the domain's epochs once.
     """
 
     def __init__(
@@ -70,8 +75,9 @@ class MixtureLoader:
         batch_size: int,
         seq_len: int,
         seed: int,
+        stages: Sequence[tuple[int, Mapping[str, float]]] | None = None,
     ) -> None:
-        missing = [d for d in proportions if d not in tokens]
+        missing = [d for d, p in proportions.items() if p > 0 and d not in tokens]
         if missing:
             raise MixlawInputError(f"mixture names domain(s) {missing} that the corpus does not have")
         total = float(sum(proportions.values()))
@@ -88,9 +94,49 @@ class MixtureLoader:
         self.available = np.array([len(tokens[d]) for d in self.names], dtype=np.int64)
         self.counts = np.zeros(len(self.names), dtype=np.int64)  # sequences drawn per domain
         self.step = 0
+        self._stage_end: list[int] = []
+        self._stage_p = np.zeros((0, len(self.names)))
+        if stages:
+            extra = [d for _, m in stages for d, p in m.items() if p > 0 and d not in self.names]
+            if extra:
+                raise MixlawInputError(f"stage mixture uses domain(s) {sorted(set(extra))} absent from the overall mixture")
+            for i, (_, m) in enumerate(stages):
+                if abs(sum(m.values()) - 1.0) > 1e-6 or any(p < 0 for p in m.values()):
+                    raise MixlawInputError(f"stage {i + 1}: proportions must be >= 0 and sum to 1")
+            self._stage_end = [int(e) for e, _ in stages]
+            self._stage_p = np.array([[float(m.get(d, 0.0)) for d in self.names] for _, m in stages])
+
+    def _target(self, slot: int) -> np.ndarray:
+        """Staged runs: cumulative target count of each domain after `slot` sequence slots."""
+        target = np.zeros(len(self.names))
+        prev = 0
+        last = len(self._stage_end) - 1
+        for s, (end, p) in enumerate(zip(self._stage_end, self._stage_p)):
+            lo, hi = prev * self.batch_size, (end * self.batch_size if s < last else max(slot, end * self.batch_size))
+            if slot <= lo:
+                break
+            target += p * (min(slot, hi) - lo)
+            prev = end
+        return target
+
+    def _allocate_staged(self) -> np.ndarray:
+        stage = next((s for s, end in enumerate(self._stage_end) if self.step < end), len(self._stage_end) - 1)
+        inactive = self._stage_p[stage] <= 0
+        out = np.empty(self.batch_size, dtype=np.int64)
+        slot = int(self.counts.sum())
+        for i in range(self.batch_size):
+            slot += 1
+            deficit = self._target(slot) - self.counts
+            deficit[inactive] = -np.inf
+            k = int(np.argmax(deficit))
+            out[i] = k
+            self.counts[k] += 1
+        return out
 
     def _allocate(self) -> np.ndarray:
         """Domain index of each slot of the next batch, shape (B,)."""
+        if self._stage_end:
+            return self._allocate_staged()
         out = np.empty(self.batch_size, dtype=np.int64)
         slot = int(self.counts.sum())
         for i in range(self.batch_size):

@@ -12,7 +12,7 @@ from mixlaw.errors import MixlawInputError
 TRAINER_VERSION = 1
 SCHEDULES = ("constant", "wsd")
 # Settings that change how a run is executed but not its result; they are left out of the run id.
-OPERATIONAL = ("checkpoint_every", "checkpoint_seconds", "device", "threads")
+OPERATIONAL = ("checkpoint_every", "checkpoint_seconds", "device", "threads", "save_model")
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,17 @@ class TrainSettings:
     checkpoint_seconds: float = 30.0
     device: str = "auto"  # auto = cuda if available else cpu
     threads: int = 1
+    save_model: bool = False  # also write the final weights to model.safetensors (for --init-from)
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """One proxy run: a mixture, a model shape, a length and a seed, on a prepared corpus.
 
-    `mixture` holds (domain, proportion) for every training domain of the sweep (zeros included), in order."""
+    `mixture` holds (domain, proportion) for every training domain of the sweep (zeros included), in order.
+    A multi-stage schedule lists `stages` as (share of steps, mixture) pairs; `mixture` is then the schedule's
+    overall (token-weighted) mixture. `init_from` is a weights file to start from (its content hash `init_id`
+    is part of the run id; the path is not). Runs without stages or init have the same ids as before."""
 
     mixture: tuple[tuple[str, float], ...]
     layers: int
@@ -57,6 +61,9 @@ class RunSpec:
     corpus_id: str = ""
     valid_domains: tuple[str, ...] = ()
     corpus_dir: str = ""  # where the prepared corpus lives on this machine; not part of the id
+    stages: tuple[tuple[float, tuple[tuple[str, float], ...]], ...] = ()
+    init_id: str = ""
+    init_from: str = ""  # path of the initial weights on this machine; not part of the id
 
     @property
     def model_label(self) -> str:
@@ -70,7 +77,7 @@ class RunSpec:
         """Everything that determines the result (the content that is hashed into the run id)."""
         settings = {k: v for k, v in asdict(self.settings).items() if k not in OPERATIONAL}
         settings["eval_steps"] = list(resolve_eval_steps(self.settings, self.steps))
-        return {
+        ident = {
             "trainer": TRAINER_VERSION,
             "mixture": [[d, round(float(p), 10)] for d, p in self.mixture],
             "model": {"layers": self.layers, "width": self.width, "heads": self.heads},
@@ -80,6 +87,12 @@ class RunSpec:
             "corpus": self.corpus_id,
             "valid_domains": list(self.valid_domains),
         }
+        if self.stages:  # keys only present when used, so older run ids do not change
+            ident["stages"] = [[round(float(share), 10), [[d, round(float(p), 10)] for d, p in mix]]
+                               for share, mix in self.stages]
+        if self.init_id:
+            ident["init"] = self.init_id
+        return ident
 
     @property
     def run_id(self) -> str:
@@ -90,6 +103,7 @@ class RunSpec:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["mixture"] = [list(x) for x in self.mixture]
+        d["stages"] = [[share, [list(x) for x in mix]] for share, mix in self.stages]
         d["run_id"] = self.run_id
         return d
 
@@ -99,8 +113,10 @@ class RunSpec:
         d.pop("run_id", None)
         s = dict(d.pop("settings", {}))
         s["eval_steps"] = tuple(s.get("eval_steps", ()))
+        stages = tuple((float(share), tuple((str(a), float(b)) for a, b in mix)) for share, mix in d.pop("stages", ()))
         return cls(
             mixture=tuple((str(a), float(b)) for a, b in d.pop("mixture")),
+            stages=stages,
             valid_domains=tuple(d.pop("valid_domains", ())),
             settings=TrainSettings(**s),
             **d,
@@ -108,6 +124,36 @@ class RunSpec:
 
     def with_corpus(self, corpus_id: str, corpus_dir: str) -> RunSpec:
         return replace(self, corpus_id=corpus_id, corpus_dir=corpus_dir)
+
+
+def stage_plan(spec: RunSpec) -> list[tuple[int, dict[str, float]]]:
+    """(end step, proportions) of each stage; one stage (the run's mixture) for a static run.
+
+    Stage k ends at round(cumulative share x steps); the last stage always ends at `spec.steps`."""
+    if not spec.stages:
+        return [(spec.steps, spec.proportions)]
+    out, acc = [], 0.0
+    for share, mix in spec.stages:
+        acc += share
+        out.append((min(spec.steps, round(acc * spec.steps)), dict(mix)))
+    out[-1] = (spec.steps, out[-1][1])
+    return out
+
+
+def schedule_mixture(stages: list[tuple[float, dict[str, float]]], steps: int,
+                     domains: list[str]) -> tuple[tuple[str, float], ...]:
+    """Overall mixture of a schedule at `steps` steps: each stage weighted by its (rounded) number of steps."""
+    bounds, acc, prev = [], 0.0, 0
+    for share, _ in stages:
+        acc += share
+        bounds.append(min(steps, round(acc * steps)))
+    bounds[-1] = steps
+    total = {d: 0.0 for d in domains}
+    for (_, mix), end in zip(stages, bounds):
+        for d in domains:
+            total[d] += mix.get(d, 0.0) * (end - prev)
+        prev = end
+    return tuple((d, total[d] / steps) for d in domains)
 
 
 def resolve_eval_steps(s: TrainSettings, steps: int) -> tuple[int, ...]:
@@ -155,6 +201,10 @@ def parse_settings(raw: object, where: str = "training") -> TrainSettings:
             if key == "schedule" and value not in SCHEDULES:
                 raise MixlawInputError(f"{w}: {value!r} is not one of {list(SCHEDULES)}")
             out[key] = value
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise MixlawInputError(f"{w}: {value!r} must be true or false")
+            out[key] = value
         elif isinstance(default, int):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise MixlawInputError(f"{w}: {value!r} must be a non-negative integer")
@@ -172,3 +222,49 @@ def parse_settings(raw: object, where: str = "training") -> TrainSettings:
     if not 0 < s.cooldown_fraction < 1:
         raise MixlawInputError(f"{where}.cooldown_fraction: {s.cooldown_fraction!r} must be between 0 and 1")
     return s
+
+
+MODEL_FILE = "model.safetensors"
+
+
+def _safetensors_metadata(path) -> dict:
+    """The `__metadata__` of a safetensors file, read from its JSON header (no torch needed)."""
+    import struct
+
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise MixlawInputError(f"{path}: not a safetensors file (too short)")
+        (n,) = struct.unpack("<Q", head)
+        if n > 100_000_000:
+            raise MixlawInputError(f"{path}: not a safetensors file (bad header)")
+        try:
+            header = json.loads(fh.read(n))
+        except ValueError:
+            raise MixlawInputError(f"{path}: not a safetensors file (bad header)") from None
+    return dict(header.get("__metadata__") or {})
+
+
+def resolve_init(path) -> tuple[str, str, dict]:
+    """Find the weights of `--init-from PATH` and identify them: (file, content id, metadata).
+
+    PATH is a safetensors file (a finished run's model.safetensors or a mid-run checkpoint.safetensors), a run
+    folder holding model.safetensors, or a sweep folder with exactly one runs/<id>/model.safetensors. The id is
+    the sha256 (16 hex digits) of the file's bytes, so the same weights give the same run ids anywhere."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        if (p / MODEL_FILE).is_file():
+            p = p / MODEL_FILE
+        else:
+            found = sorted(p.glob(f"runs/*/{MODEL_FILE}"))
+            if len(found) != 1:
+                what = "none" if not found else f"{len(found)} ({', '.join(f.parent.name for f in found[:5])})"
+                raise MixlawInputError(f"--init-from {path}: expected one {MODEL_FILE} in the folder or its runs/*/, "
+                                       f"found {what}; pass the file itself (train the base with save_model: true)")
+            p = found[0]
+    if not p.is_file():
+        raise MixlawInputError(f"--init-from {path}: file not found")
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+    return str(p.resolve()), digest, _safetensors_metadata(p)

@@ -39,7 +39,15 @@ import yaml
 from mixlaw.errors import MixlawInputError
 from mixlaw.train import design as design_mod
 from mixlaw.train.corpus import Corpus, CorpusConfig, demo_corpus_config, parse_corpus_config, prepare_corpus
-from mixlaw.train.spec import RunSpec, TrainSettings, cooldown_start, parse_settings, resolve_eval_steps
+from mixlaw.train.spec import (
+    RunSpec,
+    TrainSettings,
+    cooldown_start,
+    parse_settings,
+    resolve_eval_steps,
+    resolve_init,
+    schedule_mixture,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +179,12 @@ class SweepConfig:
     train_domains: list[str] = field(default_factory=list)
     valid_domains: list[str] = field(default_factory=list)
     path: str = ""
+    schedules: list[list[tuple[float, dict[str, float]]]] = field(default_factory=list)
+    init_from: str = ""
 
 
 _SWEEP_KEYS = {"corpus", "models", "steps", "seeds", "seed", "training", "mixtures", "design",
-               "train_domains", "valid_domains"}
+               "train_domains", "valid_domains", "schedules", "init_from"}
 _DESIGN_KEYS = {"method", "n", "seed", "temperature", "max_epochs", "caps", "grid", "strength_range",
                 "min_weight", "include"}
 
@@ -249,16 +259,49 @@ def parse_sweep_config(raw: object, where: str = "config", base_dir: str | Path 
             raise MixlawInputError(f"{where}: design: unknown key(s) {sorted(bad)} (allowed: {sorted(_DESIGN_KEYS)})")
         if dsg.get("method", "dirichlet") not in ("grid", "dirichlet"):
             raise MixlawInputError(f"{where}: design.method: {dsg.get('method')!r} is not grid or dirichlet")
-    if not mixtures and dsg is None:
-        raise MixlawInputError(f"{where}: give `mixtures:` (a list) or a `design:` block")
+    schedules = _parse_schedules(raw.get("schedules"), train_domains, where)
+    if not mixtures and dsg is None and not schedules:
+        raise MixlawInputError(f"{where}: give `mixtures:` (a list), `schedules:` or a `design:` block")
+    init_from = raw.get("init_from") or ""
+    if init_from:
+        if not isinstance(init_from, str):
+            raise MixlawInputError(f"{where}: init_from: {init_from!r} must be a path")
+        init_from = str(Path(base_dir) / Path(init_from).expanduser())
     cfg = SweepConfig(corpus=corpus, models=models, steps=steps, seeds=seeds, settings=settings,
                       mixtures=mixtures, design=dsg, train_domains=train_domains,
-                      valid_domains=valid_domains, path=where)
+                      valid_domains=valid_domains, path=where, schedules=schedules, init_from=init_from)
     for m in models:
         for st in ([m.steps] if m.steps else steps):
             if st < 1:
                 raise MixlawInputError(f"{where}: steps: model {m.label} has {st} steps; give steps >= 1")
     return cfg
+
+
+def _parse_schedules(raw: object, train_domains: list[str], where: str) -> list[list[tuple[float, dict[str, float]]]]:
+    """`schedules:` = a list of schedules, each a list of stages {share: s, mixture: {domain: p}}; shares sum to 1."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise MixlawInputError(f"{where}: schedules: expected a list of schedules (lists of {{share, mixture}} stages)")
+    out = []
+    for i, sched in enumerate(raw):
+        w = f"{where}: schedules[{i}]"
+        if not isinstance(sched, list) or not sched:
+            raise MixlawInputError(f"{w}: expected a non-empty list of stages {{share: 0.8, mixture: {{...}}}}")
+        stages = []
+        for j, st in enumerate(sched):
+            if not isinstance(st, dict) or set(st) != {"share", "mixture"}:
+                raise MixlawInputError(f"{w}[{j}]: a stage is {{share: FRACTION, mixture: {{domain: proportion}}}}")
+            share = st["share"]
+            if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share <= 1:
+                raise MixlawInputError(f"{w}[{j}].share: {share!r} must be in (0, 1]")
+            mix = design_mod.check_mixture(st["mixture"], train_domains, f"{w}[{j}].mixture")
+            stages.append((float(share), {d: float(mix[d]) for d in train_domains}))
+        total = sum(sh for sh, _ in stages)
+        if abs(total - 1) > 1e-6:
+            raise MixlawInputError(f"{w}: stage shares sum to {total:.6g}, not 1")
+        out.append(stages)
+    return out
 
 
 def _parse_models(raw: object, where: str) -> list[ModelSpec]:
@@ -328,17 +371,29 @@ def build_runs(cfg: SweepConfig, corpus: Corpus) -> list[RunSpec]:
     mixtures = list(cfg.mixtures)
     if cfg.design is not None:
         mixtures += design_mixtures(cfg, corpus.token_counts("train"))
+    init_file, init_id, init_meta = resolve_init(cfg.init_from) if cfg.init_from else ("", "", {})
+    plans: list[dict[str, float] | list[tuple[float, dict[str, float]]]] = [*mixtures, *cfg.schedules]
     runs = []
-    for mix in mixtures:
+    for plan in plans:
         for m in cfg.models:
             settings = cfg.settings if m.lr is None else replace(cfg.settings, lr=m.lr)
+            if init_meta.get("config"):
+                shape = json.loads(init_meta["config"])
+                if (shape.get("n_layer"), shape.get("n_embd")) != (m.layers, m.width):
+                    raise MixlawInputError(f"init_from {init_file}: weights of L{shape.get('n_layer')}-D{shape.get('n_embd')}"
+                                           f" do not fit model {m.label}")
             for st in ([m.steps] if m.steps else cfg.steps):
+                if isinstance(plan, dict):
+                    mixture, stages = tuple((d, float(plan[d])) for d in cfg.train_domains), ()
+                else:
+                    mixture = schedule_mixture(plan, st, cfg.train_domains)
+                    stages = tuple((share, tuple((d, mix[d]) for d in cfg.train_domains)) for share, mix in plan)
                 for seed in cfg.seeds:
                     runs.append(RunSpec(
-                        mixture=tuple((d, float(mix[d])) for d in cfg.train_domains),
+                        mixture=mixture,
                         layers=m.layers, width=m.width, heads=m.heads, steps=st, seed=seed,
                         settings=settings, corpus_id=corpus.id, valid_domains=tuple(cfg.valid_domains),
-                        corpus_dir=str(corpus.path),
+                        corpus_dir=str(corpus.path), stages=stages, init_id=init_id, init_from=init_file,
                     ))
     return runs
 

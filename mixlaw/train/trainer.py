@@ -31,7 +31,14 @@ import pandas as pd
 from mixlaw.errors import MixlawInputError
 from mixlaw.train.corpus import Corpus, column_name
 from mixlaw.train.loader import MixtureLoader
-from mixlaw.train.spec import RunSpec, cooldown_start, resolve_eval_steps
+from mixlaw.train.spec import (
+    MODEL_FILE,
+    RunSpec,
+    _safetensors_metadata,
+    cooldown_start,
+    resolve_eval_steps,
+    stage_plan,
+)
 
 CKPT = "checkpoint.safetensors"
 RESULT = "result.csv"
@@ -162,7 +169,7 @@ def train_run(
     props = spec.proportions
     loader = MixtureLoader(
         {d: corpus.tokens(d, "train") for d, p in props.items() if p > 0},
-        props, s.batch_size, s.seq_len, spec.seed,
+        props, s.batch_size, s.seq_len, spec.seed, stages=stage_plan(spec) if spec.stages else None,
     )
     token_bytes = tok.token_bytes()
     valid_domains = list(spec.valid_domains) or corpus.domains
@@ -172,6 +179,7 @@ def train_run(
     cfg = GPTConfig(n_layer=spec.layers, n_embd=spec.width, vocab_size=tok.vocab_size,
                     block_size=s.seq_len, n_head=spec.heads)
     model = GPT(cfg).to(device)
+    init_meta = _load_init(spec, model, tok.id) if spec.init_from else {}
     opt = model.configure_optimizer(s.lr, s.weight_decay, (s.beta1, s.beta2))
     params, params_total = model.num_params(True), model.num_params(False)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else None
@@ -215,6 +223,16 @@ def train_run(
         opt.step()
         return float(loss.detach())
 
+    extra_columns: dict = {}  # only for staged or initialized runs, so other runs tables keep their columns
+    if spec.stages:
+        extra_columns["n_stages"] = len(spec.stages)
+        for k, (share, mix) in enumerate(spec.stages, start=1):
+            extra_columns[f"stage{k}_share"] = float(share)
+            extra_columns.update({f"stage{k}_p_{column_name(d)}": float(v) for d, v in mix})
+    if spec.init_id:
+        extra_columns["init_id"] = spec.init_id
+        extra_columns["init_run"] = init_meta.get("run", "")
+
     @torch.no_grad()
     def evaluate(at_step: int) -> list[dict]:
         model.eval()
@@ -245,6 +263,7 @@ def train_run(
                 "tokenizer": tok.id, "corpus": corpus.id,
                 "flops": model.flops_per_token(s.seq_len) * at_step * tokens_per_step,
                 **{f"epochs_{column_name(k)}": round(epochs.get(k, 0.0), 6) for k, _ in spec.mixture},
+                **extra_columns,
             }
             out.append(row)
         model.train()
@@ -304,11 +323,51 @@ def train_run(
             last_progress = now
 
     frame = pd.DataFrame(rows).sort_values(["step", "valid_domain"], kind="stable").reset_index(drop=True)
+    if s.save_model:
+        _save_model(run_dir / MODEL_FILE, model, spec, tok.id, corpus.id, cfg)
     atomic_write_text(run_dir / RESULT, frame.to_csv(index=False, float_format="%.8g"))
     report("done", train_loss)
     if ckpt.exists():
         ckpt.unlink()
     return frame
+
+
+def _save_model(path: Path, model, spec: RunSpec, tokenizer_id: str, corpus_id: str, cfg) -> None:
+    """Final weights only (no optimizer), for `--init-from`; deterministic bytes for a deterministic run."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous().clone()
+               for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    meta = {"run": spec.run_id, "step": str(spec.steps), "tokenizer": tokenizer_id, "corpus": corpus_id,
+            "config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def _load_init(spec: RunSpec, model, tokenizer_id: str) -> dict:
+    """Load `spec.init_from` weights into `model` (shapes and tokenizer must match). Returns the file's metadata."""
+    from safetensors import safe_open
+
+    path = spec.init_from
+    if not Path(path).is_file():
+        raise MixlawInputError(f"init_from: {path}: file not found")
+    meta = _safetensors_metadata(path)
+    if meta.get("tokenizer") and meta["tokenizer"] != tokenizer_id:
+        raise MixlawInputError(f"init_from: {path}: tokenizer {meta['tokenizer']} differs from this corpus's {tokenizer_id}")
+    with safe_open(str(path), framework="pt") as fh:
+        tensors = {k[6:] if k.startswith("model.") else k: fh.get_tensor(k) for k in fh.keys()
+                   if k.startswith("model.") or "." in k and not k.startswith(("opt.", "rng."))}
+    own = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    missing = sorted(set(own) - set(tensors))
+    if missing:
+        raise MixlawInputError(f"init_from: {path}: no weights for {missing[0]} (a different model shape?)")
+    for k, v in own.items():
+        if tuple(tensors[k].shape) != tuple(v.shape):
+            raise MixlawInputError(f"init_from: {path}: {k} has shape {tuple(tensors[k].shape)}, the model "
+                                   f"{spec.model_label} needs {tuple(v.shape)}")
+    model.load_state_dict({k: tensors[k] for k in own}, strict=False)
+    return meta
 
 
 def _clone_opt_state(sd: dict) -> dict:
