@@ -466,6 +466,8 @@ def run_job(cfg: RunConfig, out_dir: str | Path, executor: Any = None, quiet: bo
         dump_json(result, out / "validation.json")
         state["timings"] = timings
         state["verdict"] = result["verdict"]
+        state.setdefault("invocations", []).append(
+            {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command, "timings": timings})
         _atomic_text(state_path, json.dumps(state, indent=1))
         return result
 
@@ -792,7 +794,8 @@ def validation_markdown(result: dict, cfg: RunConfig, command: str | None) -> st
         lines.append(f"| {tname} | {cells[0]} | {cells[1]} |")
     tm = result.get("timings") or {}
     if tm:
-        lines += ["", "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in tm.items())]
+        lines += ["", "Stage times of this invocation (s; a resumed job skips finished work, earlier invocations "
+                      "are listed in run.json): " + ", ".join(f"{k} {v:.0f}" for k, v in tm.items())]
     lines += ["", "Files: runs.csv (proxies), law.json, optimum.json, predictions.csv, step_laws.json, "
                   "size_laws.json, checks.json, validation.json, validation.csv, validation/runs.csv, report.html", ""]
     return "\n".join(lines)
