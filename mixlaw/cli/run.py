@@ -10,8 +10,8 @@ from pathlib import Path
 from mixlaw.errors import MixlawInputError
 
 EPILOG = """examples:
-  mixlaw run                                   # embedded default on the demo corpus (~10 min on 2 cores)
-  mixlaw run --quick                           # embedded quick config (~2 min)
+  mixlaw run                                   # embedded default on the demo corpus (~5 min on 2 cores)
+  mixlaw run --quick                           # embedded quick config (~1 min)
   mixlaw run configs/cpu-large.yaml --out runs-large
   mixlaw run my.yaml --out results --executor ray --address auto --gpus-per-run 1
   mixlaw run my.yaml --out results --ddp 8     # validation runs with torchrun, 8 processes each
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", default=None,
                    help="results folder (default: mixlaw-out/run, or mixlaw-out/run-quick with --quick)")
     p.add_argument("--quick", action="store_true",
-                   help="the embedded quick config (~2 min), or the CONFIG's `quick:` overrides")
+                   help="the embedded quick config (~1 min), or the CONFIG's `quick:` overrides")
     p.add_argument("--executor", choices=["local", "inline", "ray"], default="local",
                    help="local = process pool on this machine [default]; inline = in this process; "
                         "ray = one Ray task per run (pip install 'mixlaw[ray]')")
