@@ -129,7 +129,7 @@ def test_mixinglaws_matches_shared_csv_parsing(tmp_path):
     """Round trip: lines written from the shared tidy CSV parse back to the same rows."""
     import pandas as pd
 
-    shared = Path("/work/shared/data/mixinglaws/2mix.csv")
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "mixinglaws" / "2mix.csv"
     if not shared.exists():
         pytest.skip("shared data not present")
     rows = pd.read_csv(shared).query("model_size == '70M'").head(40)

@@ -4,6 +4,7 @@ consistency between mixlaw's DML fit and the peers' forms of the same model."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.laws import LAWS, get_law, law_from_dict
 from mixlaw.laws.peers import BiMix, resolve_domain_map
 
-DATA = "/work/shared/data/mixinglaws/"
+DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mixinglaws") + "/"
 
 
 def simplex(n: int, M: int, seed: int = 0, alpha: float = 1.0) -> np.ndarray:
