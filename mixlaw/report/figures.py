@@ -310,7 +310,7 @@ def optimum_bars(data: ReportData):
         ax.set_xlim(-1.45 * span if (change < 0).any() else -0.2 * span, 1.45 * span if (change > 0).any() else 0.2 * span)
         ax.set_yticks(at, targets)
         ax.set_ylim(len(targets) - 0.5, -0.5)
-        ax.set_xlabel(f"optimum − {base_name} ({LOSS_UNIT})")
+        ax.set_xlabel(f"optimum − baseline ({LOSS_UNIT})")  # the legend names the baseline
         ax.set_title("predicted loss change (< 0: optimum better)"
                      + (", with intervals" if _intervals(data.optimum, targets) else ""))
     return fig
