@@ -47,7 +47,7 @@ PROXY_KEYS = {"models", "steps", "seeds", "seed", "design", "mixtures", "include
 TARGET_KEYS = {"model", "steps", "lr"}
 PIPELINE_KEYS = {"law", "scale_law", "cv", "valid_weights", "group", "min_sizes", "step_share", "size_share",
                  "huber_delta", "step_exponent", "size_exponent"}
-OPTIMIZE_KEYS = {"max_epochs", "bounds", "fixed", "objective", "baseline", "max_distance"}
+OPTIMIZE_KEYS = {"max_epochs", "bounds", "fixed", "objective", "baseline", "max_distance", "bootstrap"}
 VALIDATE_KEYS = {"seeds", "baseline_steps", "eval_fractions"}
 DEFAULT_EVAL_FRACTIONS = (0.25, 0.5, 0.75, 1.0, 1.125, 1.25, 1.375, 1.5, 1.75, 2.0)
 NOISE_SIGMAS = 2.0
@@ -500,6 +500,22 @@ def _baseline_len(cfg: RunConfig) -> int:
     return int(math.ceil(cfg.baseline_steps * cfg.target_steps))
 
 
+def _optimum_intervals(result, optimum: dict, constraints: dict, n_bootstrap: int, log) -> dict | None:
+    """90% intervals on the optimum from a bootstrap of the mixing law (stored in law.json too); None when
+    disabled (`optimize.bootstrap: 0`) or when too few mixtures allow it (the reason goes to the log)."""
+    if not n_bootstrap or result.data is None:
+        return None
+    from mixlaw.uncertainty import attach, bootstrap_law, optimum_uncertainty
+
+    try:
+        ensemble = bootstrap_law(result.data, result.law.law.name, fitted=result.law, n_bootstrap=n_bootstrap, seed=0)
+    except MixlawInputError as exc:
+        log(f"no intervals on the optimum: {exc}")
+        return None
+    attach(result.law, ensemble)
+    return optimum_uncertainty(ensemble, optimum["mixture"], optimum["baseline"]["mixture"], 0.9, **constraints)
+
+
 def _pipeline_stage(cfg: RunConfig, out: Path, state: dict, counts: dict[str, int], target_params: int,
                     target_tokens: int, baseline: tuple[str, tuple], command: str | None,
                     quiet: bool) -> tuple[dict, dict]:
@@ -552,11 +568,13 @@ def _pipeline_stage(cfg: RunConfig, out: Path, state: dict, counts: dict[str, in
     opt = cfg.optimize
     bounds = {col(d): (b[0], b[1]) for d, b in (opt.get("bounds") or {}).items()}
     objective = opt.get("objective", "total")
-    optimum = optimize(result.law, bounds=bounds or None, available={col(d): float(v) for d, v in counts.items()},
-                       target_tokens=float(target_tokens), max_epochs=float(opt.get("max_epochs", 4.0)),
-                       fixed={col(d): float(v) for d, v in (opt.get("fixed") or {}).items()}, objective=objective,
-                       baseline={col(d): v for d, v in baseline[1]}, baseline_name=baseline[0],
-                       max_distance=opt.get("max_distance"), seed=0)
+    constraints = {"bounds": bounds or None, "available": {col(d): float(v) for d, v in counts.items()},
+                   "target_tokens": float(target_tokens), "max_epochs": float(opt.get("max_epochs", 4.0)),
+                   "fixed": {col(d): float(v) for d, v in (opt.get("fixed") or {}).items()}, "objective": objective}
+    optimum = optimize(result.law, **constraints, baseline={col(d): v for d, v in baseline[1]},
+                       baseline_name=baseline[0], max_distance=opt.get("max_distance"), seed=0)
+    optimum["uncertainty"] = _optimum_intervals(result, optimum, constraints, int(opt.get("bootstrap", 30)),
+                                                lambda m: _say(f"  {m}", quiet))
     write_runs(result.predictions, out / "predictions.csv")
     result.law.save(out / "law.json")
     dump_json(optimum, out / "optimum.json")
