@@ -326,7 +326,8 @@ def add_design_flags(parser) -> None:
                    help="adaptive: reduce the optimum's uncertainty, the prediction's, or both (default)")
 
 
-def _pairs(text: str | None, flag: str) -> dict[str, float]:
+def parse_pairs(text: str | None, flag: str) -> dict[str, float]:
+    """`a=0.5,b=2` -> {'a': 0.5, 'b': 2.0}; one-line errors naming the flag."""
     out: dict[str, float] = {}
     for part in (text or "").split(","):
         if not part.strip():
@@ -346,7 +347,7 @@ def design_command(args, caps: dict[str, float]) -> list[Mixture]:
     from mixlaw.train import design as dm
 
     seed = args.seed or 0
-    lower = _pairs(getattr(args, "lower", None), "--lower")
+    lower = parse_pairs(getattr(args, "lower", None), "--lower")
     if args.method == "adaptive":
         from mixlaw.fitted import prepare
         from mixlaw.runs import read_runs
@@ -375,7 +376,7 @@ def design_command(args, caps: dict[str, float]) -> list[Mixture]:
             caps = {k: min(caps.get(k, 1.0), v) for k, v in dm.epoch_caps(counts, int(tokens), args.max_epochs).items()
                     if k in domains}
     elif args.tokens or args.domains:
-        counts = ({k: int(v) for k, v in _pairs(args.tokens, "--tokens").items()} if args.tokens
+        counts = ({k: int(v) for k, v in parse_pairs(args.tokens, "--tokens").items()} if args.tokens
                   else {k.strip(): 1 for k in args.domains.split(",") if k.strip()})
         domains = list(counts)
         if args.max_epochs is not None:

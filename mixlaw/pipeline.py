@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ import pandas as pd
 from mixlaw.errors import MixlawInputError
 from mixlaw.evaluate import cross_validate
 from mixlaw.fitted import FitData, FittedLaw, fit_law
-from mixlaw.runs import PROPORTION_PREFIX, RunsTable, Weights, aggregate
+from mixlaw.runs import PROPORTION_PREFIX, RunsTable, Weights, aggregate, dump_json, write_runs
 from mixlaw.scaling import SHARE_OPTIONS, SIZE_EXPONENT, STEP_EXPONENT, CurveLaws, fit_curves
 from mixlaw.selection import select_law
 
@@ -563,3 +564,19 @@ def summary_markdown(result: PipelineResult, optimum: dict[str, Any] | None, com
                      if optimum["distance_to_observed"].get("warning") else "")]
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()), ""]
     return "\n".join(lines)
+
+
+def write_outputs(result: PipelineResult, optimum: dict[str, Any], out: Path, command: str | None = None,
+                  summary_name: str = "summary.md") -> None:
+    """The pipeline's result files in `out`: predictions.csv, law.json, optimum.json, step/size (or joint) law
+    JSON, checks.json and the summary (`summary_name`)."""
+    write_runs(result.predictions, out / "predictions.csv")
+    result.law.save(out / "law.json")
+    dump_json(optimum, out / "optimum.json")
+    if result.step_laws is not None:
+        dump_json(result.step_laws.to_dict(), out / "step_laws.json")
+        dump_json(result.size_laws.to_dict(), out / "size_laws.json")
+    if result.joint_law is not None:
+        dump_json(result.joint_law.to_dict(), out / "joint_law.json")
+    dump_json({"checks": result.checks, "defaults": result.defaults, "timings": result.timings}, out / "checks.json")
+    (out / summary_name).write_text(summary_markdown(result, optimum, command))

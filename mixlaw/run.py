@@ -521,8 +521,7 @@ def _pipeline_stage(cfg: RunConfig, out: Path, state: dict, counts: dict[str, in
                     quiet: bool) -> tuple[dict, dict]:
     """Fit the laws and optimize, or reuse the results of an earlier invocation with the same inputs."""
     from mixlaw.optimize import optimize
-    from mixlaw.pipeline import PipelineConfig, run_pipeline, summary_markdown
-    from mixlaw.runs import write_runs
+    from mixlaw.pipeline import PipelineConfig, run_pipeline, write_outputs
 
     p = cfg.pipeline
     inputs = {"pipeline": p, "optimize": cfg.optimize, "target_params": target_params,
@@ -575,16 +574,7 @@ def _pipeline_stage(cfg: RunConfig, out: Path, state: dict, counts: dict[str, in
                        baseline_name=baseline[0], max_distance=opt.get("max_distance"), seed=0)
     optimum["uncertainty"] = _optimum_intervals(result, optimum, constraints, int(opt.get("bootstrap", 30)),
                                                 lambda m: _say(f"  {m}", quiet))
-    write_runs(result.predictions, out / "predictions.csv")
-    result.law.save(out / "law.json")
-    dump_json(optimum, out / "optimum.json")
-    if result.step_laws is not None:
-        dump_json(result.step_laws.to_dict(), out / "step_laws.json")
-        dump_json(result.size_laws.to_dict(), out / "size_laws.json")
-    if result.joint_law is not None:
-        dump_json(result.joint_law.to_dict(), out / "joint_law.json")
-    dump_json({"checks": result.checks, "defaults": result.defaults, "timings": result.timings}, out / "checks.json")
-    (out / "pipeline-summary.md").write_text(summary_markdown(result, optimum, cmd))
+    write_outputs(result, optimum, out, cmd, summary_name="pipeline-summary.md")
     eq = optimum.get("equivalent_extra_steps")
     _say(f"  optimum: {', '.join(f'{k[2:]} {v:.3f}' for k, v in optimum['mixture'].items())}; predicted "
          f"{optimum['predicted']['objective']:.4f} vs baseline {optimum['baseline']['predicted']['objective']:.4f}"

@@ -14,8 +14,8 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
 from mixlaw.laws import LAWS
 from mixlaw.optimize import optimize, parse_mixture
-from mixlaw.pipeline import STEP_GRID_FACTORS, PipelineConfig, run_pipeline, summary_markdown
-from mixlaw.runs import PROPORTION_PREFIX, check_proportions, dump_json, load_weights, read_table, write_runs
+from mixlaw.pipeline import STEP_GRID_FACTORS, PipelineConfig, run_pipeline, write_outputs
+from mixlaw.runs import PROPORTION_PREFIX, check_proportions, dump_json, load_weights, read_table
 from mixlaw.scaling import SHARE_OPTIONS
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -365,16 +365,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                                  seed=args.seed)
         attach(result.law, ensemble)
     optimum = _optimize_from_args(args, result.law, target_tokens, ensemble)
-    write_runs(result.predictions, out / "predictions.csv")
-    result.law.save(out / "law.json")
-    dump_json(optimum, out / "optimum.json")
-    if result.step_laws is not None:
-        dump_json(result.step_laws.to_dict(), out / "step_laws.json")
-        dump_json(result.size_laws.to_dict(), out / "size_laws.json")
-    if result.joint_law is not None:
-        dump_json(result.joint_law.to_dict(), out / "joint_law.json")
-    dump_json({"checks": result.checks, "defaults": result.defaults, "timings": result.timings}, out / "checks.json")
-    (out / "summary.md").write_text(summary_markdown(result, optimum, command_line()))
+    write_outputs(result, optimum, out, command_line())
     status(args, f"wrote {out}/: predictions.csv, law.json, optimum.json, summary.md ({result.timings['total']:.1f} s)")
     for name in ("step", "step_beyond", "size", "chain"):
         check = result.checks.get(name)

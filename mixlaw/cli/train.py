@@ -82,17 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _kv(text: str, flag: str) -> dict[str, float]:
-    out = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise MixlawInputError(f"{flag}: {part!r} is not name=value")
-        k, v = part.split("=", 1)
-        try:
-            out[k.strip()] = float(v)
-        except ValueError:
-            raise MixlawInputError(f"{flag}: {v!r} for {k.strip()!r} is not a number") from None
+    from mixlaw.adaptive import parse_pairs
+
+    out = parse_pairs(text, flag)
     if not out:
         raise MixlawInputError(f"{flag}: empty")
     return out
