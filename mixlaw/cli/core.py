@@ -88,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("laws", help="list the available laws", description="One line per law: name<TAB>description.",
                               formatter_class=RAW, epilog="examples:\n  mixlaw laws\n  mixlaw laws --json\n")
     p.add_argument("--json", action="store_true")
+    add_output_flags(p)
     p.set_defaults(func=cmd_laws)
 
     p = subparsers.add_parser(

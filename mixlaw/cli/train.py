@@ -74,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--train-tokens", type=float, default=None, help="tokens per run for --max-epochs without a config")
     d.add_argument("--out", default=None, help="write to this file (.yaml, .csv, .json) instead of stdout")
     d.add_argument("--cache-dir", default=None, help="corpus cache (default $MIXLAW_CACHE or ~/.cache/mixlaw)")
-    d.add_argument("-v", "--verbose", action="store_true")
+    d.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    d.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     from mixlaw.adaptive import add_design_flags
 
     add_design_flags(d)
