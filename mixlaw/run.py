@@ -20,15 +20,12 @@ pooled seed standard deviations; otherwise the summary says the difference is wi
 from __future__ import annotations
 
 import copy
-import fcntl
 import hashlib
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -39,6 +36,7 @@ import pandas as pd
 import yaml
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import atomic_write, locked
 from mixlaw.runs import PROPORTION_PREFIX, aggregate, dump_json, load_weights, read_runs
 
 RUN_KEYS = {"proxies", "target", "pipeline", "optimize", "validate", "quick", "workers"}
@@ -276,25 +274,6 @@ def _sha(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-@contextmanager
-def _lock(out: Path) -> Iterator[None]:
-    fh = open(out / ".run.lock", "w")
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MixlawInputError(f"{out}: another `mixlaw run` is using this folder") from None
-        yield
-    finally:
-        fh.close()
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _mixture_ids(proxies: list, baseline: dict[str, float] | None) -> dict[tuple, str]:
     """A short id per proxy mixture (`m01`, `m02`, ...; `baseline` for the baseline mixture), in design order."""
     ids: dict[tuple, str] = {}
@@ -369,10 +348,10 @@ def run_job(cfg: RunConfig, out_dir: str | Path, executor: Any = None, quiet: bo
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    with _lock(out):
+    with locked(out / ".run.lock", busy=f"{out}: another `mixlaw run` is using this folder"):
         state_path = out / "run.json"
         state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-        _atomic_text(out / "config.yaml", yaml.safe_dump(cfg.raw, sort_keys=False))
+        atomic_write(out / "config.yaml", yaml.safe_dump(cfg.raw, sort_keys=False))
 
         # 1. corpus
         t0 = time.perf_counter()
@@ -410,7 +389,7 @@ def run_job(cfg: RunConfig, out_dir: str | Path, executor: Any = None, quiet: bo
             table = run_sweep(_longest_first(proxies), out / "proxies", executor=executor, progress=not quiet)
             mixture_ids = _mixture_ids(proxies, dict(baseline[1]) if cfg.include_baseline else None)
             write_table(pipeline_table(table, proxies, mixture_ids), out / "runs.csv")
-            _atomic_text(out / "mixtures.csv", _mixtures_csv(proxies, mixture_ids))
+            atomic_write(out / "mixtures.csv", _mixtures_csv(proxies, mixture_ids))
             timings["proxies"] = time.perf_counter() - t0
 
             # 3. pipeline + optimum
@@ -421,7 +400,7 @@ def run_job(cfg: RunConfig, out_dir: str | Path, executor: Any = None, quiet: bo
             state["pipeline"] = pipe_info
             state.update(command=command, target={"model": cfg.target_label, "params": target_params,
                                                   "steps": cfg.target_steps, "tokens": target_tokens})
-            _atomic_text(state_path, json.dumps(state, indent=1))
+            atomic_write(state_path, json.dumps(state, indent=1))
 
             # 4. validation
             t0 = time.perf_counter()
@@ -468,7 +447,7 @@ def run_job(cfg: RunConfig, out_dir: str | Path, executor: Any = None, quiet: bo
         state["verdict"] = result["verdict"]
         state.setdefault("invocations", []).append(
             {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command, "timings": timings})
-        _atomic_text(state_path, json.dumps(state, indent=1))
+        atomic_write(state_path, json.dumps(state, indent=1))
         return result
 
 

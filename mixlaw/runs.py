@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import atomic_write, replacing
 
 log = logging.getLogger(__name__)
 
@@ -411,17 +412,14 @@ def read_runs(path: str | Path, renormalize: bool = False) -> RunsTable:
 
 def write_runs(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a runs table atomically (CSV, Parquet or JSONL by extension)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        frame.to_parquet(tmp, index=False)
-    elif suffix in (".jsonl", ".ndjson"):
-        frame.to_json(tmp, orient="records", lines=True)
-    else:
-        frame.to_csv(tmp, index=False)
-    tmp.replace(path)
+    suffix = Path(path).suffix.lower()
+    with replacing(path) as tmp:
+        if suffix in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=False)
+        elif suffix in (".jsonl", ".ndjson"):
+            frame.to_json(tmp, orient="records", lines=True)
+        else:
+            frame.to_csv(tmp, index=False)
 
 
 # --------------------------------------------------------------------------------------------- aggregation
@@ -560,8 +558,4 @@ def to_jsonable(value):
 
 def dump_json(value, path: str | Path) -> None:
     """Write JSON atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_jsonable(value), indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(to_jsonable(value), indent=2) + "\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mixlaw.files import atomic_write
 from mixlaw.report.data import ReportData, mixture_vector, versions
 from mixlaw.report.figures import FIGURES, loss_rows, pyplot
 from mixlaw.report.scaling import check_note
@@ -257,8 +258,5 @@ def write_report(data: ReportData, out: str | Path, figures_dir: str | Path | No
     title = title or "mixlaw report"
     page = render_html(data, figures, title, report_command=report_command,
                        seconds=time.perf_counter() - started)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write(out, page)
     return out, figures

@@ -23,8 +23,6 @@ change rebuilds and an unchanged config reuses the cache.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -43,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import locked
 from mixlaw.train import sources
 from mixlaw.train.tokenizer import BPETokenizer, ByteTokenizer, Tokenizer, load_tokenizer, train_bpe
 
@@ -350,23 +349,12 @@ def corpus_key(cfg: CorpusConfig) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def prepare_corpus(cfg: CorpusConfig, cache_dir: str | Path | None = None, rebuild: bool = False) -> Corpus:
     """Build (or reuse from the cache) the corpus described by `cfg`; returns the prepared `Corpus`."""
     root = Path(cache_dir) if cache_dir else cache_root()
     key = corpus_key(cfg)
     target = root / "corpus" / f"{cfg.name}-{key}"
-    with _file_lock(root / "corpus" / f".{cfg.name}-{key}.lock"):
+    with locked(root / "corpus" / f".{cfg.name}-{key}.lock"):
         if target.is_dir() and (target / "manifest.json").is_file() and not rebuild:
             return Corpus(target)
         if target.exists():
@@ -503,7 +491,7 @@ def _build(cfg: CorpusConfig, out: Path, key: str, root: Path) -> None:
             f"{sample_hash.hexdigest()}-{tok_spec['vocab_size']}-{FORMAT_VERSION}".encode()
         ).hexdigest()[:16]
         cached = root / "tokenizers" / tkey / "tokenizer.json"
-        with _file_lock(root / "tokenizers" / f".{tkey}.lock"):
+        with locked(root / "tokenizers" / f".{tkey}.lock"):
             if not cached.is_file():
                 log.info("corpus: training a byte-level BPE tokenizer (vocab %d)", tok_spec["vocab_size"])
                 train_bpe((t for name in sorted(samples) for t in samples[name]), tok_spec["vocab_size"], cached)

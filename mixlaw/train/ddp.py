@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import atomic_write
 from mixlaw.train.spec import RunSpec, cooldown_start, resolve_eval_steps
 
 CKPT = "checkpoint.safetensors"
@@ -60,7 +61,6 @@ def train_run_ddp(spec: RunSpec, run_dir: str | Path, backend: str | None = None
         _Eval,
         _load_checkpoint,
         _save_checkpoint,
-        atomic_write_text,
         lr_at,
     )
 
@@ -185,7 +185,7 @@ def train_run_ddp(spec: RunSpec, run_dir: str | Path, backend: str | None = None
                     "work_planned": planned, "tokens_per_step": tokens_per_step,
                     "elapsed": round(elapsed0 + time.time() - t_start, 3), "train_loss": train_loss,
                     "pid": os.getpid(), "world_size": world}
-            atomic_write_text(run_dir / PROGRESS, json.dumps(info))
+            atomic_write(run_dir / PROGRESS, json.dumps(info))
 
         model.train()
         train_loss = None
@@ -235,7 +235,7 @@ def train_run_ddp(spec: RunSpec, run_dir: str | Path, backend: str | None = None
                 last_progress = now
         frame = pd.DataFrame(rows).sort_values(["step", "valid_domain"], kind="stable").reset_index(drop=True)
         if rank == 0:
-            atomic_write_text(run_dir / RESULT, frame.to_csv(index=False, float_format="%.8g"))
+            atomic_write(run_dir / RESULT, frame.to_csv(index=False, float_format="%.8g"))
             report("done", train_loss)
             if ckpt.exists():
                 ckpt.unlink()

@@ -19,8 +19,6 @@ process, for debugging) are built in; a Ray or submitit backend only has to wrap
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
-import fcntl
 import json
 import logging
 import math
@@ -28,7 +26,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -37,6 +35,7 @@ import pandas as pd
 import yaml
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import atomic_write, locked, replacing
 from mixlaw.train import design as design_mod
 from mixlaw.train.corpus import Corpus, CorpusConfig, demo_corpus_config, parse_corpus_config, prepare_corpus
 from mixlaw.train.spec import (
@@ -422,28 +421,6 @@ def repetition_report(runs: Sequence[RunSpec], corpus: Corpus) -> list[str]:
 # --------------------------------------------------------------------------------------------- driver
 
 
-@contextlib.contextmanager
-def _sweep_lock(out: Path) -> Iterator[None]:
-    fh = open(out / ".sweep.lock", "w")
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MixlawInputError(f"{out}: another sweep is running in this folder") from None
-        yield
-    finally:
-        fh.close()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def read_results(runs: Sequence[RunSpec], out_dir: str | Path) -> pd.DataFrame:
     """The runs table of the finished runs among `runs`, in run order."""
     out = Path(out_dir)
@@ -459,15 +436,11 @@ def read_results(runs: Sequence[RunSpec], out_dir: str | Path) -> pd.DataFrame:
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write the runs table atomically as CSV, or Parquet if the name ends in .parquet."""
-    path = Path(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        import io
-
-        buf = io.BytesIO()
-        frame.to_parquet(buf, index=False)
-        _atomic_write(path, buf.getvalue())
+    if Path(path).suffix.lower() in (".parquet", ".pq"):
+        with replacing(path) as tmp:
+            frame.to_parquet(tmp, index=False)
     else:
-        _atomic_write(path, frame.to_csv(index=False, float_format="%.8g").encode())
+        atomic_write(path, frame.to_csv(index=False, float_format="%.8g"))
 
 
 class _Progress:
@@ -571,13 +544,13 @@ def run_sweep(
     runs = list(unique.values())
     if not runs:
         raise MixlawInputError("sweep: no runs to do")
-    with _sweep_lock(out):
-        _atomic_write(out / "sweep.json", json.dumps({"runs": [r.to_dict() for r in runs]}, indent=1).encode())
+    with locked(out / ".sweep.lock", busy=f"{out}: another sweep is running in this folder"):
+        atomic_write(out / "sweep.json", json.dumps({"runs": [r.to_dict() for r in runs]}, indent=1).encode())
         for r in runs:
             rd = out / "runs" / r.run_id
             rd.mkdir(parents=True, exist_ok=True)
             if not (rd / "spec.json").is_file():
-                _atomic_write(rd / "spec.json", json.dumps(r.to_dict(), indent=1).encode())
+                atomic_write(rd / "spec.json", json.dumps(r.to_dict(), indent=1).encode())
         finished = {r.run_id for r in runs if (out / "runs" / r.run_id / RESULT).is_file()}
         todo = [r for r in runs if r.run_id not in finished]
         if finished:
@@ -610,7 +583,7 @@ def run_sweep(
                                                     f"finished in {res['seconds']:.1f}s")
                         except Exception as exc:  # noqa: BLE001 - keep going; report at the end
                             failures.append((r, exc))
-                            _atomic_write(out / "runs" / r.run_id / "error.txt", f"{type(exc).__name__}: {exc}\n".encode())
+                            atomic_write(out / "runs" / r.run_id / "error.txt", f"{type(exc).__name__}: {exc}\n".encode())
                             prog.run_done(r.run_id, f"sweep: run {r.run_id} FAILED: {type(exc).__name__}: {exc}")
                 finally:
                     if own:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import replacing
 
 EOT = "<|endoftext|>"
 
@@ -119,11 +120,8 @@ def train_bpe(texts: Iterable[str], vocab_size: int, out_path: str | Path) -> BP
         show_progress=False,
     )
     tok.train_from_iterator(_batched(texts), trainer=trainer)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp")
-    tok.save(str(tmp))
-    tmp.replace(out_path)
+    with replacing(out_path) as tmp:
+        tok.save(str(tmp))
     return BPETokenizer(out_path)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import atomic_write, replacing
 from mixlaw.train.corpus import Corpus, column_name
 from mixlaw.train.loader import MixtureLoader
 from mixlaw.train.spec import (
@@ -44,16 +45,6 @@ CKPT = "checkpoint.safetensors"
 RESULT = "result.csv"
 PROGRESS = "progress.json"
 LN2 = math.log(2.0)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder, fsync, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def lr_at(spec: RunSpec, step: int) -> float:
@@ -118,11 +109,8 @@ def _save_checkpoint(path: Path, model, opt, step: int, rows: list[dict], elapse
         "elapsed": str(elapsed),
         "param_groups": json.dumps(opt.state_dict()["param_groups"]),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(_state_tensors(model, opt), str(tmp), metadata=meta)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        save_file(_state_tensors(model, opt), str(tmp), metadata=meta)
 
 
 def _load_checkpoint(path: Path, model, opt) -> tuple[int, list[dict], float]:
@@ -276,7 +264,7 @@ def train_run(
             "work_done": work_done, "work_planned": planned, "tokens_per_step": tokens_per_step,
             "elapsed": round(el, 3), "train_loss": train_loss, "pid": os.getpid(),
         }
-        atomic_write_text(run_dir / PROGRESS, json.dumps(info))
+        atomic_write(run_dir / PROGRESS, json.dumps(info))
         if on_progress:
             on_progress(info)
 
@@ -325,7 +313,7 @@ def train_run(
     frame = pd.DataFrame(rows).sort_values(["step", "valid_domain"], kind="stable").reset_index(drop=True)
     if s.save_model:
         _save_model(run_dir / MODEL_FILE, model, spec, tok.id, corpus.id, cfg)
-    atomic_write_text(run_dir / RESULT, frame.to_csv(index=False, float_format="%.8g"))
+    atomic_write(run_dir / RESULT, frame.to_csv(index=False, float_format="%.8g"))
     report("done", train_loss)
     if ckpt.exists():
         ckpt.unlink()
@@ -340,9 +328,8 @@ def _save_model(path: Path, model, spec: RunSpec, tokenizer_id: str, corpus_id: 
                for k, v in model.state_dict().items() if k != "lm_head.weight"}
     meta = {"run": spec.run_id, "step": str(spec.steps), "tokenizer": tokenizer_id, "corpus": corpus_id,
             "config": json.dumps(cfg.to_dict(), sort_keys=True)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
 
 
 def _load_init(spec: RunSpec, model, tokenizer_id: str) -> dict:

@@ -1,0 +1,56 @@
+"""Crash-safe writes and folder locks, shared by every writer (runs tables, laws, checkpoints, reports, caches).
+
+A file is written to a temporary name in the same folder, flushed to disk and renamed over the target, so a
+reader (or a resumed run after a kill) sees either the old file or the complete new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from mixlaw.errors import MixlawInputError
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; when the block succeeds, fsync it and rename it over `path`
+    (for writers that want a file name, e.g. `to_parquet` or `safetensors.save_file`). On error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> None:
+    """Write text (UTF-8) or bytes to `path` atomically."""
+    with replacing(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+
+
+@contextlib.contextmanager
+def locked(path: str | Path, busy: str | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on the lock file `path` for the block (released if the process dies).
+
+    With `busy`, do not wait: if another process holds the lock, raise MixlawInputError(busy) (a folder that a
+    second `mixlaw run` or sweep must not share). Without it, wait for the lock (a cache built once)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy else 0))
+        except BlockingIOError:
+            raise MixlawInputError(busy) from None
+        yield
