@@ -33,6 +33,7 @@ import yaml
 
 from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import read_json
 from mixlaw.runs import PROPORTION_PREFIX, read_table
 
 DECIMALS = 6
@@ -66,13 +67,7 @@ class Mixture:
 def load_mixture(path: str | Path) -> Mixture:
     """Read OPT.json / optimum.json (`mixture`: {"p_<domain>": share}; the demo's `optimum` also works)."""
     path = Path(path)
-    if not path.exists():
-        raise MixlawInputError(f"{path}: optimum file not found")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MixlawInputError(f"{path}: not valid JSON ({exc})") from None
-    return mixture_from_dict(data, path.name)
+    return mixture_from_dict(read_json(path, "optimum"), path.name)
 
 
 def mixture_from_dict(data: dict, source: str = "mixture") -> Mixture:
@@ -127,12 +122,7 @@ def load_doc_tokens(path: str | Path, domains: list[str]) -> dict[str, float]:
     `avg_doc_tokens` columns."""
     path = Path(path)
     if path.suffix.lower() == ".json":
-        if not path.exists():
-            raise MixlawInputError(f"{path}: --avg-doc-tokens file not found")
-        try:
-            raw = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MixlawInputError(f"{path}: not valid JSON ({exc})") from None
+        raw = read_json(path, "--avg-doc-tokens")
         if not isinstance(raw, dict):
             raise MixlawInputError(f"{path}: expected a JSON object {{domain: mean tokens per document}}")
         values = dict(raw.items())

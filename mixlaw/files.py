@@ -1,4 +1,4 @@
-"""Crash-safe writes and folder locks, shared by every writer (runs tables, laws, checkpoints, reports, caches).
+"""File helpers shared by every module: crash-safe writes, folder locks, and JSON/YAML reads with one-line errors.
 
 A file is written to a temporary name in the same folder, flushed to disk and renamed over the target, so a
 reader (or a resumed run after a kill) sees either the old file or the complete new one, never a torn one.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from mixlaw.errors import MixlawInputError
 
@@ -54,3 +56,31 @@ def locked(path: str | Path, busy: str | None = None) -> Iterator[None]:
         except BlockingIOError:
             raise MixlawInputError(busy) from None
         yield
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """Parse a JSON file; a missing file or invalid JSON is a one-line MixlawInputError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MixlawInputError(f"{path}: {what} file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MixlawInputError(f"{path}: not valid JSON ({exc})") from None
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """Parse a YAML (or JSON) file; errors as in `read_json`, with the line of a YAML syntax error."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise MixlawInputError(f"{path}: {what} file not found")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MixlawInputError(f"{path}: bytes that are not UTF-8 ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise MixlawInputError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 
 from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import read_json
 from mixlaw.laws import MixingLaw, get_law, law_from_dict
 from mixlaw.laws.dml import DML2
 from mixlaw.runs import (
@@ -182,14 +182,7 @@ class FittedLaw:
 
     @classmethod
     def load(cls, path: str | Path) -> FittedLaw:
-        path = Path(path)
-        if not path.exists():
-            raise MixlawInputError(f"{path}: law file not found")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MixlawInputError(f"{path}: not valid JSON ({exc})") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_json(path, "law"), str(path))
 
 
 def resolve_target(data: FitData, law_class: type[MixingLaw], target: str | None) -> tuple[list[str], np.ndarray]:

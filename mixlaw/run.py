@@ -36,7 +36,7 @@ import pandas as pd
 import yaml
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import atomic_write, locked
+from mixlaw.files import atomic_write, locked, read_yaml
 from mixlaw.runs import PROPORTION_PREFIX, aggregate, dump_json, load_weights, read_runs
 
 RUN_KEYS = {"proxies", "target", "pipeline", "optimize", "validate", "quick", "workers"}
@@ -100,14 +100,7 @@ def load_run_config(path: str | Path | None = None, quick: bool = False) -> RunC
         path = default_config_path(quick)
         quick = False
     path = Path(path)
-    if not path.is_file():
-        raise MixlawInputError(f"{path}: run config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise MixlawInputError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    raw = read_yaml(path, "run config")
     if not isinstance(raw, dict):
         raise MixlawInputError(f"{path}: expected a mapping with corpus, proxies, target, ...")
     if quick:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from mixlaw.cli.common import _csv_list, add_output_flags, command_line, status
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import read_json, read_yaml
 from mixlaw.runs import RunsTable, dump_json, read_table, to_jsonable, validate_runs
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -229,29 +230,16 @@ def cmd_schedule_fit(args: argparse.Namespace) -> int:
 def _load_fitted(path: str):
     from mixlaw.schedule import FittedSchedule
 
-    p = Path(path)
-    if not p.is_file():
-        raise MixlawInputError(f"{path}: schedule law file not found")
-    try:
-        data = json.loads(p.read_text())
-    except ValueError as exc:
-        raise MixlawInputError(f"{path}: invalid JSON: {exc}") from None
-    return FittedSchedule.from_dict(data)
+    return FittedSchedule.from_dict(read_json(path, "schedule law"))
 
 
 def cmd_schedule_predict(args: argparse.Namespace) -> int:
-    import yaml
 
     from mixlaw.schedule import Schedule
 
     fitted = _load_fitted(args.law)
     path = Path(args.schedules)
-    if not path.is_file():
-        raise MixlawInputError(f"{path}: schedules file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise MixlawInputError(f"{path}: invalid YAML/JSON: {exc}") from None
+    raw = read_yaml(path, "schedules")
     if isinstance(raw, dict):
         raw = raw.get("schedules")
     if not isinstance(raw, list) or not raw:

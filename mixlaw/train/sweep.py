@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
-import yaml
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import atomic_write, locked, replacing
+from mixlaw.files import atomic_write, locked, read_yaml, replacing
 from mixlaw.train import design as design_mod
 from mixlaw.train.corpus import Corpus, CorpusConfig, demo_corpus_config, parse_corpus_config, prepare_corpus
 from mixlaw.train.spec import (
@@ -191,15 +190,7 @@ _DESIGN_KEYS = {"method", "n", "seed", "temperature", "max_epochs", "caps", "gri
 def load_sweep_config(path: str | Path) -> SweepConfig:
     """Read and validate a sweep YAML file; every error is one line naming the file, key and value."""
     path = Path(path)
-    if not path.is_file():
-        raise MixlawInputError(f"{path}: sweep config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise MixlawInputError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return parse_sweep_config(raw, str(path), base_dir=path.parent)
+    return parse_sweep_config(read_yaml(path, "sweep config"), str(path), base_dir=path.parent)
 
 
 def parse_sweep_config(raw: object, where: str = "config", base_dir: str | Path = ".") -> SweepConfig:
