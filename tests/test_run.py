@@ -242,6 +242,7 @@ def test_ddp_entry_matches_the_single_process_trainer(tmp_path, cache):
     got2 = pd.read_csv(two / "result.csv")
     np.testing.assert_allclose(got2["loss"], ref["loss"], rtol=2e-3)
     assert not (two / "checkpoint.safetensors").exists()
+    assert json.loads((two / "progress.json").read_text())["world_size"] == 2  # written by rank 0 only
 
 
 def test_torchrun_executor_trains_a_sweep_run(tmp_path, cache, monkeypatch):

@@ -9,7 +9,8 @@ its share of the rows of the same deterministic mixture batch, and DDP averages 
 the single-process update up to floating-point reduction order. Validation windows are split across ranks and
 the summed losses all-reduced. Rank 0 writes the checkpoint, `progress.json` and finally `result.csv` in exactly
 the format of `mixlaw.train.trainer.train_run`, so sweeps and `mixlaw run` see the run as finished; a killed
-job resumes from the checkpoint. Backend: nccl on GPUs, gloo on CPU (`--backend` overrides).
+job resumes from the checkpoint. Backend: nccl on GPUs, gloo on CPU (`--backend` overrides). The training loop
+is `train_run`'s own (it runs DDP under an initialized process group); this module sets the group up.
 
 `TorchrunExecutor(nproc)` plugs this into the sweep executor interface: each submitted run becomes one torchrun
 job (one at a time), e.g. `mixlaw run CONFIG --ddp 8`.
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import json
-import math
 import os
 import subprocess
 import sys
@@ -32,49 +32,28 @@ from typing import Any
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import atomic_write
-from mixlaw.train.spec import RunSpec, cooldown_start, resolve_eval_steps
-
-CKPT = "checkpoint.safetensors"
-RESULT = "result.csv"
-PROGRESS = "progress.json"
+from mixlaw.train.spec import RunSpec
+from mixlaw.train.trainer import RESULT, ddp_device, train_run
 
 
 def _dist_env() -> tuple[int, int, int]:
+    """(RANK, WORLD_SIZE, LOCAL_RANK) from the torchrun environment; (0, 1, 0) without torchrun."""
     return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
             int(os.environ.get("LOCAL_RANK", 0)))
 
 
 def train_run_ddp(spec: RunSpec, run_dir: str | Path, backend: str | None = None,
                   stop_after: int | None = None) -> pd.DataFrame | None:
-    """Train `spec` into `run_dir` with DDP over the torchrun process group; returns the rows on rank 0."""
+    """Train `spec` into `run_dir` with DDP over the torchrun process group; returns the rows on rank 0.
+
+    Sets up the process group (unless one exists), runs the shared loop `trainer.train_run`, and tears it down."""
     import torch
     import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
-    from mixlaw.train.corpus import Corpus, column_name
-    from mixlaw.train.loader import MixtureLoader
-    from mixlaw.train.model import GPT, GPTConfig
-    from mixlaw.train.trainer import (
-        LN2,
-        _clone_opt_state,
-        _Eval,
-        _load_checkpoint,
-        _save_checkpoint,
-        lr_at,
-    )
 
     rank, world, local_rank = _dist_env()
-    run_dir = Path(run_dir)
-    s = spec.settings
-    if s.batch_size % world:
-        raise MixlawInputError(f"ddp: batch_size {s.batch_size} is not divisible by the world size {world}")
-    cuda = torch.cuda.is_available() and s.device != "cpu"
-    backend = backend or ("nccl" if cuda else "gloo")
-    device = f"cuda:{local_rank}" if cuda else "cpu"
-    if cuda:
+    device = ddp_device(spec.settings.device, local_rank)
+    if device.startswith("cuda"):
         torch.cuda.set_device(local_rank)
-    torch.set_num_threads(s.threads)
     own_group = not dist.is_initialized()
     if own_group:
         if "MASTER_PORT" not in os.environ:  # plain `python -m mixlaw.train.ddp`: a private group of one
@@ -84,162 +63,10 @@ def train_run_ddp(spec: RunSpec, run_dir: str | Path, backend: str | None = None
                 sock.bind(("127.0.0.1", 0))
                 os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        dist.init_process_group(backend, rank=rank, world_size=world)
+        dist.init_process_group(backend or ("nccl" if device.startswith("cuda") else "gloo"), rank=rank,
+                                world_size=world)
     try:
-        corpus = Corpus(spec.corpus_dir)
-        if spec.corpus_id and corpus.id != spec.corpus_id:
-            raise MixlawInputError(f"{spec.corpus_dir}: corpus id {corpus.id} differs from the run's {spec.corpus_id}")
-        tok = corpus.tokenizer
-        props = spec.proportions
-        loader = MixtureLoader({d: corpus.tokens(d, "train") for d, p in props.items() if p > 0},
-                               props, s.batch_size, s.seq_len, spec.seed)
-        token_bytes = tok.token_bytes()
-        valid_domains = list(spec.valid_domains) or corpus.domains
-        evals = {d: _Eval(corpus.tokens(d, "valid"), s.seq_len, s.eval_tokens, token_bytes) for d in valid_domains}
-        torch.manual_seed(spec.seed)
-        cfg = GPTConfig(n_layer=spec.layers, n_embd=spec.width, vocab_size=tok.vocab_size, block_size=s.seq_len,
-                        n_head=spec.heads)
-        raw = GPT(cfg).to(device)
-        opt = raw.configure_optimizer(s.lr, s.weight_decay, (s.beta1, s.beta2))
-        params, params_total = raw.num_params(True), raw.num_params(False)
-        ckpt = run_dir / CKPT
-        step, rows, elapsed0 = 0, [], 0.0
-        if ckpt.is_file():
-            step, rows, elapsed0 = _load_checkpoint(ckpt, raw, opt)
-        model = DDP(raw, device_ids=[local_rank] if cuda else None)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else None
-        loader.skip_to(step)
-        per_rank = s.batch_size // world
-        lo, hi = rank * per_rank, (rank + 1) * per_rank
-        eval_steps = resolve_eval_steps(s, spec.steps)
-        branch_at: dict[int, list[int]] = {}
-        if s.schedule == "wsd":
-            for e in eval_steps:
-                branch_at.setdefault(cooldown_start(s, e), []).append(e)
-            main_end = max(branch_at)
-        else:
-            main_end = spec.steps
-        planned = main_end + sum(e - b for b, es in branch_at.items() for e in es)
-        done_steps = {r["step"] for r in rows}
-        work_done = step + sum(e - b for b, es in branch_at.items() for e in es if e in done_steps)
-        tokens_per_step = s.batch_size * s.seq_len
-        t_start = last_ckpt = time.time()
-        last_progress = 0.0
-
-        def train_step(lr: float) -> float:
-            batch = torch.from_numpy(loader.next_batch()[lo:hi]).to(device)
-            x, y = batch[:, :-1].contiguous(), batch[:, 1:].contiguous()
-            for g in opt.param_groups:
-                g["lr"] = lr
-            if autocast is not None:
-                with autocast:
-                    _, loss = model(x, y)
-            else:
-                _, loss = model(x, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if s.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(raw.parameters(), s.grad_clip)
-            opt.step()
-            return float(loss.detach())
-
-        @torch.no_grad()
-        def evaluate(at_step: int) -> list[dict]:
-            raw.eval()
-            out = []
-            epochs = loader.epochs()
-            for d in valid_domains:
-                ev = evals[d]
-                if ev.x is None:
-                    continue
-                total = torch.zeros((), dtype=torch.float64, device=device)
-                for i in range(rank * 32, len(ev.x), world * 32):
-                    x = torch.from_numpy(ev.x[i : i + 32]).to(device)
-                    y = torch.from_numpy(ev.y[i : i + 32]).to(device)
-                    if autocast is not None:
-                        with autocast:
-                            _, loss = raw(x, y, reduction="sum")
-                    else:
-                        _, loss = raw(x, y, reduction="sum")
-                    total += loss.double()
-                dist.all_reduce(total)
-                total_f = float(total)
-                out.append({
-                    "run": spec.run_id, "model": spec.model_label, "params": params, "params_total": params_total,
-                    "step": at_step, "tokens": at_step * tokens_per_step, "seed": spec.seed,
-                    **{f"p_{column_name(k)}": float(v) for k, v in spec.mixture},
-                    "valid_domain": d, "loss": total_f / ev.y.size,
-                    "bits_per_byte": total_f / (LN2 * ev.bytes) if ev.bytes else float("nan"),
-                    "schedule": s.schedule, "lr": s.lr, "batch_size": s.batch_size, "seq_len": s.seq_len,
-                    "tokenizer": tok.id, "corpus": corpus.id,
-                    "flops": raw.flops_per_token(s.seq_len) * at_step * tokens_per_step,
-                    **{f"epochs_{column_name(k)}": round(epochs.get(k, 0.0), 6) for k, _ in spec.mixture},
-                })
-            raw.train()
-            return out
-
-        def report(status: str, train_loss: float | None = None) -> None:
-            if rank:
-                return
-            info = {"run": spec.run_id, "status": status, "step": step, "steps": spec.steps, "work_done": work_done,
-                    "work_planned": planned, "tokens_per_step": tokens_per_step,
-                    "elapsed": round(elapsed0 + time.time() - t_start, 3), "train_loss": train_loss,
-                    "pid": os.getpid(), "world_size": world}
-            atomic_write(run_dir / PROGRESS, json.dumps(info))
-
-        model.train()
-        train_loss = None
-        while True:
-            for e in branch_at.get(step, []):
-                if e in done_steps:
-                    continue
-                saved_model = {k: v.clone() for k, v in raw.state_dict().items()}
-                saved_opt = _clone_opt_state(opt.state_dict())
-                saved_loader = (loader.counts.copy(), loader.step)
-                c = e - step
-                for j in range(c):
-                    train_step(lr_at(spec, step + j) * (c - j) / c)
-                    work_done += 1
-                rows.extend(evaluate(e))
-                done_steps.add(e)
-                raw.load_state_dict(saved_model)
-                opt.load_state_dict(saved_opt)
-                loader.counts, loader.step = saved_loader
-            if step >= main_end:
-                break
-            train_loss = train_step(lr_at(spec, step))
-            if not math.isfinite(train_loss):
-                raise RuntimeError(f"run {spec.run_id}: training diverged at step {step} (loss {train_loss}); lower lr")
-            step += 1
-            work_done += 1
-            if s.schedule == "constant" and step in eval_steps and step not in done_steps:
-                rows.extend(evaluate(step))
-                done_steps.add(step)
-            now = time.time()
-            # every rank takes the same decision (step-based, or rank 0's clock broadcast)
-            due = bool(s.checkpoint_every and step % s.checkpoint_every == 0)
-            if not due and s.checkpoint_seconds:
-                flag = torch.tensor([1 if now - last_ckpt >= s.checkpoint_seconds else 0], device=device)
-                dist.broadcast(flag, 0)
-                due = bool(flag.item())
-            if step < main_end and due:
-                if rank == 0:
-                    _save_checkpoint(ckpt, raw, opt, step, rows, elapsed0 + now - t_start)
-                last_ckpt = now
-                if stop_after is not None and step >= stop_after:
-                    report("stopped", train_loss)
-                    dist.barrier()
-                    return pd.DataFrame(rows) if rank == 0 else None
-            if now - last_progress >= 1.0:
-                report("running", train_loss)
-                last_progress = now
-        frame = pd.DataFrame(rows).sort_values(["step", "valid_domain"], kind="stable").reset_index(drop=True)
-        if rank == 0:
-            atomic_write(run_dir / RESULT, frame.to_csv(index=False, float_format="%.8g"))
-            report("done", train_loss)
-            if ckpt.exists():
-                ckpt.unlink()
-        dist.barrier()
+        frame = train_run(spec, run_dir, stop_after=stop_after)
         return frame if rank == 0 else None
     finally:
         if own_group and dist.is_initialized():

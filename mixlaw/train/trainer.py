@@ -14,6 +14,10 @@ those lengths, so step laws fitted on them disagree with real runs.
 
 Checkpoints (model, optimizer, completed rows) are single safetensors files written atomically; training is
 deterministic for a seed on CPU, so a resumed run gives the same numbers as an uninterrupted one.
+
+The same loop trains with DDP when a torch.distributed process group is initialized (`mixlaw.train.ddp` sets
+one up under torchrun): each rank takes its share of the rows of the same deterministic global batch, the
+validation windows are split across ranks and their summed losses all-reduced, and only rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from mixlaw.train.loader import MixtureLoader
 from mixlaw.train.spec import (
     MODEL_FILE,
     RunSpec,
+    TrainSettings,
     _safetensors_metadata,
     cooldown_start,
     resolve_eval_steps,
@@ -56,6 +61,7 @@ def lr_at(spec: RunSpec, step: int) -> float:
 
 
 def resolve_device(name: str) -> str:
+    """The torch device of a single-process run for the `device` setting (`auto`: one GPU per pool worker)."""
     import torch
 
     if name == "auto":
@@ -69,6 +75,13 @@ def resolve_device(name: str) -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise MixlawInputError(f"training.device: {name!r} requested but CUDA is not available")
     return name
+
+
+def ddp_device(name: str, local_rank: int) -> str:
+    """The device of a DDP rank: its local GPU unless CUDA is unavailable or `device` is `cpu`."""
+    import torch
+
+    return f"cuda:{local_rank}" if torch.cuda.is_available() and name != "cpu" else "cpu"
 
 
 class _Eval:
@@ -140,16 +153,24 @@ def train_run(
     """Train one proxy run (resuming from `run_dir/checkpoint.safetensors` if present) and return its rows.
 
     Writes `result.csv` (the run's rows of the runs table) atomically when done and removes the checkpoint.
-    `stop_after` (steps) stops early after a checkpoint, for tests and benchmarks."""
+    `stop_after` (steps) stops early after a checkpoint, for tests and benchmarks. Under an initialized
+    torch.distributed process group every rank calls this and gets the rows; only rank 0 writes files."""
     import torch
+    import torch.distributed as dist
 
     from mixlaw.train.model import GPT, GPTConfig
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     s = spec.settings
+    ddp = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if ddp else (0, 1)
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    master = rank == 0  # writes checkpoint, progress and result
+    if s.batch_size % world:
+        raise MixlawInputError(f"ddp: batch_size {s.batch_size} is not divisible by the world size {world}")
     torch.set_num_threads(s.threads)
-    device = resolve_device(s.device)
+    device = ddp_device(s.device, local_rank) if ddp else resolve_device(s.device)
     corpus = Corpus(spec.corpus_dir)
     if spec.corpus_id and corpus.id != spec.corpus_id:
         raise MixlawInputError(f"{spec.corpus_dir}: corpus id {corpus.id} differs from the run's {spec.corpus_id}")
@@ -166,10 +187,10 @@ def train_run(
     torch.manual_seed(spec.seed)
     cfg = GPTConfig(n_layer=spec.layers, n_embd=spec.width, vocab_size=tok.vocab_size,
                     block_size=s.seq_len, n_head=spec.heads)
-    model = GPT(cfg).to(device)
-    init_meta = _load_init(spec, model, tok.id) if spec.init_from else {}
-    opt = model.configure_optimizer(s.lr, s.weight_decay, (s.beta1, s.beta2))
-    params, params_total = model.num_params(True), model.num_params(False)
+    raw = GPT(cfg).to(device)
+    init_meta = _load_init(spec, raw, tok.id) if spec.init_from else {}
+    opt = raw.configure_optimizer(s.lr, s.weight_decay, (s.beta1, s.beta2))
+    params, params_total = raw.num_params(True), raw.num_params(False)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else None
 
     eval_steps = resolve_eval_steps(s, spec.steps)
@@ -185,8 +206,14 @@ def train_run(
     ckpt = run_dir / CKPT
     step, rows, elapsed0 = 0, [], 0.0
     if ckpt.is_file():
-        step, rows, elapsed0 = _load_checkpoint(ckpt, model, opt)
+        step, rows, elapsed0 = _load_checkpoint(ckpt, raw, opt)
+    model = raw  # trained through `model` (DDP-wrapped under a group); state, eval and files use `raw`
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(raw, device_ids=[local_rank] if device.startswith("cuda") else None)
     loader.skip_to(step)
+    lo, hi = rank * (s.batch_size // world), (rank + 1) * (s.batch_size // world)  # this rank's rows of a batch
     done_steps = {r["step"] for r in rows}
     work_done = step + sum(e - b for b, es in branch_at.items() for e in es if e in done_steps)
     tokens_per_step = s.batch_size * s.seq_len
@@ -195,7 +222,7 @@ def train_run(
     last_progress = 0.0
 
     def train_step(lr: float) -> float:
-        batch = torch.from_numpy(loader.next_batch()).to(device)  # (B, T + 1)
+        batch = torch.from_numpy(loader.next_batch()[lo:hi]).to(device)  # (B / world, T + 1)
         x, y = batch[:, :-1].contiguous(), batch[:, 1:].contiguous()
         for g in opt.param_groups:
             g["lr"] = lr
@@ -207,7 +234,7 @@ def train_run(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if s.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+            torch.nn.utils.clip_grad_norm_(raw.parameters(), s.grad_clip)
         opt.step()
         return float(loss.detach())
 
@@ -223,23 +250,26 @@ def train_run(
 
     @torch.no_grad()
     def evaluate(at_step: int) -> list[dict]:
-        model.eval()
+        raw.eval()
         out = []
         epochs = loader.epochs()
         for d in valid_domains:
             ev = evals[d]
             if ev.x is None:
                 continue
-            total = 0.0
-            for i in range(0, len(ev.x), 32):
+            summed = torch.zeros((), dtype=torch.float64, device=device)
+            for i in range(rank * 32, len(ev.x), world * 32):  # this rank's batches of 32 windows
                 x = torch.from_numpy(ev.x[i : i + 32]).to(device)
                 y = torch.from_numpy(ev.y[i : i + 32]).to(device)
                 if autocast is not None:
                     with autocast:
-                        _, loss = model(x, y, reduction="sum")
+                        _, loss = raw(x, y, reduction="sum")
                 else:
-                    _, loss = model(x, y, reduction="sum")
-                total += float(loss)
+                    _, loss = raw(x, y, reduction="sum")
+                summed += loss.double()
+            if ddp:
+                dist.all_reduce(summed)
+            total = float(summed)
             n = ev.y.size
             row = {
                 "run": spec.run_id, "model": spec.model_label, "params": params, "params_total": params_total,
@@ -249,20 +279,23 @@ def train_run(
                 "bits_per_byte": total / (LN2 * ev.bytes) if ev.bytes else float("nan"),
                 "schedule": s.schedule, "lr": s.lr, "batch_size": s.batch_size, "seq_len": s.seq_len,
                 "tokenizer": tok.id, "corpus": corpus.id,
-                "flops": model.flops_per_token(s.seq_len) * at_step * tokens_per_step,
+                "flops": raw.flops_per_token(s.seq_len) * at_step * tokens_per_step,
                 **{f"epochs_{column_name(k)}": round(epochs.get(k, 0.0), 6) for k, _ in spec.mixture},
                 **extra_columns,
             }
             out.append(row)
-        model.train()
+        raw.train()
         return out
 
     def report(status: str, train_loss: float | None = None) -> None:
+        if not master:
+            return
         el = elapsed0 + time.time() - t_start
         info = {
             "run": spec.run_id, "status": status, "step": step, "steps": spec.steps,
             "work_done": work_done, "work_planned": planned, "tokens_per_step": tokens_per_step,
             "elapsed": round(el, 3), "train_loss": train_loss, "pid": os.getpid(),
+            **({"world_size": world} if ddp else {}),
         }
         atomic_write(run_dir / PROGRESS, json.dumps(info))
         if on_progress:
@@ -275,7 +308,7 @@ def train_run(
             if e in done_steps:
                 continue
             # Cooldown branch: fork, decay linearly to zero over e - step updates, evaluate, restore.
-            saved_model = {k: v.clone() for k, v in model.state_dict().items()}
+            saved_model = {k: v.clone() for k, v in raw.state_dict().items()}
             saved_opt = _clone_opt_state(opt.state_dict())
             saved_loader = (loader.counts.copy(), loader.step)
             c = e - step
@@ -284,7 +317,7 @@ def train_run(
                 work_done += 1
             rows.extend(evaluate(e))
             done_steps.add(e)
-            model.load_state_dict(saved_model)
+            raw.load_state_dict(saved_model)
             opt.load_state_dict(saved_opt)
             loader.counts, loader.step = saved_loader
         if step >= main_end:
@@ -298,26 +331,47 @@ def train_run(
             rows.extend(evaluate(step))
             done_steps.add(step)
         now = time.time()
-        if step < main_end and (
-            (s.checkpoint_every and step % s.checkpoint_every == 0) or now - last_ckpt >= s.checkpoint_seconds
-        ):
-            _save_checkpoint(ckpt, model, opt, step, rows, elapsed0 + now - t_start)
+        if step < main_end and _checkpoint_due(s, step, now - last_ckpt, device if ddp else None):
+            if master:
+                _save_checkpoint(ckpt, raw, opt, step, rows, elapsed0 + now - t_start)
             last_ckpt = now
             if stop_after is not None and step >= stop_after:
                 report("stopped", train_loss)
+                if ddp:
+                    dist.barrier()
                 return pd.DataFrame(rows)
         if now - last_progress >= 1.0:
             report("running", train_loss)
             last_progress = now
 
     frame = pd.DataFrame(rows).sort_values(["step", "valid_domain"], kind="stable").reset_index(drop=True)
-    if s.save_model:
-        _save_model(run_dir / MODEL_FILE, model, spec, tok.id, corpus.id, cfg)
-    atomic_write(run_dir / RESULT, frame.to_csv(index=False, float_format="%.8g"))
-    report("done", train_loss)
-    if ckpt.exists():
-        ckpt.unlink()
+    if master:
+        if s.save_model:
+            _save_model(run_dir / MODEL_FILE, raw, spec, tok.id, corpus.id, cfg)
+        atomic_write(run_dir / RESULT, frame.to_csv(index=False, float_format="%.8g"))
+        report("done", train_loss)
+        if ckpt.exists():
+            ckpt.unlink()
+    if ddp:
+        dist.barrier()
     return frame
+
+
+def _checkpoint_due(s: TrainSettings, step: int, since_last: float, ddp_on: str | None) -> bool:
+    """Whether to checkpoint after `step`: every `checkpoint_every` steps or `checkpoint_seconds` after the last.
+
+    Under DDP (`ddp_on`: the rank's device) every rank must decide alike, so rank 0's clock is broadcast."""
+    if s.checkpoint_every and step % s.checkpoint_every == 0:
+        return True
+    due = since_last >= s.checkpoint_seconds
+    if ddp_on is not None:
+        import torch
+        import torch.distributed as dist
+
+        flag = torch.tensor([int(due)], device=ddp_on)
+        dist.broadcast(flag, 0)
+        due = bool(flag.item())
+    return due
 
 
 def _save_model(path: Path, model, spec: RunSpec, tokenizer_id: str, corpus_id: str, cfg) -> None:
