@@ -1,8 +1,8 @@
 """Benchmark: every law (mixlaw's and the peers') on the shared data and on a synthetic high-dimensional swarm.
 
     python benchmarks/compare_laws.py                      # all, writes benchmarks/results/compare_laws.{json,md}
-    python benchmarks/compare_laws.py --only shared        # or: synthetic
-    python benchmarks/compare_laws.py --quick              # fewer laws/rounds (smoke run)
+    python benchmarks/compare_laws.py --only shared        # or: synthetic (each part updates its own section)
+    python benchmarks/compare_laws.py --laws dml,ridge-rlogr --runs 200   # a smaller run
 
 Shared data (../shared/data/mixinglaws): 5Mix at 70M/160M/305M/410M (30k steps), 3Mix 410M (60k), RedPajama
 410M (30k), 2Mix 70M/160M (30k); targets are the Pile categories (5Mix, RedPajama, weights of
@@ -12,7 +12,9 @@ mixture; `auto` by nested CV. RedPajama's bimix needs a map from Pile categories
 Synthetic: 20 training domains, sparse Dirichlet swarms (RegMix-style sampler, weights < 2e-3 zeroed), a
 ground truth with cross-domain transfer and pairwise synergies, a proxy scale and a larger scale whose optimum
 differs. Scored by CV at the proxy scale, and by Spearman and top-1 regret when the proxy-scale fit ranks
-256 unseen candidate mixtures at the larger scale.
+256 unseen candidate mixtures at the larger scale. The fit time of every law on the whole swarm (500 runs x 20
+domains, 6 targets; dml-implicit on the total) is printed and stored under `fit_times`, next to the times
+measured before the large-swarm paths (`FIT_SECONDS_BEFORE`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mixlaw.cli.peers import compare_laws, format_table  # noqa: E402
+from mixlaw.cli.peers import compare_laws, diverged, format_table  # noqa: E402
 from mixlaw.fitted import fit_law, prepare  # noqa: E402
-from mixlaw.runs import RunsTable, read_runs, validate_runs  # noqa: E402
+from mixlaw.runs import RunsTable, dump_json, read_runs, to_jsonable, validate_runs  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "mixinglaws"
 WEIGHTS = str(DATA / "valid_weights.csv")
@@ -46,6 +48,13 @@ SHARED = [
     ("2Mix 70M", "2mix.csv", {"model": "70M", "step": 30000}, None),
     ("2Mix 160M", "2mix.csv", {"model": "160M", "step": 30000}, None),
 ]
+
+
+# Fit seconds of each law on the synthetic swarm (500 runs x 20 domains, 6 targets) before the large-swarm paths
+# and the single-threaded BLAS, measured on the same 2-core machine while another process ran (as fit_law does,
+# OpenBLAS's default threads). Earlier measurements under heavier load: dml 79 s, dml-log > 5 min, olmix 290 s.
+FIT_SECONDS_BEFORE = {"dml": 2.85, "dml-log": 22.0, "dml-implicit": 156.7, "olmix": 57.3, "gp": 8.69,
+                      "regmix-lgbm": 1.16, "ridge-rlogr": 0.03, "bimix": 0.02, "log-linear": 0.0, "regmix-linear": 0.0}
 
 
 def shared_benchmark(laws: list[str] | None, cv: int) -> list[dict]:
@@ -81,8 +90,9 @@ class SyntheticTruth:
     """Per target i: L_i = E_i + B_i (S_i . r + 0.005)^(-a_i) + sum_(p,q) g_ipq sqrt(r_p r_q).
 
     S (T, M) is the cross-domain transfer (own domain 1, a few related domains 0.1-0.6, the rest 0.02); the
-    synergy terms g < 0 reward mixing some pairs. The larger scale has lower E, steeper exponents a and more
-    transfer (S^0.7), so its optimum shifts toward broader mixtures."""
+    synergy terms g < 0 reward mixing some pairs. The larger scale has lower E, steeper exponents a, more
+    transfer (S^0.7) and twice the synergies, so its optimum shifts toward broader mixtures (among the 256
+    candidates of the cross-scale test the best mixture changes; picking the proxy's best costs 0.007)."""
 
     def __init__(self, M: int = 20, T: int = 6, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
@@ -106,8 +116,9 @@ class SyntheticTruth:
         S = self.S if scale == "small" else self.S**0.7
         E = self.E if scale == "small" else self.E - 0.5
         a = self.a if scale == "small" else self.a * 1.3
+        g = self.g if scale == "small" else self.g * 2.0
         eff = X @ S.T + 0.005
-        synergy = np.stack([np.sqrt(X[:, p] * X[:, q]) for p, q in self.pairs], axis=1) @ self.g.T
+        synergy = np.stack([np.sqrt(X[:, p] * X[:, q]) for p, q in self.pairs], axis=1) @ g.T
         return E[None] + self.B[None] * eff ** -a[None] + synergy
 
     def total(self, X: np.ndarray, scale: str = "small") -> np.ndarray:
@@ -149,10 +160,10 @@ def synthetic_benchmark(laws: list[str] | None, n_runs: int, cv: int, seed: int 
     best_large = int(np.argmin(true_large))
     scale_rows = [{"law": "oracle: true small-scale total", "spearman": float(spearmanr(true_small, true_large).statistic),
                    "regret": float(true_large[np.argmin(true_small)] - true_large[best_large])}]
-    for row in rows:
-        if "mae" not in row:
-            continue
-        name = row["law"]
+    names = [row["law"] for row in rows if "mae" in row]
+    if laws is None:
+        names.append("dml-implicit")  # not a compare/auto candidate (total only), but timed here too
+    for name in names:
         started = time.perf_counter()
         fitted = fit_law(data, name, {"domain_map": None} if name == "auto" else None)
         seconds = time.perf_counter() - started
@@ -165,8 +176,15 @@ def synthetic_benchmark(laws: list[str] | None, n_runs: int, cv: int, seed: int 
     print(f"{'law':<34} {'spearman':>9} {'regret':>9} {'fit s':>7}")
     for r in scale_rows:
         print(f"{r['law']:<34} {r['spearman']:>9.4f} {r['regret']:>9.5f} {r.get('fit_seconds', float('nan')):>7.2f}")
-    return {"n_runs": len(X), "n_domains": truth.M, "zero_fraction": zeros, "ranking": rows, "cross_scale": scale_rows,
-            "optimum_moves": bool(np.argmin(true_small) != best_large)}
+    fit_times = {r["law"]: r["fit_seconds"] for r in scale_rows if "fit_seconds" in r and not r["law"].startswith("auto")}
+    print(f"\nfit time on all {len(X)} runs x {truth.M} domains ({truth.T} targets), seconds:")
+    print(f"{'law':<16} {'before':>8} {'now':>8}")
+    for name, seconds in sorted(fit_times.items(), key=lambda kv: -kv[1]):
+        before = FIT_SECONDS_BEFORE.get(name)
+        print(f"{name:<16} {'' if before is None else f'{before:.2f}':>8} {seconds:>8.2f}")
+    return {"n_runs": len(X), "n_domains": truth.M, "n_targets": truth.T, "zero_fraction": zeros, "ranking": rows,
+            "cross_scale": scale_rows, "optimum_moves": bool(np.argmin(true_small) != best_large),
+            "fit_times": fit_times, "fit_times_before": FIT_SECONDS_BEFORE}
 
 
 def summarize(shared: list[dict]) -> list[dict]:
@@ -177,12 +195,63 @@ def summarize(shared: list[dict]) -> list[dict]:
         single = [r for r in scored if r["law"] != "auto"]
         auto = next((r for r in scored if r["law"] == "auto"), None)
         best = single[0]
-        out.append({"dataset": d["dataset"], "best": best["law"], "best_mae": best["mae"],
+        out.append({"dataset": d["dataset"], "n_mixtures": d["n_mixtures"], "best": best["law"], "best_mae": best["mae"],
                     "auto_mae": auto["mae"] if auto else None,
                     "auto_over_best": auto["mae"] / best["mae"] if auto else None,
+                    "auto_choices": auto.get("choices") if auto else None,
                     "runner_up": single[1]["law"] if len(single) > 1 else None,
                     "margin": single[1]["mae"] / best["mae"] - 1 if len(single) > 1 else None})
     return out
+
+
+def _ranking_md(rows: list[dict]) -> list[str]:
+    lines = ["| rank | law | MAE | rel. err | Spearman | R2 | fit s |", "|---:|---|---:|---:|---:|---:|---:|"]
+    for i, r in enumerate(x for x in rows if "mae" in x):
+        if diverged(r):
+            lines.append(f"| {i + 1} | {r['law']} | {r['mae']:.2e} (diverged) | | | | {r['fit_seconds']:.3f} |")
+            continue
+        lines.append(f"| {i + 1} | {r['law']}{' (nested CV)' if r.get('nested') else ''} | {r['mae']:.5f} | "
+                     f"{r['mare']:.3%} | {r['spearman']:.4f} | {r['r2']:.4f} | {r['fit_seconds']:.3f} |")
+    lines += [f"| - | {r['law']} | not applicable: {r['error']} | | | | |" for r in rows if "mae" not in r]
+    return lines
+
+
+def markdown(result: dict) -> str:
+    """The results as a markdown report (summary first, then every ranking)."""
+    out = ["# compare_laws: every law on the shared data and on a synthetic 20-domain swarm", "",
+           "Generated by `python benchmarks/compare_laws.py` (see its docstring). MAE of the weighted total (or of "
+           "the single target), 5-fold CV by mixture; `auto` is scored by nested CV (the selection is redone inside "
+           "every outer fold on its training mixtures only).", ""]
+    if "summary" in result:
+        out += ["## Shared data: --law auto against the best single law", "",
+                "| dataset | mixtures | best single law | its MAE | auto MAE | auto / best | auto's choices (outer folds) |",
+                "|---|---:|---|---:|---:|---:|---|"]
+        for s in result["summary"]:
+            choices = ", ".join(s.get("auto_choices") or [])
+            out.append(f"| {s['dataset']} | {s.get('n_mixtures', '')} | {s['best']} | {s['best_mae']:.5f} | "
+                       f"{s['auto_mae']:.5f} | {s['auto_over_best']:.3f} | {choices} |")
+        worst = max(s["auto_over_best"] for s in result["summary"])
+        out += ["", f"Largest auto / best ratio: {worst:.3f} (target: at most 1.10).", ""]
+        for d in result["shared"]:
+            out += [f"### {d['dataset']} ({d['n_mixtures']} mixtures; targets {', '.join(d['targets'])})", ""]
+            out += _ranking_md(d["ranking"]) + [""]
+    if "synthetic" in result:
+        syn = result["synthetic"]
+        out += [f"## Synthetic swarm: {syn['n_runs']} runs x {syn['n_domains']} domains "
+                f"({syn['zero_fraction']:.0%} exact zeros), {syn.get('n_targets', '')} targets", ""]
+        out += _ranking_md(syn["ranking"]) + [""]
+        out += ["### Cross-scale: fit at the proxy scale, rank 256 unseen mixtures at the larger scale", "",
+                f"The larger scale's optimum differs from the proxy's: {syn['optimum_moves']}.", "",
+                "| law | Spearman | top-1 regret |", "|---|---:|---:|"]
+        out += [f"| {r['law']} | {r['spearman']:.4f} | {r['regret']:.5f} |" for r in syn["cross_scale"]]
+        out += ["", f"### Fit time on all {syn['n_runs']} runs x {syn['n_domains']} domains (seconds, 2 cores)", "",
+                "| law | before | now |", "|---|---:|---:|"]
+        before = syn.get("fit_times_before", {})
+        for name, seconds in sorted(syn["fit_times"].items(), key=lambda kv: -kv[1]):
+            b = before.get(name)
+            out.append(f"| {name} | {'' if b is None else f'{b:.2f}'} | {seconds:.2f} |")
+        out.append("")
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -194,7 +263,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "compare_laws.json"))
     args = parser.parse_args()
     laws = args.laws.split(",") if args.laws else None
+    out = Path(args.out)
     result: dict = {}
+    if args.only and out.exists():  # one part at a time: keep the other part's results
+        import json
+
+        result = json.loads(out.read_text())
     if args.only in (None, "shared"):
         result["shared"] = shared_benchmark(laws, args.cv)
         result["summary"] = summarize(result["shared"])
@@ -204,10 +278,9 @@ def main() -> None:
                   f"(x{s['auto_over_best']:.3f})  runner-up {s['runner_up']} +{s['margin']:.0%}")
     if args.only in (None, "synthetic"):
         result["synthetic"] = synthetic_benchmark(laws, args.runs, args.cv)
-    from mixlaw.runs import dump_json
-
-    dump_json(result, args.out)
-    print(f"\nwrote {args.out}")
+    dump_json(result, out)
+    out.with_suffix(".md").write_text(markdown(to_jsonable(result)) + "\n")
+    print(f"\nwrote {out} and {out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -124,6 +124,73 @@ def test_lightgbm_recovers_truth_and_saves_text_model():
     assert np.allclose(again.predict(X), law.predict(X))
 
 
+def five_mix_like(n: int = 26, seed: int = 0) -> np.ndarray:
+    """Mixtures shaped like the paper's 5Mix swarm: 26 mixtures of 5 domains on a grid of eighths, many with
+    exact zeros, plus the uniform mixture."""
+    rng = np.random.default_rng(seed)
+    X = np.round(rng.dirichlet(np.full(5, 0.6), size=n - 1) * 8) / 8
+    X[X.sum(axis=1) == 0, 0] = 1.0
+    X = X / X.sum(axis=1, keepdims=True)
+    return np.vstack([X, np.full(5, 0.2)])
+
+
+# log L_i = b_i . r for 5 Pile categories, of the size log-linear fits on 5Mix 70M (losses 2-4 nats)
+FIVE_MIX_B = np.array([[0.72, 1.28, 1.22, 1.35, 1.20], [1.25, 0.95, 1.05, 1.30, 1.15],
+                       [1.20, 1.02, 0.90, 1.28, 1.12], [1.10, 1.32, 1.30, 0.55, 1.25],
+                       [1.18, 1.10, 1.08, 1.30, 1.00]])
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.004])
+def test_log_linear_and_dml_agree_where_same_model(noise):
+    """Consistency: on data of the log-linear form (the exponential law with c = 0), shaped like 5Mix (26
+    mixtures, 5 domains, exact zeros, noise of 5Mix's size), mixlaw's dml (c + exp(t.r), c fitted) and log-linear
+    describe the same model, so they must agree: dml's c goes to ~0 and the predictions match, on the fitted
+    mixtures and on unseen ones."""
+    X = five_mix_like()
+    rng = np.random.default_rng(1)
+    Y = np.exp(X @ FIVE_MIX_B.T) + rng.normal(0, noise, (len(X), 5))
+    loglin = get_law("log-linear")().fit(X, Y)
+    dml = get_law("dml")(ridge=0.0).fit(X, Y)  # the unpenalized fit of the model that contains log-linear
+    new = simplex(200, 5, seed=2)
+    if noise == 0.0:
+        assert np.allclose(loglin.params_["b"], FIVE_MIX_B, atol=1e-9)
+        assert np.all(np.exp(dml.params_["log_c"]) < 1e-4)
+        for Z in (X, new):
+            assert np.abs(dml.predict(Z) - loglin.predict(Z)).max() < 1e-5
+    else:
+        # Both fit the noise a little differently (Huber in loss space vs least squares in log space): they agree
+        # to well within the noise on the fitted mixtures, and on unseen mixtures to a fraction of the loss range.
+        assert np.abs(dml.predict(X) - loglin.predict(X)).mean() < noise
+        diff = np.abs(dml.predict(new) - loglin.predict(new))
+        assert diff.mean() < 2 * noise and diff.max() < 0.05 * np.ptp(Y)
+        truth = np.exp(new @ FIVE_MIX_B.T)
+        for law in (dml, loglin):
+            assert np.abs(law.predict(new) - truth).mean() < 2 * noise
+    # mixlaw's default dml (ridge chosen by CV) agrees too, within the noise plus the ridge's small shrinkage.
+    default = get_law("dml")().fit(X, Y)
+    assert np.abs(default.predict(X) - loglin.predict(X)).mean() < noise + 1e-3
+
+
+@pytest.mark.skipif(not Path(DATA).exists(), reason="shared data (../shared/data/mixinglaws) not present")
+def test_log_linear_and_dml_agree_on_shared_design():
+    """Benchmark-style consistency on the shared data: log-linear fitted to 5Mix 70M gives a log-linear truth on
+    the real design; dml refitted to it reproduces it (same model), and on the real losses dml is never worse
+    than log-linear on its own objective."""
+    from mixlaw.fitted import fit_law, prepare
+    from mixlaw.runs import read_runs
+
+    data = prepare(read_runs(DATA + "5mix.csv"), model="70M", step=30000,
+                   valid_weights=DATA + "valid_weights.csv", group="pile_category")
+    loglin = get_law("log-linear")().fit(data.X, data.Y)
+    pseudo = loglin.predict(data.X)
+    dml = get_law("dml")(ridge=0.0).fit(data.X, pseudo)
+    assert np.abs(dml.predict(data.X) - pseudo).max() < 1e-5
+    assert np.abs(dml.predict(simplex(100, data.X.shape[1], seed=3)) - loglin.predict(simplex(100, data.X.shape[1], seed=3))).max() < 1e-4
+    real_dml, real_loglin = fit_law(data, "dml", {"ridge": 0.0}), fit_law(data, "log-linear")
+    assert np.all(np.array(real_dml.law.summary_["huber_mean"]) <= np.array(real_loglin.law.summary_["huber_mean"]) + 1e-12)
+
+
+@pytest.mark.skipif(not Path(DATA).exists(), reason="shared data (../shared/data/mixinglaws) not present")
 def test_dml_nests_log_linear_on_shared_data():
     """Consistency: dml (c + exp(t.r)) contains log-linear (c = 0) and olmix (the same model), so on real data
     dml's training Huber cost is never worse than log-linear's, and dml and olmix agree."""

@@ -106,7 +106,7 @@ def compare_laws(data, laws: list[str] | None = None, cv: int | str = 5, seed: i
             key = "total" if "total" in result["metrics"] else next(iter(result["metrics"]))
             table.append({"law": "auto", "scored_on": key, **result["metrics"][key],
                           "fit_seconds": (time.perf_counter() - started) / len(_folds(data, n_folds, seed)),
-                          "nested": True})
+                          "nested": True, "choices": result.get("auto_choices", [])})
         except MixlawInputError as exc:
             table.append({"law": "auto", "error": str(exc)})
     scored = sorted((r for r in table if "mae" in r), key=lambda r: r["mae"])
@@ -119,10 +119,21 @@ def _folds(data, cv, seed):
     return mixture_folds(data.mixture_id, cv, seed)
 
 
+DIVERGED_MAE = 1.0  # a held-out MAE above 1 (nat) means the law's extrapolation blew up, not a close miss
+
+
+def diverged(row: dict) -> bool:
+    return not math.isfinite(row["mae"]) or row["mae"] > DIVERGED_MAE
+
+
 def format_table(rows: list[dict]) -> str:
     lines = [f"{'rank':>4}  {'law':<14} {'mae':>9} {'rel.err':>8} {'spearman':>9} {'r2':>8} {'fit s':>8}"]
     for i, row in enumerate(r for r in rows if "mae" in r):
         sp = row["spearman"]
+        if diverged(row):
+            lines.append(f"{i + 1:>4}  {row['law']:<14} {row['mae']:>9.2e} diverged on held-out mixtures "
+                         f"(unregularized exponents extrapolate wildly); fit {row['fit_seconds']:.3f} s")
+            continue
         lines.append(f"{i + 1:>4}  {row['law']:<14} {row['mae']:>9.5f} {row['mare']:>8.4%} "
                      f"{'nan' if sp is None or math.isnan(sp) else f'{sp:.4f}':>9} {row['r2']:>8.4f} "
                      f"{row['fit_seconds']:>8.3f}")

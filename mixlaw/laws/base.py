@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.fitting import huber
+from mixlaw.fitting import blas_threads, huber
 
 
 class MixingLaw:
@@ -62,7 +62,8 @@ class MixingLaw:
                 f"law {self.name} has {needed} parameters per target but only {n_unique} distinct mixtures were given"
             )
         self.n_domains_ = X.shape[1]
-        self.params_ = self._fit(X, Y)
+        with blas_threads(1):  # the engine's many tiny matrix products: BLAS threads only add overhead
+            self.params_ = self._fit(X, Y)
         self.summary_ = self.goodness_of_fit(X, Y)
         return self
 

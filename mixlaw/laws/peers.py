@@ -10,6 +10,8 @@
 - `olmix`:         Olmix's default fit of L_i = exp(log c_i) + exp(t_i . r): L-BFGS on a Huber loss
                    (delta 0.02), 100 steps from 300 starts (10 values of log c in [-2, 1.5] x 30 random t,
                    own-domain coefficient negative), best kept. Same model as `dml`; kept as a reference.
+                   From 100 mixtures on, the same starts run through mixlaw's batched LM engine instead
+                   (10 iterations each, the 30 best per target to convergence): seconds instead of minutes.
 - `bimix`:         BiMix: L_i = A_i / (r_i + eps)^alpha_i with r_i the share of the training domain(s) mapped
                    to target i; step-aware when the data has several steps: L_i = (B_i / s^beta_i + C_i) /
                    (r_i + eps)^alpha_i (A_i is absorbed into B_i and C_i, which is the same family).
@@ -20,15 +22,20 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.fitting import fit_multistart, huber
+from mixlaw.files import read_json
+from mixlaw.fitting import fit_multistart, huber, levenberg_marquardt
 from mixlaw.laws.base import MixingLaw
+from mixlaw.laws.dml import exp_model, is_large_swarm
+
+# olmix on large swarms (`is_large_swarm`): LM iterations every start gets, then how many per target continue.
+OLMIX_SCREEN_ITER = 10
+OLMIX_KEEP = 30
 
 # ------------------------------------------------------------------------------------------ RegMix (LightGBM)
 
@@ -134,10 +141,7 @@ def read_domain_map(path: str) -> dict[str, list[str]]:
     if not p.exists():
         raise MixlawInputError(f"{path}: domain map file not found")
     if p.suffix.lower() == ".json":
-        try:
-            data = json.loads(p.read_text())
-        except json.JSONDecodeError as exc:
-            raise MixlawInputError(f"{path}: not valid JSON ({exc})") from None
+        data = read_json(p, "domain map")
         if not isinstance(data, dict):
             raise MixlawInputError(f"{path}: expected a JSON object {{target: [training domains]}}")
         return {str(k): [str(v)] if isinstance(v, str) else [str(x) for x in v] for k, v in data.items()}
@@ -391,6 +395,8 @@ class OlmixLogLinear(MixingLaw):
         n, M = X.shape
         T = Y.shape[1]
         starts = [self._starts(M, mapping.get(targets[t]) if targets else None, rng) for t in range(T)]
+        if is_large_swarm(X):
+            return self._fit_screened(X, Y, np.stack(starts))
         S = len(starts[0])
         y = np.repeat(Y.T, S, axis=0)  # (T * S, n): every start is its own problem
 
@@ -410,6 +416,27 @@ class OlmixLogLinear(MixingLaw):
         best = np.nanargmin(np.where(np.isfinite(cost), cost, np.nan).reshape(T, S), axis=1) + np.arange(T) * S
         return {"log_c": theta[best, 0].tolist(), "theta": theta[best, 1:].tolist(),
                 "huber_mean": cost[best].tolist()}
+
+    def _fit_screened(self, X: np.ndarray, Y: np.ndarray, starts: np.ndarray) -> dict[str, Any]:
+        """Large swarms (`is_large_swarm`): the same starts and Huber objective, solved with mixlaw's batched
+        Levenberg-Marquardt engine instead of L-BFGS (whose 2000-iteration budget takes minutes on 500 runs x 20
+        domains). All starts of all targets run OLMIX_SCREEN_ITER LM iterations in one batch; the OLMIX_KEEP best
+        of each target then run to convergence, and the best is kept. LM minimizes the summed Huber loss, which
+        has the same minimizer as Olmix's mean."""
+        T, S, P = starts.shape
+        n = len(X)
+        delta = float(self.hyper["delta"])
+        model = exp_model(X)
+        index = np.repeat(np.arange(T), S)
+        theta, cost = levenberg_marquardt(model, starts.reshape(T * S, P), Y.T[index], index, delta=delta,
+                                          max_iter=OLMIX_SCREEN_ITER)
+        cost = np.where(np.isfinite(cost), cost, np.inf).reshape(T, S)
+        top = np.argsort(cost, axis=1, kind="stable")[:, :OLMIX_KEEP]
+        kept = np.take_along_axis(theta.reshape(T, S, P), top[:, :, None], axis=1)
+        result = fit_multistart(model, Y.T, kept, delta=delta, polish=0)
+        return {"log_c": result.theta[:, 0].tolist(), "theta": result.theta[:, 1:].tolist(),
+                "huber_mean": (result.cost / n).tolist(), "optimizer": "lm-screened",
+                "starts_at_best": result.n_success.tolist()}
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return np.exp(np.array(self.params_["log_c"]))[None] + np.exp(X @ np.array(self.params_["theta"]).T)
