@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mixlaw.errors import MixlawInputError
 from mixlaw.evaluate import cross_validate
-from mixlaw.fitted import FitData, FittedLaw, fit_law
+from mixlaw.fitted import FitData, FittedLaw, fit_law, resolve_target
 from mixlaw.laws import LAWS
 
 # Laws tried by `auto` unless a list is given. `olmix` is left out (same model as dml, slower fit) and
@@ -21,6 +23,8 @@ AUTO_CANDIDATES = ["dml", "dml-log", "ridge-rlogr", "log-linear", "regmix-linear
 # that LightGBM needs more than ~100 runs); below it they add selection noise and are rarely best.
 NONPARAMETRIC = ("regmix-lgbm", "gp")
 NONPARAMETRIC_MIN_MIXTURES = 100
+# `auto` may blend its two best candidates: w best + (1 - w) runner-up, w chosen from these by the same CV.
+BLEND_WEIGHTS = (1.0, 0.75, 0.5, 0.25)
 # The selection's own CV: leave-one-mixture-out on small swarms (less variance), K-fold above.
 SMALL_SWARM = 40
 
@@ -71,8 +75,17 @@ def select_law(
     unknown = [c for c in candidates if c not in LAWS]
     if unknown:
         raise MixlawInputError(f"unknown law(s) {', '.join(unknown)}; available: {', '.join(LAWS)}")
+    table, _ = _cross_validate_candidates(data, candidates, cv, seed, target, domain_map, hypers)
+    return table[0]["law"], table
+
+
+def _cross_validate_candidates(
+    data: FitData, candidates: list[str], cv: int | str, seed: int, target: str | None,
+    domain_map: str | dict | None, hypers: dict[str, dict[str, Any]] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """The ranked CV table of `select_law` and each scored law's held-out predictions of the scored target."""
     n_folds = selection_cv(cv, data.n_mixtures)
-    table = []
+    table, predictions = [], {}
     for name in candidates:
         try:
             result = cross_validate(data, name, law_hyper(name, seed, domain_map, hypers), target=target,
@@ -82,10 +95,19 @@ def select_law(
             continue
         key = _key(result["metrics"])
         table.append({"law": name, "scored_on": key, **result["metrics"][key], "fit_seconds": result["fit_seconds"]})
+        predictions[name] = result["predictions"][key]
     scored = sorted((row for row in table if "mae" in row), key=lambda row: row["mae"])
     if not scored:
         raise MixlawInputError("no candidate law could be fitted: " + "; ".join(r["error"] for r in table))
-    return scored[0]["law"], scored + [row for row in table if "mae" not in row]
+    return scored + [row for row in table if "mae" not in row], predictions
+
+
+def blend_weight(first: np.ndarray, second: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """The weight w of the better law in w first + (1 - w) second with the lowest held-out MAE, over
+    BLEND_WEIGHTS (w = 1 first: ties keep the single law). Returns (w, its MAE)."""
+    scores = [(float(np.mean(np.abs(w * first + (1 - w) * second - truth))), -w) for w in BLEND_WEIGHTS]
+    mae, neg_w = min(scores)
+    return -neg_w, mae
 
 
 def fit_auto(
@@ -96,11 +118,27 @@ def fit_auto(
     target: str | None = None,
     domain_map: str | dict | None = None,
     command: str | None = None,
+    blend_candidates: bool = True,
 ) -> FittedLaw:
     """Pick a law by CV on `data` only, fit it on all of `data`, and record the choice and table in the meta
-    (`auto` in LAW.json)."""
-    chosen, table = select_law(data, candidates, cv, seed, target, domain_map)
-    fitted = fit_law(data, chosen, law_hyper(chosen, seed, domain_map), target, command=command)
+    (`auto` in LAW.json). With `blend_candidates`, the two best laws are blended when a weight in BLEND_WEIGHTS
+    gives a lower CV error than the best law alone (the weight is chosen on the same held-out predictions)."""
+    candidates = candidates or default_candidates(data.n_mixtures)
+    table, predictions = _cross_validate_candidates(data, candidates, cv, seed, target, domain_map)
+    chosen, blend = table[0]["law"], None
+    scored = [row["law"] for row in table if "mae" in row]
+    if blend_candidates and len(scored) > 1:  # the best law, or a CV-weighted blend with the runner-up
+        truth = data.total if table[0]["scored_on"] == "total" else resolve_target(data, LAWS[chosen], target)[1][:, 0]
+        weight, mae = blend_weight(predictions[scored[0]], predictions[scored[1]], truth)
+        if weight < 1:
+            blend = {"members": [scored[0], scored[1]], "weights": [weight, 1 - weight], "cv_mae": mae}
+    if blend:
+        hyper = {"members": ",".join(blend["members"]), "weights": ",".join(f"{w:g}" for w in blend["weights"]),
+                 "seed": seed, "domain_map": domain_map}
+        fitted = fit_law(data, "blend", hyper, target, command=command)
+        chosen = "blend(" + ",".join(f"{m}:{w:g}" for m, w in zip(blend["members"], blend["weights"])) + ")"
+    else:
+        fitted = fit_law(data, chosen, law_hyper(chosen, seed, domain_map), target, command=command)
     fitted.meta["auto"] = {"chosen": chosen, "cv": selection_cv(cv, data.n_mixtures), "seed": seed,
-                           "candidates": candidates or default_candidates(data.n_mixtures), "table": table}
+                           "candidates": candidates, "table": table, "blend": blend}
     return fitted

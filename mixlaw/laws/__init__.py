@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.laws.base import MixingLaw, parse_hyper
+from mixlaw.laws.blend import Blend
 from mixlaw.laws.dml import DML, DML2, DMLImplicit, DMLLog
 from mixlaw.laws.peers import PEER_LAWS
 from mixlaw.laws.regression import RidgeRLogR
@@ -17,7 +18,7 @@ def register(law_class: type[MixingLaw]) -> type[MixingLaw]:
     return law_class
 
 
-for _law in (DML2, DML, DMLLog, DMLImplicit, RidgeRLogR, *PEER_LAWS):
+for _law in (DML2, DML, DMLLog, DMLImplicit, RidgeRLogR, *PEER_LAWS, Blend):
     register(_law)
 
 
