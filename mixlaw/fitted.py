@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +153,22 @@ class FittedLaw:
         out[self.domain_columns] = checked[self.domain_columns]
         for name, values in self.predict(checked[self.domain_columns].to_numpy(dtype=float)).items():
             out[f"pred_{name}"] = values
+            self._warn_if_implausible(name, values, source)
         return out
+
+    def _warn_if_implausible(self, name: str, values: np.ndarray, source: str) -> None:
+        """Warn when predictions are not finite or lie far outside the losses the law was fitted on (more than
+        twice their range beyond it): an unregularized law extrapolating wildly, not a prediction to trust."""
+        span = (self.meta.get("loss_range") or {}).get(name)
+        if span is None:
+            return
+        lo, hi = span
+        margin = 2 * max(hi - lo, 1e-12)
+        bad = ~np.isfinite(values) | (values < lo - margin) | (values > hi + margin)
+        if bad.any():
+            logging.getLogger("mixlaw").warning(
+                f"{source}: {int(bad.sum())} pred_{name} value(s) far outside the fitted losses [{lo:.4g}, {hi:.4g}] "
+                f"(e.g. row {int(np.flatnonzero(bad)[0]) + 1}: {values[bad][0]:.4g}); the law extrapolates there")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -230,6 +246,9 @@ def fit_law(data: FitData, law: str, hyper: dict[str, Any] | None = None, target
         "n_mixtures": data.n_mixtures,
         # distinct training mixtures: the optimizer measures how far an optimum extrapolates from them
         "observed_mixtures": np.unique(np.round(data.X, 6), axis=0).tolist(),
+        # range of each fitted target (and the total) to flag predictions far outside it
+        "loss_range": {name: [float(np.min(col)), float(np.max(col))]
+                       for name, col in [*zip(names, Y.T), *([("total", data.total)] if total_weights else [])]},
         "data": {"source": data.source, "sha256": data.data_hash},
         "mixlaw_version": __version__,
         "python": platform.python_version(),

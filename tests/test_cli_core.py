@@ -32,6 +32,21 @@ def test_fit_then_predict(tmp_path, cli, runs_csv):
     assert max(fitted.law.summary_["rmse"]) < 0.01
 
 
+def test_predict_warns_when_a_law_extrapolates_wildly(tmp_path, cli, runs_csv, caplog):
+    law_path = tmp_path / "law.json"
+    cli("fit", runs_csv, "--law", "dml", "--out", law_path, "--param", "restarts=4")
+    saved = json.loads(law_path.read_text())
+    assert set(saved["loss_range"]) == {"a", "b", "c", "total"}
+    mixtures = tmp_path / "mix.csv"
+    mixtures.write_text("p_a,p_b,p_c\n0.2,0.3,0.5\n")
+    code, _, _ = cli("predict", law_path, mixtures)
+    assert code == 0 and "far outside" not in caplog.text
+    saved["params"]["theta"][0] = [40.0, 0.0, 0.0]  # an exponent blown up as by an unregularized fit
+    law_path.write_text(json.dumps(saved))
+    code, _, _ = cli("predict", law_path, mixtures)
+    assert code == 0 and "pred_a value(s) far outside the fitted losses" in caplog.text and "row 1" in caplog.text
+
+
 def test_predict_rejects_bad_mixtures(tmp_path, cli, runs_csv):
     law_path = tmp_path / "law.json"
     cli("fit", runs_csv, "--law", "dml", "--out", law_path, "--param", "restarts=4")
