@@ -230,21 +230,24 @@ class _ExponentialLaw(MixingLaw):
         return X @ Q, (np.arange(M) > 0).astype(float), Q
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-        if is_large_swarm(X):  # speed path for hundreds of mixtures (see "Large swarms" at the end)
-            return fit_exponential_large_swarm(self, X, Y)
-        options, alphas = self._options(), _ridge_options(self.hyper["ridge"])
+        large = is_large_swarm(X)  # cheaper choices for hundreds of mixtures (see "Large swarms" at the end)
+        options = self._options()
+        alphas = (_large_alphas if large else _ridge_options)(self.hyper["ridge"])
         configs = [(o, a) for o in options for a in alphas]
         T = Y.shape[1]
         cv_table = None
         if len(configs) > 1:
-            chosen, cv_table = self._choose(X, Y, configs)
+            chosen, cv_table = self._choose(X, Y, configs, large)
         else:
             chosen = [0] * T
         designs = {o: self._design(X, o) for o in options}
         F = np.stack([designs[configs[k][0]][0] for k in chosen])
         penalty = np.stack([_penalty(designs[configs[k][0]][1], configs[k][1], len(X)) for k in chosen])
-        coef, success = fit_exp_problems(F, Y.T, penalty, int(self.hyper["restarts"]), int(self.hyper["seed"]),
-                                         self.hyper["delta"])
+        restarts, seed, delta = int(self.hyper["restarts"]), int(self.hyper["seed"]), self.hyper["delta"]
+        if large:
+            coef, success = _final_fit_large_swarm(F, Y.T, penalty, restarts, seed, delta)
+        else:
+            coef, success = fit_exp_problems(F, Y.T, penalty, restarts, seed, delta)
         theta = np.stack([coef[t, 1:] @ designs[configs[k][0]][2].T for t, k in enumerate(chosen)])
         params = {"log_c": coef[:, 0].tolist(), "theta": theta.tolist(), "starts_at_best": success.tolist(),
                   "ridge": [configs[k][1] for k in chosen]}
@@ -258,9 +261,11 @@ class _ExponentialLaw(MixingLaw):
                                      .min(axis=1).tolist()} for o in options]
         return params
 
-    def _choose(self, X: np.ndarray, Y: np.ndarray, configs: list[tuple[Any, float]]) -> tuple[list[int], dict]:
+    def _choose(self, X: np.ndarray, Y: np.ndarray, configs: list[tuple[Any, float]],
+                large: bool = False) -> tuple[list[int], dict]:
         """Per target, the config (option, alpha) by grouped K-fold CV on (X, Y); all configs x folds x targets
-        are fitted in one batch (fold rows masked as missing)."""
+        are fitted in one batch (fold rows masked as missing). `large`: one start per problem, the best
+        linearized one (LARGE_CV_STARTS)."""
         folds = _mixture_folds(X, int(self.hyper["cv_folds"]), int(self.hyper["seed"]))
         designs = {o: self._design(X, o) for o, _ in configs}
         n, T = Y.shape
@@ -269,9 +274,13 @@ class _ExponentialLaw(MixingLaw):
         Yp = np.stack([np.where(folds[f], np.nan, Y[:, t]) for _, f, t in problems])
         penalty = np.stack([_penalty(designs[configs[k][0]][1], configs[k][1], (~folds[f]).sum())
                             for k, f, _ in problems])
-        coef, _ = fit_exp_problems(F, Yp, penalty, min(CV_RESTARTS, int(self.hyper["restarts"])),
-                                   int(self.hyper["seed"]), self.hyper["delta"], polish=0,
-                                   max_iter=CV_MAX_ITER, rtol=CV_RTOL)
+        delta = self.hyper["delta"]
+        if large:
+            starts = _best_linearized(F, Yp, penalty, LARGE_CV_STARTS, delta)
+            coef = _fit_from_starts(F, Yp, penalty, starts, delta, polish=0, max_iter=CV_MAX_ITER, rtol=CV_RTOL)[0]
+        else:
+            coef, _ = fit_exp_problems(F, Yp, penalty, min(CV_RESTARTS, int(self.hyper["restarts"])),
+                                       int(self.hyper["seed"]), delta, polish=0, max_iter=CV_MAX_ITER, rtol=CV_RTOL)
         with np.errstate(over="ignore", invalid="ignore"):
             pred = np.exp(coef[:, :1]) + np.exp(np.einsum("bnq,bq->bn", F, coef[:, 1:]))
         errors = np.full((len(configs), T, n), np.nan)
@@ -286,6 +295,8 @@ class _ExponentialLaw(MixingLaw):
             k, _, _ = one_se_choice(errors[:, t], order)
             chosen.append(k)
             table["cv_mae"].append(errors[:, t].mean(axis=1).tolist())
+        if large:
+            table["large_swarm"] = {"starts": LARGE_CV_STARTS}
         return chosen, table
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
@@ -601,61 +612,21 @@ def _best_linearized(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, k: int, 
     return np.take_along_axis(base, order[:, :, None], axis=1)
 
 
-def fit_exponential_large_swarm(law: _ExponentialLaw, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-    """`_ExponentialLaw._fit` for large swarms: LARGE_RIDGE_GRID (ridge=auto) and the best linearized start per
-    problem in the inner CV, and a final fit from LARGE_RESTARTS starts that falls back to the law's `restarts`
-    for a target whose starts do not agree. Same parameters and CV table as `_fit`."""
-    options, alphas = law._options(), _large_alphas(law.hyper["ridge"])
-    configs = [(o, a) for o in options for a in alphas]
-    n, T = Y.shape
-    seed, delta = int(law.hyper["seed"]), law.hyper["delta"]
-    designs = {o: law._design(X, o) for o in options}
-    cv_table = None
-    chosen = [0] * T
-    if len(configs) > 1:
-        folds = _mixture_folds(X, int(law.hyper["cv_folds"]), seed)
-        problems = [(k, f, t) for k in range(len(configs)) for f in range(len(folds)) for t in range(T)]
-        F = np.stack([designs[configs[k][0]][0] for k, _, _ in problems])
-        Yp = np.stack([np.where(folds[f], np.nan, Y[:, t]) for _, f, t in problems])
-        penalty = np.stack([_penalty(designs[configs[k][0]][1], configs[k][1], (~folds[f]).sum())
-                            for k, f, _ in problems])
-        starts = _best_linearized(F, Yp, penalty, LARGE_CV_STARTS, delta)
-        coef, _, _ = _fit_from_starts(F, Yp, penalty, starts, delta, polish=0, max_iter=CV_MAX_ITER, rtol=CV_RTOL)
-        with np.errstate(over="ignore", invalid="ignore"):
-            pred = np.exp(coef[:, :1]) + np.exp(np.einsum("bnq,bq->bn", F, coef[:, 1:]))
-        errors = np.full((len(configs), T, n), np.nan)
-        for b, (k, f, t) in enumerate(problems):
-            errors[k, t, folds[f]] = np.abs(pred[b, folds[f]] - Y[folds[f], t])
-        errors = np.where(np.isfinite(errors), errors, 1e6)
-        order = np.array([-np.log10(max(alpha, 1e-30)) * 1000 + options.index(o) for o, alpha in configs])
-        chosen = [one_se_choice(errors[:, t], order)[0] for t in range(T)]
-        cv_table = {"configs": [{"option": o, "ridge": a} for o, a in configs], "rule": f"{SE_RULE:g}se",
-                    "cv_mae": [errors[:, t].mean(axis=1).tolist() for t in range(T)],
-                    "large_swarm": {"starts": LARGE_CV_STARTS}}
-    F = np.stack([designs[configs[k][0]][0] for k in chosen])
-    penalty = np.stack([_penalty(designs[configs[k][0]][1], configs[k][1], n) for k in chosen])
+def _final_fit_large_swarm(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, restarts: int, seed: int,
+                           delta: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The final fit on a large swarm: LARGE_RESTARTS starts (the linearized ones plus jitter), rerun with all
+    `restarts` for a problem whose starts do not agree (fewer than LARGE_AGREE reach the best cost).
+    Returns (theta (B, 1 + q), n_success (B,)) like `fit_exp_problems`."""
     rng = np.random.default_rng(seed)
-    restarts = int(law.hyper["restarts"])
-    first = batched_starts(F, Y.T, penalty, min(LARGE_RESTARTS, restarts), rng)
-    coef, cost, success = _fit_from_starts(F, Y.T, penalty, first, delta)
+    first = batched_starts(F, Y, penalty, min(LARGE_RESTARTS, restarts), rng)
+    coef, cost, success = _fit_from_starts(F, Y, penalty, first, delta)
     retry = np.flatnonzero(success < min(LARGE_AGREE, restarts))
     if len(retry) and restarts > LARGE_RESTARTS:
-        more = _fit_from_starts(F[retry], Y.T[retry], penalty[retry],
-                                batched_starts(F[retry], Y.T[retry], penalty[retry], restarts, rng), delta)
+        more = _fit_from_starts(F[retry], Y[retry], penalty[retry],
+                                batched_starts(F[retry], Y[retry], penalty[retry], restarts, rng), delta)
         better = more[1] < cost[retry]
         coef[retry[better]], success[retry] = more[0][better], more[2]
-    theta = np.stack([coef[t, 1:] @ designs[configs[k][0]][2].T for t, k in enumerate(chosen)])
-    params: dict[str, Any] = {"log_c": coef[:, 0].tolist(), "theta": theta.tolist(), "starts_at_best": success.tolist(),
-                              "ridge": [configs[k][1] for k in chosen]}
-    if options != [None]:
-        params["eps"] = [configs[k][0] for k in chosen]
-    if cv_table is not None:
-        params["cv"] = cv_table
-        if options != [None]:
-            mae = np.array(cv_table["cv_mae"])
-            params["eps_cv"] = [{"eps": o, "cv_mae": mae[:, [k for k, c in enumerate(configs) if c[0] == o]]
-                                 .min(axis=1).tolist()} for o in options]
-    return params
+    return coef, success
 
 
 def fit_implicit_large_swarm(law: DMLImplicit, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
