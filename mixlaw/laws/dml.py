@@ -467,8 +467,11 @@ class DMLImplicit(MixingLaw):
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
         if Y.shape[1] != 1:
             raise ValueError("dml-implicit fits one target (the total)")
-        if is_large_swarm(X):  # speed path for hundreds of mixtures (see "Large swarms" at the end)
-            return fit_implicit_large_swarm(self, X, Y)
+        large = is_large_swarm(X)  # cheaper inner CV and final fit for hundreds of mixtures ("Large swarms")
+        chooser = _large_swarm_chooser(self) if large else self
+        restarts = int(self.hyper["restarts"])
+        if large:
+            restarts = min(restarts, LARGE_IMPLICIT_RESTARTS)
         y = Y[:, 0]
         M = X.shape[1]
         Q = simplex_basis(M)
@@ -477,10 +480,10 @@ class DMLImplicit(MixingLaw):
         K = self._K()
         cv_table = None
         if K is None or len(alphas) > 1:
-            K, alpha, cv_table = self._choose(XQ, y, [K] if K else self._K_candidates(X), alphas)
+            K, alpha, cv_table = chooser._choose(XQ, y, [K] if K else chooser._K_candidates(X), alphas)
         else:
             alpha = alphas[0]
-        coef = self._fit_problems(XQ, y[None], K, np.array([alpha * len(y)]), int(self.hyper["restarts"]))[0]
+        coef = self._fit_problems(XQ, y[None], K, np.array([alpha * len(y)]), restarts)[0]
         T = coef[1:].reshape(K, M) @ Q.T
         # Implicit domain weights: each component's share of the reducible loss at the mean training mixture.
         share = np.exp(T @ X.mean(axis=0))
@@ -629,26 +632,10 @@ def _final_fit_large_swarm(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, re
     return coef, success
 
 
-def fit_implicit_large_swarm(law: DMLImplicit, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-    """`DMLImplicit._fit` for large swarms: (K, alpha) by LARGE_CV_FOLDS-fold CV with LARGE_IMPLICIT_CV_STARTS
-    starts per problem, and LARGE_IMPLICIT_RESTARTS starts for the final fit."""
-    y = Y[:, 0]
-    M = X.shape[1]
-    Q = simplex_basis(M)
-    XQ = X @ Q
-    alphas = _ridge_options(law.hyper["ridge"])
-    fast = copy.copy(law)  # the same law with the cheaper inner-CV settings
+def _large_swarm_chooser(law: DMLImplicit) -> DMLImplicit:
+    """The same law with the inner-CV settings of a large swarm: LARGE_CV_FOLDS folds and
+    LARGE_IMPLICIT_CV_STARTS starts per problem (its ridge grid stays: there the choice of ridge matters)."""
+    fast = copy.copy(law)
     fast.hyper = {**law.hyper, "cv_folds": min(int(law.hyper["cv_folds"]), LARGE_CV_FOLDS)}
     fast.cv_restarts = min(law.cv_restarts, LARGE_IMPLICIT_CV_STARTS)
-    K = law._K()
-    cv_table = None
-    if K is None or len(alphas) > 1:
-        K, alpha, cv_table = fast._choose(XQ, y, [K] if K else fast._K_candidates(X), alphas)
-    else:
-        alpha = alphas[0]
-    restarts = min(int(law.hyper["restarts"]), LARGE_IMPLICIT_RESTARTS)
-    coef = law._fit_problems(XQ, y[None], K, np.array([alpha * len(y)]), restarts)[0]
-    T = coef[1:].reshape(K, M) @ Q.T
-    share = np.exp(T @ X.mean(axis=0))
-    return {"K": K, "log_C": float(coef[0]), "t": T.tolist(), "s": (share / share.sum()).tolist(),
-            "ridge": alpha, "K_cv": cv_table}
+    return fast
