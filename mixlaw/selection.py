@@ -71,11 +71,8 @@ def select_law(
     """Cross-validate each candidate on `data` (grouped by mixture, the same folds for all) and return the best
     name by MAE of the total (or of the single target) plus the ranked table. Laws that cannot be fitted (too
     few mixtures, no domain map, missing package) are listed with their reason and skipped."""
-    candidates = candidates or default_candidates(data.n_mixtures)
-    unknown = [c for c in candidates if c not in LAWS]
-    if unknown:
-        raise MixlawInputError(f"unknown law(s) {', '.join(unknown)}; available: {', '.join(LAWS)}")
-    table, _ = _cross_validate_candidates(data, candidates, cv, seed, target, domain_map, hypers)
+    table, _ = _cross_validate_candidates(data, candidates or default_candidates(data.n_mixtures), cv, seed,
+                                          target, domain_map, hypers)
     return table[0]["law"], table
 
 
@@ -84,6 +81,9 @@ def _cross_validate_candidates(
     domain_map: str | dict | None, hypers: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """The ranked CV table of `select_law` and each scored law's held-out predictions of the scored target."""
+    unknown = [c for c in candidates if c not in LAWS]
+    if unknown:
+        raise MixlawInputError(f"unknown law(s) {', '.join(unknown)}; available: {', '.join(LAWS)}")
     n_folds = selection_cv(cv, data.n_mixtures)
     table, predictions = [], {}
     for name in candidates:

@@ -47,13 +47,12 @@ class Blend(MixingLaw):
 
     def _member(self, name: str) -> MixingLaw:
         from mixlaw.laws import get_law
+        from mixlaw.selection import law_hyper  # lazy: selection imports the law registry
 
         law_class = get_law(name)
         if name == "dml2" or not law_class.per_target:
             raise MixlawInputError(f"law blend: {name} cannot be a member (it fits a different target)")
-        hyper = {k: self.hyper[k] for k in ("seed", "domain_map")
-                 if k in law_class.defaults and self.hyper[k] is not None and name != "regmix-lgbm"}
-        law = law_class(**hyper)
+        law = law_class(**law_hyper(name, int(self.hyper["seed"]), self.hyper["domain_map"]))
         for attribute in ("target_names_", "domain_names_", "steps_"):
             if hasattr(self, attribute):
                 setattr(law, attribute, getattr(self, attribute))
