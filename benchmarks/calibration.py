@@ -49,8 +49,17 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return (center - half, center + half)
 
 
-def loo_intervals(table: RunsTable, model: str, weights: Path, law: str, n_bootstrap: int, level: float,
-                  step: int, seed: int, calibrate: str) -> dict:
+def loo_intervals(
+    table: RunsTable,
+    model: str,
+    weights: Path,
+    law: str,
+    n_bootstrap: int,
+    level: float,
+    step: int,
+    seed: int,
+    calibrate: str,
+) -> dict:
     data = prepare(table, model=model, step=step, valid_weights=str(weights), group="pile_category")
     names = list(data.targets) + ["total"]
     noise = estimate_noise(data, names, table)
@@ -69,8 +78,16 @@ def loo_intervals(table: RunsTable, model: str, weights: Path, law: str, n_boots
             raw_hits[n] += ((raw[n]["lo"] <= y) & (y <= raw[n]["hi"])).tolist()
             widths[n] += (iv[n]["hi"] - iv[n]["lo"]).tolist()
             errors[n] += np.abs(iv[n]["pred"] - y).tolist()
-    return {"model": model, "n_mixtures": int(len(np.unique(ids))), "noise_source": noise["source"],
-            "noise_sd": noise["sd"], "hits": hits, "raw_hits": raw_hits, "widths": widths, "errors": errors}
+    return {
+        "model": model,
+        "n_mixtures": int(len(np.unique(ids))),
+        "noise_source": noise["source"],
+        "noise_sd": noise["sd"],
+        "hits": hits,
+        "raw_hits": raw_hits,
+        "widths": widths,
+        "errors": errors,
+    }
 
 
 def summarize(cases: list[dict], level: float) -> dict:
@@ -80,16 +97,24 @@ def summarize(cases: list[dict], level: float) -> dict:
     k = int(np.sum(hits))
     cov = k / len(hits)
     return {
-        "coverage": cov, "n_intervals": len(hits), "ci95": wilson(k, len(hits)),
-        "ci95_conservative": wilson(round(cov * n_cases), n_cases), "n_cases": n_cases,
-        "raw_coverage": float(np.mean(raw)), "nominal": level,
-        "per_size": {c["model"]: {
-            "coverage": float(np.mean([h for v in c["hits"].values() for h in v])),
-            "raw_coverage": float(np.mean([h for v in c["raw_hits"].values() for h in v])),
-            "median_width_total": float(np.median(c["widths"]["total"])),
-            "mae_total": float(np.mean(c["errors"]["total"])),
-            "noise": c["noise_source"], "noise_sd_total": c["noise_sd"].get("total"),
-        } for c in cases},
+        "coverage": cov,
+        "n_intervals": len(hits),
+        "ci95": wilson(k, len(hits)),
+        "ci95_conservative": wilson(round(cov * n_cases), n_cases),
+        "n_cases": n_cases,
+        "raw_coverage": float(np.mean(raw)),
+        "nominal": level,
+        "per_size": {
+            c["model"]: {
+                "coverage": float(np.mean([h for v in c["hits"].values() for h in v])),
+                "raw_coverage": float(np.mean([h for v in c["raw_hits"].values() for h in v])),
+                "median_width_total": float(np.median(c["widths"]["total"])),
+                "mae_total": float(np.mean(c["errors"]["total"])),
+                "noise": c["noise_source"],
+                "noise_sd_total": c["noise_sd"].get("total"),
+            }
+            for c in cases
+        },
         "per_output": {n: float(np.mean([h for c in cases for h in c["hits"][n]])) for n in cases[0]["hits"]},
     }
 
@@ -110,27 +135,51 @@ def main(argv: list[str] | None = None) -> int:
         print(f"calibration: shared data not found at {args.data}; skipping (pass --data DIR)")
         return 0
     logging.disable(logging.WARNING)
-    result = {"law": args.law, "bootstrap": args.bootstrap, "level": args.level, "step": args.step,
-              "calibrate": args.calibrate, "seed": args.seed, "datasets": {}}
+    result = {
+        "law": args.law,
+        "bootstrap": args.bootstrap,
+        "level": args.level,
+        "step": args.step,
+        "calibrate": args.calibrate,
+        "seed": args.seed,
+        "datasets": {},
+    }
     started = time.perf_counter()
     for name in args.datasets.split(","):
         table = load(args.data, name)
         cases = []
         for model in sorted(table.frame["model"].unique(), key=lambda m: float(m.rstrip("MB"))):
             t0 = time.perf_counter()
-            cases.append(loo_intervals(table, model, args.data / "valid_weights.csv", args.law, args.bootstrap,
-                                       args.level, args.step, args.seed, args.calibrate))
+            cases.append(
+                loo_intervals(
+                    table,
+                    model,
+                    args.data / "valid_weights.csv",
+                    args.law,
+                    args.bootstrap,
+                    args.level,
+                    args.step,
+                    args.seed,
+                    args.calibrate,
+                )
+            )
             s = summarize([cases[-1]], args.level)
-            print(f"{name} {model}: coverage {s['coverage']:.3f} (raw {s['raw_coverage']:.3f}) over "
-                  f"{s['n_intervals']} intervals, median width(total) {s['per_size'][model]['median_width_total']:.4f}, "
-                  f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"{name} {model}: coverage {s['coverage']:.3f} (raw {s['raw_coverage']:.3f}) over "
+                f"{s['n_intervals']} intervals, median width(total) {s['per_size'][model]['median_width_total']:.4f}, "
+                f"{time.perf_counter() - t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         summary = summarize(cases, args.level)
         result["datasets"][name] = summary
         lo, hi = summary["ci95"]
         clo, chi = summary["ci95_conservative"]
-        print(f"{name}: pooled coverage of {args.level:.0%} intervals {summary['coverage']:.3f} "
-              f"(95% CI {lo:.3f}-{hi:.3f}; conservative {clo:.3f}-{chi:.3f} with n={summary['n_cases']}) "
-              f"raw bootstrap {summary['raw_coverage']:.3f}")
+        print(
+            f"{name}: pooled coverage of {args.level:.0%} intervals {summary['coverage']:.3f} "
+            f"(95% CI {lo:.3f}-{hi:.3f}; conservative {clo:.3f}-{chi:.3f} with n={summary['n_cases']}) "
+            f"raw bootstrap {summary['raw_coverage']:.3f}"
+        )
     result["seconds"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(to_jsonable(result), indent=1) + "\n")

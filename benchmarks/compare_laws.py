@@ -37,14 +37,30 @@ from mixlaw.runs import RunsTable, dump_json, read_runs, to_jsonable, validate_r
 
 DATA = ROOT.parent / "shared" / "data" / "mixinglaws"
 WEIGHTS = str(DATA / "valid_weights.csv")
-RPJ_MAP = {"academic": ["arxiv"], "prose": ["book"], "dialogue": ["commoncrawl", "c4"], "symbolic": ["github"],
-           "internet": ["commoncrawl", "c4", "wikipedia", "stackexchange"]}
+RPJ_MAP = {
+    "academic": ["arxiv"],
+    "prose": ["book"],
+    "dialogue": ["commoncrawl", "c4"],
+    "symbolic": ["github"],
+    "internet": ["commoncrawl", "c4", "wikipedia", "stackexchange"],
+}
 SHARED = [
-    *[(f"5Mix {m}", "5mix.csv", {"model": m, "step": 30000, "valid_weights": WEIGHTS, "group": "pile_category"}, None)
-      for m in ("70M", "160M", "305M", "410M")],
+    *[
+        (
+            f"5Mix {m}",
+            "5mix.csv",
+            {"model": m, "step": 30000, "valid_weights": WEIGHTS, "group": "pile_category"},
+            None,
+        )
+        for m in ("70M", "160M", "305M", "410M")
+    ],
     ("3Mix 410M", "3mix.csv", {"model": "410M", "step": 60000}, None),
-    ("RedPajama 410M", "redpajama.csv", {"model": "410M", "step": 30000, "valid_weights": WEIGHTS,
-                                         "group": "pile_category"}, RPJ_MAP),
+    (
+        "RedPajama 410M",
+        "redpajama.csv",
+        {"model": "410M", "step": 30000, "valid_weights": WEIGHTS, "group": "pile_category"},
+        RPJ_MAP,
+    ),
     ("2Mix 70M", "2mix.csv", {"model": "70M", "step": 30000}, None),
     ("2Mix 160M", "2mix.csv", {"model": "160M", "step": 30000}, None),
 ]
@@ -53,8 +69,18 @@ SHARED = [
 # Fit seconds of each law on the synthetic swarm (500 runs x 20 domains, 6 targets) before the large-swarm paths
 # and the single-threaded BLAS, measured on the same 2-core machine while another process ran (as fit_law does,
 # OpenBLAS's default threads). Earlier measurements under heavier load: dml 79 s, dml-log > 5 min, olmix 290 s.
-FIT_SECONDS_BEFORE = {"dml": 2.85, "dml-log": 22.0, "dml-implicit": 156.7, "olmix": 57.3, "gp": 8.69,
-                      "regmix-lgbm": 1.16, "ridge-rlogr": 0.03, "bimix": 0.02, "log-linear": 0.0, "regmix-linear": 0.0}
+FIT_SECONDS_BEFORE = {
+    "dml": 2.85,
+    "dml-log": 22.0,
+    "dml-implicit": 156.7,
+    "olmix": 57.3,
+    "gp": 8.69,
+    "regmix-lgbm": 1.16,
+    "ridge-rlogr": 0.03,
+    "bimix": 0.02,
+    "log-linear": 0.0,
+    "regmix-linear": 0.0,
+}
 
 
 def shared_benchmark(laws: list[str] | None, cv: int, repeats: int) -> list[dict]:
@@ -65,12 +91,23 @@ def shared_benchmark(laws: list[str] | None, cv: int, repeats: int) -> list[dict
             tables[file] = read_runs(DATA / file, renormalize=True)  # RedPajama run 999 sums to 1.0199 (typo)
         data = prepare(tables[file], **selection)
         started = time.perf_counter()
-        rows = average_rankings([compare_laws(data, laws, cv, seed, None, domain_map, auto=True)
-                                 for seed in range(repeats)])
-        print(f"\n## {label}: {data.n_mixtures} mixtures, targets {', '.join(data.targets)}, {repeats} fold "
-              f"assignment(s) ({time.perf_counter() - started:.0f} s)\n{format_table(rows)}", flush=True)
-        out.append({"dataset": label, "n_mixtures": data.n_mixtures, "targets": data.targets, "repeats": repeats,
-                    "ranking": rows})
+        rows = average_rankings(
+            [compare_laws(data, laws, cv, seed, None, domain_map, auto=True) for seed in range(repeats)]
+        )
+        print(
+            f"\n## {label}: {data.n_mixtures} mixtures, targets {', '.join(data.targets)}, {repeats} fold "
+            f"assignment(s) ({time.perf_counter() - started:.0f} s)\n{format_table(rows)}",
+            flush=True,
+        )
+        out.append(
+            {
+                "dataset": label,
+                "n_mixtures": data.n_mixtures,
+                "targets": data.targets,
+                "repeats": repeats,
+                "ranking": rows,
+            }
+        )
     return out
 
 
@@ -163,7 +200,12 @@ def synthetic_runs(truth: SyntheticTruth, X: np.ndarray, noise: float, rng: np.r
     targets = [domains[j] for j in truth.own]  # validation sets named after their own training domain (bimix)
     rows = []
     for i in range(len(X)):
-        base = {"run": f"r{i}", "model": "proxy", "step": 1000, **{f"p_{d}": X[i, j] for j, d in enumerate(domains)}}
+        base = {
+            "run": f"r{i}",
+            "model": "proxy",
+            "step": 1000,
+            **{f"p_{d}": X[i, j] for j, d in enumerate(domains)},
+        }
         rows += [{**base, "valid_domain": t, "loss": Y[i, k]} for k, t in enumerate(targets)]
     return RunsTable(validate_runs(pd.DataFrame(rows), "synthetic"), "synthetic")
 
@@ -177,10 +219,14 @@ def synthetic_benchmark(laws: list[str] | None, n_runs: int, cv: int, seed: int 
     weights_file = ROOT / "benchmarks" / "results" / "synthetic_weights.csv"
     weights_file.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"valid_domain": [f"d{j:02d}" for j in truth.own], "valid_weight": truth.weights}).to_csv(
-        weights_file, index=False)
+        weights_file, index=False
+    )
     data = prepare(table, model="proxy", step=1000, valid_weights=str(weights_file))
     zeros = float((X == 0).mean())
-    print(f"\n## synthetic: {len(X)} mixtures x {truth.M} domains ({zeros:.0%} exact zeros), {truth.T} targets", flush=True)
+    print(
+        f"\n## synthetic: {len(X)} mixtures x {truth.M} domains ({zeros:.0%} exact zeros), {truth.T} targets",
+        flush=True,
+    )
     started = time.perf_counter()
     rows = compare_laws(data, laws, cv, seed, None, None, auto=True)
     print(f"{format_table(rows)}\n({time.perf_counter() - started:.0f} s)", flush=True)
@@ -190,8 +236,13 @@ def synthetic_benchmark(laws: list[str] | None, n_runs: int, cv: int, seed: int 
     true_large = truth.total(candidates, "large")
     true_small = truth.total(candidates, "small")
     best_large = int(np.argmin(true_large))
-    scale_rows = [{"law": "oracle: true small-scale total", "spearman": float(spearmanr(true_small, true_large).statistic),
-                   "regret": float(true_large[np.argmin(true_small)] - true_large[best_large])}]
+    scale_rows = [
+        {
+            "law": "oracle: true small-scale total",
+            "spearman": float(spearmanr(true_small, true_large).statistic),
+            "regret": float(true_large[np.argmin(true_small)] - true_large[best_large]),
+        }
+    ]
     names = [row["law"] for row in rows if "mae" in row]
     if laws is None:
         names.append("dml-implicit")  # not a compare/auto candidate (total only), but timed here too
@@ -201,22 +252,43 @@ def synthetic_benchmark(laws: list[str] | None, n_runs: int, cv: int, seed: int 
         seconds = time.perf_counter() - started
         pred = fitted.predict_total(candidates)
         pick = int(np.argmin(pred))
-        scale_rows.append({"law": name + (f" ({fitted.law.name})" if name == "auto" else ""),
-                           "spearman": float(spearmanr(pred, true_large).statistic),
-                           "regret": float(true_large[pick] - true_large[best_large]), "fit_seconds": seconds})
-    print(f"\ncross-scale (proxy fit -> larger scale, 256 candidates; optimum loss {true_large[best_large]:.4f}):")
+        scale_rows.append(
+            {
+                "law": name + (f" ({fitted.law.name})" if name == "auto" else ""),
+                "spearman": float(spearmanr(pred, true_large).statistic),
+                "regret": float(true_large[pick] - true_large[best_large]),
+                "fit_seconds": seconds,
+            }
+        )
+    print(
+        f"\ncross-scale (proxy fit -> larger scale, 256 candidates; optimum loss {true_large[best_large]:.4f}):"
+    )
     print(f"{'law':<34} {'spearman':>9} {'regret':>9} {'fit s':>7}")
     for r in scale_rows:
-        print(f"{r['law']:<34} {r['spearman']:>9.4f} {r['regret']:>9.5f} {r.get('fit_seconds', float('nan')):>7.2f}")
-    fit_times = {r["law"]: r["fit_seconds"] for r in scale_rows if "fit_seconds" in r and not r["law"].startswith("auto")}
+        print(
+            f"{r['law']:<34} {r['spearman']:>9.4f} {r['regret']:>9.5f} {r.get('fit_seconds', float('nan')):>7.2f}"
+        )
+    fit_times = {
+        r["law"]: r["fit_seconds"]
+        for r in scale_rows
+        if "fit_seconds" in r and not r["law"].startswith("auto")
+    }
     print(f"\nfit time on all {len(X)} runs x {truth.M} domains ({truth.T} targets), seconds:")
     print(f"{'law':<16} {'before':>8} {'now':>8}")
     for name, seconds in sorted(fit_times.items(), key=lambda kv: -kv[1]):
         before = FIT_SECONDS_BEFORE.get(name)
         print(f"{name:<16} {'' if before is None else f'{before:.2f}':>8} {seconds:>8.2f}")
-    return {"n_runs": len(X), "n_domains": truth.M, "n_targets": truth.T, "zero_fraction": zeros, "ranking": rows,
-            "cross_scale": scale_rows, "optimum_moves": bool(np.argmin(true_small) != best_large),
-            "fit_times": fit_times, "fit_times_before": FIT_SECONDS_BEFORE}
+    return {
+        "n_runs": len(X),
+        "n_domains": truth.M,
+        "n_targets": truth.T,
+        "zero_fraction": zeros,
+        "ranking": rows,
+        "cross_scale": scale_rows,
+        "optimum_moves": bool(np.argmin(true_small) != best_large),
+        "fit_times": fit_times,
+        "fit_times_before": FIT_SECONDS_BEFORE,
+    }
 
 
 def summarize(shared: list[dict]) -> list[dict]:
@@ -227,12 +299,19 @@ def summarize(shared: list[dict]) -> list[dict]:
         single = [r for r in scored if r["law"] != "auto"]
         auto = next((r for r in scored if r["law"] == "auto"), None)
         best = single[0]
-        out.append({"dataset": d["dataset"], "n_mixtures": d["n_mixtures"], "best": best["law"], "best_mae": best["mae"],
-                    "auto_mae": auto["mae"] if auto else None,
-                    "auto_over_best": auto["mae"] / best["mae"] if auto else None,
-                    "auto_choices": auto.get("choices") if auto else None,
-                    "runner_up": single[1]["law"] if len(single) > 1 else None,
-                    "margin": single[1]["mae"] / best["mae"] - 1 if len(single) > 1 else None})
+        out.append(
+            {
+                "dataset": d["dataset"],
+                "n_mixtures": d["n_mixtures"],
+                "best": best["law"],
+                "best_mae": best["mae"],
+                "auto_mae": auto["mae"] if auto else None,
+                "auto_over_best": auto["mae"] / best["mae"] if auto else None,
+                "auto_choices": auto.get("choices") if auto else None,
+                "runner_up": single[1]["law"] if len(single) > 1 else None,
+                "margin": single[1]["mae"] / best["mae"] - 1 if len(single) > 1 else None,
+            }
+        )
     return out
 
 
@@ -240,10 +319,14 @@ def _ranking_md(rows: list[dict]) -> list[str]:
     lines = ["| rank | law | MAE | rel. err | Spearman | R2 | fit s |", "|---:|---|---:|---:|---:|---:|---:|"]
     for i, r in enumerate(x for x in rows if "mae" in x):
         if diverged(r):
-            lines.append(f"| {i + 1} | {r['law']} | {r['mae']:.2e} (diverged) | | | | {r['fit_seconds']:.3f} |")
+            lines.append(
+                f"| {i + 1} | {r['law']} | {r['mae']:.2e} (diverged) | | | | {r['fit_seconds']:.3f} |"
+            )
             continue
-        lines.append(f"| {i + 1} | {r['law']}{' (nested CV)' if r.get('nested') else ''} | {r['mae']:.5f} | "
-                     f"{r['mare']:.3%} | {r['spearman']:.4f} | {r['r2']:.4f} | {r['fit_seconds']:.3f} |")
+        lines.append(
+            f"| {i + 1} | {r['law']}{' (nested CV)' if r.get('nested') else ''} | {r['mae']:.5f} | "
+            f"{r['mare']:.3%} | {r['spearman']:.4f} | {r['r2']:.4f} | {r['fit_seconds']:.3f} |"
+        )
     lines += [f"| - | {r['law']} | not applicable: {r['error']} | | | | |" for r in rows if "mae" not in r]
     return lines
 
@@ -251,18 +334,27 @@ def _ranking_md(rows: list[dict]) -> list[str]:
 def markdown(result: dict) -> str:
     """The results as a markdown report (summary first, then every ranking)."""
     repeats = (result.get("shared") or [{}])[0].get("repeats", 1)
-    out = ["# compare_laws: every law on the shared data and on a synthetic 20-domain swarm", "",
-           "Generated by `python benchmarks/compare_laws.py` (see its docstring). MAE of the weighted total (or of "
-           f"the single target), 5-fold CV by mixture (shared data: mean over {repeats} fold assignments); `auto` is "
-           "scored by nested CV (the selection is redone inside every outer fold on its training mixtures only).", ""]
+    out = [
+        "# compare_laws: every law on the shared data and on a synthetic 20-domain swarm",
+        "",
+        "Generated by `python benchmarks/compare_laws.py` (see its docstring). MAE of the weighted total (or of "
+        f"the single target), 5-fold CV by mixture (shared data: mean over {repeats} fold assignments); `auto` is "
+        "scored by nested CV (the selection is redone inside every outer fold on its training mixtures only).",
+        "",
+    ]
     if "summary" in result:
-        out += ["## Shared data: --law auto against the best single law", "",
-                "| dataset | mixtures | best single law | its MAE | auto MAE | auto / best | auto's choices (outer folds) |",
-                "|---|---:|---|---:|---:|---:|---|"]
+        out += [
+            "## Shared data: --law auto against the best single law",
+            "",
+            "| dataset | mixtures | best single law | its MAE | auto MAE | auto / best | auto's choices (outer folds) |",
+            "|---|---:|---|---:|---:|---:|---|",
+        ]
         for s in result["summary"]:
             choices = ", ".join(s.get("auto_choices") or [])
-            out.append(f"| {s['dataset']} | {s.get('n_mixtures', '')} | {s['best']} | {s['best_mae']:.5f} | "
-                       f"{s['auto_mae']:.5f} | {s['auto_over_best']:.3f} | {choices} |")
+            out.append(
+                f"| {s['dataset']} | {s.get('n_mixtures', '')} | {s['best']} | {s['best_mae']:.5f} | "
+                f"{s['auto_mae']:.5f} | {s['auto_over_best']:.3f} | {choices} |"
+            )
         worst = max(s["auto_over_best"] for s in result["summary"])
         out += ["", f"Largest auto / best ratio: {worst:.3f} (target: at most 1.10).", ""]
         for d in result["shared"]:
@@ -270,15 +362,28 @@ def markdown(result: dict) -> str:
             out += _ranking_md(d["ranking"]) + [""]
     if "synthetic" in result:
         syn = result["synthetic"]
-        out += [f"## Synthetic swarm: {syn['n_runs']} runs x {syn['n_domains']} domains "
-                f"({syn['zero_fraction']:.0%} exact zeros), {syn.get('n_targets', '')} targets", ""]
+        out += [
+            f"## Synthetic swarm: {syn['n_runs']} runs x {syn['n_domains']} domains "
+            f"({syn['zero_fraction']:.0%} exact zeros), {syn.get('n_targets', '')} targets",
+            "",
+        ]
         out += _ranking_md(syn["ranking"]) + [""]
-        out += ["### Cross-scale: fit at the proxy scale, rank 256 unseen mixtures at the larger scale", "",
-                f"The larger scale's optimum differs from the proxy's: {syn['optimum_moves']}.", "",
-                "| law | Spearman | top-1 regret |", "|---|---:|---:|"]
+        out += [
+            "### Cross-scale: fit at the proxy scale, rank 256 unseen mixtures at the larger scale",
+            "",
+            f"The larger scale's optimum differs from the proxy's: {syn['optimum_moves']}.",
+            "",
+            "| law | Spearman | top-1 regret |",
+            "|---|---:|---:|",
+        ]
         out += [f"| {r['law']} | {r['spearman']:.4f} | {r['regret']:.5f} |" for r in syn["cross_scale"]]
-        out += ["", f"### Fit time on all {syn['n_runs']} runs x {syn['n_domains']} domains (seconds, 2 cores)", "",
-                "| law | before | now |", "|---|---:|---:|"]
+        out += [
+            "",
+            f"### Fit time on all {syn['n_runs']} runs x {syn['n_domains']} domains (seconds, 2 cores)",
+            "",
+            "| law | before | now |",
+            "|---|---:|---:|",
+        ]
         before = syn.get("fit_times_before", {})
         for name, seconds in sorted(syn["fit_times"].items(), key=lambda kv: -kv[1]):
             b = before.get(name)
@@ -288,12 +393,18 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=["shared", "synthetic"])
     parser.add_argument("--laws", help="comma list (default: all)")
     parser.add_argument("--cv", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="shared data: repeat the CV with this many fold assignments and average")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="shared data: repeat the CV with this many fold assignments and average",
+    )
     parser.add_argument("--runs", type=int, default=500, help="synthetic swarm size")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "compare_laws.json"))
     args = parser.parse_args()
@@ -309,8 +420,10 @@ def main() -> None:
         result["summary"] = summarize(result["shared"])
         print("\n## summary (MAE of the weighted total, 5-fold CV by mixture; auto by nested CV)")
         for s in result["summary"]:
-            print(f"{s['dataset']:<16} best {s['best']:<12} {s['best_mae']:.5f}  auto {s['auto_mae']:.5f} "
-                  f"(x{s['auto_over_best']:.3f})  runner-up {s['runner_up']} +{s['margin']:.0%}")
+            print(
+                f"{s['dataset']:<16} best {s['best']:<12} {s['best_mae']:.5f}  auto {s['auto_mae']:.5f} "
+                f"(x{s['auto_over_best']:.3f})  runner-up {s['runner_up']} +{s['margin']:.0%}"
+            )
     if args.only in (None, "synthetic"):
         result["synthetic"] = synthetic_benchmark(laws, args.runs, args.cv)
     dump_json(result, out)

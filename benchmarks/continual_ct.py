@@ -29,14 +29,19 @@ from mixlaw.runs import read_runs, to_jsonable  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mixinglaws"
 OUT = ROOT / "benchmarks" / "results" / "continual_ct.json"
-PAPER = {"notebook_r_star": 0.28622540757637893, "refit": {"c": 2.81034, "k": -3.7407, "b": -1.6936, "r_star": 0.28619},
-         "critical_run": {"pile": 2.87207, "base": 2.873368}}
+PAPER = {
+    "notebook_r_star": 0.28622540757637893,
+    "refit": {"c": 2.81034, "k": -3.7407, "b": -1.6936, "r_star": 0.28619},
+    "critical_run": {"pile": 2.87207, "base": 2.873368},
+}
 
 
 def main() -> int:
     data_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DATA
     if not (data_dir / "ct.csv").is_file() or not (data_dir / "valid_weights.csv").is_file():
-        print(f"continual_ct: data folder {data_dir} not found (expected ct.csv and valid_weights.csv): skipped")
+        print(
+            f"continual_ct: data folder {data_dir} not found (expected ct.csv and valid_weights.csv): skipped"
+        )
         return 0
     t0 = time.time()
     table = read_runs(data_dir / "ct.csv")
@@ -47,37 +52,58 @@ def main() -> int:
         for c_init in ("correlation", "joint"):
             if c_init == "joint" and step != 10000:
                 continue
-            res = continual_analysis(data, holdout_runs=["9"], n_bootstrap=1000 if step == 10000 else 200,
-                                     level=0.9, c_init=c_init)
+            res = continual_analysis(
+                data, holdout_runs=["9"], n_bootstrap=1000 if step == 10000 else 200, level=0.9, c_init=c_init
+            )
             res.pop("curve")
             h = res["holdout"][0]
             rows[f"{c_init}@{step}"] = {
-                "step": step, "c_init": c_init, "law": res["law"]["original"], "law_new": res["law"]["new"],
-                "critical_share": res["critical"]["share"], "interval_90": res["critical"]["interval"],
+                "step": step,
+                "c_init": c_init,
+                "law": res["law"]["original"],
+                "law_new": res["law"]["new"],
+                "critical_share": res["critical"]["share"],
+                "interval_90": res["critical"]["interval"],
                 "noise": {k: res["noise"]["original"][k] for k in ("residual_sd", "checkpoint", "sd")},
-                "heldout_run_9": {"r": h["original_share"], "pile_measured": h["original"]["measured"],
-                                  "pile_predicted": h["original"]["predicted"], "pile_error": h["original"]["error"],
-                                  "python_error": h["new"]["error"],
-                                  "measured_margin_vs_base": h["measured_margin"],
-                                  "right_side": h["critical_share_on_right_side"],
-                                  "bootstrap_p_right_side": h["bootstrap_share_on_right_side"]},
+                "heldout_run_9": {
+                    "r": h["original_share"],
+                    "pile_measured": h["original"]["measured"],
+                    "pile_predicted": h["original"]["predicted"],
+                    "pile_error": h["original"]["error"],
+                    "python_error": h["new"]["error"],
+                    "measured_margin_vs_base": h["measured_margin"],
+                    "right_side": h["critical_share_on_right_side"],
+                    "bootstrap_p_right_side": h["bootstrap_share_on_right_side"],
+                },
                 "base_pile": res["base"]["original"],
             }
     main_row = rows["correlation@10000"]
-    result = {"data": str(data_dir), "paper": PAPER, "headline": main_row, "all": rows, "seconds": time.time() - t0}
+    result = {
+        "data": str(data_dir),
+        "paper": PAPER,
+        "headline": main_row,
+        "all": rows,
+        "seconds": time.time() - t0,
+    }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(to_jsonable(result), indent=2) + "\n")
     h = main_row["heldout_run_9"]
     lo, hi = main_row["interval_90"]
-    print(f"ct @10k: r* = {main_row['critical_share']:.5f} (90% [{lo:.4f}, {hi:.4f}]); law c={main_row['law']['c']:.5f} "
-          f"k={main_row['law']['k']:.4f} b={main_row['law']['b']:.4f}")
-    print(f"run 9 (r = {h['r']:.5f}): Pile measured {h['pile_measured']:.5f}, predicted {h['pile_predicted']:.5f}, "
-          f"error {h['pile_error']:+.5f}; measured margin vs base {h['measured_margin_vs_base']:+.5f} -> r* on the "
-          f"{'right' if h['right_side'] else 'WRONG'} side (bootstrap P(right) = {h['bootstrap_p_right_side']:.3f})")
+    print(
+        f"ct @10k: r* = {main_row['critical_share']:.5f} (90% [{lo:.4f}, {hi:.4f}]); law c={main_row['law']['c']:.5f} "
+        f"k={main_row['law']['k']:.4f} b={main_row['law']['b']:.4f}"
+    )
+    print(
+        f"run 9 (r = {h['r']:.5f}): Pile measured {h['pile_measured']:.5f}, predicted {h['pile_predicted']:.5f}, "
+        f"error {h['pile_error']:+.5f}; measured margin vs base {h['measured_margin_vs_base']:+.5f} -> r* on the "
+        f"{'right' if h['right_side'] else 'WRONG'} side (bootstrap P(right) = {h['bootstrap_p_right_side']:.3f})"
+    )
     for key, row in rows.items():
         hh = row["heldout_run_9"]
-        print(f"  {key:18s} r* = {row['critical_share']:.4f}  run-9 error {hh['pile_error']:+.5f}  "
-              f"right side: {hh['right_side']}")
+        print(
+            f"  {key:18s} r* = {row['critical_share']:.4f}  run-9 error {hh['pile_error']:+.5f}  "
+            f"right side: {hh['right_side']}"
+        )
     print(f"wrote {OUT}")
     return 0
 

@@ -52,9 +52,11 @@ def score(data: FitData, chosen: np.ndarray, law: str, hyper: dict, reference: d
         pred = fitted.predict_total(data.X[~train])
     x = reoptimize(fitted, seed=0)
     full = reference["fitted"]
-    return {"mae": float(np.mean(np.abs(pred - data.total[~train]))),
-            "opt_l1": float(np.abs(x - reference["optimum"]).sum()),
-            "regret": float(full.predict_total(x[None])[0] - reference["value"])}
+    return {
+        "mae": float(np.mean(np.abs(pred - data.total[~train]))),
+        "opt_l1": float(np.abs(x - reference["optimum"]).sum()),
+        "regret": float(full.predict_total(x[None])[0] - reference["value"]),
+    }
 
 
 def reference_fit(data: FitData, law: str, hyper: dict) -> dict:
@@ -68,7 +70,9 @@ def random_subsets(n_mix: int, n: int, repeats: int, seed: int) -> list[np.ndarr
     return [np.sort(rng.choice(n_mix, size=n, replace=False)) for _ in range(repeats)]
 
 
-def learning_curve(data: FitData, law: str, hyper: dict, sizes: list[int], repeats: int, seed: int) -> list[dict]:
+def learning_curve(
+    data: FitData, law: str, hyper: dict, sizes: list[int], repeats: int, seed: int
+) -> list[dict]:
     reference = reference_fit(data, law, hyper)
     n_mix = data.n_mixtures
     table = []
@@ -83,8 +87,17 @@ def learning_curve(data: FitData, law: str, hyper: dict, sizes: list[int], repea
     return table
 
 
-def adaptive_sequence(data: FitData, law: str, hyper: dict, n_max: int, start: int, batch: int, seed: int,
-                      n_bootstrap: int, objective: str) -> list[int]:
+def adaptive_sequence(
+    data: FitData,
+    law: str,
+    hyper: dict,
+    n_max: int,
+    start: int,
+    batch: int,
+    seed: int,
+    n_bootstrap: int,
+    objective: str,
+) -> list[int]:
     """Pool-based adaptive selection: mixture ids in the order chosen."""
     pool = np.unique(data.X, axis=0)
     ids = np.array([data.mixture_id[np.flatnonzero(np.all(data.X == p, axis=1))[0]] for p in pool])
@@ -92,16 +105,27 @@ def adaptive_sequence(data: FitData, law: str, hyper: dict, n_max: int, start: i
     while len(order) < n_max:
         sub = data.subset(rows_of(data, np.array(order)))
         k = min(batch, n_max - len(order))
-        mixtures, _ = adaptive_design(sub, law, k, hyper, seed=seed, pool=pool, n_bootstrap=n_bootstrap,
-                                      objective=objective)
+        mixtures, _ = adaptive_design(
+            sub, law, k, hyper, seed=seed, pool=pool, n_bootstrap=n_bootstrap, objective=objective
+        )
         for m in mixtures:
             x = np.array([m[d] for d in data.domains])
             order.append(int(ids[np.argmin(np.abs(pool - x).sum(axis=1))]))
     return order
 
 
-def pool_test(data: FitData, law: str, hyper: dict, sizes: list[int], repeats: int, start: int, batch: int,
-              seeds: list[int], n_bootstrap: int, objective: str) -> dict:
+def pool_test(
+    data: FitData,
+    law: str,
+    hyper: dict,
+    sizes: list[int],
+    repeats: int,
+    start: int,
+    batch: int,
+    seeds: list[int],
+    n_bootstrap: int,
+    objective: str,
+) -> dict:
     reference = reference_fit(data, law, hyper)
     n_mix = data.n_mixtures
     result = {"sizes": sizes, "random": {}, "adaptive": {}, "spacefilling": {}}
@@ -118,7 +142,9 @@ def pool_test(data: FitData, law: str, hyper: dict, sizes: list[int], repeats: i
         order = adaptive_sequence(data, law, hyper, max(sizes), start, batch, seed, n_bootstrap, objective)
         per_seed.append({n: score(data, np.array(order[:n]), law, hyper, reference) for n in sizes})
     for n in sizes:
-        result["adaptive"][n] = {k: float(np.mean([s[n][k] for s in per_seed])) for k in ("mae", "opt_l1", "regret")}
+        result["adaptive"][n] = {
+            k: float(np.mean([s[n][k] for s in per_seed])) for k in ("mae", "opt_l1", "regret")
+        }
         result["adaptive"][n]["mae_per_seed"] = [s[n]["mae"] for s in per_seed]
     return result
 
@@ -126,7 +152,9 @@ def pool_test(data: FitData, law: str, hyper: dict, sizes: list[int], repeats: i
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--law", default="ridge-rlogr", help="law (default ridge-rlogr: fits from 2 mixtures, never blows up)")
+    p.add_argument(
+        "--law", default="ridge-rlogr", help="law (default ridge-rlogr: fits from 2 mixtures, never blows up)"
+    )
     p.add_argument("--models", default="70M,410M", help="5Mix sizes for the pool test and learning curve")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--start", type=int, default=6, help="pool test: maximin start size")
@@ -134,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--bootstrap", type=int, default=24)
     p.add_argument("--objective", default="both", choices=["both", "optimum", "prediction"])
-    p.add_argument("--redpajama", action="store_true", help="also a learning curve on RedPajama 70M (40 mixtures)")
+    p.add_argument(
+        "--redpajama", action="store_true", help="also a learning curve on RedPajama 70M (40 mixtures)"
+    )
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "learning_curve.json")
     args = p.parse_args(argv)
     if not (args.data / "5mix.csv").exists():
@@ -152,20 +182,34 @@ def main(argv: list[str] | None = None) -> int:
         data = prepare(table, model=model, step=30000, valid_weights=weights, group="pile_category")
         lc = learning_curve(data, args.law, hyper, sizes, args.repeats, 0)
         out["learning_curve"][f"5mix/{model}"] = lc
-        print(f"\nlearning curve 5Mix {model} ({args.law}, {args.repeats} random subsets per n; "
-              f"MAE of the total on the other mixtures; optimum L1 distance and regret vs the all-run law)")
+        print(
+            f"\nlearning curve 5Mix {model} ({args.law}, {args.repeats} random subsets per n; "
+            f"MAE of the total on the other mixtures; optimum L1 distance and regret vs the all-run law)"
+        )
         print(f"{'n':>3} {'mae':>8} {'±sd':>7} {'opt_l1':>7} {'regret':>8}")
         for r in lc:
             print(f"{r['n']:>3} {r['mae']:>8.4f} {r['mae_sd']:>7.4f} {r['opt_l1']:>7.3f} {r['regret']:>8.4f}")
-        pt = pool_test(data, args.law, hyper, [10, 14, 18], args.repeats, args.start, args.batch,
-                       [int(s) for s in args.seeds.split(",")], args.bootstrap, args.objective)
+        pt = pool_test(
+            data,
+            args.law,
+            hyper,
+            [10, 14, 18],
+            args.repeats,
+            args.start,
+            args.batch,
+            [int(s) for s in args.seeds.split(",")],
+            args.bootstrap,
+            args.objective,
+        )
         out["pool_test"][f"5mix/{model}"] = pt
         print(f"\npool test 5Mix {model}: MAE of the total on the unchosen mixtures (regret in brackets)")
         print(f"{'n':>3} {'adaptive':>18} {'random mean':>18} {'maximin':>18}  adaptive MAE per seed")
         for n in pt["sizes"]:
             a, r, s = pt["adaptive"][n], pt["random"][n], pt["spacefilling"][n]
-            print(f"{n:>3} {a['mae']:>8.4f} ({a['regret']:.4f}) {r['mae']:>8.4f} ({r['regret']:.4f}) "
-                  f"{s['mae']:>8.4f} ({s['regret']:.4f})  " + " ".join(f"{v:.4f}" for v in a["mae_per_seed"]))
+            print(
+                f"{n:>3} {a['mae']:>8.4f} ({a['regret']:.4f}) {r['mae']:>8.4f} ({r['regret']:.4f}) "
+                f"{s['mae']:>8.4f} ({s['regret']:.4f})  " + " ".join(f"{v:.4f}" for v in a["mae_per_seed"])
+            )
         sys.stdout.flush()
     if args.redpajama:
         rp = load(args.data, "redpajama.csv")

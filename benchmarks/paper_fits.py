@@ -56,16 +56,25 @@ LAWS_5MIX: list[tuple[str, dict[str, Any], str | None]] = [
     ("dml-implicit", {}, "total"),
 ]
 LAWS_3MIX = LAWS_5MIX
-LAWS_2MIX: list[tuple[str, dict[str, Any], str | None]] = [("dml2", {}, None), ("dml", {}, None),
-                                                           ("ridge-rlogr", {}, None)]
+LAWS_2MIX: list[tuple[str, dict[str, Any], str | None]] = [
+    ("dml2", {}, None),
+    ("dml", {}, None),
+    ("ridge-rlogr", {}, None),
+]
 # Paper's printed 2-domain fits [nb:mix_2_domains#4]: (size, domain, step) -> (k, b) of y - c = exp(k r + b).
 PAPER_2MIX = {
-    ("70M", "Github", 10000): (-2.4381, -0.5978), ("70M", "Github", 20000): (-1.5473, -0.6506),
-    ("70M", "Github", 30000): (-1.6405, -0.6819), ("70M", "Pile-CC", 10000): (-2.9041, -0.5333),
-    ("70M", "Pile-CC", 20000): (-2.2959, -0.5862), ("70M", "Pile-CC", 30000): (-2.5189, -0.6257),
-    ("160M", "Github", 10000): (-3.6654, -0.1843), ("160M", "Github", 20000): (-1.6850, -0.7528),
-    ("160M", "Github", 30000): (-1.6139, -0.7760), ("160M", "Pile-CC", 10000): (-0.1236, 1.3070),
-    ("160M", "Pile-CC", 20000): (-2.4178, -0.5877), ("160M", "Pile-CC", 30000): (-2.7239, -0.6131),
+    ("70M", "Github", 10000): (-2.4381, -0.5978),
+    ("70M", "Github", 20000): (-1.5473, -0.6506),
+    ("70M", "Github", 30000): (-1.6405, -0.6819),
+    ("70M", "Pile-CC", 10000): (-2.9041, -0.5333),
+    ("70M", "Pile-CC", 20000): (-2.2959, -0.5862),
+    ("70M", "Pile-CC", 30000): (-2.5189, -0.6257),
+    ("160M", "Github", 10000): (-3.6654, -0.1843),
+    ("160M", "Github", 20000): (-1.6850, -0.7528),
+    ("160M", "Github", 30000): (-1.6139, -0.7760),
+    ("160M", "Pile-CC", 10000): (-0.1236, 1.3070),
+    ("160M", "Pile-CC", 20000): (-2.4178, -0.5877),
+    ("160M", "Pile-CC", 30000): (-2.7239, -0.6131),
 }
 
 
@@ -89,18 +98,23 @@ def random_splits(data: FitData, n_holdout: int, repeats: int, seed: int = 0) ->
     return out
 
 
-def evaluate_law(data: FitData, law: str, hyper: dict, target: str | None, repeats: int,
-                 paper_split: bool) -> dict[str, Any]:
+def evaluate_law(
+    data: FitData, law: str, hyper: dict, target: str | None, repeats: int, paper_split: bool
+) -> dict[str, Any]:
     """LOO, repeated random 6-mixture holdouts and (optionally) the paper's split; MAE of the total."""
     out: dict[str, Any] = {}
     try:
         loo = cross_validate(data, law, hyper, target, "loo")
     except MixlawInputError as exc:
         return {"error": str(exc)}
-    out["loo"] = {"mae": loo["metrics"]["total"]["mae"], "max": loo["metrics"]["total"]["max"],
-                  "fit_seconds": loo["fit_seconds"],
-                  "residual_by_run": dict(zip(data.frame["run"].astype(str),
-                                              (loo["predictions"]["total"] - data.total).round(5).tolist()))}
+    out["loo"] = {
+        "mae": loo["metrics"]["total"]["mae"],
+        "max": loo["metrics"]["total"]["max"],
+        "fit_seconds": loo["fit_seconds"],
+        "residual_by_run": dict(
+            zip(data.frame["run"].astype(str), (loo["predictions"]["total"] - data.total).round(5).tolist())
+        ),
+    }
     if data.n_mixtures >= 12 and repeats > 0:
         maes, seconds = [], []
         for runs in random_splits(data, 6, repeats):
@@ -111,24 +125,40 @@ def evaluate_law(data: FitData, law: str, hyper: dict, target: str | None, repea
             maes.append(result["metrics"]["total"]["mae"])
             seconds.append(result["fit_seconds"])
         if maes:
-            out["random6"] = {"mae_mean": float(np.mean(maes)), "mae_std": float(np.std(maes)),
-                              "repeats": len(maes), "fit_seconds": float(np.mean(seconds))}
+            out["random6"] = {
+                "mae_mean": float(np.mean(maes)),
+                "mae_std": float(np.std(maes)),
+                "repeats": len(maes),
+                "fit_seconds": float(np.mean(seconds)),
+            }
     if paper_split:
         result = holdout(data, law, PAPER_EVAL_RUNS, hyper, target)
         test = np.isin(data.frame["run"].astype(str), PAPER_EVAL_RUNS)
-        out["paper_split"] = {"mae": result["metrics"]["total"]["mae"], "max": result["metrics"]["total"]["max"],
-                              "fit_seconds": result["fit_seconds"],
-                              "residual_by_run": dict(zip(data.frame["run"].astype(str)[test],
-                                                          (result["predictions"]["total"][test]
-                                                           - data.total[test]).round(5).tolist()))}
+        out["paper_split"] = {
+            "mae": result["metrics"]["total"]["mae"],
+            "max": result["metrics"]["total"]["max"],
+            "fit_seconds": result["fit_seconds"],
+            "residual_by_run": dict(
+                zip(
+                    data.frame["run"].astype(str)[test],
+                    (result["predictions"]["total"][test] - data.total[test]).round(5).tolist(),
+                )
+            ),
+        }
     return out
 
 
 # ------------------------------------------------------------------------------------------- noise floor
 
 
-def noise_floor(table: RunsTable, model: str, step: float, valid_weights: str, group: str | None,
-                window: tuple[float, float] = (0.33, 1.5)) -> dict[str, Any]:
+def noise_floor(
+    table: RunsTable,
+    model: str,
+    step: float,
+    valid_weights: str,
+    group: str | None,
+    window: tuple[float, float] = (0.33, 1.5),
+) -> dict[str, Any]:
     """Scatter of each run's total loss around a smooth curve over its own checkpoints.
 
     Per run, fit total = a + b log(step) + c log(step)^2 on the complete checkpoints with step in
@@ -163,8 +193,14 @@ def noise_floor(table: RunsTable, model: str, step: float, valid_weights: str, g
     sigma = math.sqrt(ss / dof)
     n_total = len(pooled)
     mad_sigma = 1.4826 * float(np.median(np.abs(pooled))) * math.sqrt(n_total / dof)
-    return {"sigma": sigma, "sigma_mad": mad_sigma, "mae_floor": math.sqrt(2 / math.pi) * sigma,
-            "mae_floor_mad": math.sqrt(2 / math.pi) * mad_sigma, "runs": len(residuals), "checkpoints": n_total}
+    return {
+        "sigma": sigma,
+        "sigma_mad": mad_sigma,
+        "mae_floor": math.sqrt(2 / math.pi) * sigma,
+        "mae_floor_mad": math.sqrt(2 / math.pi) * mad_sigma,
+        "runs": len(residuals),
+        "checkpoints": n_total,
+    }
 
 
 def cross_size_noise(residuals: dict[str, dict[str, float]]) -> dict[str, Any]:
@@ -184,8 +220,11 @@ def cross_size_noise(residuals: dict[str, dict[str, float]]) -> dict[str, Any]:
     for i, size in enumerate(sizes):
         shared = float(np.mean([C[i, j] for j in range(len(sizes)) if j != i]))
         noise_sd = math.sqrt(max(C[i, i] - shared, 0.0))
-        out[size] = {"size_specific_sd": noise_sd, "shared_sd": math.sqrt(max(shared, 0.0)),
-                     "mae_floor": math.sqrt(2 / math.pi) * noise_sd}
+        out[size] = {
+            "size_specific_sd": noise_sd,
+            "shared_sd": math.sqrt(max(shared, 0.0)),
+            "mae_floor": math.sqrt(2 / math.pi) * noise_sd,
+        }
     return out
 
 
@@ -205,11 +244,22 @@ def two_domain(table: RunsTable) -> dict[str, Any]:
         X[:, coordinate], X[:, 1 - coordinate] = grid, 1 - grid
         curve_diff = float(np.abs(two.law.predict(X)[:, 0] - joint.law.predict(X)[:, 0]).max())
         k, b = two.law.params_["t"][0], two.law.params_["log_k"][0]
-        rows.append({"model": size, "domain": domain, "step": step, "k": k, "b": b, "c": two.law.params_["c"][0],
-                     "k_paper": k_paper, "b_paper": b_paper,
-                     "within_0.01": bool(abs(k - k_paper) <= 0.01 and abs(b - b_paper) <= 0.01),
-                     "joint_c": joint.law.params_["c"][0], "max_curve_diff": curve_diff,
-                     "curve_ok": bool(curve_diff < 2e-3)})
+        rows.append(
+            {
+                "model": size,
+                "domain": domain,
+                "step": step,
+                "k": k,
+                "b": b,
+                "c": two.law.params_["c"][0],
+                "k_paper": k_paper,
+                "b_paper": b_paper,
+                "within_0.01": bool(abs(k - k_paper) <= 0.01 and abs(b - b_paper) <= 0.01),
+                "joint_c": joint.law.params_["c"][0],
+                "max_curve_diff": curve_diff,
+                "curve_ok": bool(curve_diff < 2e-3),
+            }
+        )
     return {"fits": rows}
 
 
@@ -243,7 +293,9 @@ def scipy_baseline(data: FitData, restarts: int = 256, delta: float = 0.02, seed
             # The paper's init ranges: log c in [-2, 1.5], log k in [-10, 1], t_j in [0, 0.1) (+ wider t spread).
             theta0 = np.concatenate([[rng.uniform(-2, 1.5)], rng.uniform(-10, 1) + rng.uniform(-3, 3, M)])
             try:
-                result = least_squares(residuals, theta0, jac=jacobian, method="trf", loss="huber", f_scale=delta)
+                result = least_squares(
+                    residuals, theta0, jac=jacobian, method="trf", loss="huber", f_scale=delta
+                )
             except (ValueError, np.linalg.LinAlgError):
                 continue
             cost = float(huber(residuals(result.x), delta).sum())
@@ -253,8 +305,12 @@ def scipy_baseline(data: FitData, restarts: int = 256, delta: float = 0.02, seed
         thetas.append(best[1])
     seconds = time.perf_counter() - started
     pred = np.stack([model(th[None], index)[0][0] for th in thetas], axis=1)
-    return {"seconds": seconds, "huber_cost": costs, "rmse": np.sqrt(((pred - data.Y) ** 2).mean(axis=0)).tolist(),
-            "total_rmse": float(np.sqrt(((pred @ _group_weights(data) - data.total) ** 2).mean()))}
+    return {
+        "seconds": seconds,
+        "huber_cost": costs,
+        "rmse": np.sqrt(((pred - data.Y) ** 2).mean(axis=0)).tolist(),
+        "total_rmse": float(np.sqrt(((pred @ _group_weights(data) - data.total) ** 2).mean())),
+    }
 
 
 def _group_weights(data: FitData) -> np.ndarray:
@@ -266,11 +322,30 @@ def fit_speed(data_dir: Path, data: FitData, restarts: int) -> dict[str, Any]:
         out = Path(tmp) / "law.json"
         # ridge=0: the same objective as the baseline (plain Huber least squares); the default ridge=auto adds a
         # CV-chosen penalty, so its training Huber cost is not comparable.
-        command = ["mixlaw", "fit", str(data_dir / "5mix.csv"), "--law", "dml", "--model", "70M", "--step", "30000",
-                   "--valid-weights", str(data_dir / "valid_weights.csv"), "--group", "pile_category",
-                   "--param", "ridge=0", "--out", str(out), "--quiet"]
+        command = [
+            "mixlaw",
+            "fit",
+            str(data_dir / "5mix.csv"),
+            "--law",
+            "dml",
+            "--model",
+            "70M",
+            "--step",
+            "30000",
+            "--valid-weights",
+            str(data_dir / "valid_weights.csv"),
+            "--group",
+            "pile_category",
+            "--param",
+            "ridge=0",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
         timings = []
-        for _ in range(5):  # median of 5 whole-process runs: one short run is at the mercy of the machine's load
+        for _ in range(
+            5
+        ):  # median of 5 whole-process runs: one short run is at the mercy of the machine's load
             started = time.perf_counter()
             subprocess.run(command, check=True)
             timings.append(time.perf_counter() - started)
@@ -279,10 +354,14 @@ def fit_speed(data_dir: Path, data: FitData, restarts: int) -> dict[str, Any]:
     theta = np.array(law["params"]["theta"])
     c = np.exp(np.array(law["params"]["log_c"]))
     pred = c[None] + np.exp(data.X @ theta.T)
-    ours = {"seconds": seconds, "seconds_all": timings, "huber_cost": huber(pred - data.Y, 0.02).sum(axis=0).tolist(),
-            "rmse": np.sqrt(((pred - data.Y) ** 2).mean(axis=0)).tolist(),
-            "total_rmse": float(np.sqrt(((pred @ _group_weights(data) - data.total) ** 2).mean())),
-            "command": " ".join(command[:2] + ["5mix.csv"] + command[3:-3])}
+    ours = {
+        "seconds": seconds,
+        "seconds_all": timings,
+        "huber_cost": huber(pred - data.Y, 0.02).sum(axis=0).tolist(),
+        "rmse": np.sqrt(((pred - data.Y) ** 2).mean(axis=0)).tolist(),
+        "total_rmse": float(np.sqrt(((pred @ _group_weights(data) - data.total) ** 2).mean())),
+        "command": " ".join(command[:2] + ["5mix.csv"] + command[3:-3]),
+    }
     with tempfile.TemporaryDirectory() as tmp:  # the default (ridge=auto, inner CV), timed for reference
         default = [c for c in command if c not in ("--param", "ridge=0")]
         default[default.index("--out") + 1] = str(Path(tmp) / "law.json")
@@ -296,9 +375,14 @@ def fit_speed(data_dir: Path, data: FitData, restarts: int) -> dict[str, Any]:
     baseline["seconds_one_blas_thread"] = one_thread
     baseline["seconds"] = min(baseline["seconds"], one_thread)  # the faster of the two, for the speed-up
     worse = [o - b for o, b in zip(ours["huber_cost"], baseline["huber_cost"])]
-    return {"mixlaw_fit": ours, "scipy_baseline": {**baseline, "restarts": restarts},
-            "speedup": baseline["seconds"] / seconds,
-            "training_error_no_worse": bool(all(w <= 1e-9 + 1e-6 * abs(b) for w, b in zip(worse, baseline["huber_cost"])))}
+    return {
+        "mixlaw_fit": ours,
+        "scipy_baseline": {**baseline, "restarts": restarts},
+        "speedup": baseline["seconds"] / seconds,
+        "training_error_no_worse": bool(
+            all(w <= 1e-9 + 1e-6 * abs(b) for w, b in zip(worse, baseline["huber_cost"]))
+        ),
+    }
 
 
 # ------------------------------------------------------------------------------------------------- main
@@ -306,11 +390,17 @@ def fit_speed(data_dir: Path, data: FitData, restarts: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with 2mix.csv, 3mix.csv, 5mix.csv")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder with 2mix.csv, 3mix.csv, 5mix.csv"
+    )
     parser.add_argument("--repeats", type=int, default=10, help="random 6-mixture holdouts per dataset")
     parser.add_argument("--restarts", type=int, default=256, help="random restarts of the scipy baseline")
-    parser.add_argument("--group", default="pile_category", help="grouping column of valid_weights.csv (5Mix)")
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: 2mix,3mix,5mix,redpajama,speed,repro")
+    parser.add_argument(
+        "--group", default="pile_category", help="grouping column of valid_weights.csv (5Mix)"
+    )
+    parser.add_argument(
+        "--skip", default="", help="comma list of parts to skip: 2mix,3mix,5mix,redpajama,speed,repro"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "paper_fits.json")
     args = parser.parse_args(argv)
     if not (args.data / "5mix.csv").exists():
@@ -320,9 +410,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("mixlaw").setLevel(logging.ERROR)  # dropped-incomplete-checkpoint notices
     skip = set(filter(None, args.skip.split(",")))
     weights = str(args.data / "valid_weights.csv")
-    results: dict[str, Any] = {"data": str(args.data), "repeats": args.repeats, "group": args.group,
-                               "paper_eval_runs": PAPER_EVAL_RUNS,
-                               "paper_explicit_mae_with_leak": PAPER_5MIX_EXPLICIT_MAE, "datasets": {}}
+    results: dict[str, Any] = {
+        "data": str(args.data),
+        "repeats": args.repeats,
+        "group": args.group,
+        "paper_eval_runs": PAPER_EVAL_RUNS,
+        "paper_explicit_mae_with_leak": PAPER_5MIX_EXPLICIT_MAE,
+        "datasets": {},
+    }
     started = time.perf_counter()
 
     def log(message: str) -> None:
@@ -330,8 +425,10 @@ def main(argv: list[str] | None = None) -> int:
 
     datasets: list[tuple[str, str, str, float, str | None, list, bool]] = []
     if "5mix" not in skip:
-        datasets += [("5Mix", "5mix.csv", size, 30000, args.group, LAWS_5MIX, True)
-                     for size in ("70M", "160M", "305M", "410M")]
+        datasets += [
+            ("5Mix", "5mix.csv", size, 30000, args.group, LAWS_5MIX, True)
+            for size in ("70M", "160M", "305M", "410M")
+        ]
     if "3mix" not in skip:
         datasets.append(("3Mix", "3mix.csv", "410M", 60000, None, LAWS_3MIX, False))
     if "redpajama" not in skip and (args.data / "redpajama.csv").exists():
@@ -345,19 +442,26 @@ def main(argv: list[str] | None = None) -> int:
         table = tables[filename]
         data = prepare(table, model=size, step=step, valid_weights=weights, group=group)
         key = f"{family} {size} step {int(step)}"
-        entry: dict[str, Any] = {"n_mixtures": data.n_mixtures, "targets": data.targets,
-                                 "noise": noise_floor(table, size, step, weights, group), "laws": {}}
+        entry: dict[str, Any] = {
+            "n_mixtures": data.n_mixtures,
+            "targets": data.targets,
+            "noise": noise_floor(table, size, step, weights, group),
+            "laws": {},
+        }
         for law, hyper, target in laws:
             log(f"{key}: {law_label(law, hyper, target)}")
-            entry["laws"][law_label(law, hyper, target)] = evaluate_law(data, law, hyper, target, args.repeats,
-                                                                        paper_split)
+            entry["laws"][law_label(law, hyper, target)] = evaluate_law(
+                data, law, hyper, target, args.repeats, paper_split
+            )
         results["datasets"][key] = entry
     sizes5 = {key.split()[1]: entry for key, entry in results["datasets"].items() if key.startswith("5Mix")}
     if len(sizes5) == 4:
         results["cross_size_noise"] = {}
         for law in next(iter(sizes5.values()))["laws"]:
             try:
-                residuals = {size: entry["laws"][law]["loo"]["residual_by_run"] for size, entry in sizes5.items()}
+                residuals = {
+                    size: entry["laws"][law]["loo"]["residual_by_run"] for size, entry in sizes5.items()
+                }
             except KeyError:  # a law refused at some size
                 continue
             results["cross_size_noise"][law] = cross_size_noise(residuals)
@@ -382,14 +486,20 @@ def _num(value: float) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
-    lines = ["Held-out MAE of the total loss (LOO = leave one mixture out; rand6 = mean+-std over random "
-             "6-mixture holdouts; paper = eval runs 0,4,8,12,21,22). noise: sigma of one checkpoint around its "
-             "run's smooth curve, floor = sqrt(2/pi) sigma.", ""]
+    lines = [
+        "Held-out MAE of the total loss (LOO = leave one mixture out; rand6 = mean+-std over random "
+        "6-mixture holdouts; paper = eval runs 0,4,8,12,21,22). noise: sigma of one checkpoint around its "
+        "run's smooth curve, floor = sqrt(2/pi) sigma.",
+        "",
+    ]
     header = f"{'dataset':<22} {'law':<30} {'LOO':>8} {'rand6':>16} {'paper':>8} {'s/fit':>7}"
     for key, entry in results["datasets"].items():
         noise = entry["noise"]
-        floor = (f"noise sigma {noise['sigma']:.4f} (MAD {noise['sigma_mad']:.4f}), MAE floor {noise['mae_floor']:.4f}"
-                 if noise.get("sigma") else "noise: n/a (single checkpoint per run)")
+        floor = (
+            f"noise sigma {noise['sigma']:.4f} (MAD {noise['sigma_mad']:.4f}), MAE floor {noise['mae_floor']:.4f}"
+            if noise.get("sigma")
+            else "noise: n/a (single checkpoint per run)"
+        )
         lines += [f"{key}  ({entry['n_mixtures']} mixtures; {floor})", header]
         for name, r in entry["laws"].items():
             if "error" in r:
@@ -398,25 +508,36 @@ def render(results: dict[str, Any]) -> str:
             rand = r.get("random6")
             rand_s = f"{_num(rand['mae_mean'])}+-{_num(rand['mae_std'])}" if rand else "-"
             paper = _num(r["paper_split"]["mae"]) if "paper_split" in r else "-"
-            lines.append(f"{'':<22} {name:<30} {_num(r['loo']['mae']):>8} {rand_s:>16} {paper:>8} "
-                         f"{r['loo']['fit_seconds']:>7.2f}")
+            lines.append(
+                f"{'':<22} {name:<30} {_num(r['loo']['mae']):>8} {rand_s:>16} {paper:>8} "
+                f"{r['loo']['fit_seconds']:>7.2f}"
+            )
         lines.append("")
     if "cross_size_noise" in results:
-        lines.append("5Mix LOO residuals split across sizes (same mixtures, separate runs per size): sd of the part "
-                     "shared by all sizes (law error) and of the size-specific part (run noise), MAE floor = "
-                     "sqrt(2/pi) x size-specific sd")
+        lines.append(
+            "5Mix LOO residuals split across sizes (same mixtures, separate runs per size): sd of the part "
+            "shared by all sizes (law error) and of the size-specific part (run noise), MAE floor = "
+            "sqrt(2/pi) x size-specific sd"
+        )
         for law, split in results["cross_size_noise"].items():
-            parts = [f"{size} shared {v['shared_sd']:.4f} specific {v['size_specific_sd']:.4f} floor {v['mae_floor']:.4f}"
-                     for size, v in split.items() if size != "runs"]
+            parts = [
+                f"{size} shared {v['shared_sd']:.4f} specific {v['size_specific_sd']:.4f} floor {v['mae_floor']:.4f}"
+                for size, v in split.items()
+                if size != "runs"
+            ]
             lines.append(f"  {law:<28} " + "; ".join(parts))
         lines.append("")
     if "two_domain" in results:
-        lines.append("2-domain fits, c_init=correlation vs the paper's printed (k, b); joint fit vs two-stage at curve "
-                     "level (max |diff| over r in [0.25, 0.75])")
+        lines.append(
+            "2-domain fits, c_init=correlation vs the paper's printed (k, b); joint fit vs two-stage at curve "
+            "level (max |diff| over r in [0.25, 0.75])"
+        )
         for f in results["two_domain"]["fits"]:
-            lines.append(f"  {f['model']:>4} {f['domain']:<8} {f['step']:>6}: k {f['k']:+.4f} (paper {f['k_paper']:+.4f}) "
-                         f"b {f['b']:+.4f} (paper {f['b_paper']:+.4f}) {'OK ' if f['within_0.01'] else 'OFF'}  "
-                         f"curve diff {f['max_curve_diff']:.2e} {'OK' if f['curve_ok'] else 'OVER'}")
+            lines.append(
+                f"  {f['model']:>4} {f['domain']:<8} {f['step']:>6}: k {f['k']:+.4f} (paper {f['k_paper']:+.4f}) "
+                f"b {f['b']:+.4f} (paper {f['b_paper']:+.4f}) {'OK ' if f['within_0.01'] else 'OFF'}  "
+                f"curve diff {f['max_curve_diff']:.2e} {'OK' if f['curve_ok'] else 'OVER'}"
+            )
         lines.append("")
     if "fit_speed" in results:
         s = results["fit_speed"]
@@ -424,14 +545,19 @@ def render(results: dict[str, Any]) -> str:
         lines += [
             "Fit speed, per-group dml on 5Mix 70M step 30000 (5 Pile-category groups):",
             f"  mixlaw fit (whole process, median of 5): {ours['seconds']:.2f} s; Huber cost per group "
-            + " ".join(f"{c:.3e}" for c in ours["huber_cost"]) + f"; total RMSE {ours['total_rmse']:.5f}",
+            + " ".join(f"{c:.3e}" for c in ours["huber_cost"])
+            + f"; total RMSE {ours['total_rmse']:.5f}",
             f"  scipy least_squares x{base['restarts']} random restarts/group: {base['seconds']:.2f} s (the faster of "
             f"default BLAS threads {base.get('seconds_default_blas_threads', base['seconds']):.2f} s and one thread "
             f"{base.get('seconds_one_blas_thread', base['seconds']):.2f} s); Huber cost "
-            + " ".join(f"{c:.3e}" for c in base["huber_cost"]) + f"; total RMSE {base['total_rmse']:.5f}",
+            + " ".join(f"{c:.3e}" for c in base["huber_cost"])
+            + f"; total RMSE {base['total_rmse']:.5f}",
             f"  speed-up {s['speedup']:.1f}x; training error no worse: {s['training_error_no_worse']}"
-            + (f"; default ridge=auto (inner CV) {ours['seconds_default_ridge_auto']:.2f} s"
-               if "seconds_default_ridge_auto" in ours else ""),
+            + (
+                f"; default ridge=auto (inner CV) {ours['seconds_default_ridge_auto']:.2f} s"
+                if "seconds_default_ridge_auto" in ours
+                else ""
+            ),
         ]
     return "\n".join(lines)
 

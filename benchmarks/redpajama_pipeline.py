@@ -28,8 +28,26 @@ from mixlaw.runs import dump_json, load_weights, read_runs
 TARGET_1B = 805_736_448
 RP_CAPS = [1, 1, 0.5857, 0.2588, 0.2254, 0.1779, 0.1727]
 RUN_999_FIXED = "0.66796875-0.1484375-0.046875-0.04296875-0.04296875-0.02734375-0.0234375"
-STEPS = [10000, 12000, 13000, 14000, 16000, 18000, 20000, 22000, 24000, 27000, 30000,
-         40000, 50000, 60000, 70000, 80000, 90000, 100000]
+STEPS = [
+    10000,
+    12000,
+    13000,
+    14000,
+    16000,
+    18000,
+    20000,
+    22000,
+    24000,
+    27000,
+    30000,
+    40000,
+    50000,
+    60000,
+    70000,
+    80000,
+    90000,
+    100000,
+]
 
 
 def manifest_rows(data: Path, family: str) -> list[dict]:
@@ -46,7 +64,9 @@ def manifest_rows(data: Path, family: str) -> list[dict]:
             note = (note + "; " if note else "") + f"renormalized from sum {x.sum():.6f}"
             x = x / x.sum()
         steps = [s for s in STEPS if row["min_step"] <= s <= row["max_step"]]
-        out.append({"run": row["run"], "mixture": x, "steps": steps, "n_steps": int(row["n_steps"]), "note": note})
+        out.append(
+            {"run": row["run"], "mixture": x, "steps": steps, "n_steps": int(row["n_steps"]), "note": note}
+        )
     return out
 
 
@@ -62,8 +82,13 @@ def predict_heldout(result, rows: list[dict], columns: list[str], targets: list[
             if step not in r["steps"]:
                 continue
             via_law = law.predict(r["mixture"][None])
-            entry = {"run": r["run"], "step": step, "mixture": dict(zip(columns, r["mixture"].tolist())),
-                     "note": r["note"], "mixing_law": {k: float(v[0]) for k, v in via_law.items()}}
+            entry = {
+                "run": r["run"],
+                "step": step,
+                "mixture": dict(zip(columns, r["mixture"].tolist())),
+                "note": r["note"],
+                "mixing_law": {k: float(v[0]) for k, v in via_law.items()},
+            }
             match = frame[np.abs(frame[columns].to_numpy() - r["mixture"]).sum(axis=1) < 1e-4]
             if len(match):
                 direct = {t: float(match[t].iloc[0]) for t in targets}
@@ -75,8 +100,7 @@ def predict_heldout(result, rows: list[dict], columns: list[str], targets: list[
     return out
 
 
-def run_family(name: str, path: Path, data: Path, target_steps: list[int], law: str, scale: str,
-               log) -> dict:
+def run_family(name: str, path: Path, data: Path, target_steps: list[int], law: str, scale: str, log) -> dict:
     table = read_runs(path, renormalize=True)
     weights = load_weights(str(data / "valid_weights.csv"), table.valid_domains, "pile_category")
     started = time.perf_counter()
@@ -90,13 +114,24 @@ def run_family(name: str, path: Path, data: Path, target_steps: list[int], law: 
         for r in rows:
             r["steps"] = [s for s in r["steps"] if s in target_steps] or r["steps"][:1]
     heldout = predict_heldout(result, rows, columns, list(weights.groups), weights)
-    out = {"pipeline_seconds": pipeline_seconds, "timings": result.timings, "law": result.law.law.name,
-           "checks": result.checks, "defaults": result.defaults, "runs": result.runs, "heldout_1b": heldout}
+    out = {
+        "pipeline_seconds": pipeline_seconds,
+        "timings": result.timings,
+        "law": result.law.law.name,
+        "checks": result.checks,
+        "defaults": result.defaults,
+        "runs": result.runs,
+        "heldout_1b": heldout,
+    }
     if family == "RedPajama":
         base = [r for r in rows if r["run"] == "999"][0]["mixture"]
         t0 = time.perf_counter()
-        opt = optimize(result.law, bounds={c: (0.0, cap) for c, cap in zip(columns, RP_CAPS)},
-                       baseline=base, baseline_name="run 999 (paper default, C4 fixed)")
+        opt = optimize(
+            result.law,
+            bounds={c: (0.0, cap) for c, cap in zip(columns, RP_CAPS)},
+            baseline=base,
+            baseline_name="run 999 (paper default, C4 fixed)",
+        )
         out["optimum"] = opt
         out["optimize_seconds"] = time.perf_counter() - t0
     out["total_seconds"] = time.perf_counter() - started
@@ -115,8 +150,15 @@ def reference_table(data: Path, results: dict) -> pd.DataFrame:
             for group in ["full", "academic", "prose", "dialogue", "symbolic", "internet"]:
                 r = ref[(ref["run"] == entry["run"]) & (ref["valid_group"] == group)]
                 ours = source["total" if group == "full" else group]
-                rows.append({"scale": scale, "run": entry["run"], "group": group, "ours": ours,
-                             "reference": float(r["predicted"].iloc[0]) if len(r) else np.nan})
+                rows.append(
+                    {
+                        "scale": scale,
+                        "run": entry["run"],
+                        "group": group,
+                        "ours": ours,
+                        "reference": float(r["predicted"].iloc[0]) if len(r) else np.nan,
+                    }
+                )
     frame = pd.DataFrame(rows)
     frame["diff_rel"] = frame["ours"] / frame["reference"] - 1
     return frame
@@ -124,7 +166,9 @@ def reference_table(data: Path, results: dict) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     here = Path(__file__).resolve().parent
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=here.parent.parent / "shared" / "data" / "mixinglaws")
     parser.add_argument("--out", type=Path, default=here / "results")
     parser.add_argument("--law", default="auto", help="mixing law (default: chosen by cross-validation)")
@@ -139,12 +183,18 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     report: dict = {"data": str(args.data)}
-    rp = {scale: run_family("redpajama", args.data / "redpajama.csv", args.data, [100000], args.law, scale, log)
-          for scale in ("chain", "joint")}
+    rp = {
+        scale: run_family("redpajama", args.data / "redpajama.csv", args.data, [100000], args.law, scale, log)
+        for scale in ("chain", "joint")
+    }
     report["redpajama"] = rp
     if not args.skip_5mix:
-        report["5mix"] = {scale: run_family("5mix", args.data / "5mix.csv", args.data, [20000, 30000, 100000],
-                                            args.law, scale, log) for scale in ("chain", "joint")}
+        report["5mix"] = {
+            scale: run_family(
+                "5mix", args.data / "5mix.csv", args.data, [20000, 30000, 100000], args.law, scale, log
+            )
+            for scale in ("chain", "joint")
+        }
     compare = reference_table(args.data, rp)
     report["reference_comparison"] = compare.to_dict(orient="records")
     dump_json(report, args.out / "redpajama_pipeline.json")
@@ -155,16 +205,24 @@ def main(argv: list[str] | None = None) -> int:
         for stage in ("step", "step_beyond", "size", "chain"):
             c = res["checks"].get(stage)
             if c and "mean_rel" in c:
-                print(f"  {stage:<12} {100 * c['mean_rel']:.3f}% / {100 * c['max_rel']:.3f}%  n={c['n']}  {c['what']}")
+                print(
+                    f"  {stage:<12} {100 * c['mean_rel']:.3f}% / {100 * c['max_rel']:.3f}%  n={c['n']}  {c['what']}"
+                )
     print("\n== RedPajama 1B at 100k steps: ours vs the reference pipeline (predicted) ==")
-    print(compare.pivot_table(index=["run", "group"], columns="scale", values=["ours", "diff_rel"]).round(4).to_string())
+    print(
+        compare.pivot_table(index=["run", "group"], columns="scale", values=["ours", "diff_rel"])
+        .round(4)
+        .to_string()
+    )
     for scale, res in rp.items():
         opt = res["optimum"]
         print(f"\n== optimum under the paper's caps ({scale}, {res['optimize_seconds']:.2f} s) ==")
         print("  " + ", ".join(f"{k[2:]}={v:.4f}" for k, v in opt["mixture"].items()))
-        print(f"  predicted total {opt['predicted']['total']:.4f}; baseline run 999 "
-              f"{opt['baseline']['predicted']['total']:.4f}; equivalent_extra_steps {opt['equivalent_extra_steps']}; "
-              f"L1 to nearest observed {opt['distance_to_observed']['l1']:.3f}")
+        print(
+            f"  predicted total {opt['predicted']['total']:.4f}; baseline run 999 "
+            f"{opt['baseline']['predicted']['total']:.4f}; equivalent_extra_steps {opt['equivalent_extra_steps']}; "
+            f"L1 to nearest observed {opt['distance_to_observed']['l1']:.3f}"
+        )
     if "5mix" in report:
         print("\n== 5Mix ==")
         for scale, res in report["5mix"].items():
@@ -174,13 +232,17 @@ def main(argv: list[str] | None = None) -> int:
                 if c and "mean_rel" in c:
                     print(f"  {stage:<12} {100 * c['mean_rel']:.3f}% / {100 * c['max_rel']:.3f}%  n={c['n']}")
             for e in res["heldout_1b"]:
-                print(f"  1B run {e['run']:>4} step {e['step']:>6}: {e['predicted_total']:.4f}"
-                      + (" (direct)" if "direct" in e else " (mixing law)"))
+                print(
+                    f"  1B run {e['run']:>4} step {e['step']:>6}: {e['predicted_total']:.4f}"
+                    + (" (direct)" if "direct" in e else " (mixing law)")
+                )
     print("\n== RedPajama held-out 1B predictions (Pile-weighted total) ==")
     for scale, res in rp.items():
         for e in res["heldout_1b"]:
-            print(f"  {scale:<5} run {e['run']:>4} step {e['step']:>6}: {e['predicted_total']:.4f}"
-                  + (" (direct)" if "direct" in e else " (mixing law)"))
+            print(
+                f"  {scale:<5} run {e['run']:>4} step {e['step']:>6}: {e['predicted_total']:.4f}"
+                + (" (direct)" if "direct" in e else " (mixing law)")
+            )
     print(f"\nwrote {args.out / 'redpajama_pipeline.json'}")
     return 0
 

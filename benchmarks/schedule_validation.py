@@ -103,8 +103,13 @@ def main() -> int:
     names = {column_name(d): d for d in cfg.train_domains}
 
     def stages_of(result: dict) -> list[dict]:
-        return [{"share": round(st["share"], 6),
-                 "mixture": _clean({names[d]: v for d, v in st["mixture"].items()})} for st in result["schedule"]]
+        return [
+            {
+                "share": round(st["share"], 6),
+                "mixture": _clean({names[d]: v for d, v in st["mixture"].items()}),
+            }
+            for st in result["schedule"]
+        ]
 
     st_static, st_staged = stages_of(static), stages_of(staged)
     shares = [s["share"] for s in st_staged]
@@ -131,45 +136,81 @@ def main() -> int:
     y_static, y_staged = vdata.total[arm == 1], vdata.total[arm == 2]
     diff = float(y_static.mean() - y_staged.mean())
     se = float(np.sqrt(y_static.var(ddof=1) / len(y_static) + y_staged.var(ddof=1) / len(y_staged)))
-    exact = [Schedule(np.array([1.0]), vdata.schedules[int(np.flatnonzero(arm == 1)[0])].mixtures),
-             vdata.schedules[int(np.flatnonzero(arm == 2)[0])]]
+    exact = [
+        Schedule(np.array([1.0]), vdata.schedules[int(np.flatnonzero(arm == 1)[0])].mixtures),
+        vdata.schedules[int(np.flatnonzero(arm == 2)[0])],
+    ]
     pred = fitted.predict(exact)
     pred_diff = float(pred["total"][0] - pred["total"][1])
     per_domain = {}
     for i, t in enumerate(vdata.targets):
         a, b = vdata.Y[arm == 1, i], vdata.Y[arm == 2, i]
-        per_domain[t] = {"static_mean": float(a.mean()), "schedule_mean": float(b.mean()),
-                         "measured_diff": float(a.mean() - b.mean()),
-                         "predicted_diff": float(pred[t][0] - pred[t][1])}
+        per_domain[t] = {
+            "static_mean": float(a.mean()),
+            "schedule_mean": float(b.mean()),
+            "measured_diff": float(a.mean() - b.mean()),
+            "predicted_diff": float(pred[t][0] - pred[t][1]),
+        }
     epochs_cols = [c for c in vtable.frame.columns if c.startswith("epochs_")]
     last = vtable.frame[vtable.frame["step"] == vtable.frame["step"].max()]
     epochs = last.groupby("run")[epochs_cols].max().max().to_dict()
     result = {
-        "setup": {"config": str(CONFIG.relative_to(REPO)), "model": "L2-D64", "steps": steps, "tokens": tokens,
-                  "available": available, "max_epochs": 1.0, "seeds": seeds, "objective": "uniform mean loss, 4 domains",
-                  "fit_runs": len(data.schedules)},
-        "law": {"gamma": law.params_["gamma"][0], "rmse": law.summary_["rmse"],
-                "loo_mae_total": float(np.mean(np.abs(loo))), "loo_errors_total": loo},
-        "static_optimum": {"stages": st_static, "predicted_total": static["predicted"]["total"],
-                           "binding": static["constraints"]["binding"]},
-        "schedule_optimum": {"stages": st_staged, "predicted_total": staged["predicted"]["total"],
-                             "shares_tried": staged["shares_tried"], "binding": staged["constraints"]["binding"]},
-        "measured": {"static": y_static.tolist(), "schedule": y_staged.tolist(),
-                     "static_mean": float(y_static.mean()), "static_sd": float(y_static.std(ddof=1)),
-                     "schedule_mean": float(y_staged.mean()), "schedule_sd": float(y_staged.std(ddof=1)),
-                     "diff_static_minus_schedule": diff, "diff_se": se,
-                     "schedule_better_beyond_2se": bool(diff > 2 * se), "max_epochs_used": epochs},
-        "predicted": {"static_total": float(pred["total"][0]), "schedule_total": float(pred["total"][1]),
-                      "diff_static_minus_schedule": pred_diff,
-                      "diff_error": pred_diff - diff,
-                      "measured_diff_within_2se_of_prediction": bool(abs(pred_diff - diff) <= 2 * se)},
+        "setup": {
+            "config": str(CONFIG.relative_to(REPO)),
+            "model": "L2-D64",
+            "steps": steps,
+            "tokens": tokens,
+            "available": available,
+            "max_epochs": 1.0,
+            "seeds": seeds,
+            "objective": "uniform mean loss, 4 domains",
+            "fit_runs": len(data.schedules),
+        },
+        "law": {
+            "gamma": law.params_["gamma"][0],
+            "rmse": law.summary_["rmse"],
+            "loo_mae_total": float(np.mean(np.abs(loo))),
+            "loo_errors_total": loo,
+        },
+        "static_optimum": {
+            "stages": st_static,
+            "predicted_total": static["predicted"]["total"],
+            "binding": static["constraints"]["binding"],
+        },
+        "schedule_optimum": {
+            "stages": st_staged,
+            "predicted_total": staged["predicted"]["total"],
+            "shares_tried": staged["shares_tried"],
+            "binding": staged["constraints"]["binding"],
+        },
+        "measured": {
+            "static": y_static.tolist(),
+            "schedule": y_staged.tolist(),
+            "static_mean": float(y_static.mean()),
+            "static_sd": float(y_static.std(ddof=1)),
+            "schedule_mean": float(y_staged.mean()),
+            "schedule_sd": float(y_staged.std(ddof=1)),
+            "diff_static_minus_schedule": diff,
+            "diff_se": se,
+            "schedule_better_beyond_2se": bool(diff > 2 * se),
+            "max_epochs_used": epochs,
+        },
+        "predicted": {
+            "static_total": float(pred["total"][0]),
+            "schedule_total": float(pred["total"][1]),
+            "diff_static_minus_schedule": pred_diff,
+            "diff_error": pred_diff - diff,
+            "measured_diff_within_2se_of_prediction": bool(abs(pred_diff - diff) <= 2 * se),
+        },
         "per_domain": per_domain,
         "seconds": time.time() - t0,
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(to_jsonable(result), indent=2) + "\n")
-    log(f"measured: static {y_static.mean():.4f} +- {y_static.std(ddof=1):.4f}, schedule {y_staged.mean():.4f} "
-        f"+- {y_staged.std(ddof=1):.4f}; diff {diff:+.4f} (se {se:.4f}); predicted diff {pred_diff:+.4f}")
+    log(
+        f"measured: static {y_static.mean():.4f} +- {y_static.std(ddof=1):.4f}, schedule {y_staged.mean():.4f} "
+        f"+- {y_staged.std(ddof=1):.4f}; diff {diff:+.4f} (se {se:.4f}); predicted diff {pred_diff:+.4f}"
+    )
     log(f"wrote {RESULT}")
     return 0
 

@@ -82,9 +82,18 @@ def hf_neox(torch, layers: int, width: int, vocab: int, batch: int, data):
 
     transformers.logging.set_verbosity_error()
     cfg = GPTNeoXConfig(
-        vocab_size=vocab, hidden_size=width, num_hidden_layers=layers, num_attention_heads=max(1, width // 32),
-        intermediate_size=4 * width, max_position_embeddings=SEQ, hidden_act="gelu", use_parallel_residual=False,
-        tie_word_embeddings=True, hidden_dropout=0.0, attention_dropout=0.0, use_cache=False,
+        vocab_size=vocab,
+        hidden_size=width,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, width // 32),
+        intermediate_size=4 * width,
+        max_position_embeddings=SEQ,
+        hidden_act="gelu",
+        use_parallel_residual=False,
+        tie_word_embeddings=True,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        use_cache=False,
     )
     torch.manual_seed(0)
     model = GPTNeoXForCausalLM._from_config(cfg, attn_implementation="sdpa")
@@ -123,11 +132,17 @@ def main() -> int:
         hf_version = transformers.__version__
     except ImportError:
         hf_version = None
-        print("transformers is not installed: the Hugging Face GPT-NeoX comparison is skipped "
-              "(pip install transformers to include it)", file=sys.stderr)
+        print(
+            "transformers is not installed: the Hugging Face GPT-NeoX comparison is skipped "
+            "(pip install transformers to include it)",
+            file=sys.stderr,
+        )
     peak, peak_cpu = matmul_peak(torch)
-    print(f"fp32 matmul peak, {args.threads} thread(s): {peak / 1e9:.1f} GFLOP/s wall, "
-          f"{peak_cpu / 1e9:.1f} GFLOP/CPU-s", file=sys.stderr)
+    print(
+        f"fp32 matmul peak, {args.threads} thread(s): {peak / 1e9:.1f} GFLOP/s wall, "
+        f"{peak_cpu / 1e9:.1f} GFLOP/CPU-s",
+        file=sys.stderr,
+    )
     rows = []
     for layers, width, vocab, batch in SIZES:
         g = torch.Generator().manual_seed(0)
@@ -143,7 +158,10 @@ def main() -> int:
             for name, build in builders.items():
                 step, model = build(torch, layers, width, vocab, batch, data)
                 wall, cpu = time_loop(step, steps)
-                res = {"tok_s": steps * tokens_per_step / wall, "tok_cpu_s": steps * tokens_per_step / max(cpu, 1e-9)}
+                res = {
+                    "tok_s": steps * tokens_per_step / wall,
+                    "tok_cpu_s": steps * tokens_per_step / max(cpu, 1e-9),
+                }
                 if name not in best or res["tok_s"] > best[name]["tok_s"]:
                     best[name] = res
                 if name == "mixlaw":
@@ -151,8 +169,13 @@ def main() -> int:
                     flops_tok = model.flops_per_token(SEQ)
                 del model, step
         row = {
-            "model": f"L{layers}-D{width}", "vocab": vocab, "batch": batch, "seq": SEQ,
-            "params": n_params, "params_total": n_total, "flops_per_token": flops_tok,
+            "model": f"L{layers}-D{width}",
+            "vocab": vocab,
+            "batch": batch,
+            "seq": SEQ,
+            "params": n_params,
+            "params_total": n_total,
+            "flops_per_token": flops_tok,
         }
         for name, res in best.items():
             row[f"{name}_tok_s"] = round(res["tok_s"], 1)
@@ -169,15 +192,21 @@ def main() -> int:
     header = f"{'model':<10}{'params':>10}{'total':>10}{'mixlaw tok/s':>14}{'tok/CPU-s':>11}{'GFLOP/CPU-s':>12}{'% peak':>8}"
     if hf_version:
         header += f"{'HF tok/s':>10}{'tok/CPU-s':>11}{'x HF wall':>10}{'x HF CPU':>9}"
-    print(f"fp32 matmul peak ({args.threads} thread(s)): {peak_cpu / 1e9:.1f} GFLOP per CPU-second; "
-          "% peak = achieved FLOP per CPU-second / that")
+    print(
+        f"fp32 matmul peak ({args.threads} thread(s)): {peak_cpu / 1e9:.1f} GFLOP per CPU-second; "
+        "% peak = achieved FLOP per CPU-second / that"
+    )
     print(header)
     for r in rows:
-        line = (f"{r['model']:<10}{r['params']:>10,}{r['params_total']:>10,}{r['mixlaw_tok_s']:>14,.0f}"
-                f"{r['mixlaw_tok_cpu_s']:>11,.0f}{r['mixlaw_flop_cpu_s'] / 1e9:>12.2f}{100 * r['mixlaw_fraction_of_peak']:>7.1f}%")
+        line = (
+            f"{r['model']:<10}{r['params']:>10,}{r['params_total']:>10,}{r['mixlaw_tok_s']:>14,.0f}"
+            f"{r['mixlaw_tok_cpu_s']:>11,.0f}{r['mixlaw_flop_cpu_s'] / 1e9:>12.2f}{100 * r['mixlaw_fraction_of_peak']:>7.1f}%"
+        )
         if hf_version:
-            line += (f"{r['hf-gpt-neox_tok_s']:>10,.0f}{r['hf-gpt-neox_tok_cpu_s']:>11,.0f}"
-                     f"{r['speedup_vs_hf']:>10.2f}{r['speedup_vs_hf_cpu']:>9.2f}")
+            line += (
+                f"{r['hf-gpt-neox_tok_s']:>10,.0f}{r['hf-gpt-neox_tok_cpu_s']:>11,.0f}"
+                f"{r['speedup_vs_hf']:>10.2f}{r['speedup_vs_hf_cpu']:>9.2f}"
+            )
         print(line)
     result = {
         "benchmark": "trainer_throughput",

@@ -17,8 +17,18 @@ import types as _types
 
 __version__ = "0.1.0"
 
-__all__ = ["MixlawInputError", "evaluate", "export", "fit", "load_law", "optimize", "predict", "read_runs",
-           "report", "__version__"]
+__all__ = [
+    "MixlawInputError",
+    "evaluate",
+    "export",
+    "fit",
+    "load_law",
+    "optimize",
+    "predict",
+    "read_runs",
+    "report",
+    "__version__",
+]
 
 _API = {"read_runs", "fit", "evaluate", "predict", "optimize", "report", "export", "load_law"}
 _CALLABLE_SUBMODULES = {"evaluate", "optimize", "report", "export"}

@@ -35,18 +35,28 @@ Mixture = dict[str, float]
 # --------------------------------------------------------------------------------------------- geometry
 
 
-def bounds_array(domains: Sequence[str], lower: Mapping[str, float] | None = None,
-                 caps: Mapping[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def bounds_array(
+    domains: Sequence[str], lower: Mapping[str, float] | None = None, caps: Mapping[str, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(lo, hi) arrays for the domains; checks names, ranges and that the bounded simplex is not empty."""
     domains = list(domains)
     for name, values in (("lower", lower), ("caps", caps)):
         unknown = sorted(set(values or {}) - set(domains))
         if unknown:
-            raise MixlawInputError(f"design {name}: unknown domain(s) {', '.join(unknown)} (domains: {', '.join(domains)})")
+            raise MixlawInputError(
+                f"design {name}: unknown domain(s) {', '.join(unknown)} (domains: {', '.join(domains)})"
+            )
     lo = np.array([float((lower or {}).get(d, 0.0)) for d in domains])
     hi = np.array([float((caps or {}).get(d, 1.0)) for d in domains])
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))) or np.any(lo < 0) or np.any(hi > 1) or np.any(lo > hi):
-        raise MixlawInputError(f"design: bounds must satisfy 0 <= lower <= cap <= 1; got lower {lo.tolist()} caps {hi.tolist()}")
+    if (
+        not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)))
+        or np.any(lo < 0)
+        or np.any(hi > 1)
+        or np.any(lo > hi)
+    ):
+        raise MixlawInputError(
+            f"design: bounds must satisfy 0 <= lower <= cap <= 1; got lower {lo.tolist()} caps {hi.tolist()}"
+        )
     if lo.sum() > 1 + 1e-12 or hi.sum() < 1 - 1e-12:
         raise MixlawInputError(
             f"design: no mixture satisfies the bounds (lower bounds sum to {lo.sum():.4g}, caps to {hi.sum():.4g})"
@@ -88,7 +98,9 @@ def round_feasible(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, decimals: int 
     kmin = kmin + (kmin / scale < lo)
     kmax = kmax - (kmax / scale > hi)
     if kmin.sum() > scale or kmax.sum() < scale:
-        raise MixlawInputError(f"design: the bounds leave no mixture on a {10**-decimals:g} grid; use more --decimals")
+        raise MixlawInputError(
+            f"design: the bounds leave no mixture on a {10**-decimals:g} grid; use more --decimals"
+        )
     out = np.empty_like(np.atleast_2d(X), dtype=float)
     for i, x in enumerate(np.atleast_2d(X)):
         raw = x * scale
@@ -135,7 +147,9 @@ def farthest_points(cands: np.ndarray, k: int, existing: np.ndarray | None = Non
 
     Starts from the candidate nearest the candidates' centroid when nothing exists yet."""
     if k > len(cands):
-        raise MixlawInputError(f"design: asked for {k} mixtures but only {len(cands)} candidates are available")
+        raise MixlawInputError(
+            f"design: asked for {k} mixtures but only {len(cands)} candidates are available"
+        )
     if existing is not None and len(existing):
         dist = np.abs(cands[:, None, :] - np.asarray(existing)[None]).sum(axis=2).min(axis=1)
         chosen: list[int] = []
@@ -241,9 +255,12 @@ def select_batch(
         chosen.append(c)
         blocked[c] = True
         acc = acc + (pred[:, c][:, None] - pred[:, c][None, :]) ** 2
-    return chosen, {"prior_optimum_var": prior_opt, "prior_prediction_var": prior_pred,
-                    "expected_posterior_score": best_value,
-                    "prior_score": float((objective in ("optimum", "both")) + (objective in ("prediction", "both")))}
+    return chosen, {
+        "prior_optimum_var": prior_opt,
+        "prior_prediction_var": prior_pred,
+        "expected_posterior_score": best_value,
+        "prior_score": float((objective in ("optimum", "both")) + (objective in ("prediction", "both"))),
+    }
 
 
 def adaptive_design(
@@ -276,8 +293,9 @@ def adaptive_design(
         raise MixlawInputError(f"design: objective must be optimum, prediction or both, got {objective!r}")
     domains = list(data.domains)
     lo, hi = bounds_array(domains, lower, caps)
-    ensemble = bootstrap_law(data, law, hyper, target, n_bootstrap=n_bootstrap, seed=seed, restarts=restarts,
-                             table=table)
+    ensemble = bootstrap_law(
+        data, law, hyper, target, n_bootstrap=n_bootstrap, seed=seed, restarts=restarts, table=table
+    )
     bounds = {"lower": dict(zip(domains, lo.tolist())), "caps": dict(zip(domains, hi.tolist()))}
     opt_kwargs = {**bounds, **(optimize_kwargs or {})}
     optima = np.array([reoptimize(m, seed=seed, **opt_kwargs) for m in ensemble.members])
@@ -285,8 +303,12 @@ def adaptive_design(
         cands = np.atleast_2d(np.asarray(pool, dtype=float))
     else:
         base = round_feasible(candidates(lo, hi, n_candidates, seed), lo, hi, decimals)
-        near = round_feasible(project(optima + np.random.default_rng(seed).normal(0, 0.03, optima.shape), lo, hi),
-                              lo, hi, decimals)
+        near = round_feasible(
+            project(optima + np.random.default_rng(seed).normal(0, 0.03, optima.shape), lo, hi),
+            lo,
+            hi,
+            decimals,
+        )
         cands = np.unique(np.concatenate([base, round_feasible(optima, lo, hi, decimals), near]), axis=0)
     dist = np.abs(cands[:, None, :] - data.X[None]).sum(axis=2).min(axis=1)
     blocked = dist < min_distance
@@ -297,11 +319,19 @@ def adaptive_design(
     blocked |= ~ok
     pred = np.where(np.isfinite(pred), pred, np.nanmedian(pred, axis=0))
     sigma = ensemble.observation_sd("total")
-    region = pred[:, np.random.default_rng(seed).permutation(len(cands))[:256]]  # where prediction variance counts
+    region = pred[
+        :, np.random.default_rng(seed).permutation(len(cands))[:256]
+    ]  # where prediction variance counts
     chosen, info = select_batch(pred, optima, sigma, n, objective, region=region, observed=blocked)
     diagnostics = {
-        "method": "adaptive", "law": law, "objective": objective, "n_bootstrap": len(ensemble.members),
-        "n_runs": int(data.n_mixtures), "n_candidates": int(len(cands)), "sigma": sigma, **info,
+        "method": "adaptive",
+        "law": law,
+        "objective": objective,
+        "n_bootstrap": len(ensemble.members),
+        "n_runs": int(data.n_mixtures),
+        "n_candidates": int(len(cands)),
+        "sigma": sigma,
+        **info,
         "member_optima": optima.tolist(),
     }
     return _as_mixtures(cands[chosen], domains), diagnostics
@@ -319,11 +349,17 @@ def add_design_flags(parser) -> None:
     g.add_argument("--law", default="dml-log", help="adaptive: law to bootstrap (default dml-log)")
     g.add_argument("--model", default=None, help="adaptive: model label of the runs to use")
     g.add_argument("--step", type=float, default=None, help="adaptive: checkpoint step of the runs to use")
-    g.add_argument("--valid-weights", default=None, help="adaptive: validation weights file (default uniform)")
+    g.add_argument(
+        "--valid-weights", default=None, help="adaptive: validation weights file (default uniform)"
+    )
     g.add_argument("--group", default=None, help="adaptive: grouping column of the weights file")
     g.add_argument("--bootstrap", type=int, default=32, help="adaptive: bootstrap refits (default 32)")
-    g.add_argument("--objective", default="both", choices=["both", "optimum", "prediction"],
-                   help="adaptive: reduce the optimum's uncertainty, the prediction's, or both (default)")
+    g.add_argument(
+        "--objective",
+        default="both",
+        choices=["both", "optimum", "prediction"],
+        help="adaptive: reduce the optimum's uncertainty, the prediction's, or both (default)",
+    )
 
 
 def parse_pairs(text: str | None, flag: str) -> dict[str, float]:
@@ -355,10 +391,21 @@ def design_command(args, caps: dict[str, float]) -> list[Mixture]:
         if not getattr(args, "runs", None):
             raise MixlawInputError("design --method adaptive needs --runs RUNS (the runs so far) and --law")
         table = read_runs(args.runs)
-        data = prepare(table, model=args.model, step=args.step, valid_weights=args.valid_weights, group=args.group)
-        mixtures, info = adaptive_design(data, args.law, args.n or 4, seed=seed, lower=lower, caps=caps,
-                                         n_bootstrap=args.bootstrap, decimals=args.decimals,
-                                         objective=args.objective, table=table)
+        data = prepare(
+            table, model=args.model, step=args.step, valid_weights=args.valid_weights, group=args.group
+        )
+        mixtures, info = adaptive_design(
+            data,
+            args.law,
+            args.n or 4,
+            seed=seed,
+            lower=lower,
+            caps=caps,
+            n_bootstrap=args.bootstrap,
+            decimals=args.decimals,
+            objective=args.objective,
+            table=table,
+        )
         log.info("adaptive design: %s", {k: v for k, v in info.items() if k != "member_optima"})
         return mixtures
     if args.config:
@@ -373,17 +420,27 @@ def design_command(args, caps: dict[str, float]) -> list[Mixture]:
             tokens = args.train_tokens or cfg.settings.__dict__.get("train_tokens")
             if not tokens:
                 raise MixlawInputError("--max-epochs with spacefilling needs --train-tokens (tokens per run)")
-            caps = {k: min(caps.get(k, 1.0), v) for k, v in dm.epoch_caps(counts, int(tokens), args.max_epochs).items()
-                    if k in domains}
+            caps = {
+                k: min(caps.get(k, 1.0), v)
+                for k, v in dm.epoch_caps(counts, int(tokens), args.max_epochs).items()
+                if k in domains
+            }
     elif args.tokens or args.domains:
-        counts = ({k: int(v) for k, v in parse_pairs(args.tokens, "--tokens").items()} if args.tokens
-                  else {k.strip(): 1 for k in args.domains.split(",") if k.strip()})
+        counts = (
+            {k: int(v) for k, v in parse_pairs(args.tokens, "--tokens").items()}
+            if args.tokens
+            else {k.strip(): 1 for k in args.domains.split(",") if k.strip()}
+        )
         domains = list(counts)
         if args.max_epochs is not None:
             if not args.train_tokens:
                 raise MixlawInputError("--max-epochs without a config needs --train-tokens (tokens per run)")
-            caps = {k: min(caps.get(k, 1.0), v) for k, v in dm.epoch_caps(counts, int(args.train_tokens),
-                                                                         args.max_epochs).items()}
+            caps = {
+                k: min(caps.get(k, 1.0), v)
+                for k, v in dm.epoch_caps(counts, int(args.train_tokens), args.max_epochs).items()
+            }
     else:
         raise MixlawInputError("design: give a sweep CONFIG, or --tokens name=count,... or --domains a,b,c")
-    return spacefilling_design(domains, args.n or 8, seed=seed, lower=lower, caps=caps, decimals=args.decimals)
+    return spacefilling_design(
+        domains, args.n or 8, seed=seed, lower=lower, caps=caps, decimals=args.decimals
+    )

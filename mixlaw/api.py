@@ -30,8 +30,18 @@ from mixlaw.runs import read_runs as _read_runs
 
 log = logging.getLogger(__name__)
 
-SELECTION_KEYS = ("model", "params", "step", "tokens", "step_tol", "valid_weights", "group", "train_domains",
-                  "valid_domains", "metric")
+SELECTION_KEYS = (
+    "model",
+    "params",
+    "step",
+    "tokens",
+    "step_tol",
+    "valid_weights",
+    "group",
+    "train_domains",
+    "valid_domains",
+    "metric",
+)
 RunsLike = RunsTable | pd.DataFrame | str | Path
 LawLike = FittedLaw | str | Path | Mapping
 
@@ -70,7 +80,9 @@ def prepare_data(runs: RunsLike, **selection: Any) -> FitData:
     """
     unknown = sorted(set(selection) - set(SELECTION_KEYS))
     if unknown:
-        raise MixlawInputError(f"unknown selection argument(s) {', '.join(unknown)}; expected {', '.join(SELECTION_KEYS)}")
+        raise MixlawInputError(
+            f"unknown selection argument(s) {', '.join(unknown)}; expected {', '.join(SELECTION_KEYS)}"
+        )
     table = as_runs(runs)
     if selection.get("model") is not None and selection.get("params") is not None:
         raise MixlawInputError("give model or params, not both")
@@ -85,15 +97,24 @@ def _hyper(law: str, hyper: Mapping[str, Any] | None, seed: int) -> dict[str, An
         defaults = get_law(law).defaults
         unknown = sorted(set(hyper) - set(defaults))
         if unknown:
-            raise MixlawInputError(f"law {law}: unknown hyper-parameter(s) {', '.join(unknown)}; "
-                                   f"known: {', '.join(defaults) or 'none'}")
+            raise MixlawInputError(
+                f"law {law}: unknown hyper-parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(defaults) or 'none'}"
+            )
         if "seed" in defaults:
             hyper.setdefault("seed", seed)
     return hyper
 
 
-def fit(runs: RunsLike, law: str = "dml", *, target: str | None = None, hyper: Mapping[str, Any] | None = None,
-        seed: int = 0, **selection: Any) -> FittedLaw:
+def fit(
+    runs: RunsLike,
+    law: str = "dml",
+    *,
+    target: str | None = None,
+    hyper: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    **selection: Any,
+) -> FittedLaw:
     """Fit a mixing law (`mixlaw fit`). Returns a FittedLaw: `.predict(X)`, `.predict_frame(df)`, `.save(path)`.
 
     law: a name from `mixlaw laws` (or "auto"); hyper: the law's hyper-parameters (`--param KEY=VALUE`);
@@ -105,9 +126,17 @@ def fit(runs: RunsLike, law: str = "dml", *, target: str | None = None, hyper: M
     return fit_law(data, law, _hyper(law, hyper, seed), target, command=f"mixlaw.fit(law={law!r})")
 
 
-def evaluate(runs: RunsLike, law: str = "dml", *, cv: int | str = "loo", holdout_runs: Sequence[str] | None = None,
-             target: str | None = None, hyper: Mapping[str, Any] | None = None, seed: int = 0,
-             **selection: Any) -> dict[str, Any]:
+def evaluate(
+    runs: RunsLike,
+    law: str = "dml",
+    *,
+    cv: int | str = "loo",
+    holdout_runs: Sequence[str] | None = None,
+    target: str | None = None,
+    hyper: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    **selection: Any,
+) -> dict[str, Any]:
     """Cross-validate a law with folds grouped by mixture (`mixlaw evaluate`): metrics per target and total,
     and the held-out `predictions` ({target: (n,)})."""
     from mixlaw.evaluate import cross_validate, holdout
@@ -139,7 +168,9 @@ def mixtures_matrix(mixtures: Any, domains: list[str]) -> np.ndarray:
     else:
         X = np.atleast_2d(np.asarray(mixtures, dtype=float))
     if X.shape[1] != len(domains):
-        raise MixlawInputError(f"mixtures: {X.shape[1]} shares per mixture, the law has {len(domains)} domains")
+        raise MixlawInputError(
+            f"mixtures: {X.shape[1]} shares per mixture, the law has {len(domains)} domains"
+        )
     if (X < 0).any() or (np.abs(X.sum(axis=1) - 1) > 1e-6).any():
         raise MixlawInputError("mixtures: shares must be >= 0 and sum to 1")
     return X
@@ -165,10 +196,21 @@ def optimize(law: LawLike, *args: Any, **kwargs: Any) -> Any:
     return _optimize(load_law(law), *args, **kwargs)
 
 
-def report(source: RunsLike, out: str | Path = "report.html", *, law: str = "dml", cv: int | str = "loo",
-           target: str | None = None, hyper: Mapping[str, Any] | None = None, seed: int = 0,
-           figures_dir: str | Path | None = None, formats: Sequence[str] = ("png", "svg"), title: str | None = None,
-           progress: Callable[[int, int], None] | None = None, **selection: Any) -> Path:
+def report(
+    source: RunsLike,
+    out: str | Path = "report.html",
+    *,
+    law: str = "dml",
+    cv: int | str = "loo",
+    target: str | None = None,
+    hyper: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    figures_dir: str | Path | None = None,
+    formats: Sequence[str] = ("png", "svg"),
+    title: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **selection: Any,
+) -> Path:
     """Write the HTML report (`mixlaw report`) and return its path.
 
     source: a results folder (reads law.json, optimum.json, predictions.csv, step/size laws, summary.md,
@@ -180,15 +222,30 @@ def report(source: RunsLike, out: str | Path = "report.html", *, law: str = "dml
         data = load_results_dir(source)
     else:
         table = as_runs(source)
-        data = from_runs(table, prepare_data(table, **selection), law, _hyper(law, hyper, seed), target, cv, seed,
-                         command=f"mixlaw.report({table.source!r}, law={law!r})", progress=progress)
+        data = from_runs(
+            table,
+            prepare_data(table, **selection),
+            law,
+            _hyper(law, hyper, seed),
+            target,
+            cv,
+            seed,
+            command=f"mixlaw.report({table.source!r}, law={law!r})",
+            progress=progress,
+        )
     path, _ = write_report(data, out, figures_dir, tuple(formats), title)
     return path
 
 
-def export(optimum: str | Path | Mapping | Any, format: str = "json", *, paths: Mapping[str, str] | None = None,
-           unit: str | None = None, avg_doc_tokens: str | Path | Mapping[str, float] | None = None,
-           out: str | Path | None = None) -> str:
+def export(
+    optimum: str | Path | Mapping | Any,
+    format: str = "json",
+    *,
+    paths: Mapping[str, str] | None = None,
+    unit: str | None = None,
+    avg_doc_tokens: str | Path | Mapping[str, float] | None = None,
+    out: str | Path | None = None,
+) -> str:
     """The mixture of OPT.json (path, dict or optimizer result) as a `format` config (`mixlaw export`).
 
     Returns the text (and writes it to `out` when given). format: megatron, nemo, olmo-core, litgpt, mosaic,
@@ -213,7 +270,9 @@ def export(optimum: str | Path | Mapping | Any, format: str = "json", *, paths: 
         doc_tokens = load_doc_tokens(avg_doc_tokens, domains)
     unknown = sorted(set(paths or {}) - set(domains))
     if unknown:
-        raise MixlawInputError(f"paths: unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(domains)}")
+        raise MixlawInputError(
+            f"paths: unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(domains)}"
+        )
     text, notes = export_mixture(mixture, format, dict(paths or {}), unit, doc_tokens)
     for note in notes:
         log.info("%s", note)

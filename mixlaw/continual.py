@@ -107,7 +107,9 @@ def prepare_continual(
     frame = table.select(model=model).frame if model is not None else table.frame
     source = table.source
     if "model" in frame.columns and frame["model"].nunique() > 1:
-        raise MixlawInputError(f"{source}: several models ({', '.join(sorted(frame['model'].unique()))}); choose one with --model")
+        raise MixlawInputError(
+            f"{source}: several models ({', '.join(sorted(frame['model'].unique()))}); choose one with --model"
+        )
     runs_all = sorted(frame["run"].unique())
     if base_run is None:
         inferred = frame["init_run"].dropna().unique() if "init_run" in frame.columns else []
@@ -116,19 +118,27 @@ def prepare_continual(
             raise MixlawInputError(f"{source}: give --base-run (runs: {', '.join(runs_all[:20])})")
         base_run = str(inferred[0])
     if base_run not in runs_all:
-        raise MixlawInputError(f"{source}: no run {base_run!r} for --base-run; runs: {', '.join(runs_all[:20])}")
+        raise MixlawInputError(
+            f"{source}: no run {base_run!r} for --base-run; runs: {', '.join(runs_all[:20])}"
+        )
     valid = sorted(frame["valid_domain"].unique())
     unknown = [d for d in new if d not in valid]
     if unknown:
-        raise MixlawInputError(f"{source}: --new: no validation domain {unknown[0]!r}; available: {', '.join(valid[:30])}")
+        raise MixlawInputError(
+            f"{source}: --new: no validation domain {unknown[0]!r}; available: {', '.join(valid[:30])}"
+        )
     if isinstance(original, str) and original in ALL or list(original) in ([a] for a in ALL):
         original = [d for d in valid if d not in new]
     original = list(original)
     unknown = [d for d in original if d not in valid]
     if unknown:
-        raise MixlawInputError(f"{source}: --original: no validation domain {unknown[0]!r}; available: {', '.join(valid[:30])}")
+        raise MixlawInputError(
+            f"{source}: --original: no validation domain {unknown[0]!r}; available: {', '.join(valid[:30])}"
+        )
     if set(original) & set(new):
-        raise MixlawInputError(f"--original and --new share domain(s) {', '.join(sorted(set(original) & set(new)))}")
+        raise MixlawInputError(
+            f"--original and --new share domain(s) {', '.join(sorted(set(original) & set(new)))}"
+        )
     if not original or not new:
         raise MixlawInputError("--original and --new must each name at least one validation domain")
     w_orig = _weights_for(valid_weights, original, "original")
@@ -140,13 +150,19 @@ def prepare_continual(
         shares = base[pcols].iloc[0]
         original_train = [c for c in pcols if shares[c] > 0]
         if len(original_train) == len(pcols):
-            raise MixlawInputError(f"run {base_run}: the base run uses every training domain; name the original "
-                                   "ones with --original-train")
+            raise MixlawInputError(
+                f"run {base_run}: the base run uses every training domain; name the original "
+                "ones with --original-train"
+            )
     else:
-        original_train = [c if c.startswith(PROPORTION_PREFIX) else PROPORTION_PREFIX + c for c in original_train]
+        original_train = [
+            c if c.startswith(PROPORTION_PREFIX) else PROPORTION_PREFIX + c for c in original_train
+        ]
         bad = [c for c in original_train if c not in pcols]
         if bad:
-            raise MixlawInputError(f"--original-train: unknown training domain {bad[0]!r}; available: {', '.join(pcols)}")
+            raise MixlawInputError(
+                f"--original-train: unknown training domain {bad[0]!r}; available: {', '.join(pcols)}"
+            )
 
     has_step = "step" in frame.columns
     if has_step:
@@ -158,7 +174,9 @@ def prepare_continual(
     base_orig = _weighted(base, base_keys, w_orig)
     base_new = _weighted(base, base_keys, w_new)
     if base_orig.empty or base_new.empty:
-        raise MixlawInputError(f"run {base_run}: the base checkpoint lacks some original or new validation domains")
+        raise MixlawInputError(
+            f"run {base_run}: the base checkpoint lacks some original or new validation domains"
+        )
 
     rest = frame[(frame["run"] != base_run) & ~frame["run"].isin(exclude_runs or [])]
     if rest.empty:
@@ -171,21 +189,33 @@ def prepare_continual(
             per_run = curves.groupby("run")["step"].agg(lambda s: set(s.tolist()))
             common = set.intersection(*per_run.tolist())
             if not common:
-                raise MixlawInputError(f"{source}: no step common to all continual runs; choose one with --step")
+                raise MixlawInputError(
+                    f"{source}: no step common to all continual runs; choose one with --step"
+                )
             step = float(max(common))
         at = curves[np.isclose(curves["step"].astype(float), float(step))]
         if at.empty:
-            raise MixlawInputError(f"{source}: no continual checkpoint at step {step:g}; steps: "
-                                   f"{', '.join(map(str, sorted(curves['step'].unique())[:20]))}")
+            raise MixlawInputError(
+                f"{source}: no continual checkpoint at step {step:g}; steps: "
+                f"{', '.join(map(str, sorted(curves['step'].unique())[:20]))}"
+            )
     else:
         at = curves
     r_of = rest.drop_duplicates("run").set_index("run")[original_train].sum(axis=1)
     at = at.assign(r=at["run"].map(r_of)).sort_values(["r", "run"]).reset_index(drop=True)
     return ContinualData(
-        runs=at["run"].astype(str).tolist(), r=at["r"].to_numpy(float), original=at["original"].to_numpy(float),
-        new=at["new"].to_numpy(float), base_original=float(base_orig.iloc[0]), base_new=float(base_new.iloc[0]),
-        step=step, original_domains=original, new_domains=new, original_weights=w_orig, new_weights=w_new,
-        original_train=[c[len(PROPORTION_PREFIX):] for c in original_train],
+        runs=at["run"].astype(str).tolist(),
+        r=at["r"].to_numpy(float),
+        original=at["original"].to_numpy(float),
+        new=at["new"].to_numpy(float),
+        base_original=float(base_orig.iloc[0]),
+        base_new=float(base_new.iloc[0]),
+        step=step,
+        original_domains=original,
+        new_domains=new,
+        original_weights=w_orig,
+        new_weights=w_new,
+        original_train=[c[len(PROPORTION_PREFIX) :] for c in original_train],
         curves=curves.assign(r=curves["run"].map(r_of)),
     )
 
@@ -193,16 +223,23 @@ def prepare_continual(
 # --------------------------------------------------------------------------------------------- law
 
 
-def fit_curve(r: np.ndarray, y: np.ndarray, c_init: str = "correlation", restarts: int = 32, seed: int = 0,
-              delta: float = 0.02) -> dict:
+def fit_curve(
+    r: np.ndarray,
+    y: np.ndarray,
+    c_init: str = "correlation",
+    restarts: int = 32,
+    seed: int = 0,
+    delta: float = 0.02,
+) -> dict:
     """Fit L(r) = c + exp(b + k r); returns {c, b, k}.
 
     `correlation` (the paper's two-stage fit, as `dml2 --param c_init=correlation`): c in linspace(0, min y)
     maximizing |corr(r, log(y - c))| (vectorized here), then Huber least squares for b, k at that c.
     `joint`: c, b, k together (the `dml2` law)."""
     if c_init == "joint":
-        law = DML2(c_init="joint", restarts=restarts, seed=seed).fit(np.stack([r, 1 - r], axis=1), y[:, None],
-                                                                      coordinates=[0])
+        law = DML2(c_init="joint", restarts=restarts, seed=seed).fit(
+            np.stack([r, 1 - r], axis=1), y[:, None], coordinates=[0]
+        )
         p = law.params_
         return {"c": float(p["c"][0]), "b": float(p["log_k"][0]), "k": float(p["t"][0])}
     if c_init != "correlation":
@@ -212,7 +249,9 @@ def fit_curve(r: np.ndarray, y: np.ndarray, c_init: str = "correlation", restart
     z = y - c
     rng = np.random.default_rng(seed)
     starts = linearized_starts(F, z, restarts, rng, fit_c=False)
-    result = fit_multistart(exp_model(F, fit_c=False, c_fixed=np.zeros(1)), z[None], starts[None], delta=delta)
+    result = fit_multistart(
+        exp_model(F, fit_c=False, c_fixed=np.zeros(1)), z[None], starts[None], delta=delta
+    )
     b, k = result.theta[0]
     return {"c": float(c), "b": float(b), "k": float(k)}
 
@@ -245,7 +284,9 @@ def critical_share(params: dict, target: float) -> tuple[float | None, str]:
     return float((np.log(target - params["c"]) - params["b"]) / params["k"]), "reached"
 
 
-def checkpoint_sd(curves: pd.DataFrame, column: str, step: float | None, window: int = 6) -> dict[str, Any] | None:
+def checkpoint_sd(
+    curves: pd.DataFrame, column: str, step: float | None, window: int = 6
+) -> dict[str, Any] | None:
     """Pooled scatter of each run's curve around a quadratic in log(step) over the `window` checkpoints nearest
     `step` (the noise of one checkpoint's loss); None without enough checkpoints."""
     if step is None or "step" not in curves.columns:
@@ -283,11 +324,15 @@ def continual_analysis(
     held = set(holdout_runs or [])
     unknown = held - set(data.runs)
     if unknown:
-        raise MixlawInputError(f"--holdout-runs: no continual run {sorted(unknown)[0]!r} at this step; runs: {', '.join(data.runs)}")
+        raise MixlawInputError(
+            f"--holdout-runs: no continual run {sorted(unknown)[0]!r} at this step; runs: {', '.join(data.runs)}"
+        )
     fit_rows = np.array([run not in held for run in data.runs])
     r, yo, yn = data.r[fit_rows], data.original[fit_rows], data.new[fit_rows]
     if len(np.unique(np.round(r, 6))) < 3:
-        raise MixlawInputError(f"need at least 3 distinct original shares to fit the law, got {len(np.unique(np.round(r, 6)))}")
+        raise MixlawInputError(
+            f"need at least 3 distinct original shares to fit the law, got {len(np.unique(np.round(r, 6)))}"
+        )
     p_orig = fit_curve(r, yo, c_init, seed=seed)
     p_new = fit_curve(r, yn, c_init, seed=seed)
     target = data.base_original + tolerance
@@ -298,15 +343,24 @@ def continual_analysis(
     for name, y, p in (("original", yo, p_orig), ("new", yn, p_new)):
         dof = len(y) - 3
         resid = float(np.sqrt(((y - curve_value(p, r)) ** 2).sum() / dof)) if dof > 0 else None
-        ck = checkpoint_sd(data.curves[data.curves["run"].isin(np.array(data.runs)[fit_rows])], name, data.step)
+        ck = checkpoint_sd(
+            data.curves[data.curves["run"].isin(np.array(data.runs)[fit_rows])], name, data.step
+        )
         candidates = [v for v in (resid, ck["sd"] if ck else None) if v is not None]
-        noise[name] = {"residual_sd": resid, "residual_dof": max(dof, 0), "checkpoint": ck,
-                       "sd": max(candidates) if candidates else 0.0}
+        noise[name] = {
+            "residual_sd": resid,
+            "residual_dof": max(dof, 0),
+            "checkpoint": ck,
+            "sd": max(candidates) if candidates else 0.0,
+        }
     if noise["original"]["sd"] == 0.0:
         log.warning("no noise estimate (too few runs and checkpoints): the interval on r* is a point")
 
-    grid = np.unique(np.concatenate([np.linspace(0, 1, 101), data.r, [r_star] if r_star is not None else []])) \
-        if grid is None else np.asarray(grid, float)
+    grid = (
+        np.unique(np.concatenate([np.linspace(0, 1, 101), data.r, [r_star] if r_star is not None else []]))
+        if grid is None
+        else np.asarray(grid, float)
+    )
     rng = np.random.default_rng(seed)
     stars, curves_o, curves_n = [], [], []
     fo, fn = curve_value(p_orig, r), curve_value(p_new, r)
@@ -340,14 +394,31 @@ def continual_analysis(
     o_lo, o_hi, o_plo, o_phi = band(curves_o, noise["original"]["sd"])
     n_lo, n_hi, n_plo, n_phi = band(curves_n, noise["new"]["sd"])
     pred_o, pred_n = curve_value(p_orig, grid), curve_value(p_new, grid)
-    curve = pd.DataFrame({
-        "original_share": grid, "pred_original": pred_o, "pred_original_lo": o_lo, "pred_original_hi": o_hi,
-        "forgetting": pred_o - data.base_original, "pred_new": pred_n, "pred_new_lo": n_lo, "pred_new_hi": n_hi,
-        "new_gain": data.base_new - pred_n, "no_forgetting": pred_o <= target,
-    })
+    curve = pd.DataFrame(
+        {
+            "original_share": grid,
+            "pred_original": pred_o,
+            "pred_original_lo": o_lo,
+            "pred_original_hi": o_hi,
+            "forgetting": pred_o - data.base_original,
+            "pred_new": pred_n,
+            "pred_new_lo": n_lo,
+            "pred_new_hi": n_hi,
+            "new_gain": data.base_new - pred_n,
+            "no_forgetting": pred_o <= target,
+        }
+    )
 
-    observed = [{"run": run, "original_share": float(x), "original": float(a), "new": float(b),
-                 "used_in_fit": run not in held} for run, x, a, b in zip(data.runs, data.r, data.original, data.new)]
+    observed = [
+        {
+            "run": run,
+            "original_share": float(x),
+            "original": float(a),
+            "new": float(b),
+            "used_in_fit": run not in held,
+        }
+        for run, x, a, b in zip(data.runs, data.r, data.original, data.new)
+    ]
     holdout = []
     for i, run in enumerate(data.runs):
         if run not in held:
@@ -361,31 +432,52 @@ def continual_analysis(
         if n_bootstrap:
             ok = np.where(np.isnan(stars_arr), False, x >= np.nan_to_num(stars_arr, nan=np.inf))
             p_right = float(ok.mean() if measured_ok else 1 - ok.mean())
-        holdout.append({
-            "run": run, "original_share": float(x),
-            "original": {"measured": float(data.original[i]), "predicted": po[0],
-                         "error": po[0] - float(data.original[i]), "interval": list(lo_hi)},
-            "new": {"measured": float(data.new[i]), "predicted": float(curve_value(p_new, x)),
-                    "error": float(curve_value(p_new, x)) - float(data.new[i])},
-            "measured_no_forgetting": measured_ok,
-            "measured_margin": float(data.original[i] - target),
-            "predicted_no_forgetting": predicted_ok,
-            "critical_share_on_right_side": None if predicted_ok is None else predicted_ok == measured_ok,
-            "bootstrap_share_on_right_side": p_right,
-        })
+        holdout.append(
+            {
+                "run": run,
+                "original_share": float(x),
+                "original": {
+                    "measured": float(data.original[i]),
+                    "predicted": po[0],
+                    "error": po[0] - float(data.original[i]),
+                    "interval": list(lo_hi),
+                },
+                "new": {
+                    "measured": float(data.new[i]),
+                    "predicted": float(curve_value(p_new, x)),
+                    "error": float(curve_value(p_new, x)) - float(data.new[i]),
+                },
+                "measured_no_forgetting": measured_ok,
+                "measured_margin": float(data.original[i] - target),
+                "predicted_no_forgetting": predicted_ok,
+                "critical_share_on_right_side": None if predicted_ok is None else predicted_ok == measured_ok,
+                "bootstrap_share_on_right_side": p_right,
+            }
+        )
     gain_at_star = None if r_star is None else float(data.base_new - curve_value(p_new, r_star))
     return {
         "step": data.step,
         "base": {"original": data.base_original, "new": data.base_new},
         "tolerance": tolerance,
-        "original_domains": data.original_domains, "new_domains": data.new_domains,
+        "original_domains": data.original_domains,
+        "new_domains": data.new_domains,
         "original_train": data.original_train,
-        "law": {"original": p_orig, "new": p_new, "form": "c + exp(b + k r), r = share of original data",
-                "c_init": c_init},
-        "critical": {"share": r_star, "status": status, "level": level, "interval": interval,
-                     "bootstrap_never": share_never, "n_bootstrap": n_bootstrap,
-                     "new_gain_at_share": gain_at_star,
-                     "method": "parametric bootstrap: fitted values + N(0, sd^2) at the observed shares, refit"},
+        "law": {
+            "original": p_orig,
+            "new": p_new,
+            "form": "c + exp(b + k r), r = share of original data",
+            "c_init": c_init,
+        },
+        "critical": {
+            "share": r_star,
+            "status": status,
+            "level": level,
+            "interval": interval,
+            "bootstrap_never": share_never,
+            "n_bootstrap": n_bootstrap,
+            "new_gain_at_share": gain_at_star,
+            "method": "parametric bootstrap: fitted values + N(0, sd^2) at the observed shares, refit",
+        },
         "noise": noise,
         "observed": observed,
         "holdout": holdout,

@@ -21,12 +21,14 @@ from mixlaw.runs import RunsTable, dump_json, validate_runs, write_runs
 DOMAINS = ["web", "code", "books", "math"]
 VALID_WEIGHTS = np.array([0.4, 0.25, 0.2, 0.15])
 # transfer[i, j]: how much training on domain j lowers the loss on validation domain i
-TRANSFER = np.array([
-    [1.00, 0.10, 0.45, 0.05],
-    [0.20, 1.00, 0.05, 0.30],
-    [0.45, 0.05, 1.00, 0.05],
-    [0.15, 0.35, 0.05, 1.00],
-])
+TRANSFER = np.array(
+    [
+        [1.00, 0.10, 0.45, 0.05],
+        [0.20, 1.00, 0.05, 0.30],
+        [0.45, 0.05, 1.00, 0.05],
+        [0.15, 0.35, 0.05, 1.00],
+    ]
+)
 FLOOR = np.array([2.9, 1.1, 3.1, 1.4])
 SCALE = np.array([0.35, 0.45, 0.30, 0.50])
 NOISE = 0.003
@@ -52,19 +54,34 @@ def simulate_runs(n_mixtures: int = 28, seed: int = 0) -> pd.DataFrame:
     rows = []
     for r in range(n_mixtures):
         for i, domain in enumerate(DOMAINS):
-            rows.append({"run": f"demo-{r:02d}", "model": "demo", "params": 1_000_000, "step": 1000,
-                         **{f"p_{d}": X[r, j] for j, d in enumerate(DOMAINS)}, "valid_domain": domain,
-                         "loss": float(loss[r, i])})
+            rows.append(
+                {
+                    "run": f"demo-{r:02d}",
+                    "model": "demo",
+                    "params": 1_000_000,
+                    "step": 1000,
+                    **{f"p_{d}": X[r, j] for j, d in enumerate(DOMAINS)},
+                    "valid_domain": domain,
+                    "loss": float(loss[r, i]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def minimize_on_simplex(objective: Callable[[np.ndarray], float], n: int, starts: int = 16, seed: int = 0) -> np.ndarray:
+def minimize_on_simplex(
+    objective: Callable[[np.ndarray], float], n: int, starts: int = 16, seed: int = 0
+) -> np.ndarray:
     """Multi-start SLSQP over the probability simplex."""
     rng = np.random.default_rng(seed)
     best = None
     for x0 in np.vstack([np.full(n, 1 / n), rng.dirichlet(np.ones(n), size=starts - 1)]):
-        res = minimize(objective, x0, method="SLSQP", bounds=[(0, 1)] * n,
-                       constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}])
+        res = minimize(
+            objective,
+            x0,
+            method="SLSQP",
+            bounds=[(0, 1)] * n,
+            constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}],
+        )
         if best is None or res.fun < best.fun:
             best = res
     x = np.clip(best.x, 0, 1)
@@ -79,8 +96,10 @@ def run_demo(out: str | Path, seed: int = 0, log: Callable[[str], None] = print)
     pd.DataFrame({"valid_domain": DOMAINS, "valid_weight": VALID_WEIGHTS}).to_csv(weights_file, index=False)
     log(f"simulated {frame['run'].nunique()} proxy runs on {len(DOMAINS)} domains -> {out / 'runs.csv'}")
 
-    data = prepare(RunsTable(validate_runs(frame, str(out / "runs.csv")), str(out / "runs.csv")),
-                   valid_weights=str(weights_file))
+    data = prepare(
+        RunsTable(validate_runs(frame, str(out / "runs.csv")), str(out / "runs.csv")),
+        valid_weights=str(weights_file),
+    )
     lines = ["law            LOO MAE(total)  max err   Spearman"]
     scores = {}
     for law in ("dml", "dml-log", "ridge-rlogr"):

@@ -37,7 +37,9 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
 
     error = y_pred - y_true
     ss_tot = float(((y_true - y_true.mean()) ** 2).sum())
-    spearman = float(spearmanr(y_true, y_pred).statistic) if len(y_true) > 2 and np.ptp(y_true) > 0 else float("nan")
+    spearman = (
+        float(spearmanr(y_true, y_pred).statistic) if len(y_true) > 2 and np.ptp(y_true) > 0 else float("nan")
+    )
     return {
         "mae": float(np.abs(error).mean()),
         "mare": float(np.abs(error / y_true).mean()),
@@ -48,7 +50,9 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     }
 
 
-def _score(data: FitData, fitted_targets: list[str], predictions: dict[str, np.ndarray], rows: np.ndarray) -> dict:
+def _score(
+    data: FitData, fitted_targets: list[str], predictions: dict[str, np.ndarray], rows: np.ndarray
+) -> dict:
     out = {}
     truth = {"total": data.total, **{t: data.Y[:, i] for i, t in enumerate(data.targets)}}
     for name in ["total"] + fitted_targets:

@@ -40,12 +40,27 @@ DECIMALS = 6
 TOKEN_FORMATS = ("megatron", "nemo", "nanotron", "olmo-core")
 EXAMPLE_FORMATS = ("litgpt", "mosaic", "hf-datasets")
 FORMATS = ("megatron", "nemo", "olmo-core", "litgpt", "mosaic", "hf-datasets", "nanotron", "json", "yaml")
-EXTENSIONS = {"megatron": "txt", "nemo": "yaml", "olmo-core": "yaml", "litgpt": "py", "mosaic": "yaml",
-              "hf-datasets": "py", "nanotron": "yaml", "json": "json", "yaml": "yaml"}
+EXTENSIONS = {
+    "megatron": "txt",
+    "nemo": "yaml",
+    "olmo-core": "yaml",
+    "litgpt": "py",
+    "mosaic": "yaml",
+    "hf-datasets": "py",
+    "nanotron": "yaml",
+    "json": "json",
+    "yaml": "yaml",
+}
 # Placeholder data location per format when no --paths entry is given for a domain.
-DEFAULT_PATHS = {"megatron": "data/{d}_text_document", "nemo": "data/{d}_text_document",
-                 "nanotron": "datasets/{d}_input_ids.npy", "olmo-core": "data/{d}/*.npy", "litgpt": "data/{d}",
-                 "mosaic": "data/{d}", "hf-datasets": "data/{d}"}
+DEFAULT_PATHS = {
+    "megatron": "data/{d}_text_document",
+    "nemo": "data/{d}_text_document",
+    "nanotron": "datasets/{d}_input_ids.npy",
+    "olmo-core": "data/{d}/*.npy",
+    "litgpt": "data/{d}",
+    "mosaic": "data/{d}",
+    "hf-datasets": "data/{d}",
+}
 SEMANTICS = {
     "megatron": "Megatron blends samples of seq_len tokens, so these weights are token shares",
     "nemo": "NeMo (Megatron datasets) blends samples of seq_len tokens, so these weights are token shares",
@@ -81,9 +96,11 @@ def mixture_from_dict(data: dict, source: str = "mixture") -> Mixture:
         raise MixlawInputError(f"{source}: no 'mixture' object of {{\"p_<domain>\": share}}")
     weights: dict[str, float] = {}
     for key, value in raw.items():
-        name = key[len(PROPORTION_PREFIX):] if key.startswith(PROPORTION_PREFIX) else key
+        name = key[len(PROPORTION_PREFIX) :] if key.startswith(PROPORTION_PREFIX) else key
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-            raise MixlawInputError(f"{source}: mixture share of {name!r} is {value!r}, expected a number >= 0")
+            raise MixlawInputError(
+                f"{source}: mixture share of {name!r} is {value!r}, expected a number >= 0"
+            )
         weights[name] = float(value)
     total = sum(weights.values())
     if total <= 0:
@@ -99,7 +116,9 @@ def mixture_from_dict(data: dict, source: str = "mixture") -> Mixture:
 def _numbers(value) -> dict[str, float]:
     if not isinstance(value, dict):
         return {}
-    return {str(k): float(v) for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        str(k): float(v) for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def parse_paths(items: list[str] | None, domains: list[str]) -> dict[str, str]:
@@ -108,11 +127,13 @@ def parse_paths(items: list[str] | None, domains: list[str]) -> dict[str, str]:
     for item in items or []:
         domain, sep, path = item.partition("=")
         domain = domain.strip()
-        domain = domain[len(PROPORTION_PREFIX):] if domain.startswith(PROPORTION_PREFIX) else domain
+        domain = domain[len(PROPORTION_PREFIX) :] if domain.startswith(PROPORTION_PREFIX) else domain
         if not sep or not domain or not path.strip():
             raise MixlawInputError(f"--paths {item!r}: expected DOMAIN=PATH")
         if domain not in domains:
-            raise MixlawInputError(f"--paths {item!r}: unknown domain {domain!r}; the mixture has {', '.join(domains)}")
+            raise MixlawInputError(
+                f"--paths {item!r}: unknown domain {domain!r}; the mixture has {', '.join(domains)}"
+            )
         paths[domain] = path.strip()
     return paths
 
@@ -132,7 +153,9 @@ def load_doc_tokens(path: str | Path, domains: list[str]) -> dict[str, float]:
             if column not in table.columns:
                 raise MixlawInputError(f"{path}: missing column {column} (have: {', '.join(table.columns)})")
         values = dict(zip(table["domain"].astype(str), table["avg_doc_tokens"]))
-    values = {(k[len(PROPORTION_PREFIX):] if k.startswith(PROPORTION_PREFIX) else k): v for k, v in values.items()}
+    values = {
+        (k[len(PROPORTION_PREFIX) :] if k.startswith(PROPORTION_PREFIX) else k): v for k, v in values.items()
+    }
     missing = [d for d in domains if d not in values]
     if missing:
         raise MixlawInputError(f"{path}: no mean document length for domain(s) {', '.join(missing)}")
@@ -143,7 +166,9 @@ def load_doc_tokens(path: str | Path, domains: list[str]) -> dict[str, float]:
         except (TypeError, ValueError):
             n = float("nan")
         if not n > 0 or n == float("inf"):
-            raise MixlawInputError(f"{path}: mean document length of {d!r} is {values[d]!r}, expected a number > 0")
+            raise MixlawInputError(
+                f"{path}: mean document length of {d!r} is {values[d]!r}, expected a number > 0"
+            )
         out[d] = n
     return out
 
@@ -187,18 +212,24 @@ def export_mixture(
         notes.append(f"left out domain(s) with zero share: {', '.join(dropped)}")
     if unit == "documents":
         if doc_tokens is None:
-            raise MixlawInputError("--unit documents needs --avg-doc-tokens FILE (mean tokens per document per domain)")
+            raise MixlawInputError(
+                "--unit documents needs --avg-doc-tokens FILE (mean tokens per document per domain)"
+            )
         weights = round_shares(to_documents(kept, doc_tokens))
-        meaning = (f"weights are shares of DOCUMENTS, converted from the law's token shares with the mean "
-                   f"document lengths in {doc_tokens_source}")
+        meaning = (
+            f"weights are shares of DOCUMENTS, converted from the law's token shares with the mean "
+            f"document lengths in {doc_tokens_source}"
+        )
     else:
         weights = round_shares(kept)
         if fmt in SEMANTICS:
             meaning = f"weights are shares of TOKENS ({SEMANTICS[fmt]})"
         elif fmt in EXAMPLE_FORMATS:
-            meaning = ("weights are shares of TOKENS: exact when every example is a fixed-length token block "
-                       "(pre-tokenized, packed data); for whole-document examples use --unit documents "
-                       "--avg-doc-tokens FILE")
+            meaning = (
+                "weights are shares of TOKENS: exact when every example is a fixed-length token block "
+                "(pre-tokenized, packed data); for whole-document examples use --unit documents "
+                "--avg-doc-tokens FILE"
+            )
         else:
             meaning = "weights are shares of TOKENS (the unit of the law's mixture)"
     notes.insert(0, meaning)
@@ -206,8 +237,10 @@ def export_mixture(
     if fmt in DEFAULT_PATHS:
         placeholders = [d for d in weights if d not in given]
         if placeholders:
-            notes.append(f"no --paths for {', '.join(placeholders)}: wrote placeholder path(s) "
-                         f"{DEFAULT_PATHS[fmt].format(d='<domain>')}; edit them")
+            notes.append(
+                f"no --paths for {', '.join(placeholders)}: wrote placeholder path(s) "
+                f"{DEFAULT_PATHS[fmt].format(d='<domain>')}; edit them"
+            )
         resolved = {d: given.get(d, DEFAULT_PATHS[fmt].format(d=d)) for d in weights}
     else:
         resolved = {d: given[d] for d in weights if d in given}
@@ -225,8 +258,10 @@ class _Context:
     notes: list[str]
 
     def header(self, comment: str = "#") -> str:
-        lines = [f"Data mixture for {self.fmt}, exported by mixlaw {__version__} from {self.mixture.source}.",
-                 *self.notes]
+        lines = [
+            f"Data mixture for {self.fmt}, exported by mixlaw {__version__} from {self.mixture.source}.",
+            *self.notes,
+        ]
         total = self.mixture.predicted.get("total")
         if total is not None:
             line = f"Predicted total validation loss at this mixture: {total:.4f}"
@@ -263,9 +298,15 @@ def _olmo_core(c: _Context) -> str:
 
 
 def _nanotron(c: _Context) -> str:
-    stage = {"name": "stable", "start_training_step": 1,
-             "data": {"seed": 1234, "num_loading_workers": 0,
-                      "dataset": {"dataset_path": {c.paths[d]: w for d, w in c.weights.items()}}}}
+    stage = {
+        "name": "stable",
+        "start_training_step": 1,
+        "data": {
+            "seed": 1234,
+            "num_loading_workers": 0,
+            "dataset": {"dataset_path": {c.paths[d]: w for d, w in c.weights.items()}},
+        },
+    }
     return c.header() + _yaml({"data_stages": [stage]})
 
 
@@ -304,10 +345,10 @@ def _hf_datasets(c: _Context) -> str:
         "SOURCES = [\n" + names + "\n]\n"
         f"PROBABILITIES = [{probabilities}]\n\n"
         "mixture = interleave_datasets(\n"
-        "    [load_dataset(source, split=\"train\", streaming=True) for source in SOURCES],\n"
+        '    [load_dataset(source, split="train", streaming=True) for source in SOURCES],\n'
         "    probabilities=PROBABILITIES,\n"
         "    seed=0,\n"
-        "    stopping_strategy=\"all_exhausted\",\n"
+        '    stopping_strategy="all_exhausted",\n'
         ")\n"
     )
 
@@ -330,6 +371,13 @@ def _regmix_yaml(c: _Context) -> str:
 
 
 WRITERS: dict[str, Callable[[_Context], str]] = {
-    "megatron": _megatron, "nemo": _nemo, "olmo-core": _olmo_core, "litgpt": _litgpt, "mosaic": _mosaic,
-    "hf-datasets": _hf_datasets, "nanotron": _nanotron, "json": _json, "yaml": _regmix_yaml,
+    "megatron": _megatron,
+    "nemo": _nemo,
+    "olmo-core": _olmo_core,
+    "litgpt": _litgpt,
+    "mosaic": _mosaic,
+    "hf-datasets": _hf_datasets,
+    "nanotron": _nanotron,
+    "json": _json,
+    "yaml": _regmix_yaml,
 }

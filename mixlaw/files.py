@@ -83,4 +83,6 @@ def read_yaml(path: str | Path, what: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise MixlawInputError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        raise MixlawInputError(
+            f"{path}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}"
+        ) from None

@@ -1,9 +1,9 @@
 """From a runs table to a fitted law and back: selection, targets, explicit aggregation, LAW.json.
 
-    data = prepare(read_runs("5mix.csv"), model="70M", step=30000, valid_weights="w.csv", group="pile_category")
-    fitted = fit_law(data, "dml")
-    fitted.predict_frame(mixtures)     # pred_<target> columns and pred_total
-    fitted.save("law.json"); FittedLaw.load("law.json")
+data = prepare(read_runs("5mix.csv"), model="70M", step=30000, valid_weights="w.csv", group="pile_category")
+fitted = fit_law(data, "dml")
+fitted.predict_frame(mixtures)     # pred_<target> columns and pred_total
+fitted.save("law.json"); FittedLaw.load("law.json")
 """
 
 from __future__ import annotations
@@ -67,9 +67,18 @@ class FitData:
         return len(set(mixture_keys(self.X)))
 
     def subset(self, rows: np.ndarray) -> FitData:
-        return FitData(self.X[rows], self.Y[rows], self.total[rows], self.targets, self.domains, self.weights,
-                       self.frame.iloc[np.flatnonzero(rows) if rows.dtype == bool else rows].reset_index(drop=True),
-                       self.selection, self.data_hash, self.source)
+        return FitData(
+            self.X[rows],
+            self.Y[rows],
+            self.total[rows],
+            self.targets,
+            self.domains,
+            self.weights,
+            self.frame.iloc[np.flatnonzero(rows) if rows.dtype == bool else rows].reset_index(drop=True),
+            self.selection,
+            self.data_hash,
+            self.source,
+        )
 
 
 def prepare(
@@ -86,16 +95,18 @@ def prepare(
     metric: str | None = None,
 ) -> FitData:
     """Select one model size and one checkpoint, aggregate validation domains into targets and a total."""
-    selected = table.select(model=model, params=params, train_domains=train_domains,
-                            valid_domains=valid_domains, metric=metric)
+    selected = table.select(
+        model=model, params=params, train_domains=train_domains, valid_domains=valid_domains, metric=metric
+    )
     if "model" in selected.frame.columns:
         selected.require_single("model", "--model")
     else:
         selected.require_single("params", "--params")
     weights = load_weights(valid_weights, selected.valid_domains, group)
     if step is not None or tokens is not None:
-        selected = selected.select(step=step, tokens=tokens, step_tol=step_tol,
-                                   complete_domains=list(weights.domain_weight))
+        selected = selected.select(
+            step=step, tokens=tokens, step_tol=step_tol, complete_domains=list(weights.domain_weight)
+        )
     else:
         for column, flag in (("step", "--step"), ("tokens", "--tokens")):
             selected.require_single(column, flag)
@@ -107,12 +118,23 @@ def prepare(
         Y=wide[targets].to_numpy(dtype=float),
         total=wide["total"].to_numpy(dtype=float),
         targets=targets,
-        domains=[c[len(PROPORTION_PREFIX):] for c in columns],
+        domains=[c[len(PROPORTION_PREFIX) :] for c in columns],
         weights=weights,
         frame=wide,
-        selection={k: v for k, v in {"model": model, "params": params, "step": step, "tokens": tokens,
-                                     "step_tol": step_tol or None, "train_domains": train_domains,
-                                     "valid_domains": valid_domains, "metric": metric}.items() if v is not None},
+        selection={
+            k: v
+            for k, v in {
+                "model": model,
+                "params": params,
+                "step": step,
+                "tokens": tokens,
+                "step_tol": step_tol or None,
+                "train_domains": train_domains,
+                "valid_domains": valid_domains,
+                "metric": metric,
+            }.items()
+            if v is not None
+        },
         data_hash=table.data_hash(),
         source=table.source,
     )
@@ -146,7 +168,9 @@ class FittedLaw:
             raise MixlawInputError("this law has no total (it was fitted on a single domain)")
         return prediction["total"]
 
-    def predict_frame(self, mixtures: pd.DataFrame, source: str = "mixtures", renormalize: bool = False) -> pd.DataFrame:
+    def predict_frame(
+        self, mixtures: pd.DataFrame, source: str = "mixtures", renormalize: bool = False
+    ) -> pd.DataFrame:
         """Validate a frame of `p_<domain>` columns and add `pred_<target>` / `pred_total` columns."""
         checked = check_proportions(mixtures, source, renormalize, required=self.domain_columns)
         out = mixtures.copy()
@@ -168,7 +192,8 @@ class FittedLaw:
         if bad.any():
             logging.getLogger("mixlaw").warning(
                 f"{source}: {int(bad.sum())} pred_{name} value(s) far outside the fitted losses [{lo:.4g}, {hi:.4g}] "
-                f"(e.g. row {int(np.flatnonzero(bad)[0]) + 1}: {values[bad][0]:.4g}); the law extrapolates there")
+                f"(e.g. row {int(np.flatnonzero(bad)[0]) + 1}: {values[bad][0]:.4g}); the law extrapolates there"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,9 +215,21 @@ class FittedLaw:
             if key not in data:
                 raise MixlawInputError(f"{source}: not a mixlaw law file (missing {key!r})")
         if data.get("schema_version", 0) > SCHEMA_VERSION:
-            raise MixlawInputError(f"{source}: schema version {data['schema_version']} is newer than this mixlaw")
-        known = {"schema_version", "kind", "law", "hyper", "n_domains", "params", "summary", "domains", "targets",
-                 "total_weights"}
+            raise MixlawInputError(
+                f"{source}: schema version {data['schema_version']} is newer than this mixlaw"
+            )
+        known = {
+            "schema_version",
+            "kind",
+            "law",
+            "hyper",
+            "n_domains",
+            "params",
+            "summary",
+            "domains",
+            "targets",
+            "total_weights",
+        }
         meta = {k: v for k, v in data.items() if k not in known}
         return cls(law_from_dict(data), data["domains"], data["targets"], data.get("total_weights"), meta)
 
@@ -201,7 +238,9 @@ class FittedLaw:
         return cls.from_dict(read_json(path, "law"), str(path))
 
 
-def resolve_target(data: FitData, law_class: type[MixingLaw], target: str | None) -> tuple[list[str], np.ndarray]:
+def resolve_target(
+    data: FitData, law_class: type[MixingLaw], target: str | None
+) -> tuple[list[str], np.ndarray]:
     """Which columns the law is fitted on: all targets (explicit aggregation), `total`, or one target."""
     if target is None:
         target = "all" if law_class.per_target else "total"
@@ -215,8 +254,13 @@ def resolve_target(data: FitData, law_class: type[MixingLaw], target: str | None
     return [target], data.Y[:, [i]]
 
 
-def fit_law(data: FitData, law: str, hyper: dict[str, Any] | None = None, target: str | None = None,
-            command: str | None = None) -> FittedLaw:
+def fit_law(
+    data: FitData,
+    law: str,
+    hyper: dict[str, Any] | None = None,
+    target: str | None = None,
+    command: str | None = None,
+) -> FittedLaw:
     """Fit law `law` (registry name) on `data`; returns a FittedLaw with provenance metadata."""
     if law == "auto":  # choose by cross-validation on `data` only (see mixlaw.selection)
         from mixlaw.selection import fit_auto
@@ -230,7 +274,11 @@ def fit_law(data: FitData, law: str, hyper: dict[str, Any] | None = None, target
     if getattr(law_class, "wants_steps", False) and "step" in data.frame.columns:
         estimator.steps_ = data.frame["step"].to_numpy(dtype=float)
     if isinstance(estimator, DML2):
-        estimator.fit(data.X, Y, coordinates=[dml2_coordinate(data.domains, t, estimator.hyper["domain"]) for t in names])
+        estimator.fit(
+            data.X,
+            Y,
+            coordinates=[dml2_coordinate(data.domains, t, estimator.hyper["domain"]) for t in names],
+        )
     else:
         estimator.fit(data.X, Y)
     total_weights = None
@@ -247,8 +295,10 @@ def fit_law(data: FitData, law: str, hyper: dict[str, Any] | None = None, target
         # distinct training mixtures: the optimizer measures how far an optimum extrapolates from them
         "observed_mixtures": np.unique(np.round(data.X, 6), axis=0).tolist(),
         # range of each fitted target (and the total) to flag predictions far outside it
-        "loss_range": {name: [float(np.min(col)), float(np.max(col))]
-                       for name, col in [*zip(names, Y.T), *([("total", data.total)] if total_weights else [])]},
+        "loss_range": {
+            name: [float(np.min(col)), float(np.max(col))]
+            for name, col in [*zip(names, Y.T), *([("total", data.total)] if total_weights else [])]
+        },
         "data": {"source": data.source, "sha256": data.data_hash},
         "mixlaw_version": __version__,
         "python": platform.python_version(),
@@ -261,6 +311,7 @@ def fit_law(data: FitData, law: str, hyper: dict[str, Any] | None = None, target
 def dml2_coordinate(domains: list[str], target: str, domain: str | None) -> int:
     """r of the two-domain law: the `domain` parameter, else the training domain named like the target, else
     the first domain."""
+
     def norm(name: str) -> str:
         return "".join(ch for ch in name.lower() if ch.isalnum())
 

@@ -41,7 +41,9 @@ class FitResult:
     n_success: np.ndarray  # starts per problem that ended within 1e-6 (relative) of the best cost
 
 
-def _cost(residual: np.ndarray, theta: np.ndarray, delta: float | None, ridge: np.ndarray | None) -> np.ndarray:
+def _cost(
+    residual: np.ndarray, theta: np.ndarray, delta: float | None, ridge: np.ndarray | None
+) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         cost = np.nansum(huber(residual, delta), axis=1)
         if ridge is not None:
@@ -122,7 +124,12 @@ def _lm(
         with np.errstate(all="ignore"):
             improvement = (cost[idx] - cost_new) / np.maximum(cost[idx], 1e-300)
         a = idx[accept]
-        theta[a], residual[a], jac[a], cost[a] = candidate[accept], residual_new[accept], jac_new[accept], cost_new[accept]
+        theta[a], residual[a], jac[a], cost[a] = (
+            candidate[accept],
+            residual_new[accept],
+            jac_new[accept],
+            cost_new[accept],
+        )
         lam[idx] = np.where(accept, lam[idx] / 3.0, lam[idx] * 4.0)
         # Converged: a negligible accepted improvement, or no step improves any more (lam blew up).
         small = (accept & (improvement < rtol)) | ((lam[idx] > 1e12) & finite)
@@ -169,8 +176,16 @@ def fit_multistart(
     index = np.repeat(np.arange(B), R)
     if ridge is not None:
         ridge = np.broadcast_to(np.asarray(ridge, dtype=float), (B, P))
-    theta, cost, converged = _lm(model, starts.reshape(B * R, P), y[index], index, delta,
-                                 None if ridge is None else ridge[index], max_iter, rtol)
+    theta, cost, converged = _lm(
+        model,
+        starts.reshape(B * R, P),
+        y[index],
+        index,
+        delta,
+        None if ridge is None else ridge[index],
+        max_iter,
+        rtol,
+    )
     theta = theta.reshape(B, R, P)
     cost = cost.reshape(B, R)
     converged = converged.reshape(B, R)
@@ -179,8 +194,9 @@ def fit_multistart(
     pending = [(b, r) for b in range(B) for r in top[b] if np.isfinite(cost[b, r]) and not converged[b, r]]
     if pending:
         bs, rs = np.array(pending).T
-        more, more_cost, more_conv = _lm(model, theta[bs, rs], y[bs], bs, delta,
-                                         None if ridge is None else ridge[bs], 10 * max_iter, rtol)
+        more, more_cost, more_conv = _lm(
+            model, theta[bs, rs], y[bs], bs, delta, None if ridge is None else ridge[bs], 10 * max_iter, rtol
+        )
         better = more_cost <= cost[bs, rs]
         theta[bs[better], rs[better]], cost[bs[better], rs[better]] = more[better], more_cost[better]
         converged[bs, rs] = more_conv
@@ -227,7 +243,14 @@ def _polish(
             result = least_squares(residuals, theta, jac=jacobian, method="trf", x_scale="jac", max_nfev=200)
         else:
             result = least_squares(
-                residuals, theta, jac=jacobian, method="trf", loss="huber", f_scale=delta, x_scale="jac", max_nfev=200
+                residuals,
+                theta,
+                jac=jacobian,
+                method="trf",
+                loss="huber",
+                f_scale=delta,
+                x_scale="jac",
+                max_nfev=200,
             )
     except (ValueError, np.linalg.LinAlgError):
         return theta, np.inf

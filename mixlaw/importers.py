@@ -41,8 +41,10 @@ def _numeric(frame: pd.DataFrame, column: str, source: str, allow_missing: bool 
 def _require(frame: pd.DataFrame, columns: list[str], source: str, hint: str = "") -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise MixlawInputError(f"{source}: missing column(s) {', '.join(missing)}{hint} "
-                               f"(have: {', '.join(map(str, frame.columns[:12]))}{' ...' if len(frame.columns) > 12 else ''})")
+        raise MixlawInputError(
+            f"{source}: missing column(s) {', '.join(missing)}{hint} "
+            f"(have: {', '.join(map(str, frame.columns[:12]))}{' ...' if len(frame.columns) > 12 else ''})"
+        )
 
 
 def _unique_key(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
@@ -52,7 +54,9 @@ def _unique_key(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
         raise MixlawInputError(f"{source}: line {i + 2}: column {column}: empty join key")
     dup = keys.duplicated(keep=False)
     if dup.any():
-        raise MixlawInputError(f"{source}: {column} {keys[dup].iloc[0]!r} appears on {int((keys == keys[dup].iloc[0]).sum())} rows")
+        raise MixlawInputError(
+            f"{source}: {column} {keys[dup].iloc[0]!r} appears on {int((keys == keys[dup].iloc[0]).sum())} rows"
+        )
     return keys
 
 
@@ -62,16 +66,25 @@ def _join(mix: pd.DataFrame, loss: pd.DataFrame, key: str, mix_source: str, loss
     loss_keys = _unique_key(loss, key, loss_source)
     orphan = sorted(set(loss_keys) - set(mix_keys))
     if orphan:
-        raise MixlawInputError(f"{loss_source}: {key} {orphan[0]!r} has no mixture in {mix_source} "
-                               f"({len(orphan)} of {len(loss_keys)} unmatched)")
+        raise MixlawInputError(
+            f"{loss_source}: {key} {orphan[0]!r} has no mixture in {mix_source} "
+            f"({len(orphan)} of {len(loss_keys)} unmatched)"
+        )
     unused = set(mix_keys) - set(loss_keys)
     if unused:
         log.warning("%s: %d mixture(s) without losses are skipped", mix_source, len(unused))
-    return mix.assign(_key=mix_keys.to_numpy()).merge(loss.assign(_key=loss_keys.to_numpy()), on="_key", suffixes=("", "_loss"))
+    return mix.assign(_key=mix_keys.to_numpy()).merge(
+        loss.assign(_key=loss_keys.to_numpy()), on="_key", suffixes=("", "_loss")
+    )
 
 
-def _long(wide: pd.DataFrame, run: pd.Series, mixture: dict[str, pd.Series], losses: dict[str, pd.Series],
-          extra: dict[str, pd.Series | object] | None = None) -> pd.DataFrame:
+def _long(
+    wide: pd.DataFrame,
+    run: pd.Series,
+    mixture: dict[str, pd.Series],
+    losses: dict[str, pd.Series],
+    extra: dict[str, pd.Series | object] | None = None,
+) -> pd.DataFrame:
     """Wide rows (one per checkpoint) -> long rows (one per validation domain); empty loss cells are skipped."""
     base = pd.DataFrame({"run": run.astype(str).to_numpy()})
     for name, value in (extra or {}).items():
@@ -105,8 +118,14 @@ def _constants(model: str | None, step: float | None, tokens_per_step: float | N
 # ------------------------------------------------------------------------------------------ RegMix
 
 
-def import_regmix(mixture_csv: str, loss_csv: str, model: str | None = None, step: float | None = None,
-                  tokens_per_step: float | None = None, renormalize: bool = False) -> pd.DataFrame:
+def import_regmix(
+    mixture_csv: str,
+    loss_csv: str,
+    model: str | None = None,
+    step: float | None = None,
+    tokens_per_step: float | None = None,
+    renormalize: bool = False,
+) -> pd.DataFrame:
     """RegMix's wide CSVs: `index,train_<domain>...` joined on `index` to `index,metric/<domain>_val_loss...`
     (other loss-file columns are ignored). The released mixtures are rounded to 3 decimals: pass
     `renormalize=True` to rescale them."""
@@ -126,8 +145,13 @@ def import_regmix(mixture_csv: str, loss_csv: str, model: str | None = None, ste
     for c in metric.values():
         loss[c] = _numeric(loss, c, loss_csv, allow_missing=True)
     joined = _join(mix, loss, "index", mixture_csv, loss_csv)
-    frame = _long(joined, joined["_key"], {c[len("train_"):]: joined[c] for c in train},
-                  {d: joined[c] for d, c in metric.items()}, _constants(model, step, tokens_per_step))
+    frame = _long(
+        joined,
+        joined["_key"],
+        {c[len("train_") :]: joined[c] for c in train},
+        {d: joined[c] for d, c in metric.items()},
+        _constants(model, step, tokens_per_step),
+    )
     return validate_runs(frame, f"{mixture_csv}+{loss_csv}", renormalize)
 
 
@@ -136,8 +160,14 @@ def import_regmix(mixture_csv: str, loss_csv: str, model: str | None = None, ste
 OLMIX_META = ("run", "run_id", "name", "index")
 
 
-def import_olmix(ratios_csv: str, metrics_csv: str, model: str | None = None, step: float | None = None,
-                 tokens_per_step: float | None = None, renormalize: bool = False) -> pd.DataFrame:
+def import_olmix(
+    ratios_csv: str,
+    metrics_csv: str,
+    model: str | None = None,
+    step: float | None = None,
+    tokens_per_step: float | None = None,
+    renormalize: bool = False,
+) -> pd.DataFrame:
     """Olmix's `ratios.csv` (`run,name,index,<domain>...`) joined on `run` (or `run_id`) to `metrics.csv`
     (`run,name,index,<metric>...`); every metric becomes a validation domain (lower is better, e.g. BPB)."""
     ratios = read_table(ratios_csv, "Olmix ratios CSV")
@@ -156,9 +186,13 @@ def import_olmix(ratios_csv: str, metrics_csv: str, model: str | None = None, st
     for c in names:
         metrics[c] = _numeric(metrics, c, metrics_csv, allow_missing=True)
     joined = _join(ratios[[key] + domains], metrics[[key] + names], key, ratios_csv, metrics_csv)
-    frame = _long(joined, joined["_key"], {d: joined[d] for d in domains},
-                  {m: joined[m if m not in domains else m + "_loss"] for m in names},
-                  _constants(model, step, tokens_per_step))
+    frame = _long(
+        joined,
+        joined["_key"],
+        {d: joined[d] for d in domains},
+        {m: joined[m if m not in domains else m + "_loss"] for m in names},
+        _constants(model, step, tokens_per_step),
+    )
     return validate_runs(frame, f"{ratios_csv}+{metrics_csv}", renormalize)
 
 
@@ -180,8 +214,13 @@ def parse_checkpoint(path: str) -> tuple[str | None, str, list[str], str]:
     return size, run, fields[1:], step
 
 
-def import_mixinglaws(paths: list[str], domains: list[str], model: str | None = None,
-                      tokens_per_step: float | None = None, renormalize: bool = False) -> pd.DataFrame:
+def import_mixinglaws(
+    paths: list[str],
+    domains: list[str],
+    model: str | None = None,
+    tokens_per_step: float | None = None,
+    renormalize: bool = False,
+) -> pd.DataFrame:
     """The Data Mixing Laws paper's raw loss logs: whitespace-separated lines `checkpoint_path valid_file loss`.
 
     Checkpoint names carry run, proportions (in `domains` order; the names carry no domain names) and step;
@@ -206,7 +245,9 @@ def import_mixinglaws(paths: list[str], domains: list[str], model: str | None = 
             fields = line.split()
             where = f"{path}: line {number}"
             if len(fields) != 3:
-                raise MixlawInputError(f"{where}: expected 3 fields (checkpoint_path valid_file loss), got {len(fields)}")
+                raise MixlawInputError(
+                    f"{where}: expected 3 fields (checkpoint_path valid_file loss), got {len(fields)}"
+                )
             checkpoint, valid_file, loss = fields
             try:
                 size, run, props, step = parse_checkpoint(checkpoint)
@@ -216,8 +257,10 @@ def import_mixinglaws(paths: list[str], domains: list[str], model: str | None = 
                 skipped_last += 1
                 continue
             if len(props) != len(domains):
-                raise MixlawInputError(f"{where}: checkpoint name has {len(props)} proportions, --domains gives "
-                                       f"{len(domains)} ({', '.join(domains)})")
+                raise MixlawInputError(
+                    f"{where}: checkpoint name has {len(props)} proportions, --domains gives "
+                    f"{len(domains)} ({', '.join(domains)})"
+                )
             try:
                 values = [float(v) for v in props]
             except ValueError:
@@ -232,8 +275,10 @@ def import_mixinglaws(paths: list[str], domains: list[str], model: str | None = 
                 raise MixlawInputError(f"{where}: non-numeric loss {loss!r}") from None
             label = model or size
             if label is None:
-                raise MixlawInputError(f"{where}: checkpoint name {checkpoint.rstrip('/').split('/')[-2]!r} has no "
-                                       "size prefix; pass --model")
+                raise MixlawInputError(
+                    f"{where}: checkpoint name {checkpoint.rstrip('/').split('/')[-2]!r} has no "
+                    "size prefix; pass --model"
+                )
             parts = valid_file.split(".")
             valid = parts[-2] if len(parts) >= 2 else valid_file
             row = {"run": run, "model": label, "step": step_value}
@@ -257,10 +302,19 @@ def import_mixinglaws(paths: list[str], domains: list[str], model: str | None = 
 # ------------------------------------------------------------------------------------------ Weights & Biases
 
 
-def import_wandb(path: str, mixture_prefix: str, loss_prefix: str, loss_suffix: str = "", run_col: str = "Name",
-                 model_col: str | None = None, step_col: str | None = None, model: str | None = None,
-                 step: float | None = None, tokens_per_step: float | None = None,
-                 renormalize: bool = False) -> pd.DataFrame:
+def import_wandb(
+    path: str,
+    mixture_prefix: str,
+    loss_prefix: str,
+    loss_suffix: str = "",
+    run_col: str = "Name",
+    model_col: str | None = None,
+    step_col: str | None = None,
+    model: str | None = None,
+    step: float | None = None,
+    tokens_per_step: float | None = None,
+    renormalize: bool = False,
+) -> pd.DataFrame:
     """A W&B CSV export. Mixture columns are `<mixture_prefix><domain>`, loss columns
     `<loss_prefix><valid_domain><loss_suffix>`. A summary export has one row per run (no `step_col`, or `step`
     for all); a history export has one row per logged step (`step_col`, e.g. `_step`), where rows without any
@@ -271,13 +325,21 @@ def import_wandb(path: str, mixture_prefix: str, loss_prefix: str, loss_suffix: 
         if column is not None and column not in frame.columns:
             raise MixlawInputError(f"{path}: {flag} {column!r}: no such column")
     mix_cols = [c for c in frame.columns if c.startswith(mixture_prefix)]
-    loss_cols = [c for c in frame.columns if c.startswith(loss_prefix) and c.endswith(loss_suffix)
-                 and c not in mix_cols and len(c) > len(loss_prefix) + len(loss_suffix)]
+    loss_cols = [
+        c
+        for c in frame.columns
+        if c.startswith(loss_prefix)
+        and c.endswith(loss_suffix)
+        and c not in mix_cols
+        and len(c) > len(loss_prefix) + len(loss_suffix)
+    ]
     if not mix_cols:
         raise MixlawInputError(f"{path}: no column starts with --mixture-prefix {mixture_prefix!r}")
     if not loss_cols:
-        raise MixlawInputError(f"{path}: no column matches --loss-prefix {loss_prefix!r}"
-                               + (f" and --loss-suffix {loss_suffix!r}" if loss_suffix else ""))
+        raise MixlawInputError(
+            f"{path}: no column matches --loss-prefix {loss_prefix!r}"
+            + (f" and --loss-suffix {loss_suffix!r}" if loss_suffix else "")
+        )
     for c in mix_cols:
         frame[c] = _numeric(frame, c, path, allow_missing=True)
     for c in loss_cols:
@@ -290,8 +352,9 @@ def import_wandb(path: str, mixture_prefix: str, loss_prefix: str, loss_suffix: 
     filled = frame[mix_cols].groupby(runs).transform("first")
     no_mix = filled.isna().any(axis=1)
     if no_mix.any():
-        raise MixlawInputError(f"{path}: run {runs[no_mix].iloc[0]!r} has no complete mixture in the "
-                               f"{mixture_prefix}* columns")
+        raise MixlawInputError(
+            f"{path}: run {runs[no_mix].iloc[0]!r} has no complete mixture in the {mixture_prefix}* columns"
+        )
     frame[mix_cols] = filled
     frame = frame[frame[loss_cols].notna().any(axis=1)]
     runs = frame[run_col].astype(str)
@@ -307,10 +370,17 @@ def import_wandb(path: str, mixture_prefix: str, loss_prefix: str, loss_suffix: 
         keys = runs + ("|" + extra["model"] if isinstance(extra.get("model"), pd.Series) else "")
         dup = keys.duplicated(keep=False)
         if dup.any():
-            raise MixlawInputError(f"{path}: run {runs[dup].iloc[0]!r} is on {int((keys == keys[dup].iloc[0]).sum())} "
-                                   "rows; a history export needs --step-col (e.g. _step)")
-    out = _long(frame, runs, {c[len(mixture_prefix):]: frame[c] for c in mix_cols},
-                {c[len(loss_prefix): len(c) - len(loss_suffix)]: frame[c] for c in loss_cols}, extra)
+            raise MixlawInputError(
+                f"{path}: run {runs[dup].iloc[0]!r} is on {int((keys == keys[dup].iloc[0]).sum())} "
+                "rows; a history export needs --step-col (e.g. _step)"
+            )
+    out = _long(
+        frame,
+        runs,
+        {c[len(mixture_prefix) :]: frame[c] for c in mix_cols},
+        {c[len(loss_prefix) : len(c) - len(loss_suffix)]: frame[c] for c in loss_cols},
+        extra,
+    )
     return validate_runs(out, path, renormalize)
 
 
@@ -320,7 +390,11 @@ def import_any(fmt: str, paths: list[str], **options) -> pd.DataFrame:
         raise MixlawInputError(f"--from {fmt}: unknown format; available: {', '.join(FORMATS)}")
     needed = {"regmix": 2, "olmix": 2, "wandb": 1}
     if fmt in needed and len(paths) != needed[fmt]:
-        what = {"regmix": "MIXTURES.csv LOSSES.csv", "olmix": "ratios.csv metrics.csv", "wandb": "EXPORT.csv"}[fmt]
+        what = {
+            "regmix": "MIXTURES.csv LOSSES.csv",
+            "olmix": "ratios.csv metrics.csv",
+            "wandb": "EXPORT.csv",
+        }[fmt]
         raise MixlawInputError(f"--from {fmt} takes {needed[fmt]} file(s): {what}; got {len(paths)}")
     if fmt == "regmix":
         return import_regmix(*paths, **_pick(options, "model", "step", "tokens_per_step", "renormalize"))
@@ -328,13 +402,31 @@ def import_any(fmt: str, paths: list[str], **options) -> pd.DataFrame:
         return import_olmix(*paths, **_pick(options, "model", "step", "tokens_per_step", "renormalize"))
     if fmt == "mixinglaws":
         if not options.get("domains"):
-            raise MixlawInputError("--from mixinglaws needs --domains (checkpoint names carry no domain names)")
-        return import_mixinglaws(paths, **_pick(options, "domains", "model", "tokens_per_step", "renormalize"))
+            raise MixlawInputError(
+                "--from mixinglaws needs --domains (checkpoint names carry no domain names)"
+            )
+        return import_mixinglaws(
+            paths, **_pick(options, "domains", "model", "tokens_per_step", "renormalize")
+        )
     for flag in ("mixture_prefix", "loss_prefix"):
         if not options.get(flag):
             raise MixlawInputError(f"--from wandb needs --{flag.replace('_', '-')}")
-    return import_wandb(paths[0], **_pick(options, "mixture_prefix", "loss_prefix", "loss_suffix", "run_col",
-                                          "model_col", "step_col", "model", "step", "tokens_per_step", "renormalize"))
+    return import_wandb(
+        paths[0],
+        **_pick(
+            options,
+            "mixture_prefix",
+            "loss_prefix",
+            "loss_suffix",
+            "run_col",
+            "model_col",
+            "step_col",
+            "model",
+            "step",
+            "tokens_per_step",
+            "renormalize",
+        ),
+    )
 
 
 def _pick(options: dict, *names: str) -> dict:

@@ -42,7 +42,7 @@ TOL = 1e-9
 
 
 def _domain_index(domains: list[str], name: str, what: str) -> int:
-    key = name[len(PROPORTION_PREFIX):] if name.startswith(PROPORTION_PREFIX) else name
+    key = name[len(PROPORTION_PREFIX) :] if name.startswith(PROPORTION_PREFIX) else name
     if key not in domains:
         raise MixlawInputError(f"{what}: unknown training domain {name!r}; known: {', '.join(domains)}")
     return domains.index(key)
@@ -96,11 +96,15 @@ def build_constraints(
         for name, tokens in available.items():
             i = _domain_index(domains, name, "available tokens")
             if tokens < 0 or not np.isfinite(tokens):
-                raise MixlawInputError(f"available tokens: {name}: expected a non-negative number, got {tokens}")
+                raise MixlawInputError(
+                    f"available tokens: {name}: expected a non-negative number, got {tokens}"
+                )
             cap = tokens * max_epochs / target_tokens
             if cap < upper[i]:
                 upper[i] = cap
-                reason[i] = f"availability ({tokens:.4g} tokens x {max_epochs:g} epochs / {target_tokens:.4g})"
+                reason[i] = (
+                    f"availability ({tokens:.4g} tokens x {max_epochs:g} epochs / {target_tokens:.4g})"
+                )
     fixed_idx: dict[int, float] = {}
     for name, value in (fixed or {}).items():
         i = _domain_index(domains, name, "--fix")
@@ -109,7 +113,8 @@ def build_constraints(
         if value < lower[i] - TOL or value > upper[i] + TOL:
             raise MixlawInputError(
                 f"infeasible constraints: --fix {name}={value} is outside its allowed range "
-                f"[{lower[i]:.6g}, {upper[i]:.6g}] (upper from {reason[i]})")
+                f"[{lower[i]:.6g}, {upper[i]:.6g}] (upper from {reason[i]})"
+            )
         fixed_idx[i] = float(value)
     free = [i for i in range(M) if i not in fixed_idx]
     budget = 1.0 - sum(fixed_idx.values())
@@ -117,18 +122,22 @@ def build_constraints(
         raise MixlawInputError(f"infeasible constraints: fixed shares sum to {1 - budget:.6g} > 1")
     if not free:
         if abs(budget) > 1e-6:
-            raise MixlawInputError(f"infeasible constraints: every share is fixed and they sum to {1 - budget:.6g}, not 1")
+            raise MixlawInputError(
+                f"infeasible constraints: every share is fixed and they sum to {1 - budget:.6g}, not 1"
+            )
     else:
         lo_sum, hi_sum = lower[free].sum(), upper[free].sum()
         if lo_sum > budget + TOL:
             raise MixlawInputError(
                 f"infeasible constraints: lower bounds of the free domains sum to {lo_sum:.6g} but only "
-                f"{budget:.6g} is left to share")
+                f"{budget:.6g} is left to share"
+            )
         if hi_sum < budget - TOL:
             caps = ", ".join(f"{domains[i]}<={upper[i]:.4g} ({reason[i]})" for i in free)
             raise MixlawInputError(
                 f"infeasible constraints: the upper bounds of the free domains sum to {hi_sum:.6g} < {budget:.6g}, "
-                f"so no mixture sums to 1 ({caps}); raise --max-epochs, lower --target-tokens or relax bounds")
+                f"so no mixture sums to 1 ({caps}); raise --max-epochs, lower --target-tokens or relax bounds"
+            )
     return Constraints(lower, upper, fixed_idx, reason)
 
 
@@ -160,8 +169,10 @@ def objective_weights(law: FittedLaw, objective: str | dict[str, float] = "total
     if isinstance(objective, dict):
         unknown = [t for t in objective if t not in law.targets]
         if unknown:
-            raise MixlawInputError(f"objective weights: unknown target(s) {', '.join(unknown)}; "
-                                   f"the law has {', '.join(law.targets)}")
+            raise MixlawInputError(
+                f"objective weights: unknown target(s) {', '.join(unknown)}; "
+                f"the law has {', '.join(law.targets)}"
+            )
         values = np.array(list(objective.values()), dtype=float)
         if (values < 0).any() or values.sum() <= 0:
             raise MixlawInputError("objective weights must be non-negative with a positive sum")
@@ -175,7 +186,9 @@ def objective_weights(law: FittedLaw, objective: str | dict[str, float] = "total
             return {law.targets[0]: 1.0}
         raise MixlawInputError("this law has no total; choose --objective TARGET or a weights file")
     if objective not in law.targets:
-        raise MixlawInputError(f"--objective {objective}: unknown target; available: total, {', '.join(law.targets)}")
+        raise MixlawInputError(
+            f"--objective {objective}: unknown target; available: total, {', '.join(law.targets)}"
+        )
     return {objective: 1.0}
 
 
@@ -229,24 +242,35 @@ def _solve(
             zm = np.maximum(z[None] - h * eye, 0.0)
             values = f(embed(np.vstack([z[None], zp, zm])))
             n = len(free)
-            grad = (values[1:n + 1] - values[n + 1:]) / np.maximum(np.diag(zp - zm), 1e-12)
+            grad = (values[1 : n + 1] - values[n + 1 :]) / np.maximum(np.diag(zp - zm), 1e-12)
             cache.clear()
             cache[key] = (float(values[0]), grad)
         return cache[key]
 
     constraints = [{"type": "eq", "fun": lambda z: z.sum() - budget, "jac": lambda z: np.ones_like(z)}]
     for c in extra or []:
-        constraints.append({"type": c["type"], "fun": (lambda z, c=c: c["fun"](embed(z[None])[0])),
-                            "jac": (lambda z, c=c: c["jac"](embed(z[None])[0])[free])})
+        constraints.append(
+            {
+                "type": c["type"],
+                "fun": (lambda z, c=c: c["fun"](embed(z[None])[0])),
+                "jac": (lambda z, c=c: c["jac"](embed(z[None])[0])[free]),
+            }
+        )
     from scipy.optimize import minimize  # lazy: keeps scipy off the import path of every mixlaw command
 
     best_z, best_v, n_ok = None, np.inf, 0
     for start in starts:
         z0 = project(start[free], lo, hi, budget)
         with np.errstate(all="ignore"):
-            res = minimize(lambda z: value_and_grad(z)[0], z0, jac=lambda z: value_and_grad(z)[1], method="SLSQP",
-                           bounds=list(zip(lo, hi)), constraints=constraints,
-                           options={"maxiter": 500, "ftol": 1e-13})
+            res = minimize(
+                lambda z: value_and_grad(z)[0],
+                z0,
+                jac=lambda z: value_and_grad(z)[1],
+                method="SLSQP",
+                bounds=list(zip(lo, hi)),
+                constraints=constraints,
+                options={"maxiter": 500, "ftol": 1e-13},
+            )
         z = project(np.clip(res.x, lo, hi), lo, hi, budget)
         ok = all(c["fun"](embed(z[None])[0]) >= -1e-7 for c in extra or [] if c["type"] == "ineq")
         value = float(f(embed(z[None]))[0])
@@ -275,7 +299,9 @@ def _feasible_sample(cons: Constraints, M: int, n: int, rng: np.random.Generator
 # --------------------------------------------------------------------------------------------- public API
 
 
-def parse_mixture(spec: Any, domains: list[str], what: str = "mixture", renormalize: bool = False) -> np.ndarray:
+def parse_mixture(
+    spec: Any, domains: list[str], what: str = "mixture", renormalize: bool = False
+) -> np.ndarray:
     """A mixture from a dict {domain or p_domain: share}, an array (M,), or `name=value,...` text.
 
     Checked like the runs table: every share in [0, 1], known domains, sum 1 (or renormalized); missing
@@ -287,7 +313,9 @@ def parse_mixture(spec: Any, domains: list[str], what: str = "mixture", renormal
             if not item.strip():
                 continue
             if "=" not in item:
-                raise MixlawInputError(f"{what}: expected name=value pairs separated by commas, got {item.strip()!r}")
+                raise MixlawInputError(
+                    f"{what}: expected name=value pairs separated by commas, got {item.strip()!r}"
+                )
             name, value = (s.strip() for s in item.split("=", 1))
             try:
                 pairs[name] = float(value)
@@ -307,8 +335,10 @@ def parse_mixture(spec: Any, domains: list[str], what: str = "mixture", renormal
     total = x.sum()
     if abs(total - 1) > 1e-6:
         if not renormalize or total <= 0:
-            raise MixlawInputError(f"{what}: shares sum to {total:.10g}, not 1"
-                                   + ("" if renormalize else " (pass --renormalize to rescale)"))
+            raise MixlawInputError(
+                f"{what}: shares sum to {total:.10g}, not 1"
+                + ("" if renormalize else " (pass --renormalize to rescale)")
+            )
         x = x / total
     return x
 
@@ -372,8 +402,12 @@ def optimize(
             x, value = _solve_near_observed(f, cons, M, x, value, observed, max_distance)
         distance_info = _distance_report(x, observed, warn_distance)
         if distance_info["warning"]:
-            log.warning("the optimum is %.3g (L1) from the nearest observed mixture, beyond the threshold %.3g: "
-                        "the law extrapolates; consider --max-distance", distance_info["l1"], distance_info["threshold"])
+            log.warning(
+                "the optimum is %.3g (L1) from the nearest observed mixture, beyond the threshold %.3g: "
+                "the law extrapolates; consider --max-distance",
+                distance_info["l1"],
+                distance_info["threshold"],
+            )
     elif max_distance is not None:
         raise MixlawInputError("--max-distance needs the observed mixtures (the law file has none)")
     else:
@@ -392,23 +426,37 @@ def optimize(
         base_name = baseline_name or "user"
     base_pred = _predictions(law, base_x, weights)
     eq, eq_info = equivalent_extra_steps(law, x, base_x, weights)
-    active = [PROPORTION_PREFIX + d for i, d in enumerate(domains)
-              if i not in cons.fixed and (x[i] <= cons.lower[i] + 1e-7 or x[i] >= cons.upper[i] - 1e-7)]
+    active = [
+        PROPORTION_PREFIX + d
+        for i, d in enumerate(domains)
+        if i not in cons.fixed and (x[i] <= cons.lower[i] + 1e-7 or x[i] >= cons.upper[i] - 1e-7)
+    ]
     return {
         "mixture": {PROPORTION_PREFIX + d: float(v) for d, v in zip(domains, _clean(x))},
         "predicted": predicted,
-        "objective": {"weights": weights, "value": float(value),
-                      "prior_strength": prior_strength,
-                      "prior": None if prior_x is None else dict(zip(law.domain_columns, prior_x.tolist()))},
-        "baseline": {"name": base_name, "mixture": dict(zip(law.domain_columns, base_x.tolist())),
-                     "predicted": base_pred},
+        "objective": {
+            "weights": weights,
+            "value": float(value),
+            "prior_strength": prior_strength,
+            "prior": None if prior_x is None else dict(zip(law.domain_columns, prior_x.tolist())),
+        },
+        "baseline": {
+            "name": base_name,
+            "mixture": dict(zip(law.domain_columns, base_x.tolist())),
+            "predicted": base_pred,
+        },
         "improvement": float(base_pred["objective"] - predicted["objective"]),
         "equivalent_extra_steps": eq,
         **eq_info,
         "distance_to_observed": distance_info,
         "constraints": {**cons.to_dict(domains), "active": active, "max_distance": max_distance},
-        "solver": {"method": "SLSQP", "convex": convex, "starts": int(len(start_points)), "converged_starts": n_ok,
-                   "seconds": time.perf_counter() - started},
+        "solver": {
+            "method": "SLSQP",
+            "convex": convex,
+            "starts": int(len(start_points)),
+            "converged_starts": n_ok,
+            "seconds": time.perf_counter() - started,
+        },
         "law": {"name": law.law.name, "targets": law.targets},
     }
 
@@ -442,16 +490,24 @@ def _distance_report(x: np.ndarray, observed: np.ndarray, warn_distance: float |
         if len(observed) > 1:
             pair = mixture_distance(observed, observed)
             np.fill_diagonal(pair, np.inf)
-            warn_distance = float(pair.min(axis=1).max())  # largest nearest-neighbour gap among observed mixtures
+            warn_distance = float(
+                pair.min(axis=1).max()
+            )  # largest nearest-neighbour gap among observed mixtures
         else:
             warn_distance = 0.1
-    return {"l1": float(d[i]), "nearest_index": i, "nearest_mixture": observed[i].tolist(),
-            "threshold": warn_distance, "warning": bool(d[i] > warn_distance + 1e-9),
-            "metric": "L1 = sum_j |r_j - r'_j| (2 x the share of tokens that would have to move)"}
+    return {
+        "l1": float(d[i]),
+        "nearest_index": i,
+        "nearest_mixture": observed[i].tolist(),
+        "threshold": warn_distance,
+        "warning": bool(d[i] > warn_distance + 1e-9),
+        "metric": "L1 = sum_j |r_j - r'_j| (2 x the share of tokens that would have to move)",
+    }
 
 
-def _solve_near_observed(f, cons: Constraints, M: int, x: np.ndarray, value: float, observed: np.ndarray,
-                         max_distance: float) -> tuple[np.ndarray, float]:
+def _solve_near_observed(
+    f, cons: Constraints, M: int, x: np.ndarray, value: float, observed: np.ndarray, max_distance: float
+) -> tuple[np.ndarray, float]:
     """Best mixture within L1 distance `max_distance` of some observed mixture (smoothed L1 constraint,
     one solve per nearby observed mixture)."""
     d = mixture_distance(x[None], observed)[0]
@@ -463,10 +519,16 @@ def _solve_near_observed(f, cons: Constraints, M: int, x: np.ndarray, value: flo
         anchor = observed[i]
         if any(abs(anchor[j] - v) > max_distance for j, v in cons.fixed.items()):
             continue
-        constraint = {"type": "ineq",
-                      "fun": lambda r, a=anchor: max_distance - np.sqrt((r - a) ** 2 + eps**2).sum(),
-                      "jac": lambda r, a=anchor: -(r - a) / np.sqrt((r - a) ** 2 + eps**2)}
-        start = project(anchor, cons.lower, cons.upper, 1.0) if not cons.fixed else _feasible_sample_center(cons, M)
+        constraint = {
+            "type": "ineq",
+            "fun": lambda r, a=anchor: max_distance - np.sqrt((r - a) ** 2 + eps**2).sum(),
+            "jac": lambda r, a=anchor: -(r - a) / np.sqrt((r - a) ** 2 + eps**2),
+        }
+        start = (
+            project(anchor, cons.lower, cons.upper, 1.0)
+            if not cons.fixed
+            else _feasible_sample_center(cons, M)
+        )
         try:
             xi, vi, _ = _solve(f, cons, M, np.vstack([start[None], (0.5 * (start + x))[None]]), [constraint])
         except MixlawInputError:
@@ -474,8 +536,10 @@ def _solve_near_observed(f, cons: Constraints, M: int, x: np.ndarray, value: flo
         if best is None or vi < best[1]:
             best = (xi, vi)
     if best is None:
-        raise MixlawInputError(f"infeasible constraints: no mixture within --max-distance {max_distance} of an "
-                               "observed mixture satisfies the bounds")
+        raise MixlawInputError(
+            f"infeasible constraints: no mixture within --max-distance {max_distance} of an "
+            "observed mixture satisfies the bounds"
+        )
     return best
 
 
@@ -491,8 +555,9 @@ def step_laws(law: FittedLaw) -> tuple[list[float], list[FittedLaw]] | None:
     return [float(s) for s in grid["values"]], laws
 
 
-def equivalent_extra_steps(law: FittedLaw, x_opt: np.ndarray, x_base: np.ndarray,
-                           weights: dict[str, float]) -> tuple[float | None, dict[str, Any]]:
+def equivalent_extra_steps(
+    law: FittedLaw, x_opt: np.ndarray, x_base: np.ndarray, weights: dict[str, float]
+) -> tuple[float | None, dict[str, Any]]:
     """Steps the baseline needs to reach the optimum's predicted objective, as a ratio to the target steps.
 
     Uses the law's `step_grid` (mixing laws fitted at several training lengths at the target size): the
@@ -503,30 +568,47 @@ def equivalent_extra_steps(law: FittedLaw, x_opt: np.ndarray, x_base: np.ndarray
 
     grid = step_laws(law)
     if grid is None:
-        return None, {"equivalent_extra_steps_reason":
-                      "the law carries no step information (a single-scale law); run `mixlaw pipeline` for a "
-                      "step-aware law"}
+        return None, {
+            "equivalent_extra_steps_reason": "the law carries no step information (a single-scale law); run `mixlaw pipeline` for a "
+            "step-aware law"
+        }
     values, laws = grid
     target = float(law.meta["step_grid"]["target"])
     variable = law.meta["step_grid"].get("variable", "step")
     L_opt = sum(w * law.predict(x_opt[None])[t][0] for t, w in weights.items())
     curve = np.array([sum(w * g.predict(x_base[None])[t][0] for t, w in weights.items()) for g in laws])
-    fit = fit_curves("step", np.array(values)[:, None], curve[None], [{"mixture": "baseline"}], np.zeros(1, int),
-                     "none", [variable], delta=None)
+    fit = fit_curves(
+        "step",
+        np.array(values)[:, None],
+        curve[None],
+        [{"mixture": "baseline"}],
+        np.zeros(1, int),
+        "none",
+        [variable],
+        delta=None,
+    )
     E, B = fit.coef[0]
     beta = fit.exps[0, 0]
     ref = fit.ref[0]
-    info: dict[str, Any] = {"equivalent_extra_steps_detail": {
-        "variable": variable, "target": target, "grid": values, "baseline_curve": curve.tolist(),
-        "baseline_law": {"E": float(E), "B": float(B), "beta": float(beta), "ref": ref},
-        "optimum_objective": float(L_opt)}}
+    info: dict[str, Any] = {
+        "equivalent_extra_steps_detail": {
+            "variable": variable,
+            "target": target,
+            "grid": values,
+            "baseline_curve": curve.tolist(),
+            "baseline_law": {"E": float(E), "B": float(B), "beta": float(beta), "ref": ref},
+            "optimum_objective": float(L_opt),
+        }
+    }
     if L_opt <= E + 1e-12 or B <= 0:
         info["equivalent_extra_steps_reason"] = (
-            f"the baseline's predicted loss never reaches the optimum's {L_opt:.5g} (its asymptote is {E:.5g})")
+            f"the baseline's predicted loss never reaches the optimum's {L_opt:.5g} (its asymptote is {E:.5g})"
+        )
         return None, info
     steps = ref * ((L_opt - E) / B) ** (-1.0 / beta)
     info["equivalent_extra_steps_detail"]["equivalent_steps"] = float(steps)
     if not min(values) <= steps <= max(values):
         info["equivalent_extra_steps_detail"]["note"] = (
-            f"outside the step grid [{min(values):g}, {max(values):g}]: extrapolated by the fitted curve")
+            f"outside the step grid [{min(values):g}, {max(values):g}]: extrapolated by the fitted curve"
+        )
     return float(steps / target), info

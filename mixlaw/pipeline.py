@@ -33,7 +33,9 @@ from mixlaw.scaling import SHARE_OPTIONS, SIZE_EXPONENT, STEP_EXPONENT, CurveLaw
 from mixlaw.selection import select_law
 
 STEP_GRID_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
-HOLDOUT_STEP_RATIO = 1.5  # the step check fits checkpoints up to (last fitted step) / 1.5 and predicts the rest
+HOLDOUT_STEP_RATIO = (
+    1.5  # the step check fits checkpoints up to (last fitted step) / 1.5 and predicts the rest
+)
 
 
 @dataclass
@@ -65,7 +67,9 @@ class PipelineConfig:
             raise MixlawInputError("--target-params and the target step/tokens must be positive")
         for name in ("step_share", "size_share", "joint_share"):
             if getattr(self, name) not in SHARE_OPTIONS:
-                raise MixlawInputError(f"--{name.replace('_', '-')}: expected one of {', '.join(SHARE_OPTIONS)}")
+                raise MixlawInputError(
+                    f"--{name.replace('_', '-')}: expected one of {', '.join(SHARE_OPTIONS)}"
+                )
         if self.scale not in ("chain", "joint"):
             raise MixlawInputError("--scale-law: expected chain or joint")
         if self.min_sizes < 2:
@@ -120,8 +124,10 @@ def _sizes(wide: pd.DataFrame, fit_sizes: list[str] | None) -> pd.DataFrame:
         for item in fit_sizes:
             hit = sizes[(sizes["model"] == item) | np.isclose(sizes["params"], _number(item), rtol=1e-9)]
             if hit.empty:
-                raise MixlawInputError(f"--fit-sizes {item}: no such model; available: "
-                                       + ", ".join(f"{m} ({p:g})" for m, p in zip(sizes["model"], sizes["params"])))
+                raise MixlawInputError(
+                    f"--fit-sizes {item}: no such model; available: "
+                    + ", ".join(f"{m} ({p:g})" for m, p in zip(sizes["model"], sizes["params"]))
+                )
             keep.extend(hit.index)
         sizes = sizes.loc[sorted(set(keep))].reset_index(drop=True)
     if len(sizes) < 2:
@@ -136,8 +142,9 @@ def _number(text: str) -> float:
         return float("nan")
 
 
-def _curve_matrix(frame: pd.DataFrame, keys: list[str], x: str, targets: list[str]
-                  ) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+def _curve_matrix(
+    frame: pd.DataFrame, keys: list[str], x: str, targets: list[str]
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
     """Curves (one per key combination and target) over the sorted union of `x`: (keys, xs (n,), Y (C, n))."""
     xs = np.sort(frame[x].unique()).astype(float)
     grouped = frame.groupby(keys + [x], sort=True)[targets].mean()  # repeats/seeds averaged
@@ -151,7 +158,9 @@ def _curve_matrix(frame: pd.DataFrame, keys: list[str], x: str, targets: list[st
     return curve_keys, xs, np.array(rows)
 
 
-def _share_ids(keys: list[dict[str, Any]], share: str, mixture_fields: list[str], all_fields: list[str]) -> np.ndarray:
+def _share_ids(
+    keys: list[dict[str, Any]], share: str, mixture_fields: list[str], all_fields: list[str]
+) -> np.ndarray:
     if share == "none":
         return np.arange(len(keys))
     fields = mixture_fields if share == "mixture" else all_fields
@@ -159,8 +168,14 @@ def _share_ids(keys: list[dict[str, Any]], share: str, mixture_fields: list[str]
     return np.unique(labels, return_inverse=True, axis=0)[1].ravel() if fields else np.zeros(len(keys), int)
 
 
-def fit_step_laws(frame: pd.DataFrame, variable: str, targets: list[str], share: str, delta: float | None,
-                  bounds: tuple[float, float] = STEP_EXPONENT) -> CurveLaws:
+def fit_step_laws(
+    frame: pd.DataFrame,
+    variable: str,
+    targets: list[str],
+    share: str,
+    delta: float | None,
+    bounds: tuple[float, float] = STEP_EXPONENT,
+) -> CurveLaws:
     """Step laws of every (model, run, target) curve with at least 3 checkpoints in `frame`."""
     counts = frame.groupby(["model", "run"])[variable].nunique()
     ok = counts[counts >= 3].index
@@ -172,8 +187,14 @@ def fit_step_laws(frame: pd.DataFrame, variable: str, targets: list[str], share:
     return fit_curves("step", xs[:, None], Y, keys, groups, share, [variable], delta, [bounds])
 
 
-def fit_size_laws(values: pd.DataFrame, params: dict[str, float], targets: list[str], share: str,
-                  delta: float | None, bounds: tuple[float, float] = SIZE_EXPONENT) -> CurveLaws:
+def fit_size_laws(
+    values: pd.DataFrame,
+    params: dict[str, float],
+    targets: list[str],
+    share: str,
+    delta: float | None,
+    bounds: tuple[float, float] = SIZE_EXPONENT,
+) -> CurveLaws:
     """Size laws of each (run, target) over model sizes; `values` has columns model, run and the targets."""
     values = values.assign(params=values["model"].map(params))
     keys, xs, Y = _curve_matrix(values, ["run"], "params", targets)
@@ -204,8 +225,13 @@ def _total(frame: pd.DataFrame, weights: Weights, targets: list[str]) -> np.ndar
 
 def _rel_errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     rel = np.abs(pred / true - 1)
-    return {"n": int(len(rel)), "mean_rel": float(rel.mean()), "max_rel": float(rel.max()),
-            "mean_abs": float(np.abs(pred - true).mean()), "bias_rel": float((pred / true - 1).mean())}
+    return {
+        "n": int(len(rel)),
+        "mean_rel": float(rel.mean()),
+        "max_rel": float(rel.max()),
+        "mean_abs": float(np.abs(pred - true).mean()),
+        "bias_rel": float((pred / true - 1).mean()),
+    }
 
 
 # --------------------------------------------------------------------------------------------- the pipeline
@@ -230,7 +256,7 @@ def _fit_data(frame: pd.DataFrame, template: dict[str, Any]) -> FitData:
         Y=frame[targets].to_numpy(dtype=float),
         total=_total(frame, weights, targets),
         targets=targets,
-        domains=[c[len(PROPORTION_PREFIX):] for c in columns],
+        domains=[c[len(PROPORTION_PREFIX) :] for c in columns],
         weights=weights,
         frame=frame.reset_index(drop=True),
         selection=template["selection"],
@@ -239,8 +265,9 @@ def _fit_data(frame: pd.DataFrame, template: dict[str, Any]) -> FitData:
     )
 
 
-def run_pipeline(table: RunsTable, weights: Weights, config: PipelineConfig,
-                 log: Callable[[str], None] = lambda m: None) -> PipelineResult:
+def run_pipeline(
+    table: RunsTable, weights: Weights, config: PipelineConfig, log: Callable[[str], None] = lambda m: None
+) -> PipelineResult:
     """Run every stage; see the module docstring. `log` receives one progress line per stage."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -255,18 +282,27 @@ def run_pipeline(table: RunsTable, weights: Weights, config: PipelineConfig,
     columns = table.domain_columns
     # Step range: default every complete checkpoint up to the largest step observed at every size.
     largest_common = float(wide.groupby("model")[variable].max().min())
-    lo, hi = (config.fit_steps or (None, None))
+    lo, hi = config.fit_steps or (None, None)
     lo = float(wide[variable].min()) if lo is None else float(lo)
     hi = largest_common if hi is None else float(hi)
     if lo >= hi:
         raise MixlawInputError(f"--fit-steps: empty range {lo:g}:{hi:g}")
     in_range = wide[(wide[variable] >= lo) & (wide[variable] <= hi)]
-    defaults = {"fit_steps": [lo, hi], "fit_sizes": list(params), "variable": variable,
-                "largest_common": largest_common}
+    defaults = {
+        "fit_steps": [lo, hi],
+        "fit_sizes": list(params),
+        "variable": variable,
+        "largest_common": largest_common,
+    }
     mixtures = wide.drop_duplicates("run").set_index("run")[columns]
-    template = {"targets": targets, "columns": columns, "weights": weights, "source": table.source,
-                "data_hash": table.data_hash(),
-                "selection": {"pipeline": True, "target_params": config.target_params, variable: config.target}}
+    template = {
+        "targets": targets,
+        "columns": columns,
+        "weights": weights,
+        "source": table.source,
+        "data_hash": table.data_hash(),
+        "selection": {"pipeline": True, "target_params": config.target_params, variable: config.target},
+    }
     checks: dict[str, Any] = {}
     step_laws = size_laws = joint_law = None
 
@@ -275,36 +311,50 @@ def run_pipeline(table: RunsTable, weights: Weights, config: PipelineConfig,
     sizes_per_run = (per_run >= 3).groupby("run").sum()
     runs = sorted(sizes_per_run[sizes_per_run >= min(config.min_sizes, len(params))].index, key=_natural)
     if len(runs) < 2:
-        raise MixlawInputError(f"only {len(runs)} mixture(s) observed at {config.min_sizes} sizes with 3 checkpoints "
-                               f"in {lo:g}:{hi:g}; lower --min-sizes or widen --fit-steps")
+        raise MixlawInputError(
+            f"only {len(runs)} mixture(s) observed at {config.min_sizes} sizes with 3 checkpoints "
+            f"in {lo:g}:{hi:g}; lower --min-sizes or widen --fit-steps"
+        )
     log(f"{len(runs)} mixtures at >= {config.min_sizes} of {len(params)} sizes; {variable}s {lo:g}:{hi:g}")
 
     if config.scale == "chain":
-        step_laws = fit_step_laws(in_range, variable, targets, config.step_share, config.delta,
-                                  config.step_exponent)
+        step_laws = fit_step_laws(
+            in_range, variable, targets, config.step_share, config.delta, config.step_exponent
+        )
         timings["step_laws"] = time.perf_counter() - clock
-        log(f"step laws: {len(step_laws.keys)} curves, share beta per {config.step_share} "
-            f"({timings['step_laws']:.1f} s)")
+        log(
+            f"step laws: {len(step_laws.keys)} curves, share beta per {config.step_share} "
+            f"({timings['step_laws']:.1f} s)"
+        )
 
         def extrapolate(value: float, _laws=(step_laws,)) -> tuple[pd.DataFrame, CurveLaws]:
-            at_sizes = _wide_predictions(_predict_curves(_laws[0], np.array([[value]])), ["model", "run"], targets)
+            at_sizes = _wide_predictions(
+                _predict_curves(_laws[0], np.array([[value]])), ["model", "run"], targets
+            )
             at_sizes = at_sizes[at_sizes["run"].isin(runs)]
-            laws = fit_size_laws(at_sizes, params, targets, config.size_share, config.delta,
-                                  config.size_exponent)
-            out = _wide_predictions(_predict_curves(laws, np.array([[config.target_params]])), ["run"], targets)
+            laws = fit_size_laws(
+                at_sizes, params, targets, config.size_share, config.delta, config.size_exponent
+            )
+            out = _wide_predictions(
+                _predict_curves(laws, np.array([[config.target_params]])), ["run"], targets
+            )
             return out, laws
 
         t0 = time.perf_counter()
         at_target, size_laws = extrapolate(config.target)
         timings["size_laws"] = time.perf_counter() - t0
-        log(f"size laws: {len(size_laws.keys)} curves, share alpha per {config.size_share} "
-            f"({timings['size_laws']:.1f} s)")
+        log(
+            f"size laws: {len(size_laws.keys)} curves, share alpha per {config.size_share} "
+            f"({timings['size_laws']:.1f} s)"
+        )
     else:
         fit_frame = in_range[in_range["run"].isin(runs)]
         joint_law = _fit_joint(fit_frame, variable, targets, config)
         timings["joint_law"] = time.perf_counter() - clock
-        log(f"joint law: {len(joint_law.keys)} curves, share exponents per {config.joint_share} "
-            f"({timings['joint_law']:.1f} s)")
+        log(
+            f"joint law: {len(joint_law.keys)} curves, share exponents per {config.joint_share} "
+            f"({timings['joint_law']:.1f} s)"
+        )
 
         def extrapolate(value: float, _law=joint_law) -> tuple[pd.DataFrame, None]:
             point = np.array([[config.target_params, value]])
@@ -326,8 +376,14 @@ def run_pipeline(table: RunsTable, weights: Weights, config: PipelineConfig,
     else:
         try:
             result = cross_validate(data, law_name, cv=min(config.cv, data.n_mixtures), seed=config.seed)
-            selection = [{"law": law_name, **result["metrics"]["total" if "total" in result["metrics"]
-                                                                   else next(iter(result["metrics"]))]}]
+            selection = [
+                {
+                    "law": law_name,
+                    **result["metrics"][
+                        "total" if "total" in result["metrics"] else next(iter(result["metrics"]))
+                    ],
+                }
+            ]
         except MixlawInputError as exc:
             selection = [{"law": law_name, "error": str(exc)}]
     fitted = _fit_mixing(frame, template, law_name, config.seed)
@@ -342,11 +398,20 @@ def run_pipeline(table: RunsTable, weights: Weights, config: PipelineConfig,
         grid_frame, _ = extrapolate(value)
         grid_frame = grid_frame.merge(mixtures, left_on="run", right_index=True)
         grid_laws.append(_fit_mixing(grid_frame, template, law_name, config.seed).law.to_dict())
-    fitted.meta["step_grid"] = {"variable": variable, "target": config.target, "values": grid_values,
-                                "factors": list(config.step_grid), "laws": grid_laws}
+    fitted.meta["step_grid"] = {
+        "variable": variable,
+        "target": config.target,
+        "values": grid_values,
+        "factors": list(config.step_grid),
+        "laws": grid_laws,
+    }
     fitted.meta["observed_mixtures"] = frame[columns].to_numpy(dtype=float).tolist()
     fitted.meta["observed_runs"] = frame["run"].astype(str).tolist()
-    fitted.meta["target_scale"] = {"params": config.target_params, variable: config.target, "scale_law": config.scale}
+    fitted.meta["target_scale"] = {
+        "params": config.target_params,
+        variable: config.target,
+        "scale_law": config.scale,
+    }
     timings["step_grid"] = time.perf_counter() - t0
     log(f"step-aware laws at {len(grid_values)} training lengths ({timings['step_grid']:.1f} s)")
 
@@ -362,8 +427,21 @@ def run_pipeline(table: RunsTable, weights: Weights, config: PipelineConfig,
         predictions[f"pred_{t}"] = frame[t].to_numpy()
     predictions["pred_total"] = frame["total"].to_numpy()
     timings["total"] = time.perf_counter() - clock
-    result = PipelineResult(config, fitted, predictions, step_laws, size_laws, joint_law, checks, selection, runs,
-                            defaults, timings, template=template, data=data)
+    result = PipelineResult(
+        config,
+        fitted,
+        predictions,
+        step_laws,
+        size_laws,
+        joint_law,
+        checks,
+        selection,
+        runs,
+        defaults,
+        timings,
+        template=template,
+        data=data,
+    )
 
     def extrapolate_frame(value: float) -> pd.DataFrame:
         out, _ = extrapolate(value)
@@ -378,7 +456,9 @@ def _natural(run: str) -> tuple:
 
 
 def _fit_joint(frame: pd.DataFrame, variable: str, targets: list[str], config: PipelineConfig) -> CurveLaws:
-    points = frame[["params", variable]].drop_duplicates().sort_values(["params", variable]).to_numpy(dtype=float)
+    points = (
+        frame[["params", variable]].drop_duplicates().sort_values(["params", variable]).to_numpy(dtype=float)
+    )
     index = pd.MultiIndex.from_arrays([points[:, 0], points[:, 1]])
     grouped = frame.groupby(["run", "params", variable])[targets].mean()
     keys, rows = [], []
@@ -388,13 +468,32 @@ def _fit_joint(frame: pd.DataFrame, variable: str, targets: list[str], config: P
             keys.append({"run": run, "target": t})
             rows.append(sub[t].to_numpy(dtype=float))
     groups = _share_ids(keys, config.joint_share, ["run"], [])
-    return fit_curves("joint", points, np.array(rows), keys, groups, config.joint_share, ["params", variable],
-                      config.delta, [config.size_exponent, config.step_exponent])
+    return fit_curves(
+        "joint",
+        points,
+        np.array(rows),
+        keys,
+        groups,
+        config.joint_share,
+        ["params", variable],
+        config.delta,
+        [config.size_exponent, config.step_exponent],
+    )
 
 
-def _checks(wide: pd.DataFrame, in_range: pd.DataFrame, runs: list[str], variable: str, targets: list[str],
-            weights: Weights, params: dict[str, float], config: PipelineConfig, lo: float, hi: float,
-            step_laws: CurveLaws | None) -> dict[str, Any]:
+def _checks(
+    wide: pd.DataFrame,
+    in_range: pd.DataFrame,
+    runs: list[str],
+    variable: str,
+    targets: list[str],
+    weights: Weights,
+    params: dict[str, float],
+    config: PipelineConfig,
+    lo: float,
+    hi: float,
+    step_laws: CurveLaws | None,
+) -> dict[str, Any]:
     """Hold-out errors (relative error of the weighted total) of each stage."""
     checks: dict[str, Any] = {}
     models = list(params)
@@ -414,38 +513,66 @@ def _checks(wide: pd.DataFrame, in_range: pd.DataFrame, runs: list[str], variabl
     if config.scale == "chain":
         # 1. Step stage: fit up to `cut`, predict the later checkpoints of each size.
         try:
-            laws = fit_step_laws(early, variable, targets, config.step_share, config.delta,
-                                  config.step_exponent)
+            laws = fit_step_laws(
+                early, variable, targets, config.step_share, config.delta, config.step_exponent
+            )
             points = np.sort(late[variable].unique()).astype(float)[:, None]
-            pred = _wide_predictions(_predict_curves(laws, points).assign(
-                **{variable: lambda d: points[d["_point"].to_numpy(), 0]}), ["model", "run", variable], targets)
-            checks["step"] = {"what": f"step laws fitted on {variable}s {lo:g}:{cut:g}, predicting "
-                                      f"{cut:g} < {variable} <= {hi:g} at every size",
-                              **score(pred, late, ["model", "run", variable]),
-                              "per_size": {m: score(pred[pred["model"] == m], late[late["model"] == m],
-                                                    ["model", "run", variable]) for m in models}}
+            pred = _wide_predictions(
+                _predict_curves(laws, points).assign(
+                    **{variable: lambda d: points[d["_point"].to_numpy(), 0]}
+                ),
+                ["model", "run", variable],
+                targets,
+            )
+            checks["step"] = {
+                "what": f"step laws fitted on {variable}s {lo:g}:{cut:g}, predicting "
+                f"{cut:g} < {variable} <= {hi:g} at every size",
+                **score(pred, late, ["model", "run", variable]),
+                "per_size": {
+                    m: score(pred[pred["model"] == m], late[late["model"] == m], ["model", "run", variable])
+                    for m in models
+                },
+            }
         except MixlawInputError as exc:
             checks["step"] = {"skipped": str(exc)}
         # 2. Beyond the fitted range: observed checkpoints after `hi`, predicted by the full step laws.
         beyond = wide[wide[variable] > hi]
         if step_laws is not None and not beyond.empty:
             points = np.sort(beyond[variable].unique()).astype(float)[:, None]
-            pred = _wide_predictions(_predict_curves(step_laws, points).assign(
-                **{variable: lambda d: points[d["_point"].to_numpy(), 0]}), ["model", "run", variable], targets)
-            checks["step_beyond"] = {"what": f"observed checkpoints beyond the fitted range ({variable} > {hi:g}), "
-                                             "predicted by the step laws", **score(pred, beyond, ["model", "run", variable]),
-                                     "cases": _cases(pred, beyond, targets, weights, ["model", "run", variable])}
+            pred = _wide_predictions(
+                _predict_curves(step_laws, points).assign(
+                    **{variable: lambda d: points[d["_point"].to_numpy(), 0]}
+                ),
+                ["model", "run", variable],
+                targets,
+            )
+            checks["step_beyond"] = {
+                "what": f"observed checkpoints beyond the fitted range ({variable} > {hi:g}), "
+                "predicted by the step laws",
+                **score(pred, beyond, ["model", "run", variable]),
+                "cases": _cases(pred, beyond, targets, weights, ["model", "run", variable]),
+            }
         # 3. Size stage: observed losses at `hi` for all sizes but the largest, predict the largest.
         at_hi = wide[(wide[variable] == hi) & wide["run"].isin(runs)]
         smaller = at_hi[at_hi["model"] != largest]
         if len(models) - 1 >= 3 and not smaller.empty:
             try:
-                laws = fit_size_laws(smaller[["model", "run"] + targets], params, targets, config.size_share, config.delta,
-                                  config.size_exponent)
-                pred = _wide_predictions(_predict_curves(laws, np.array([[params[largest]]])), ["run"], targets)
-                checks["size"] = {"what": f"size laws fitted on observed losses at {variable} {hi:g} of "
-                                          f"{', '.join(models[:-1])}, predicting {largest}",
-                                  **score(pred, at_hi[at_hi["model"] == largest], ["run"])}
+                laws = fit_size_laws(
+                    smaller[["model", "run"] + targets],
+                    params,
+                    targets,
+                    config.size_share,
+                    config.delta,
+                    config.size_exponent,
+                )
+                pred = _wide_predictions(
+                    _predict_curves(laws, np.array([[params[largest]]])), ["run"], targets
+                )
+                checks["size"] = {
+                    "what": f"size laws fitted on observed losses at {variable} {hi:g} of "
+                    f"{', '.join(models[:-1])}, predicting {largest}",
+                    **score(pred, at_hi[at_hi["model"] == largest], ["run"]),
+                }
             except MixlawInputError as exc:
                 checks["size"] = {"skipped": str(exc)}
         else:
@@ -453,19 +580,37 @@ def _checks(wide: pd.DataFrame, in_range: pd.DataFrame, runs: list[str], variabl
         # 4. Chain: step laws up to `cut` on all but the largest size, then size laws, predict the largest later.
         if len(models) - 1 >= 3:
             try:
-                laws = fit_step_laws(early[early["model"] != largest], variable, targets, config.step_share,
-                                     config.delta, config.step_exponent)
+                laws = fit_step_laws(
+                    early[early["model"] != largest],
+                    variable,
+                    targets,
+                    config.step_share,
+                    config.delta,
+                    config.step_exponent,
+                )
                 truth = late[late["model"] == largest]
                 preds = []
                 for value in np.sort(truth[variable].unique()):
-                    at = _wide_predictions(_predict_curves(laws, np.array([[value]])), ["model", "run"], targets)
-                    size = fit_size_laws(at[at["run"].isin(runs)], params, targets, config.size_share, config.delta,
-                                  config.size_exponent)
-                    p = _wide_predictions(_predict_curves(size, np.array([[params[largest]]])), ["run"], targets)
+                    at = _wide_predictions(
+                        _predict_curves(laws, np.array([[value]])), ["model", "run"], targets
+                    )
+                    size = fit_size_laws(
+                        at[at["run"].isin(runs)],
+                        params,
+                        targets,
+                        config.size_share,
+                        config.delta,
+                        config.size_exponent,
+                    )
+                    p = _wide_predictions(
+                        _predict_curves(size, np.array([[params[largest]]])), ["run"], targets
+                    )
                     preds.append(p.assign(**{variable: value}))
-                checks["chain"] = {"what": f"step laws on {variable}s <= {cut:g} and sizes {', '.join(models[:-1])}, "
-                                           f"then size laws, predicting {largest} at {variable}s {cut:g}:{hi:g}",
-                                   **score(pd.concat(preds), truth, ["run", variable])}
+                checks["chain"] = {
+                    "what": f"step laws on {variable}s <= {cut:g} and sizes {', '.join(models[:-1])}, "
+                    f"then size laws, predicting {largest} at {variable}s {cut:g}:{hi:g}",
+                    **score(pd.concat(preds), truth, ["run", variable]),
+                }
             except MixlawInputError as exc:
                 checks["chain"] = {"skipped": str(exc)}
         else:
@@ -484,32 +629,49 @@ def _checks(wide: pd.DataFrame, in_range: pd.DataFrame, runs: list[str], variabl
             pred = _wide_predictions(long, ["run", "params", variable], targets)
             return {"what": what, **score(pred, truth, ["run", "params", variable])}
 
-        checks["step"] = joint_score(fit_frame[fit_frame[variable] <= cut], late,
-                                     f"joint law fitted on {variable}s <= {cut:g}, predicting the later checkpoints")
+        checks["step"] = joint_score(
+            fit_frame[fit_frame[variable] <= cut],
+            late,
+            f"joint law fitted on {variable}s <= {cut:g}, predicting the later checkpoints",
+        )
         at_hi = fit_frame[fit_frame[variable] == hi]
-        checks["size"] = joint_score(fit_frame[fit_frame["model"] != largest], at_hi[at_hi["model"] == largest],
-                                     f"joint law fitted without {largest}, predicting {largest} at {variable} {hi:g}")
-        checks["chain"] = joint_score(fit_frame[(fit_frame["model"] != largest) & (fit_frame[variable] <= cut)],
-                                      late[late["model"] == largest],
-                                      f"joint law fitted without {largest} on {variable}s <= {cut:g}, "
-                                      f"predicting {largest} later")
+        checks["size"] = joint_score(
+            fit_frame[fit_frame["model"] != largest],
+            at_hi[at_hi["model"] == largest],
+            f"joint law fitted without {largest}, predicting {largest} at {variable} {hi:g}",
+        )
+        checks["chain"] = joint_score(
+            fit_frame[(fit_frame["model"] != largest) & (fit_frame[variable] <= cut)],
+            late[late["model"] == largest],
+            f"joint law fitted without {largest} on {variable}s <= {cut:g}, predicting {largest} later",
+        )
     return checks
 
 
-def _cases(pred: pd.DataFrame, truth: pd.DataFrame, targets: list[str], weights: Weights, on: list[str]) -> list[dict]:
+def _cases(
+    pred: pd.DataFrame, truth: pd.DataFrame, targets: list[str], weights: Weights, on: list[str]
+) -> list[dict]:
     merged = truth.merge(pred, on=on, suffixes=("", "_pred"))
     out = []
     for _, row in merged.iterrows():
         p = sum(weights.group_weight[t] * row[f"{t}_pred"] for t in targets)
-        out.append({**{k: row[k] for k in on}, "observed": float(row["total"]), "predicted": float(p),
-                    "rel_error": float(p / row["total"] - 1)})
+        out.append(
+            {
+                **{k: row[k] for k in on},
+                "observed": float(row["total"]),
+                "predicted": float(p),
+                "rel_error": float(p / row["total"] - 1),
+            }
+        )
     return out
 
 
 # --------------------------------------------------------------------------------------------- report
 
 
-def summary_markdown(result: PipelineResult, optimum: dict[str, Any] | None, command: str | None = None) -> str:
+def summary_markdown(
+    result: PipelineResult, optimum: dict[str, Any] | None, command: str | None = None
+) -> str:
     """summary.md: defaults used, stage-by-stage validation errors, the chosen law and the optimum."""
     c, d = result.config, result.defaults
     lines = ["# mixlaw pipeline summary", ""]
@@ -539,35 +701,56 @@ def summary_markdown(result: PipelineResult, optimum: dict[str, Any] | None, com
         if "skipped" in check:
             lines.append(f"| {name} | skipped: {check['skipped']} | | | | |")
         else:
-            lines.append(f"| {name} | {check['what']} | {check['n']} | {100 * check['mean_rel']:.3f}% | "
-                         f"{100 * check['max_rel']:.3f}% | {100 * check['bias_rel']:+.3f}% |")
-    lines += ["", "Mixing law cross-validation on the extrapolated losses (total):", "",
-              "| law | MAE | mean rel. error | Spearman |", "|---|---|---|---|"]
+            lines.append(
+                f"| {name} | {check['what']} | {check['n']} | {100 * check['mean_rel']:.3f}% | "
+                f"{100 * check['max_rel']:.3f}% | {100 * check['bias_rel']:+.3f}% |"
+            )
+    lines += [
+        "",
+        "Mixing law cross-validation on the extrapolated losses (total):",
+        "",
+        "| law | MAE | mean rel. error | Spearman |",
+        "|---|---|---|---|",
+    ]
     for row in result.selection:
         if "mae" in row:
-            lines.append(f"| {row['law']} | {row['mae']:.5f} | {100 * row['mare']:.3f}% | {row['spearman']:.3f} |")
+            lines.append(
+                f"| {row['law']} | {row['mae']:.5f} | {100 * row['mare']:.3f}% | {row['spearman']:.3f} |"
+            )
         else:
             lines.append(f"| {row['law']} | failed: {row.get('error', '')} | | |")
     if optimum is not None:
-        lines += ["", "## Optimum", "",
-                  "| domain | optimum | baseline |", "|---|---|---|"]
+        lines += ["", "## Optimum", "", "| domain | optimum | baseline |", "|---|---|---|"]
         for k, v in optimum["mixture"].items():
             lines.append(f"| {k} | {v:.4f} | {optimum['baseline']['mixture'][k]:.4f} |")
-        lines += ["", f"Predicted objective: optimum {optimum['predicted']['objective']:.5f}, baseline "
-                      f"({optimum['baseline']['name']}) {optimum['baseline']['predicted']['objective']:.5f}.",
-                  f"equivalent_extra_steps: {optimum['equivalent_extra_steps']}"
-                  + (f" ({optimum.get('equivalent_extra_steps_reason')})"
-                     if optimum["equivalent_extra_steps"] is None else
-                     " (steps the baseline needs to match the optimum, as a multiple of the target)"),
-                  f"Distance to the nearest observed mixture (L1): {optimum['distance_to_observed'].get('l1')}"
-                  + (" - WARNING: beyond the spacing of the observed mixtures"
-                     if optimum["distance_to_observed"].get("warning") else "")]
+        lines += [
+            "",
+            f"Predicted objective: optimum {optimum['predicted']['objective']:.5f}, baseline "
+            f"({optimum['baseline']['name']}) {optimum['baseline']['predicted']['objective']:.5f}.",
+            f"equivalent_extra_steps: {optimum['equivalent_extra_steps']}"
+            + (
+                f" ({optimum.get('equivalent_extra_steps_reason')})"
+                if optimum["equivalent_extra_steps"] is None
+                else " (steps the baseline needs to match the optimum, as a multiple of the target)"
+            ),
+            f"Distance to the nearest observed mixture (L1): {optimum['distance_to_observed'].get('l1')}"
+            + (
+                " - WARNING: beyond the spacing of the observed mixtures"
+                if optimum["distance_to_observed"].get("warning")
+                else ""
+            ),
+        ]
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()), ""]
     return "\n".join(lines)
 
 
-def write_outputs(result: PipelineResult, optimum: dict[str, Any], out: Path, command: str | None = None,
-                  summary_name: str = "summary.md") -> None:
+def write_outputs(
+    result: PipelineResult,
+    optimum: dict[str, Any],
+    out: Path,
+    command: str | None = None,
+    summary_name: str = "summary.md",
+) -> None:
     """The pipeline's result files in `out`: predictions.csv, law.json, optimum.json, step/size (or joint) law
     JSON, checks.json and the summary (`summary_name`)."""
     write_runs(result.predictions, out / "predictions.csv")
@@ -578,5 +761,7 @@ def write_outputs(result: PipelineResult, optimum: dict[str, Any], out: Path, co
         dump_json(result.size_laws.to_dict(), out / "size_laws.json")
     if result.joint_law is not None:
         dump_json(result.joint_law.to_dict(), out / "joint_law.json")
-    dump_json({"checks": result.checks, "defaults": result.defaults, "timings": result.timings}, out / "checks.json")
+    dump_json(
+        {"checks": result.checks, "defaults": result.defaults, "timings": result.timings}, out / "checks.json"
+    )
     (out / summary_name).write_text(summary_markdown(result, optimum, command))

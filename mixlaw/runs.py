@@ -77,7 +77,9 @@ def _decode(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise MixlawInputError(f"{path}: line {line}: bytes that are not UTF-8 (at byte {exc.start})") from None
+        raise MixlawInputError(
+            f"{path}: line {line}: bytes that are not UTF-8 (at byte {exc.start})"
+        ) from None
 
 
 def _read_csv(path: Path, text: str) -> pd.DataFrame:
@@ -93,24 +95,32 @@ def _read_csv(path: Path, text: str) -> pd.DataFrame:
     if duplicated:
         raise MixlawInputError(f"{path}: line 1: duplicated column(s) {', '.join(duplicated)}")
     n_rows = 0
-    if '"' not in text:  # no quoting: fields are the commas + 1 (5x faster than the csv module on large tables)
+    if (
+        '"' not in text
+    ):  # no quoting: fields are the commas + 1 (5x faster than the csv module on large tables)
         for line_number, line in enumerate(text.splitlines()[1:], start=2):
             if not line:
                 continue
             fields = line.count(",") + 1
             if fields != width:
-                raise MixlawInputError(f"{path}: line {line_number}: ragged row with {fields} fields, header has {width}")
+                raise MixlawInputError(
+                    f"{path}: line {line_number}: ragged row with {fields} fields, header has {width}"
+                )
             n_rows += 1
     else:
         for line_number, row in enumerate(rows, start=2):
             if not row:
                 continue
             if len(row) != width:
-                raise MixlawInputError(f"{path}: line {line_number}: ragged row with {len(row)} fields, header has {width}")
+                raise MixlawInputError(
+                    f"{path}: line {line_number}: ragged row with {len(row)} fields, header has {width}"
+                )
             n_rows += 1
     if n_rows == 0:
         raise MixlawInputError(f"{path}: header only, no data rows")
-    return pd.read_csv(io.StringIO(text), dtype={"run": str, "valid_domain": str, "model": str}, skip_blank_lines=True)
+    return pd.read_csv(
+        io.StringIO(text), dtype={"run": str, "valid_domain": str, "model": str}, skip_blank_lines=True
+    )
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -154,7 +164,9 @@ def check_proportions(
     bad = np.argwhere((values < 0) | (values > 1))
     if len(bad):
         i, j = bad[0]
-        raise MixlawInputError(f"{source}: {_line(i, source)}: column {columns[j]}: proportion {values[i, j]} outside [0, 1]")
+        raise MixlawInputError(
+            f"{source}: {_line(i, source)}: column {columns[j]}: proportion {values[i, j]} outside [0, 1]"
+        )
     sums = values.sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1) > SUM_TOLERANCE)
     if len(off):
@@ -177,17 +189,23 @@ def _numeric(series: pd.Series, column: str, source: str) -> pd.Series:
     bad = values.isna()
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise MixlawInputError(f"{source}: {_line(i, source)}: column {column}: non-numeric value {series.iloc[i]!r}")
+        raise MixlawInputError(
+            f"{source}: {_line(i, source)}: column {column}: non-numeric value {series.iloc[i]!r}"
+        )
     finite = np.isfinite(values.to_numpy(dtype=float))
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        raise MixlawInputError(f"{source}: {_line(i, source)}: column {column}: non-finite value {series.iloc[i]!r}")
+        raise MixlawInputError(
+            f"{source}: {_line(i, source)}: column {column}: non-finite value {series.iloc[i]!r}"
+        )
     return values
 
 
 def validate_runs(frame: pd.DataFrame, source: str = "runs", renormalize: bool = False) -> pd.DataFrame:
     """Check and canonicalize a raw runs table. Returns a new frame with canonical column names."""
-    frame = frame.rename(columns={k: v for k, v in COLUMN_ALIASES.items() if k in frame.columns and v not in frame.columns})
+    frame = frame.rename(
+        columns={k: v for k, v in COLUMN_ALIASES.items() if k in frame.columns and v not in frame.columns}
+    )
     missing = [c for c in ("run", "valid_domain", "loss") if c not in frame.columns]
     if missing:
         raise MixlawInputError(
@@ -228,7 +246,9 @@ def validate_runs(frame: pd.DataFrame, source: str = "runs", renormalize: bool =
         )
 
     # The same observation key with two different losses is ambiguous.
-    key = ["run", "valid_domain"] + [c for c in ("model", "params", "step", "tokens", "seed", "metric") if c in frame.columns]
+    key = ["run", "valid_domain"] + [
+        c for c in ("model", "params", "step", "tokens", "seed", "metric") if c in frame.columns
+    ]
     conflict = frame.duplicated(subset=key, keep=False)
     if conflict.any():
         i = int(np.flatnonzero(conflict.to_numpy())[0])
@@ -318,7 +338,9 @@ class RunsTable:
         values = sorted(self.frame[column].unique(), key=_sort_key)
         if len(values) > 1:
             shown = ", ".join(map(str, values[:30])) + (" ..." if len(values) > 30 else "")
-            raise MixlawInputError(f"{self.source}: several {column} values remain ({shown}); choose one with {flag}")
+            raise MixlawInputError(
+                f"{self.source}: several {column} values remain ({shown}); choose one with {flag}"
+            )
 
 
 def _sort_key(value):
@@ -339,7 +361,9 @@ def _filter_metric(frame: pd.DataFrame, metric: str | None, source: str) -> pd.D
     if metric is None:
         values = frame["metric"].unique()
         if len(values) > 1:
-            raise MixlawInputError(f"{source}: several metrics ({_available(frame, 'metric')}); choose one with --metric")
+            raise MixlawInputError(
+                f"{source}: several metrics ({_available(frame, 'metric')}); choose one with --metric"
+            )
         return frame
     return _filter_values(frame, "metric", [metric], source)
 
@@ -352,7 +376,9 @@ def _filter_equal(frame: pd.DataFrame, column: str, value, source: str) -> pd.Da
     else:
         kept = frame[frame[column].astype(str) == str(value)]
     if kept.empty:
-        raise MixlawInputError(f"{source}: no rows with {column}={value}; available: {_available(frame, column)}")
+        raise MixlawInputError(
+            f"{source}: no rows with {column}={value}; available: {_available(frame, column)}"
+        )
     return kept
 
 
@@ -371,7 +397,9 @@ def _filter_train_domains(frame: pd.DataFrame, domains: list[str], source: str) 
     wanted = [d if d.startswith(PROPORTION_PREFIX) else PROPORTION_PREFIX + d for d in domains]
     unknown = [w for w in wanted if w not in columns]
     if unknown:
-        raise MixlawInputError(f"{source}: unknown training domain(s) {', '.join(unknown)}; available: {', '.join(columns)}")
+        raise MixlawInputError(
+            f"{source}: unknown training domain(s) {', '.join(unknown)}; available: {', '.join(columns)}"
+        )
     others = [c for c in columns if c not in wanted]
     kept = frame[(frame[others] == 0).all(axis=1)] if others else frame
     if kept.empty:
@@ -380,7 +408,12 @@ def _filter_train_domains(frame: pd.DataFrame, domains: list[str], source: str) 
 
 
 def _select_checkpoint(
-    frame: pd.DataFrame, column: str, target: float, tol: float, complete_domains: list[str] | None, source: str
+    frame: pd.DataFrame,
+    column: str,
+    target: float,
+    tol: float,
+    complete_domains: list[str] | None,
+    source: str,
 ) -> pd.DataFrame:
     if column not in frame.columns:
         raise MixlawInputError(f"{source}: cannot select by {column}: the table has no {column} column")
@@ -452,8 +485,12 @@ class Weights:
         return {g: float(sum(self.domain_weight[d] for d in ds)) for g, ds in self.groups.items()}
 
     def to_dict(self) -> dict:
-        return {"spec": self.spec, "domain_weight": self.domain_weight, "groups": self.groups,
-                "group_weight": self.group_weight}
+        return {
+            "spec": self.spec,
+            "domain_weight": self.domain_weight,
+            "groups": self.groups,
+            "group_weight": self.group_weight,
+        }
 
 
 def load_weights(spec: str | None, valid_domains: list[str], group: str | None = None) -> Weights:
@@ -479,7 +516,9 @@ def load_weights(spec: str | None, valid_domains: list[str], group: str | None =
         raise MixlawInputError(f"{spec}: {_line(i, spec)}: column valid_weight: negative weight")
     if group is not None and group not in table.columns:
         options = [c for c in table.columns if c not in ("valid_domain", "valid_weight")]
-        raise MixlawInputError(f"{spec}: no grouping column {group!r}; available: {', '.join(options) or 'none'}")
+        raise MixlawInputError(
+            f"{spec}: no grouping column {group!r}; available: {', '.join(options) or 'none'}"
+        )
     table = table[table["valid_weight"] > 0]
     unweighted = [d for d in present if d not in set(table["valid_domain"])]
     if unweighted:
@@ -502,7 +541,9 @@ def load_weights(spec: str | None, valid_domains: list[str], group: str | None =
 
 def checkpoint_columns(frame: pd.DataFrame) -> list[str]:
     """Columns that identify one checkpoint of one run (everything but the validation domain and loss)."""
-    keys = ["run"] + [c for c in ("model", "params", "params_total", "step", "tokens", "seed") if c in frame.columns]
+    keys = ["run"] + [
+        c for c in ("model", "params", "params_total", "step", "tokens", "seed") if c in frame.columns
+    ]
     return keys + domain_columns(frame)
 
 
@@ -526,9 +567,16 @@ def aggregate(table: RunsTable, weights: Weights) -> pd.DataFrame:
             if "model" in row:
                 where += f" model {row['model']}"
             missing = [d for d in needed if pd.isna(wide.loc[index, d])]
-            log.warning("%s: dropped checkpoint %s from aggregates: missing %s", table.source, where, ", ".join(missing[:5]))
+            log.warning(
+                "%s: dropped checkpoint %s from aggregates: missing %s",
+                table.source,
+                where,
+                ", ".join(missing[:5]),
+            )
         if incomplete.sum() > 10:
-            log.warning("%s: ... %d incomplete checkpoints dropped in all", table.source, int(incomplete.sum()))
+            log.warning(
+                "%s: ... %d incomplete checkpoints dropped in all", table.source, int(incomplete.sum())
+            )
         wide = wide[~incomplete]
     if wide.empty:
         raise MixlawInputError(f"{table.source}: no checkpoint has every weighted validation domain")

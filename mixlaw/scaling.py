@@ -96,8 +96,9 @@ def nonneg_lstsq(phi: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return best
 
 
-def _profile_cost(logx: np.ndarray, Y: np.ndarray, mask: np.ndarray, exps: np.ndarray, delta: float | None,
-                  irls: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def _profile_cost(
+    logx: np.ndarray, Y: np.ndarray, mask: np.ndarray, exps: np.ndarray, delta: float | None, irls: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
     """Best non-negative coefficients and Huber cost of each curve at given exponents.
 
     Y (K, n) with mask (K, n); exps (K, k). Returns coef (K, 1 + k), cost (K,).
@@ -159,7 +160,9 @@ def profile_fit(
     for _ in range(rounds):
         trial = np.clip(best_u[None] + offsets[:, None, :] * h, lo, hi)  # (o, G, k)
         e = np.exp(trial[:, groups, :]).reshape(-1, k)  # (o * C, k)
-        _, cost = _profile_cost(logx, np.tile(Y, (len(offsets), 1)), np.tile(mask, (len(offsets), 1)), e, delta)
+        _, cost = _profile_cost(
+            logx, np.tile(Y, (len(offsets), 1)), np.tile(mask, (len(offsets), 1)), e, delta
+        )
         total = _group_sum(cost.reshape(len(offsets), C), groups, G)
         pick = np.argmin(total, axis=0)
         better = total[pick, np.arange(G)] <= best_cost
@@ -171,9 +174,16 @@ def profile_fit(
     return exps, coef, cost
 
 
-def _polish(logx: np.ndarray, Y: np.ndarray, groups: np.ndarray, exps: np.ndarray, coef: np.ndarray,
-            cost: np.ndarray, bounds: list[tuple[float, float]], delta: float | None
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _polish(
+    logx: np.ndarray,
+    Y: np.ndarray,
+    groups: np.ndarray,
+    exps: np.ndarray,
+    coef: np.ndarray,
+    cost: np.ndarray,
+    bounds: list[tuple[float, float]],
+    delta: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Joint refinement of each share group (log coefficients + exponents) with `fit_multistart`."""
     C, n = Y.shape
     k = logx.shape[1]
@@ -195,22 +205,22 @@ def _polish(logx: np.ndarray, Y: np.ndarray, groups: np.ndarray, exps: np.ndarra
     c0 = np.ones((G, width, q)) * 1e-3
     c0[valid] = np.maximum(coef[slot[valid]], 1e-10)
     start[:, : width * q] = np.log(c0).reshape(G, -1)
-    start[:, width * q:] = np.log([exps[mm[0]] for mm in members])
+    start[:, width * q :] = np.log([exps[mm[0]] for mm in members])
 
     def model(theta: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Kt = len(theta)
         c = np.exp(theta[:, : width * q]).reshape(Kt, width, q)
-        e = np.exp(theta[:, width * q:])
+        e = np.exp(theta[:, width * q :])
         phi, dphi = _basis(logx, e)  # (Kt, n, q), (Kt, n, k)
         pred = np.einsum("knq,kwq->kwn", phi, c)
         jac = np.zeros((Kt, width, n, P))
         for w in range(width):
-            jac[:, w, :, w * q:(w + 1) * q] = phi * c[:, w, None, :]
-            jac[:, w, :, width * q:] = dphi * c[:, w, None, 1:] * e[:, None, :]
+            jac[:, w, :, w * q : (w + 1) * q] = phi * c[:, w, None, :]
+            jac[:, w, :, width * q :] = dphi * c[:, w, None, 1:] * e[:, None, :]
         return pred.reshape(Kt, width * n), jac.reshape(Kt, width * n, P)
 
     result = fit_multistart(model, y.reshape(G, width * n), start[:, None, :], delta=delta, polish=0)
-    new_exps = np.exp(result.theta[:, width * q:])
+    new_exps = np.exp(result.theta[:, width * q :])
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
     old_cost = _group_sum(cost[None], groups, G)[0]
@@ -268,8 +278,11 @@ class CurveLaws:
         raise KeyError(key)
 
     def to_dict(self) -> dict[str, Any]:
-        names = {"step": (["E", "B"], ["beta"]), "size": (["E", "A"], ["alpha"]),
-                 "joint": (["E", "A", "B"], ["alpha", "beta"])}[self.form]
+        names = {
+            "step": (["E", "B"], ["beta"]),
+            "size": (["E", "A"], ["alpha"]),
+            "joint": (["E", "A", "B"], ["alpha", "beta"]),
+        }[self.form]
         curves = []
         for i, key in enumerate(self.keys):
             row = dict(key)
@@ -284,23 +297,43 @@ class CurveLaws:
             formula = f"E + A * (params / {r[0]:g})^-alpha"
         else:
             formula = f"E + A * (params / {r[0]:g})^-alpha + B * ({v[1]} / {r[1]:g})^-beta"
-        return {"kind": f"{self.form}_law", "formula": formula, "variables": self.variables, "ref": self.ref,
-                "share": self.share, **self.meta, "curves": curves}
+        return {
+            "kind": f"{self.form}_law",
+            "formula": formula,
+            "variables": self.variables,
+            "ref": self.ref,
+            "share": self.share,
+            **self.meta,
+            "curves": curves,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CurveLaws:
         form = data["kind"].removesuffix("_law")
-        names = {"step": (["E", "B"], ["beta"]), "size": (["E", "A"], ["alpha"]),
-                 "joint": (["E", "A", "B"], ["alpha", "beta"])}[form]
+        names = {
+            "step": (["E", "B"], ["beta"]),
+            "size": (["E", "A"], ["alpha"]),
+            "joint": (["E", "A", "B"], ["alpha", "beta"]),
+        }[form]
         fixed = set(names[0]) | set(names[1]) | {"n_points", "rmse"}
         curves = data["curves"]
-        meta = {k: v for k, v in data.items() if k not in ("kind", "formula", "variables", "ref", "share", "curves")}
-        return cls(form, data["variables"], data["ref"], data["share"],
-                   [{k: v for k, v in c.items() if k not in fixed} for c in curves],
-                   np.array([[c[n] for n in names[0]] for c in curves], dtype=float),
-                   np.array([[c[n] for n in names[1]] for c in curves], dtype=float),
-                   np.array([c["n_points"] for c in curves]), np.array([c["rmse"] for c in curves], dtype=float),
-                   meta)
+        meta = {
+            k: v
+            for k, v in data.items()
+            if k not in ("kind", "formula", "variables", "ref", "share", "curves")
+        }
+        return cls(
+            form,
+            data["variables"],
+            data["ref"],
+            data["share"],
+            [{k: v for k, v in c.items() if k not in fixed} for c in curves],
+            np.array([[c[n] for n in names[0]] for c in curves], dtype=float),
+            np.array([[c[n] for n in names[1]] for c in curves], dtype=float),
+            np.array([c["n_points"] for c in curves]),
+            np.array([c["rmse"] for c in curves], dtype=float),
+            meta,
+        )
 
 
 def fit_curves(
@@ -331,9 +364,13 @@ def fit_curves(
     needed = {"step": 3, "size": 3, "joint": 4}[form]
     if (n_points < needed).any():
         bad = keys[int(np.argmin(n_points))]
-        raise MixlawInputError(f"{form} law: curve {bad} has {int(n_points.min())} points, needs at least {needed}")
+        raise MixlawInputError(
+            f"{form} law: curve {bad} has {int(n_points.min())} points, needs at least {needed}"
+        )
     if bounds is None:
-        bounds = {"step": [STEP_EXPONENT], "size": [SIZE_EXPONENT], "joint": [SIZE_EXPONENT, STEP_EXPONENT]}[form]
+        bounds = {"step": [STEP_EXPONENT], "size": [SIZE_EXPONENT], "joint": [SIZE_EXPONENT, STEP_EXPONENT]}[
+            form
+        ]
     ref = x.max(axis=0)
     logx = np.log(x / ref)
     _, groups = np.unique(share_groups, return_inverse=True)
@@ -343,5 +380,15 @@ def fit_curves(
     phi, _ = _basis(logx, exps)
     residual = np.einsum("cnq,cq->cn", phi, coef) - Y
     rmse = np.sqrt(np.nanmean(residual**2, axis=1))
-    return CurveLaws(form, list(variables), ref.tolist(), share, keys, coef, exps, n_points, rmse,
-                     {"delta": delta, "exponent_bounds": [list(b) for b in bounds]})
+    return CurveLaws(
+        form,
+        list(variables),
+        ref.tolist(),
+        share,
+        keys,
+        coef,
+        exps,
+        n_points,
+        rmse,
+        {"delta": delta, "exponent_bounds": [list(b) for b in bounds]},
+    )

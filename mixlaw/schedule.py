@@ -61,8 +61,10 @@ class Schedule:
         return self.shares @ self.mixtures
 
     def to_dict(self, domains: list[str]) -> list[dict[str, Any]]:
-        return [{"share": float(a), "mixture": {d: float(p) for d, p in zip(domains, row)}}
-                for a, row in zip(self.shares, self.mixtures)]
+        return [
+            {"share": float(a), "mixture": {d: float(p) for d, p in zip(domains, row)}}
+            for a, row in zip(self.shares, self.mixtures)
+        ]
 
     @classmethod
     def from_dict(cls, stages: list[dict[str, Any]], domains: list[str]) -> Schedule:
@@ -72,18 +74,22 @@ class Schedule:
         shares, rows = [], []
         for j, st in enumerate(stages):
             if not isinstance(st, dict) or "share" not in st or "mixture" not in st:
-                raise MixlawInputError(f"schedule stage {j + 1}: expected {{share: s, mixture: {{domain: p}}}}")
+                raise MixlawInputError(
+                    f"schedule stage {j + 1}: expected {{share: s, mixture: {{domain: p}}}}"
+                )
             mix = st["mixture"]
             unknown = [k for k in mix if _strip(k) not in domains]
             if unknown:
-                raise MixlawInputError(f"schedule stage {j + 1}: unknown domain {unknown[0]!r}; known: {', '.join(domains)}")
+                raise MixlawInputError(
+                    f"schedule stage {j + 1}: unknown domain {unknown[0]!r}; known: {', '.join(domains)}"
+                )
             shares.append(float(st["share"]))
             rows.append([float(mix.get(d, mix.get(PROPORTION_PREFIX + d, 0.0))) for d in domains])
         return check_schedule(np.array(shares), np.array(rows))
 
 
 def _strip(name: str) -> str:
-    return name[len(PROPORTION_PREFIX):] if name.startswith(PROPORTION_PREFIX) else name
+    return name[len(PROPORTION_PREFIX) :] if name.startswith(PROPORTION_PREFIX) else name
 
 
 def check_schedule(shares: np.ndarray, mixtures: np.ndarray, tol: float = 1e-6) -> Schedule:
@@ -95,7 +101,10 @@ def check_schedule(shares: np.ndarray, mixtures: np.ndarray, tol: float = 1e-6) 
         raise MixlawInputError(f"schedule: stage shares must be positive and sum to 1, got {shares.tolist()}")
     if np.any(mixtures < -tol) or np.any(np.abs(mixtures.sum(axis=1) - 1) > tol):
         raise MixlawInputError("schedule: every stage mixture must be >= 0 and sum to 1")
-    return Schedule(shares / shares.sum(), np.clip(mixtures, 0, None) / np.clip(mixtures, 0, None).sum(axis=1, keepdims=True))
+    return Schedule(
+        shares / shares.sum(),
+        np.clip(mixtures, 0, None) / np.clip(mixtures, 0, None).sum(axis=1, keepdims=True),
+    )
 
 
 def stage_weights(shares: np.ndarray, gamma: float) -> np.ndarray:
@@ -170,8 +179,13 @@ def default_step(table: RunsTable) -> float | None:
     return float(max(common))
 
 
-def prepare_schedules(table: RunsTable, step: float | None = None, model: str | None = None,
-                      valid_weights: str | None = None, valid_domains: list[str] | None = None) -> ScheduleData:
+def prepare_schedules(
+    table: RunsTable,
+    step: float | None = None,
+    model: str | None = None,
+    valid_weights: str | None = None,
+    valid_domains: list[str] | None = None,
+) -> ScheduleData:
     """Select one model and checkpoint (default: the largest step common to all runs) and build ScheduleData."""
     selected = table.select(model=model, valid_domains=valid_domains)
     if "model" in selected.frame.columns:
@@ -183,8 +197,16 @@ def prepare_schedules(table: RunsTable, step: float | None = None, model: str | 
     wide = aggregate(selected, weights)
     sched = schedules_of_runs(selected.frame, selected.domains)
     targets = list(weights.groups)
-    return ScheduleData([sched[str(r)] for r in wide["run"]], wide[targets].to_numpy(float),
-                        wide["total"].to_numpy(float), targets, selected.domains, weights, wide, step)
+    return ScheduleData(
+        [sched[str(r)] for r in wide["run"]],
+        wide[targets].to_numpy(float),
+        wide["total"].to_numpy(float),
+        targets,
+        selected.domains,
+        weights,
+        wide,
+        step,
+    )
 
 
 # --------------------------------------------------------------------------------------------- the law
@@ -199,15 +221,19 @@ class ScheduleLaw:
     def __init__(self, **hyper: Any) -> None:
         unknown = sorted(set(hyper) - set(self.defaults))
         if unknown:
-            raise MixlawInputError(f"law {self.name}: unknown parameter(s) {', '.join(unknown)}; "
-                                   f"known: {', '.join(self.defaults)}")
+            raise MixlawInputError(
+                f"law {self.name}: unknown parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(self.defaults)}"
+            )
         self.hyper = {**self.defaults, **hyper}
         g = str(self.hyper["gamma"])
         if g not in ("shared", "per-target"):
             try:
                 float(g)
             except ValueError:
-                raise MixlawInputError(f"law {self.name}: gamma must be shared, per-target or a number, got {g!r}") from None
+                raise MixlawInputError(
+                    f"law {self.name}: gamma must be shared, per-target or a number, got {g!r}"
+                ) from None
         self.params_: dict[str, Any] | None = None
         self.summary_: dict[str, Any] = {}
 
@@ -220,12 +246,15 @@ class ScheduleLaw:
         n_domains *= 2 if float(self.hyper["eps"]) > 0 else 1
         return n_domains + 1 + (1 if str(self.hyper["gamma"]) in ("shared", "per-target") else 0)
 
-    def _fit_at(self, schedules: list[Schedule], Y: np.ndarray, gamma: float,
-                warm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_at(
+        self, schedules: list[Schedule], Y: np.ndarray, gamma: float, warm: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Best (theta (T, 1 + M), cost (T,)) of c + exp(R theta) at a fixed gamma."""
         R = self.features(effective_mixtures(schedules, gamma))
         rng = np.random.default_rng(self.hyper["seed"])
-        starts = np.stack([linearized_starts(R, Y[:, t], self.hyper["restarts"], rng) for t in range(Y.shape[1])])
+        starts = np.stack(
+            [linearized_starts(R, Y[:, t], self.hyper["restarts"], rng) for t in range(Y.shape[1])]
+        )
         if warm is not None:
             starts[:, -1] = warm
         result = fit_multistart(exp_model(R), Y.T, starts, delta=self.hyper["delta"], polish=1)
@@ -237,8 +266,10 @@ class ScheduleLaw:
         M = self.features(schedules[0].mixtures[:1]).shape[1]
         distinct = {tuple(np.round(np.concatenate([s.shares, s.mixtures.ravel()]), 6)) for s in schedules}
         if len(distinct) < self.n_parameters(schedules[0].mixtures.shape[1]):
-            raise MixlawInputError(f"law {self.name} has {self.n_parameters(schedules[0].mixtures.shape[1])} parameters per target but only "
-                                   f"{len(distinct)} distinct schedules were given")
+            raise MixlawInputError(
+                f"law {self.name} has {self.n_parameters(schedules[0].mixtures.shape[1])} parameters per target but only "
+                f"{len(distinct)} distinct schedules were given"
+            )
         mode = str(self.hyper["gamma"])
         T = Y.shape[1]
         if mode not in ("shared", "per-target"):
@@ -265,12 +296,20 @@ class ScheduleLaw:
                     th, c = self._fit_at(schedules, Y[:, [t]], gammas[t], warm=thetas[best, [t]])
                     theta[t], cost[t] = th[0], c[0]
         self.n_domains_ = schedules[0].mixtures.shape[1]
-        self.params_ = {"gamma": gammas.tolist(), "log_c": theta[:, 0].tolist(), "theta": theta[:, 1:].tolist(),
-                        "cost": cost.tolist(), "gamma_profile": profile}
+        self.params_ = {
+            "gamma": gammas.tolist(),
+            "log_c": theta[:, 0].tolist(),
+            "theta": theta[:, 1:].tolist(),
+            "cost": cost.tolist(),
+            "gamma_profile": profile,
+        }
         residual = self.predict(schedules) - Y
-        self.summary_ = {"n": int(len(Y)), "rmse": np.sqrt((residual**2).mean(axis=0)).tolist(),
-                         "max_abs": np.abs(residual).max(axis=0).tolist(),
-                         "huber_mean": huber(residual, self.hyper["delta"]).mean(axis=0).tolist()}
+        self.summary_ = {
+            "n": int(len(Y)),
+            "rmse": np.sqrt((residual**2).mean(axis=0)).tolist(),
+            "max_abs": np.abs(residual).max(axis=0).tolist(),
+            "huber_mean": huber(residual, self.hyper["delta"]).mean(axis=0).tolist(),
+        }
         return self
 
     def _refine(self, schedules, Y, grid, best, warm, _unused) -> float:
@@ -316,8 +355,13 @@ class ScheduleLaw:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"law": self.name, "hyper": self.hyper, "n_domains": self.n_domains_, "params": self.params_,
-                "summary": self.summary_}
+        return {
+            "law": self.name,
+            "hyper": self.hyper,
+            "n_domains": self.n_domains_,
+            "params": self.params_,
+            "summary": self.summary_,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScheduleLaw:
@@ -345,30 +389,49 @@ class FittedSchedule:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "domains": self.domains, "targets": self.targets,
-                "target_weights": self.target_weights, **self.law.to_dict(), "info": self.info}
+        return {
+            "schema": SCHEMA,
+            "domains": self.domains,
+            "targets": self.targets,
+            "target_weights": self.target_weights,
+            **self.law.to_dict(),
+            "info": self.info,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FittedSchedule:
         if data.get("schema") != SCHEMA:
-            raise MixlawInputError(f"not a schedule law file (schema {data.get('schema')!r}, expected {SCHEMA})")
-        return cls(ScheduleLaw.from_dict(data), list(data["domains"]), list(data["targets"]),
-                   {k: float(v) for k, v in data["target_weights"].items()}, data.get("info", {}))
+            raise MixlawInputError(
+                f"not a schedule law file (schema {data.get('schema')!r}, expected {SCHEMA})"
+            )
+        return cls(
+            ScheduleLaw.from_dict(data),
+            list(data["domains"]),
+            list(data["targets"]),
+            {k: float(v) for k, v in data["target_weights"].items()},
+            data.get("info", {}),
+        )
 
 
 def fit_schedule_law(data: ScheduleData, **hyper: Any) -> FittedSchedule:
     """Fit the schedule law on every target of `data`."""
     law = ScheduleLaw(**hyper).fit(data.schedules, data.Y)
     group_weight = data.weights.group_weight
-    return FittedSchedule(law, data.domains, data.targets, {t: group_weight[t] for t in data.targets},
-                          {"step": data.step, "n_rows": len(data.Y), "weights": data.weights.spec})
+    return FittedSchedule(
+        law,
+        data.domains,
+        data.targets,
+        {t: group_weight[t] for t in data.targets},
+        {"step": data.step, "n_rows": len(data.Y), "weights": data.weights.spec},
+    )
 
 
 # --------------------------------------------------------------------------------------------- optimizer
 
 
-def availability_caps(domains: list[str], available: dict[str, float] | None, tokens: float | None,
-                      max_epochs: float = 1.0) -> np.ndarray:
+def availability_caps(
+    domains: list[str], available: dict[str, float] | None, tokens: float | None, max_epochs: float = 1.0
+) -> np.ndarray:
     """Largest overall share of each domain: available_d x max_epochs / tokens (1 without a limit)."""
     caps = np.ones(len(domains))
     if not available:
@@ -383,8 +446,10 @@ def availability_caps(domains: list[str], available: dict[str, float] | None, to
             raise MixlawInputError(f"--available: {name}={amount} is negative")
         caps[domains.index(key)] = min(1.0, amount * max_epochs / tokens)
     if caps.sum() < 1 - 1e-12:
-        raise MixlawInputError(f"availability too small: the domains can fill only {caps.sum():.3g} of the tokens "
-                               "(raise --max-epochs or lower --tokens)")
+        raise MixlawInputError(
+            f"availability too small: the domains can fill only {caps.sum():.3g} of the tokens "
+            "(raise --max-epochs or lower --tokens)"
+        )
     return caps
 
 
@@ -393,8 +458,13 @@ def usage(schedule: Schedule) -> np.ndarray:
     return schedule.shares @ schedule.mixtures
 
 
-def repair(shares: np.ndarray, X: np.ndarray, caps: np.ndarray, upper: np.ndarray | None = None,
-           iterations: int = 100) -> np.ndarray:
+def repair(
+    shares: np.ndarray,
+    X: np.ndarray,
+    caps: np.ndarray,
+    upper: np.ndarray | None = None,
+    iterations: int = 100,
+) -> np.ndarray:
     """Move a near-feasible stage-mixture matrix X (S, M) onto the constraints exactly: rows on the simplex,
     0 <= X <= upper, shares @ X <= caps."""
     S, M = X.shape
@@ -483,10 +553,17 @@ def optimize_schedule(
         "constraints": {
             "caps": dict(zip(domains, caps.tolist())),
             "binding": [d for d, u, c in zip(domains, use, caps) if c < 1 and u >= c - 1e-9],
-            "tokens": tokens, "max_epochs": max_epochs, "available": available or {},
+            "tokens": tokens,
+            "max_epochs": max_epochs,
+            "available": available or {},
         },
-        "epochs": {d: float(u * tokens / available[d]) for d, u in zip(domains, use)
-                   if available and d in available and tokens} if available else {},
+        "epochs": {
+            d: float(u * tokens / available[d])
+            for d, u in zip(domains, use)
+            if available and d in available and tokens
+        }
+        if available
+        else {},
         "shares_tried": tried,
     }
 
@@ -502,7 +579,9 @@ def _objective(fitted: FittedSchedule, weights: dict[str, float]):
         elif name in target_index:
             coef[target_index[name]] += w
         else:
-            raise MixlawInputError(f"objective: unknown target {name!r}; known: total, {', '.join(fitted.targets)}")
+            raise MixlawInputError(
+                f"objective: unknown target {name!r}; known: total, {', '.join(fitted.targets)}"
+            )
     del names
     c = np.exp(np.array(fitted.law.params_["log_c"]))
     theta = np.array(fitted.law.params_["theta"])
@@ -510,8 +589,14 @@ def _objective(fitted: FittedSchedule, weights: dict[str, float]):
     return coef, c, theta, gammas
 
 
-def _solve_stages(fitted: FittedSchedule, shares: np.ndarray, caps: np.ndarray, upper: np.ndarray,
-                  weights: dict[str, float], seed: int) -> tuple[np.ndarray, float]:
+def _solve_stages(
+    fitted: FittedSchedule,
+    shares: np.ndarray,
+    caps: np.ndarray,
+    upper: np.ndarray,
+    weights: dict[str, float],
+    seed: int,
+) -> tuple[np.ndarray, float]:
     """Convex problem in the stage mixtures for fixed shares: SLSQP from a few starts, then exact repair."""
     coef, c, theta, gammas = _objective(fitted, weights)
     S, M = len(shares), len(fitted.domains)
@@ -525,8 +610,14 @@ def _solve_stages(fitted: FittedSchedule, shares: np.ndarray, caps: np.ndarray, 
         grad = np.einsum("t,ts,tm->sm", coef * e, W, theta)
         return value, grad.ravel()
 
-    cons = [{"type": "eq", "fun": (lambda x, s=s: x.reshape(S, M)[s].sum() - 1.0),
-             "jac": (lambda x, s=s: np.eye(S)[s].repeat(M))} for s in range(S)]
+    cons = [
+        {
+            "type": "eq",
+            "fun": (lambda x, s=s: x.reshape(S, M)[s].sum() - 1.0),
+            "jac": (lambda x, s=s: np.eye(S)[s].repeat(M)),
+        }
+        for s in range(S)
+    ]
     A = np.kron(shares[:, None], np.eye(M)).T  # (M, S*M): overall use of each domain
     cons.append({"type": "ineq", "fun": lambda x: caps - A @ x, "jac": lambda x: -A})
     bounds = [(0.0, float(upper[m])) for _ in range(S) for m in range(M)]
@@ -536,8 +627,15 @@ def _solve_stages(fitted: FittedSchedule, shares: np.ndarray, caps: np.ndarray, 
     best_x, best_v = None, np.inf
     for x0 in starts:
         x0 = repair(shares, x0, caps, upper[None].repeat(S, 0))
-        res = minimize(value_grad, x0.ravel(), jac=True, method="SLSQP", bounds=bounds, constraints=cons,
-                       options={"maxiter": 500, "ftol": 1e-14})
+        res = minimize(
+            value_grad,
+            x0.ravel(),
+            jac=True,
+            method="SLSQP",
+            bounds=bounds,
+            constraints=cons,
+            options={"maxiter": 500, "ftol": 1e-14},
+        )
         X = repair(shares, np.clip(res.x.reshape(S, M), 0, None), caps, upper[None].repeat(S, 0))
         v = value_grad(X.ravel())[0]
         if v < best_v:

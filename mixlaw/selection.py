@@ -1,8 +1,8 @@
 """Choosing a law by cross-validation on the fitting data only (`--law auto`), and comparing laws.
 
-    name, table = select_law(data)              # ranked CV table on `data`
-    fitted = fit_law(data, "auto")              # = fit_auto: select on data, fit the winner, record the table
-    cross_validate(data, "auto")                # nested CV: selection is redone inside every outer fold
+name, table = select_law(data)              # ranked CV table on `data`
+fitted = fit_law(data, "auto")              # = fit_auto: select on data, fit the winner, record the table
+cross_validate(data, "auto")                # nested CV: selection is redone inside every outer fold
 """
 
 from __future__ import annotations
@@ -18,7 +18,16 @@ from mixlaw.laws import LAWS
 
 # Laws tried by `auto` unless a list is given. `olmix` is left out (same model as dml, slower fit) and
 # `dml-implicit` / `dml2` answer other questions (total only, two domains).
-AUTO_CANDIDATES = ["dml", "dml-log", "ridge-rlogr", "log-linear", "regmix-linear", "regmix-lgbm", "bimix", "gp"]
+AUTO_CANDIDATES = [
+    "dml",
+    "dml-log",
+    "ridge-rlogr",
+    "log-linear",
+    "regmix-linear",
+    "regmix-lgbm",
+    "bimix",
+    "gp",
+]
 # Non-parametric candidates are tried by default only on swarms of at least this many mixtures (Olmix reports
 # that LightGBM needs more than ~100 runs); below it they add selection noise and are rarely best.
 NONPARAMETRIC = ("regmix-lgbm", "gp")
@@ -31,8 +40,11 @@ SMALL_SWARM = 40
 
 def default_candidates(n_mixtures: int) -> list[str]:
     """AUTO_CANDIDATES that are registered, without the non-parametric ones on small swarms."""
-    return [c for c in AUTO_CANDIDATES if c in LAWS
-            and (c not in NONPARAMETRIC or n_mixtures >= NONPARAMETRIC_MIN_MIXTURES)]
+    return [
+        c
+        for c in AUTO_CANDIDATES
+        if c in LAWS and (c not in NONPARAMETRIC or n_mixtures >= NONPARAMETRIC_MIN_MIXTURES)
+    ]
 
 
 def selection_cv(cv: int | str, n_mixtures: int) -> int | str:
@@ -42,8 +54,12 @@ def selection_cv(cv: int | str, n_mixtures: int) -> int | str:
     return cv if cv == "loo" else min(int(cv), n_mixtures)
 
 
-def law_hyper(name: str, seed: int = 0, domain_map: str | dict | None = None,
-              extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def law_hyper(
+    name: str,
+    seed: int = 0,
+    domain_map: str | dict | None = None,
+    extra: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Hyper-parameters a law gets in comparisons: the seed and domain map where the law takes them."""
     defaults = LAWS[name].defaults
     hyper: dict[str, Any] = {}
@@ -71,14 +87,20 @@ def select_law(
     """Cross-validate each candidate on `data` (grouped by mixture, the same folds for all) and return the best
     name by MAE of the total (or of the single target) plus the ranked table. Laws that cannot be fitted (too
     few mixtures, no domain map, missing package) are listed with their reason and skipped."""
-    table, _ = _cross_validate_candidates(data, candidates or default_candidates(data.n_mixtures), cv, seed,
-                                          target, domain_map, hypers)
+    table, _ = _cross_validate_candidates(
+        data, candidates or default_candidates(data.n_mixtures), cv, seed, target, domain_map, hypers
+    )
     return table[0]["law"], table
 
 
 def _cross_validate_candidates(
-    data: FitData, candidates: list[str], cv: int | str, seed: int, target: str | None,
-    domain_map: str | dict | None, hypers: dict[str, dict[str, Any]] | None = None,
+    data: FitData,
+    candidates: list[str],
+    cv: int | str,
+    seed: int,
+    target: str | None,
+    domain_map: str | dict | None,
+    hypers: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """The ranked CV table of `select_law` and each scored law's held-out predictions of the scored target."""
     unknown = [c for c in candidates if c not in LAWS]
@@ -88,13 +110,16 @@ def _cross_validate_candidates(
     table, predictions = [], {}
     for name in candidates:
         try:
-            result = cross_validate(data, name, law_hyper(name, seed, domain_map, hypers), target=target,
-                                    cv=n_folds, seed=seed)
+            result = cross_validate(
+                data, name, law_hyper(name, seed, domain_map, hypers), target=target, cv=n_folds, seed=seed
+            )
         except MixlawInputError as exc:
             table.append({"law": name, "error": str(exc)})
             continue
         key = _key(result["metrics"])
-        table.append({"law": name, "scored_on": key, **result["metrics"][key], "fit_seconds": result["fit_seconds"]})
+        table.append(
+            {"law": name, "scored_on": key, **result["metrics"][key], "fit_seconds": result["fit_seconds"]}
+        )
         predictions[name] = result["predictions"][key]
     scored = sorted((row for row in table if "mae" in row), key=lambda row: row["mae"])
     if not scored:
@@ -128,17 +153,31 @@ def fit_auto(
     chosen, blend = table[0]["law"], None
     scored = [row["law"] for row in table if "mae" in row]
     if blend_candidates and len(scored) > 1:  # the best law, or a CV-weighted blend with the runner-up
-        truth = data.total if table[0]["scored_on"] == "total" else resolve_target(data, LAWS[chosen], target)[1][:, 0]
+        truth = (
+            data.total
+            if table[0]["scored_on"] == "total"
+            else resolve_target(data, LAWS[chosen], target)[1][:, 0]
+        )
         weight, mae = blend_weight(predictions[scored[0]], predictions[scored[1]], truth)
         if weight < 1:
             blend = {"members": [scored[0], scored[1]], "weights": [weight, 1 - weight], "cv_mae": mae}
     if blend:
-        hyper = {"members": ",".join(blend["members"]), "weights": ",".join(f"{w:g}" for w in blend["weights"]),
-                 "seed": seed, "domain_map": domain_map}
+        hyper = {
+            "members": ",".join(blend["members"]),
+            "weights": ",".join(f"{w:g}" for w in blend["weights"]),
+            "seed": seed,
+            "domain_map": domain_map,
+        }
         fitted = fit_law(data, "blend", hyper, target, command=command)
         chosen = "blend(" + ",".join(f"{m}:{w:g}" for m, w in zip(blend["members"], blend["weights"])) + ")"
     else:
         fitted = fit_law(data, chosen, law_hyper(chosen, seed, domain_map), target, command=command)
-    fitted.meta["auto"] = {"chosen": chosen, "cv": selection_cv(cv, data.n_mixtures), "seed": seed,
-                           "candidates": candidates, "table": table, "blend": blend}
+    fitted.meta["auto"] = {
+        "chosen": chosen,
+        "cv": selection_cv(cv, data.n_mixtures),
+        "seed": seed,
+        "candidates": candidates,
+        "table": table,
+        "blend": blend,
+    }
     return fitted

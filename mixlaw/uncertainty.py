@@ -68,7 +68,9 @@ def seed_noise(data: FitData, names: list[str]) -> dict[str, Any] | None:
     return {"sd": sd, "dof": dof}
 
 
-def checkpoint_noise(data: FitData, table: RunsTable, names: list[str], window: int = 6) -> dict[str, Any] | None:
+def checkpoint_noise(
+    data: FitData, table: RunsTable, names: list[str], window: int = 6
+) -> dict[str, Any] | None:
     """Scatter of each run's loss curve around a quadratic in log(step), over the `window` checkpoints nearest
     the fitted one (pooled over runs); None without a step/tokens selection or with too few checkpoints."""
     column = "step" if "step" in data.selection else "tokens" if "tokens" in data.selection else None
@@ -79,8 +81,13 @@ def checkpoint_noise(data: FitData, table: RunsTable, names: list[str], window: 
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # incomplete checkpoints far from the fitted one are expected here
     try:
-        sub = table.select(model=sel.get("model"), params=sel.get("params"), train_domains=sel.get("train_domains"),
-                           valid_domains=sel.get("valid_domains"), metric=sel.get("metric"))
+        sub = table.select(
+            model=sel.get("model"),
+            params=sel.get("params"),
+            train_domains=sel.get("train_domains"),
+            valid_domains=sel.get("valid_domains"),
+            metric=sel.get("metric"),
+        )
         wide = aggregate(sub, data.weights)
     except MixlawInputError:
         return None
@@ -125,8 +132,9 @@ def estimate_noise(data: FitData, names: list[str], table: RunsTable | None = No
 # --------------------------------------------------------------------------------------------- resampling
 
 
-def resample_plan(mixture_id: np.ndarray, n_draws: int, needed: int, seed: int = 0,
-                  scheme: str = "auto") -> tuple[str, int, list[np.ndarray]]:
+def resample_plan(
+    mixture_id: np.ndarray, n_draws: int, needed: int, seed: int = 0, scheme: str = "auto"
+) -> tuple[str, int, list[np.ndarray]]:
     """Draws of mixtures (arrays of mixture ids, with repeats for the bootstrap).
 
     Returns (scheme, subsample size m (0 for the bootstrap), draws)."""
@@ -210,8 +218,12 @@ class Ensemble:
         quantile = float(np.sort(z)[min(rank, len(z)) - 1])
         factor = quantile / critical
         factor = 1.0 if mode == "none" else max(1.0, factor) if mode == "widen" else max(factor, MIN_FACTOR)
-        return {"factor": factor, "raw_oob_coverage": float((z <= critical).mean()),
-                "n": int(len(z)), "exact": rank <= len(z)}
+        return {
+            "factor": factor,
+            "raw_oob_coverage": float((z <= critical).mean()),
+            "n": int(len(z)),
+            "exact": rank <= len(z),
+        }
 
     def observation_sd(self, name: str = "total") -> float:
         """Typical error of a held-out run's prediction: robust sd of the out-of-bag residuals."""
@@ -220,11 +232,15 @@ class Ensemble:
         base = float(robust_sd(residual)) if len(residual) >= 3 else 0.0
         return max(base, self.noise_sd.get(name, 0.0), 1e-6)
 
-    def interval(self, X: np.ndarray, level: float = 0.9, calibrate: str = "both") -> dict[str, dict[str, np.ndarray]]:
+    def interval(
+        self, X: np.ndarray, level: float = 0.9, calibrate: str = "both"
+    ) -> dict[str, dict[str, np.ndarray]]:
         """Prediction interval for the loss of a new run at each mixture of X (n, M); `calibrate` as in
         `calibration` (both, widen, none)."""
         if calibrate not in CALIBRATION_MODES:
-            raise MixlawInputError(f"calibration must be one of {', '.join(CALIBRATION_MODES)}, got {calibrate!r}")
+            raise MixlawInputError(
+                f"calibration must be one of {', '.join(CALIBRATION_MODES)}, got {calibrate!r}"
+            )
         if not 0 < level < 1:
             raise MixlawInputError(f"interval level must be in (0, 1), got {level}")
         X = np.atleast_2d(np.asarray(X, dtype=float))
@@ -248,8 +264,10 @@ class Ensemble:
             **{k: v for k, v in self.info.items() if k != "oob_residual"},
             "spread_factor": self.spread_factor,
             "noise_sd": self.noise_sd,
-            "oob": {"z": {k: v.tolist() for k, v in self.oob_z.items()},
-                    "residual": {k: list(v) for k, v in self.info.get("oob_residual", {}).items()}},
+            "oob": {
+                "z": {k: v.tolist() for k, v in self.oob_z.items()},
+                "residual": {k: list(v) for k, v in self.info.get("oob_residual", {}).items()},
+            },
             "members": [m.law.params_ for m in self.members],
         }
 
@@ -259,22 +277,44 @@ class Ensemble:
             raise MixlawInputError("LAW.json: unknown uncertainty record")
         base = fitted.law.to_dict()
         members = [
-            FittedLaw(law_from_dict({**base, "params": params, "summary": {}}), fitted.domains, fitted.targets,
-                      fitted.total_weights, {})
+            FittedLaw(
+                law_from_dict({**base, "params": params, "summary": {}}),
+                fitted.domains,
+                fitted.targets,
+                fitted.total_weights,
+                {},
+            )
             for params in data["members"]
         ]
-        info = {k: v for k, v in data.items() if k not in ("kind", "version", "spread_factor", "noise_sd", "oob", "members")}
-        info["oob_residual"] = {k: [np.nan if x is None else x for x in v] for k, v in data["oob"].get("residual", {}).items()}
-        z = {k: np.array([np.nan if x is None else x for x in v], dtype=float) for k, v in data["oob"]["z"].items()}
-        return cls(fitted, members, {k: float(v) for k, v in data["noise_sd"].items()}, z,
-                   float(data.get("spread_factor", 1.0)), info)
+        info = {
+            k: v
+            for k, v in data.items()
+            if k not in ("kind", "version", "spread_factor", "noise_sd", "oob", "members")
+        }
+        info["oob_residual"] = {
+            k: [np.nan if x is None else x for x in v] for k, v in data["oob"].get("residual", {}).items()
+        }
+        z = {
+            k: np.array([np.nan if x is None else x for x in v], dtype=float)
+            for k, v in data["oob"]["z"].items()
+        }
+        return cls(
+            fitted,
+            members,
+            {k: float(v) for k, v in data["noise_sd"].items()},
+            z,
+            float(data.get("spread_factor", 1.0)),
+            info,
+        )
 
     @classmethod
     def from_fitted(cls, fitted: FittedLaw) -> Ensemble:
         record = fitted.meta.get("uncertainty")
         if not record:
-            raise MixlawInputError("this law has no bootstrap ensemble: refit with `mixlaw fit --bootstrap N` "
-                                   "or pass --runs RUNS to bootstrap it now")
+            raise MixlawInputError(
+                "this law has no bootstrap ensemble: refit with `mixlaw fit --bootstrap N` "
+                "or pass --runs RUNS to bootstrap it now"
+            )
         return cls.from_dict(fitted, record)
 
 
@@ -312,7 +352,9 @@ def bootstrap_law(
     names = list(fitted.predict(data.X[:1]))
     truth = _truth(data, names)
     noise = noise or estimate_noise(data, names, table)
-    needed = law_class(**{k: v for k, v in refit_hyper.items() if k in law_class.defaults}).n_parameters(len(data.domains))
+    needed = law_class(**{k: v for k, v in refit_hyper.items() if k in law_class.defaults}).n_parameters(
+        len(data.domains)
+    )
     ids = data.mixture_id
     scheme, m, draws = resample_plan(ids, n_bootstrap, needed, seed, scheme)
     rows_of = {int(k): np.flatnonzero(ids == k) for k in np.unique(ids)}
@@ -339,7 +381,7 @@ def bootstrap_law(
     oob_z, oob_residual = {}, {}
     for name in names:
         p = np.where(out_of_bag, preds[name], np.nan)
-        enough = (np.isfinite(p).sum(axis=0) >= 3)
+        enough = np.isfinite(p).sum(axis=0) >= 3
         with np.errstate(all="ignore"), _quiet_nan_warnings():
             center = np.nanmedian(p, axis=0)
             s = spread_factor * robust_sd(p)
@@ -349,8 +391,14 @@ def bootstrap_law(
         oob_residual[name] = residual.tolist()
     ensemble.oob_z = oob_z
     ensemble.info = {
-        "law": law, "n_bootstrap": n_bootstrap, "n_members": len(members), "failed": failures, "seed": seed,
-        "scheme": scheme, "subsample_size": m or None, "refit_restarts": refit_hyper.get("restarts"),
+        "law": law,
+        "n_bootstrap": n_bootstrap,
+        "n_members": len(members),
+        "failed": failures,
+        "seed": seed,
+        "scheme": scheme,
+        "subsample_size": m or None,
+        "refit_restarts": refit_hyper.get("restarts"),
         "n_mixtures": int(len(np.unique(ids))),
         "noise": {"source": noise["source"], "seeds": noise["seeds"], "checkpoints": noise["checkpoints"]},
         "oob_residual": oob_residual,
@@ -385,8 +433,9 @@ def _bounds(domains: list[str], lower=None, caps=None) -> tuple[np.ndarray, np.n
     return bounds_array(domains, lower, caps)
 
 
-def simplex_minimize(fitted: FittedLaw, lower=None, caps=None, seed: int = 0, starts: int = 8,
-                     x0: np.ndarray | None = None) -> np.ndarray:
+def simplex_minimize(
+    fitted: FittedLaw, lower=None, caps=None, seed: int = 0, starts: int = 8, x0: np.ndarray | None = None
+) -> np.ndarray:
     """Multi-start SLSQP minimum of the predicted total on {lower <= r <= caps, sum r = 1}."""
     from mixlaw.adaptive import project
 
@@ -410,8 +459,14 @@ def simplex_minimize(fitted: FittedLaw, lower=None, caps=None, seed: int = 0, st
     best, best_value = inits[0], objective(inits[0])
     constraint = {"type": "eq", "fun": lambda r: r.sum() - 1.0, "jac": lambda r: np.ones_like(r)}
     for start in inits:
-        result = minimize(objective, start, method="SLSQP", bounds=list(zip(lo, hi)), constraints=[constraint],
-                          options={"maxiter": 200, "ftol": 1e-10})
+        result = minimize(
+            objective,
+            start,
+            method="SLSQP",
+            bounds=list(zip(lo, hi)),
+            constraints=[constraint],
+            options={"maxiter": 200, "ftol": 1e-10},
+        )
         r = project(result.x, lo, hi)[0]
         value = objective(r)
         if value < best_value:
@@ -464,25 +519,36 @@ def optimum_uncertainty(
     lo_q, hi_q = 50 * (1 - level), 50 * (1 + level)
     out: dict[str, Any] = {"level": level, "n_members": len(ensemble.members), "method": "mixture_bootstrap"}
     if reoptimize_members:
-        optima = np.array([reoptimize(m, seed=seed, lower=lower, caps=caps, **optimize_kwargs)
-                           for m in ensemble.members])
+        optima = np.array(
+            [reoptimize(m, seed=seed, lower=lower, caps=caps, **optimize_kwargs) for m in ensemble.members]
+        )
         q_lo, q_med, q_hi = np.percentile(optima, [lo_q, 50, hi_q], axis=0)
-        out["mixture"] = {d: {"value": float(x[j]), "lo": float(q_lo[j]), "hi": float(q_hi[j]),
-                              "median": float(q_med[j])} for j, d in enumerate(domains)}
+        out["mixture"] = {
+            d: {"value": float(x[j]), "lo": float(q_lo[j]), "hi": float(q_hi[j]), "median": float(q_med[j])}
+            for j, d in enumerate(domains)
+        }
         out["optimum_l1_spread"] = float(np.median(np.abs(optima - x).sum(axis=1)))
     points = [x] if baseline is None else [x, _vector(baseline, domains)]
     intervals = ensemble.interval(np.array(points), level)
-    out["predicted"] = {name: {"value": float(v["pred"][0]), "lo": float(v["lo"][0]), "hi": float(v["hi"][0])}
-                        for name, v in intervals.items()}
+    out["predicted"] = {
+        name: {"value": float(v["pred"][0]), "lo": float(v["lo"][0]), "hi": float(v["hi"][0])}
+        for name, v in intervals.items()
+    }
     if baseline is not None:
-        out["baseline"] = {name: {"value": float(v["pred"][1]), "lo": float(v["lo"][1]), "hi": float(v["hi"][1])}
-                           for name, v in intervals.items()}
+        out["baseline"] = {
+            name: {"value": float(v["pred"][1]), "lo": float(v["lo"][1]), "hi": float(v["hi"][1])}
+            for name, v in intervals.items()
+        }
         name = "total" if "total" in intervals else next(iter(intervals))
         preds = ensemble.member_predictions(np.array(points))[name]
         diff = preds[:, 0] - preds[:, 1]
         diff = diff[np.isfinite(diff)]
-        out["improvement"] = {"name": name, "value": float(intervals[name]["pred"][1] - intervals[name]["pred"][0]),
-                              "lo": float(np.percentile(-diff, lo_q)), "hi": float(np.percentile(-diff, hi_q))}
+        out["improvement"] = {
+            "name": name,
+            "value": float(intervals[name]["pred"][1] - intervals[name]["pred"][0]),
+            "lo": float(np.percentile(-diff, lo_q)),
+            "hi": float(np.percentile(-diff, hi_q)),
+        }
         out["p_beats_baseline"] = float((diff < 0).mean()) if len(diff) else None
     return out
 
@@ -498,25 +564,57 @@ def data_for_law(fitted: FittedLaw, table: RunsTable) -> FitData:
     w = fitted.meta.get("weights")
     if w is None:
         raise MixlawInputError("LAW.json has no weights record; cannot rebuild its data")
-    weights = Weights({k: float(v) for k, v in w["domain_weight"].items()},
-                      {k: list(v) for k, v in w["groups"].items()}, w.get("spec", "law"))
-    selected = table.select(model=sel.get("model"), params=sel.get("params"), train_domains=sel.get("train_domains"),
-                            valid_domains=sel.get("valid_domains"), metric=sel.get("metric"))
+    weights = Weights(
+        {k: float(v) for k, v in w["domain_weight"].items()},
+        {k: list(v) for k, v in w["groups"].items()},
+        w.get("spec", "law"),
+    )
+    selected = table.select(
+        model=sel.get("model"),
+        params=sel.get("params"),
+        train_domains=sel.get("train_domains"),
+        valid_domains=sel.get("valid_domains"),
+        metric=sel.get("metric"),
+    )
     if sel.get("step") is not None or sel.get("tokens") is not None:
-        selected = selected.select(step=sel.get("step"), tokens=sel.get("tokens"), step_tol=sel.get("step_tol") or 0.0,
-                                   complete_domains=list(weights.domain_weight))
+        selected = selected.select(
+            step=sel.get("step"),
+            tokens=sel.get("tokens"),
+            step_tol=sel.get("step_tol") or 0.0,
+            complete_domains=list(weights.domain_weight),
+        )
     wide = aggregate(selected, weights)
     columns = [PROPORTION_PREFIX + d for d in fitted.domains]
     missing = [c for c in columns if c not in wide.columns]
     if missing:
-        raise MixlawInputError(f"{table.source}: missing training domain column(s) {', '.join(missing)} of the law")
+        raise MixlawInputError(
+            f"{table.source}: missing training domain column(s) {', '.join(missing)} of the law"
+        )
     expected = fitted.meta.get("data", {}).get("sha256")
     if expected and expected != table.data_hash():
         log.warning("%s: the runs table differs from the one this law was fitted on", table.source)
     targets = list(weights.groups)
-    return FitData(wide[columns].to_numpy(float), wide[targets].to_numpy(float), wide["total"].to_numpy(float),
-                   targets, list(fitted.domains), weights, wide, dict(sel), table.data_hash(), table.source)
+    return FitData(
+        wide[columns].to_numpy(float),
+        wide[targets].to_numpy(float),
+        wide["total"].to_numpy(float),
+        targets,
+        list(fitted.domains),
+        weights,
+        wide,
+        dict(sel),
+        table.data_hash(),
+        table.source,
+    )
 
 
-__all__ = ["Ensemble", "attach", "bootstrap_law", "data_for_law", "estimate_noise", "optimum_uncertainty",
-           "reoptimize", "simplex_minimize"]
+__all__ = [
+    "Ensemble",
+    "attach",
+    "bootstrap_law",
+    "data_for_law",
+    "estimate_noise",
+    "optimum_uncertainty",
+    "reoptimize",
+    "simplex_minimize",
+]

@@ -16,7 +16,9 @@ def exp_law_loss(X: np.ndarray, c: np.ndarray, T: np.ndarray) -> np.ndarray:
     return c[None] + np.exp(X @ T.T)
 
 
-def make_runs(n_mixtures: int = 24, seed: int = 0, noise: float = 0.002, steps=(1000,), models=("m1",)) -> pd.DataFrame:
+def make_runs(
+    n_mixtures: int = 24, seed: int = 0, noise: float = 0.002, steps=(1000,), models=("m1",)
+) -> pd.DataFrame:
     """A runs table from a known 3-domain exponential law per validation domain."""
     rng = np.random.default_rng(seed)
     X = rng.dirichlet(np.ones(3), size=n_mixtures).round(4)
@@ -30,9 +32,18 @@ def make_runs(n_mixtures: int = 24, seed: int = 0, noise: float = 0.002, steps=(
             Y = exp_law_loss(X, c, T) + shift + rng.normal(0, noise, (n_mixtures, 3))
             for r in range(n_mixtures):
                 for i, d in enumerate(DOMAINS):
-                    rows.append({"run": f"r{r}", "model": model, "params": 1000 * (m_i + 1), "step": step,
-                                 "tokens": step * 1024, **{f"p_{x}": X[r, j] for j, x in enumerate(DOMAINS)},
-                                 "valid_domain": d, "loss": Y[r, i]})
+                    rows.append(
+                        {
+                            "run": f"r{r}",
+                            "model": model,
+                            "params": 1000 * (m_i + 1),
+                            "step": step,
+                            "tokens": step * 1024,
+                            **{f"p_{x}": X[r, j] for j, x in enumerate(DOMAINS)},
+                            "valid_domain": d,
+                            "loss": Y[r, i],
+                        }
+                    )
     return pd.DataFrame(rows)
 
 

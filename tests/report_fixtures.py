@@ -34,9 +34,17 @@ def scaled_runs(n_mixtures: int = 10, seed: int = 0) -> pd.DataFrame:
             Y = c[None] + np.exp(X @ T.T) * (0.5 + scale) + rng.normal(0, 0.002, (n_mixtures, 3))
             for r in range(n_mixtures):
                 for i, d in enumerate(("a", "b", "c")):
-                    rows.append({"run": f"r{r}", "model": model, "params": int(params), "step": step,
-                                 **{f"p_{x}": X[r, j] for j, x in enumerate(("a", "b", "c"))},
-                                 "valid_domain": d, "loss": Y[r, i]})
+                    rows.append(
+                        {
+                            "run": f"r{r}",
+                            "model": model,
+                            "params": int(params),
+                            "step": step,
+                            **{f"p_{x}": X[r, j] for j, x in enumerate(("a", "b", "c"))},
+                            "valid_domain": d,
+                            "loss": Y[r, i],
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -45,7 +53,22 @@ def write_results_dir(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     runs = folder / "runs.csv"
     scaled_runs().to_csv(runs, index=False)
-    code = main(["pipeline", str(runs), "--target-params", "1e9", "--target-step", "20000", "--law", "dml",
-                 "--fit-steps", ":6000", "--out", str(folder), "--quiet"])
+    code = main(
+        [
+            "pipeline",
+            str(runs),
+            "--target-params",
+            "1e9",
+            "--target-step",
+            "20000",
+            "--law",
+            "dml",
+            "--fit-steps",
+            ":6000",
+            "--out",
+            str(folder),
+            "--quiet",
+        ]
+    )
     assert code == 0
     return folder

@@ -84,8 +84,21 @@ def test_adaptive_design_from_a_pool():
 
 
 def test_cli_design_spacefilling(cli):
-    code, out, err = cli("design", "--domains", "web,code,books", "--method", "spacefilling", "-n", "5",
-                         "--caps", "code=0.25", "--lower", "web=0.3", "--seed", "1")
+    code, out, err = cli(
+        "design",
+        "--domains",
+        "web,code,books",
+        "--method",
+        "spacefilling",
+        "-n",
+        "5",
+        "--caps",
+        "code=0.25",
+        "--lower",
+        "web=0.3",
+        "--seed",
+        "1",
+    )
     assert code == 0, err
     import yaml
 

@@ -15,8 +15,9 @@ from tests.test_compare import synthetic_table
 def _swarm(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     X = rng.dirichlet(np.ones(4), size=40)
-    Y = np.stack([2.0 + np.exp(X @ np.array([-1.5, 0.4, 0.2, 0.1])),
-                  2.5 + 0.1 / (X[:, 1] + 0.02) ** 0.3], axis=1) + rng.normal(0, 0.003, (40, 2))
+    Y = np.stack(
+        [2.0 + np.exp(X @ np.array([-1.5, 0.4, 0.2, 0.1])), 2.5 + 0.1 / (X[:, 1] + 0.02) ** 0.3], axis=1
+    ) + rng.normal(0, 0.003, (40, 2))
     return X, Y
 
 
@@ -30,10 +31,16 @@ def test_blend_predicts_the_weighted_mean_of_its_members_and_round_trips():
     assert np.allclose(again.predict(X[:5]), blend.predict(X[:5]))
 
 
-@pytest.mark.parametrize("hyper", [{"members": "dml-log"}, {"members": "dml-log,nope"},
-                                   {"members": "dml-log,dml", "weights": "0.7,0.7"},
-                                   {"members": "dml-log,dml", "weights": "1.5,-0.5"},
-                                   {"members": "dml-log,dml-implicit"}])
+@pytest.mark.parametrize(
+    "hyper",
+    [
+        {"members": "dml-log"},
+        {"members": "dml-log,nope"},
+        {"members": "dml-log,dml", "weights": "0.7,0.7"},
+        {"members": "dml-log,dml", "weights": "1.5,-0.5"},
+        {"members": "dml-log,dml-implicit"},
+    ],
+)
 def test_blend_rejects_bad_members_and_weights(hyper):
     X, Y = _swarm()
     with pytest.raises(MixlawInputError, match="law blend"):

@@ -22,8 +22,12 @@ from report_fixtures import write_results_dir
 
 from mixlaw.cli.main import main
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (CI installs Debian's chromium package)")
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium binary (CI installs Debian's chromium package)"
+)
 WIDTH = 1100
 
 # Per figure: loaded, natural size, and the share of pixels that are not white (drawn on a canvas).
@@ -61,10 +65,27 @@ class Chromium:
         # The protocol wants fd 3 (commands in) and fd 4 (replies out); a tiny launcher moves the pipe ends there.
         launcher = f"import os, sys; os.dup2({to_child_r}, 3); os.dup2({from_child_w}, 4); os.execv(sys.argv[1], sys.argv[1:])"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", launcher, CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--remote-debugging-pipe", f"--window-size={WIDTH},900", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-c",
+                launcher,
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                f"--window-size={WIDTH},900",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             pass_fds=(to_child_r, from_child_w),
         )
         os.close(to_child_r)
@@ -73,7 +94,9 @@ class Chromium:
         self._next_id = 0
         self.events: list[dict] = []
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30) -> dict:
+    def send(
+        self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30
+    ) -> dict:
         self._next_id += 1
         message = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -119,24 +142,35 @@ class Chromium:
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             self.send(f"{domain}.enable", session=session)
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": WIDTH, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": WIDTH, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         self.events.clear()
         self.send("Page.navigate", {"url": url}, session=session)
         self.wait_for("Page.loadEventFired")
         return session
 
     def evaluate(self, expression: str, session: str):
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
+        result = self.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(result["exceptionDetails"])
         return result["result"].get("value")
 
     def screenshot(self, session: str, path: Path) -> None:
         size = self.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
-        shot = self.send("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": WIDTH, "height": size["height"], "scale": 1}}, session=session)
+        shot = self.send(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": WIDTH, "height": size["height"], "scale": 1},
+            },
+            session=session,
+        )
         path.write_bytes(base64.b64decode(shot["data"]))
 
     def problems(self) -> list[str]:
@@ -145,7 +179,9 @@ class Chromium:
         for event in self.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
-                out.append("console." + params["type"] + ": " + " ".join(str(a.get("value")) for a in params["args"]))
+                out.append(
+                    "console." + params["type"] + ": " + " ".join(str(a.get("value")) for a in params["args"])
+                )
             elif method == "Runtime.exceptionThrown":
                 out.append("exception: " + params["exceptionDetails"].get("text", ""))
             elif method == "Log.entryAdded" and params["entry"].get("level") in ("error", "warning"):
@@ -182,8 +218,10 @@ def _keep(path: Path) -> None:
 
 def test_harness_catches_console_errors(browser, tmp_path):
     page = tmp_path / "bad.html"
-    page.write_text('<!DOCTYPE html><html><head><meta charset="utf-8"><title>x</title></head><body>'
-                    '<script>console.error("boom"); undefined_function();</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>x</title></head><body>'
+        '<script>console.error("boom"); undefined_function();</script></body></html>'
+    )
     browser.open(page.as_uri())
     problems = browser.problems()
     assert any("boom" in p for p in problems) and any("exception" in p for p in problems), problems

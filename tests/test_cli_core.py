@@ -20,13 +20,17 @@ def test_fit_then_predict(tmp_path, cli, runs_csv):
     assert saved["schema_version"] == 1 and saved["law"] == "dml" and saved["domains"] == ["a", "b", "c"]
     assert saved["data"]["sha256"] and saved["mixlaw_version"] and saved["weights"]["spec"] == "uniform"
     mixtures = tmp_path / "mix.csv"
-    pd.DataFrame({"name": ["x", "y"], "p_a": [0.2, 0.5], "p_b": [0.3, 0.5], "p_c": [0.5, 0.0]}).to_csv(mixtures, index=False)
+    pd.DataFrame({"name": ["x", "y"], "p_a": [0.2, 0.5], "p_b": [0.3, 0.5], "p_c": [0.5, 0.0]}).to_csv(
+        mixtures, index=False
+    )
     out = tmp_path / "pred.csv"
     code, _, err = cli("predict", law_path, mixtures, "--out", out)
     assert code == 0, err
     pred = pd.read_csv(out)
     assert list(pred.columns) == ["name", "p_a", "p_b", "p_c", "pred_a", "pred_b", "pred_c", "pred_total"]
-    assert pred["pred_total"].tolist() == pytest.approx(pred[["pred_a", "pred_b", "pred_c"]].mean(axis=1).tolist())
+    assert pred["pred_total"].tolist() == pytest.approx(
+        pred[["pred_a", "pred_b", "pred_c"]].mean(axis=1).tolist()
+    )
     # the law reproduces its own training data closely
     fitted = FittedLaw.load(law_path)
     assert max(fitted.law.summary_["rmse"]) < 0.01
@@ -44,7 +48,11 @@ def test_predict_warns_when_a_law_extrapolates_wildly(tmp_path, cli, runs_csv, c
     saved["params"]["theta"][0] = [40.0, 0.0, 0.0]  # an exponent blown up as by an unregularized fit
     law_path.write_text(json.dumps(saved))
     code, _, _ = cli("predict", law_path, mixtures)
-    assert code == 0 and "pred_a value(s) far outside the fitted losses" in caplog.text and "row 1" in caplog.text
+    assert (
+        code == 0
+        and "pred_a value(s) far outside the fitted losses" in caplog.text
+        and "row 1" in caplog.text
+    )
 
 
 def test_predict_rejects_bad_mixtures(tmp_path, cli, runs_csv):
@@ -102,8 +110,21 @@ def test_demo_runs_end_to_end(tmp_path, cli):
 
 
 def test_console_script_exit_codes(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "mixlaw", "fit", str(tmp_path / "x.csv"), "--law", "dml", "--out",
-                          str(tmp_path / "l.json")], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mixlaw",
+            "fit",
+            str(tmp_path / "x.csv"),
+            "--law",
+            "dml",
+            "--out",
+            str(tmp_path / "l.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and run.stderr.startswith("mixlaw: error:") and "Traceback" not in run.stderr
     run = subprocess.run([sys.executable, "-m", "mixlaw", "fit", "--help"], capture_output=True, text=True)
     assert run.returncode == 0 and "examples:" in run.stdout

@@ -56,8 +56,19 @@ def synthetic_table(n_mix: int = 24, steps=(1000, 2000, 3000), seeds=(0, 1), see
             for s in seeds:
                 for j, valid in enumerate(("x", "y")):
                     loss = 2.0 + 3000 / step * 0.1 + np.exp(x @ t[j]) + rng.normal(0, 0.002)
-                    rows.append({"run": f"r{i}", "model": "m", "step": step, "seed": s, "p_a": x[0], "p_b": x[1],
-                                 "p_c": x[2], "valid_domain": valid, "loss": loss})
+                    rows.append(
+                        {
+                            "run": f"r{i}",
+                            "model": "m",
+                            "step": step,
+                            "seed": s,
+                            "p_a": x[0],
+                            "p_b": x[1],
+                            "p_c": x[2],
+                            "valid_domain": valid,
+                            "loss": loss,
+                        }
+                    )
     return RunsTable(validate_runs(pd.DataFrame(rows), "synthetic"), "synthetic")
 
 
@@ -66,8 +77,18 @@ def test_cv_folds_never_leak_across_checkpoints(spy):
     table = synthetic_table()
     weights = load_weights(None, table.valid_domains)
     wide = aggregate(table, weights)  # every checkpoint and seed: 6 rows per mixture
-    data = FitData(wide[table.domain_columns].to_numpy(float), wide[list(weights.groups)].to_numpy(float),
-                   wide["total"].to_numpy(float), list(weights.groups), table.domains, weights, wide, {}, "", "t")
+    data = FitData(
+        wide[table.domain_columns].to_numpy(float),
+        wide[list(weights.groups)].to_numpy(float),
+        wide["total"].to_numpy(float),
+        list(weights.groups),
+        table.domains,
+        weights,
+        wide,
+        {},
+        "",
+        "t",
+    )
     assert len(data.X) == 6 * data.n_mixtures
     folds = mixture_folds(data.mixture_id, 5, 0)
     result = cross_validate(data, "spy", cv=5, seed=0)
@@ -91,7 +112,7 @@ def test_nested_cv_selection_never_sees_outer_fold(spy):
     assert len(spy) == 4 * per_outer
     for k, test in enumerate(outer):
         held = set(mixture_keys(data.X[test]))
-        fits = spy[k * per_outer:(k + 1) * per_outer]
+        fits = spy[k * per_outer : (k + 1) * per_outer]
         for seen in fits:
             assert not (held & seen)
         assert fits[-1] == set(mixture_keys(data.X[~test]))
@@ -118,8 +139,22 @@ def test_fit_auto_records_choice_and_table(tmp_path):
 def test_compare_and_auto_cli(tmp_path, capsys):
     runs = tmp_path / "runs.csv"
     write_runs(synthetic_table(seeds=(0,)).frame, runs)
-    code = main(["compare", str(runs), "--model", "m", "--step", "3000", "--cv", "4",
-                 "--laws", "dml,regmix-linear,bimix", "--json", "-q"])
+    code = main(
+        [
+            "compare",
+            str(runs),
+            "--model",
+            "m",
+            "--step",
+            "3000",
+            "--cv",
+            "4",
+            "--laws",
+            "dml,regmix-linear,bimix",
+            "--json",
+            "-q",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     ranking = result["ranking"]
@@ -127,17 +162,71 @@ def test_compare_and_auto_cli(tmp_path, capsys):
     assert any(r["law"] == "auto" and r.get("nested") for r in ranking)
     assert any(r["law"] == "bimix" and "not applicable" in r["error"] for r in ranking)
 
-    assert main(["compare", str(runs), "--model", "m", "--step", "3000", "--cv", "4", "--laws",
-                 "dml,log-linear", "--no-auto", "-q"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(runs),
+                "--model",
+                "m",
+                "--step",
+                "3000",
+                "--cv",
+                "4",
+                "--laws",
+                "dml,log-linear",
+                "--no-auto",
+                "-q",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "rank" in text and "dml" in text and "auto" not in text
 
     out = tmp_path / "law.json"
-    assert main(["fit", str(runs), "--model", "m", "--step", "3000", "--law", "auto", "--candidates",
-                 "dml,regmix-linear", "--out", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(runs),
+                "--model",
+                "m",
+                "--step",
+                "3000",
+                "--law",
+                "auto",
+                "--candidates",
+                "dml,regmix-linear",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["auto"]["chosen"] == "dml"
-    assert main(["evaluate", str(runs), "--model", "m", "--step", "3000", "--law", "auto", "--candidates",
-                 "dml,regmix-linear", "--cv", "4", "--json", "-q"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(runs),
+                "--model",
+                "m",
+                "--step",
+                "3000",
+                "--law",
+                "auto",
+                "--candidates",
+                "dml,regmix-linear",
+                "--cv",
+                "4",
+                "--json",
+                "-q",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["auto_choices"] == ["dml"] * 4
 
@@ -147,6 +236,23 @@ def test_compare_cli_errors(tmp_path, capsys):
     write_runs(synthetic_table(n_mix=8, seeds=(0,)).frame, runs)
     assert main(["compare", str(runs), "--model", "m", "--step", "3000", "--laws", "dml,nope"]) == 2
     assert "unknown law" in capsys.readouterr().err
-    assert main(["fit", str(runs), "--model", "m", "--step", "3000", "--law", "auto", "--param", "delta=0.1",
-                 "--out", str(tmp_path / "x.json")]) == 2
+    assert (
+        main(
+            [
+                "fit",
+                str(runs),
+                "--model",
+                "m",
+                "--step",
+                "3000",
+                "--law",
+                "auto",
+                "--param",
+                "delta=0.1",
+                "--out",
+                str(tmp_path / "x.json"),
+            ]
+        )
+        == 2
+    )
     assert "--param does not apply" in capsys.readouterr().err

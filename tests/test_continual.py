@@ -28,24 +28,51 @@ def _frame(noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
     rows = []
     base_total = _law(R_STAR)
     for d, off in OFFSETS.items():
-        rows.append({"run": "base", "step": 0, "p_orig": 1.0, "p_new": 0.0, "valid_domain": d, "loss": base_total + off})
+        rows.append(
+            {
+                "run": "base",
+                "step": 0,
+                "p_orig": 1.0,
+                "p_new": 0.0,
+                "valid_domain": d,
+                "loss": base_total + off,
+            }
+        )
     rows.append({"run": "base", "step": 0, "p_orig": 1.0, "p_new": 0.0, "valid_domain": "new", "loss": 2.0})
     for i, r in enumerate([0.1, 0.2, 0.45, 0.6, 0.35]):
         for step in (500, 1000):
             shift = 0.0 if step == 1000 else 0.05
             eps = rng.normal(0, noise) if noise else 0.0
             for d, off in OFFSETS.items():
-                rows.append({"run": f"r{i}", "step": step, "p_orig": r, "p_new": 1 - r, "valid_domain": d,
-                             "loss": _law(r) + off + shift + eps})
-            rows.append({"run": f"r{i}", "step": step, "p_orig": r, "p_new": 1 - r, "valid_domain": "new",
-                         "loss": CN + np.exp(BN + KN * r) + shift})
+                rows.append(
+                    {
+                        "run": f"r{i}",
+                        "step": step,
+                        "p_orig": r,
+                        "p_new": 1 - r,
+                        "valid_domain": d,
+                        "loss": _law(r) + off + shift + eps,
+                    }
+                )
+            rows.append(
+                {
+                    "run": f"r{i}",
+                    "step": step,
+                    "p_orig": r,
+                    "p_new": 1 - r,
+                    "valid_domain": "new",
+                    "loss": CN + np.exp(BN + KN * r) + shift,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 @pytest.fixture()
 def weights_file(tmp_path):
     path = tmp_path / "w.csv"
-    pd.DataFrame({"valid_domain": list(WEIGHTS), "valid_weight": list(WEIGHTS.values())}).to_csv(path, index=False)
+    pd.DataFrame({"valid_domain": list(WEIGHTS), "valid_weight": list(WEIGHTS.values())}).to_csv(
+        path, index=False
+    )
     return str(path)
 
 
@@ -62,7 +89,9 @@ def test_critical_share_recovered_exactly_on_noiseless_data(weights_file):
     assert h["measured_no_forgetting"] and h["critical_share_on_right_side"]
     curve = res["curve"]
     assert (curve["no_forgetting"] == (curve["original_share"] >= R_STAR - 1e-4)).all()
-    assert res["critical"]["new_gain_at_share"] == pytest.approx(2.0 - (CN + np.exp(BN + KN * R_STAR)), abs=1e-3)
+    assert res["critical"]["new_gain_at_share"] == pytest.approx(
+        2.0 - (CN + np.exp(BN + KN * R_STAR)), abs=1e-3
+    )
 
 
 def test_interval_covers_the_answer_under_noise(weights_file):
@@ -90,17 +119,42 @@ def test_cli_writes_json_and_curve_and_errors_are_one_line(tmp_path, weights_fil
     runs = tmp_path / "runs.csv"
     _frame().to_csv(runs, index=False)
     out, curve = tmp_path / "res.json", tmp_path / "curve.csv"
-    code = main(["continual", str(runs), "--base-run", "base", "--original", "a,b,c", "--new", "new",
-                 "--valid-weights", weights_file, "--holdout-runs", "r4", "--bootstrap", "20", "--out", str(out),
-                 "--curve", str(curve), "-q"])
+    code = main(
+        [
+            "continual",
+            str(runs),
+            "--base-run",
+            "base",
+            "--original",
+            "a,b,c",
+            "--new",
+            "new",
+            "--valid-weights",
+            weights_file,
+            "--holdout-runs",
+            "r4",
+            "--bootstrap",
+            "20",
+            "--out",
+            str(out),
+            "--curve",
+            str(curve),
+            "-q",
+        ]
+    )
     assert code == 0
     res = json.loads(out.read_text())
     assert res["critical"]["share"] == pytest.approx(R_STAR, abs=2e-3)
     assert "right side" in capsys.readouterr().out
     assert {"original_share", "pred_original", "forgetting", "new_gain"} <= set(pd.read_csv(curve).columns)
-    for extra, message in ((["--base-run", "nope"], "no run 'nope'"), (["--base-run", "base", "--step", "7"], "step 7"),
-                           (["--base-run", "base", "--holdout-runs", "zz"], "--holdout-runs")):
-        code = main(["continual", str(runs), "--original", "all", "--new", "new", *extra, "--bootstrap", "0", "-q"])
+    for extra, message in (
+        (["--base-run", "nope"], "no run 'nope'"),
+        (["--base-run", "base", "--step", "7"], "step 7"),
+        (["--base-run", "base", "--holdout-runs", "zz"], "--holdout-runs"),
+    ):
+        code = main(
+            ["continual", str(runs), "--original", "all", "--new", "new", *extra, "--bootstrap", "0", "-q"]
+        )
         err = capsys.readouterr().err.strip()
         assert code == 2 and message in err and len(err.splitlines()) == 1
     code = main(["continual", str(runs), "--base-run", "base", "--original", "all", "--new", "python", "-q"])

@@ -69,13 +69,17 @@ def _weights(fmt: str, text: str) -> list[float]:
 
 
 def test_export_to_stdout_and_document_conversion(cli):
-    code, out, err = cli("export", OPT, "--format", "json", "--avg-doc-tokens", DOC_TOKENS, "--unit", "documents")
+    code, out, err = cli(
+        "export", OPT, "--format", "json", "--avg-doc-tokens", DOC_TOKENS, "--unit", "documents"
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result["unit"] == "documents"
     # documents per domain are proportional to token share / mean document length
-    expected = to_documents({"web": 0.4512345, "code": 0.2487655, "books": 0.2, "math": 0.1},
-                            {"web": 650, "code": 2100, "books": 48000, "math": 310})
+    expected = to_documents(
+        {"web": 0.4512345, "code": 0.2487655, "books": 0.2, "math": 0.1},
+        {"web": 650, "code": 2100, "books": 48000, "math": 310},
+    )
     assert result["weights"] == pytest.approx(expected, abs=1e-6)
 
 
@@ -84,13 +88,18 @@ def test_round_shares_sum_exactly_one():
     assert sum(shares.values()) == 1.0 and set(shares.values()) <= {0.333333, 0.333334}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--format", "megatron", "--unit", "documents", "--avg-doc-tokens", str(DOC_TOKENS)],
-     "--unit documents does not apply to megatron"),
-    (["--format", "hf-datasets", "--unit", "documents"], "--unit documents needs --avg-doc-tokens"),
-    (["--format", "json", "--paths", "nope=x"], "unknown domain 'nope'"),
-    (["--format", "json", "--paths", "web"], "expected DOMAIN=PATH"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--format", "megatron", "--unit", "documents", "--avg-doc-tokens", str(DOC_TOKENS)],
+            "--unit documents does not apply to megatron",
+        ),
+        (["--format", "hf-datasets", "--unit", "documents"], "--unit documents needs --avg-doc-tokens"),
+        (["--format", "json", "--paths", "nope=x"], "unknown domain 'nope'"),
+        (["--format", "json", "--paths", "web"], "expected DOMAIN=PATH"),
+    ],
+)
 def test_export_input_errors(cli, args, message):
     code, out, err = cli("export", OPT, *args)
     assert code == 2 and message in err and out == ""
@@ -119,6 +128,11 @@ def test_export_bad_files(cli, tmp_path):
 def test_api_export_matches_cli():
     text = mixlaw.export(OPT, "olmo-core", paths={"web": "s3://bucket/web", "code": "data/code"})
     assert text.replace(mixlaw.__version__, "<version>") == (GOLDEN / "export" / "olmo-core.yaml").read_text()
-    from_dict = mixlaw.export(json.loads(OPT.read_text()), "json", paths={"web": "s3://bucket/web", "code": "data/code"})
-    assert json.loads(from_dict)["weights"] == json.loads((GOLDEN / "export" / "json.json").read_text())["weights"]
+    from_dict = mixlaw.export(
+        json.loads(OPT.read_text()), "json", paths={"web": "s3://bucket/web", "code": "data/code"}
+    )
+    assert (
+        json.loads(from_dict)["weights"]
+        == json.loads((GOLDEN / "export" / "json.json").read_text())["weights"]
+    )
     assert load_mixture(OPT).predicted["total"] == 2.81234

@@ -29,7 +29,9 @@ def one_line_error(exc: pytest.ExceptionInfo) -> str:
 
 
 def test_regmix_fixture():
-    frame = import_regmix(f("regmix_mixtures.csv"), f("regmix_losses.csv"), model="1M", step=1000, renormalize=True)
+    frame = import_regmix(
+        f("regmix_mixtures.csv"), f("regmix_losses.csv"), model="1M", step=1000, renormalize=True
+    )
     assert len(frame) == 12
     assert set(frame["valid_domain"]) == {"pile_cc", "github", "wikipedia"}
     assert [c for c in frame.columns if c.startswith("p_")] == ["p_pile_cc", "p_github", "p_wikipedia"]
@@ -55,7 +57,9 @@ def test_regmix_malformed(tmp_path):
         import_regmix(f("regmix_mixtures.csv"), str(bad), renormalize=True)
     one_line_error(exc)
     bad.write_text("index,metric/github_val_loss\n0,2.0\n1,oops\n")
-    with pytest.raises(MixlawInputError, match="line 3: column metric/github_val_loss: non-numeric value 'oops'"):
+    with pytest.raises(
+        MixlawInputError, match="line 3: column metric/github_val_loss: non-numeric value 'oops'"
+    ):
         import_regmix(f("regmix_mixtures.csv"), str(bad), renormalize=True)
     bad.write_text("index,metric/github_val_loss\n0,2.0\n0,2.1\n")
     with pytest.raises(MixlawInputError, match="appears on 2 rows"):
@@ -101,7 +105,9 @@ def test_mixinglaws_fixture():
     assert set(frame["model"]) == {"70M"} and set(frame["step"]) == {3000, 6000}
     assert set(frame["valid_domain"]) == {"ArXiv", "Github"}
     assert frame.loc[frame["run"] == "0", "p_internet"].iloc[0] == 0.75
-    three = import_mixinglaws([f("mixinglaws_410M_noprefix.txt")], ["github", "books3", "pile_cc"], model="410M")
+    three = import_mixinglaws(
+        [f("mixinglaws_410M_noprefix.txt")], ["github", "books3", "pile_cc"], model="410M"
+    )
     assert set(three["run"]) == {"4", "7"} and set(three["model"]) == {"410M"}
 
 
@@ -134,9 +140,12 @@ def test_mixinglaws_matches_shared_csv_parsing(tmp_path):
         pytest.skip("shared data not present")
     rows = pd.read_csv(shared).query("model_size == '70M'").head(40)
     log = tmp_path / "70M.txt"
-    log.write_text("".join(
-        f"/x/70M_{r.run}-{r.p_github}-{r.p_pile_cc}/{r.step} pythia-pile.valid.{r.valid_domain}.bin {r.loss!r}\n"
-        for r in rows.itertuples()))
+    log.write_text(
+        "".join(
+            f"/x/70M_{r.run}-{r.p_github}-{r.p_pile_cc}/{r.step} pythia-pile.valid.{r.valid_domain}.bin {r.loss!r}\n"
+            for r in rows.itertuples()
+        )
+    )
     frame = import_mixinglaws([str(log)], ["github", "pile_cc"])
     assert np.allclose(np.sort(frame["loss"]), np.sort(rows["loss"]))
 
@@ -172,14 +181,43 @@ def test_wandb_malformed(tmp_path):
 
 def test_import_cli(tmp_path, capsys):
     out = tmp_path / "runs.parquet"
-    code = main(["import", "--from", "regmix", f("regmix_mixtures.csv"), f("regmix_losses.csv"), "--model", "1M",
-                 "--step", "1000", "--renormalize", "--out", str(out), "-q"])
+    code = main(
+        [
+            "import",
+            "--from",
+            "regmix",
+            f("regmix_mixtures.csv"),
+            f("regmix_losses.csv"),
+            "--model",
+            "1M",
+            "--step",
+            "1000",
+            "--renormalize",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     table = read_runs(out)
     assert table.domains == ["pile_cc", "github", "wikipedia"] and len(table.frame) == 12
     out2 = tmp_path / "5mix.csv"
-    assert main(["import", "--from", "mixinglaws", f("mixinglaws_70M.txt"), "--domains",
-                 "academic,prose,dialogue,symbolic,internet", "--out", str(out2), "-q"]) == 0
+    assert (
+        main(
+            [
+                "import",
+                "--from",
+                "mixinglaws",
+                f("mixinglaws_70M.txt"),
+                "--domains",
+                "academic,prose,dialogue,symbolic,internet",
+                "--out",
+                str(out2),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert len(read_runs(out2).frame) == 6
 
 
@@ -190,5 +228,8 @@ def test_import_cli_errors(tmp_path, capsys):
     assert len(err) == 1 and "needs --domains" in err[0]
     assert main(["import", "--from", "regmix", f("regmix_mixtures.csv"), "--out", out]) == 2
     assert "takes 2 file(s)" in capsys.readouterr().err
-    assert main(["import", "--from", "wandb", f("wandb_summary.csv"), "--loss-prefix", "eval/", "--out", out]) == 2
+    assert (
+        main(["import", "--from", "wandb", f("wandb_summary.csv"), "--loss-prefix", "eval/", "--out", out])
+        == 2
+    )
     assert "--mixture-prefix" in capsys.readouterr().err

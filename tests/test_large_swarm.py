@@ -69,7 +69,10 @@ def test_large_swarm_implicit_fits_total():
     total = Y @ np.array([0.5, 0.3, 0.2])
     fitted = get_law("dml-implicit")(K_max=2).fit(X, total)
     new = sparse_swarm(60, 5, seed=9)
-    assert np.abs(fitted.predict(new)[:, 0] - exp_truth(new, seed=8)[0] @ np.array([0.5, 0.3, 0.2])).mean() < 0.02
+    assert (
+        np.abs(fitted.predict(new)[:, 0] - exp_truth(new, seed=8)[0] @ np.array([0.5, 0.3, 0.2])).mean()
+        < 0.02
+    )
 
 
 def test_olmix_screened_lm_matches_lbfgs(monkeypatch):
@@ -82,7 +85,9 @@ def test_olmix_screened_lm_matches_lbfgs(monkeypatch):
     monkeypatch.setattr(peers_module, "is_large_swarm", lambda X: False)
     lbfgs = get_law("olmix")(steps=30).fit(X, Y)
     assert "optimizer" not in lbfgs.params_
-    assert np.all(np.array(screened.params_["huber_mean"]) <= np.array(lbfgs.params_["huber_mean"]) * (1 + 1e-4))
+    assert np.all(
+        np.array(screened.params_["huber_mean"]) <= np.array(lbfgs.params_["huber_mean"]) * (1 + 1e-4)
+    )
     dml = get_law("dml")(ridge=0.0).fit(X, Y)  # the same model: mixlaw's fit matches it
     assert np.allclose(dml.summary_["huber_mean"], screened.summary_["huber_mean"], rtol=1e-3)
 

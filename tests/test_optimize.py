@@ -54,8 +54,14 @@ def test_matches_exhaustive_search(M, n, name):
 def test_constraints_respected_exactly():
     law = make_law(5, seed=3)
     available = {"d0": 1e12, "d1": 2e9, "d2": 5e9, "d3": 1e12, "d4": 1e12}
-    result = optimize(law, bounds={"d3": (0.2, 0.4), "p_d4": (None, 0.1)}, available=available,
-                      target_tokens=1e10, max_epochs=2, fixed={"p_d0": 0.25})
+    result = optimize(
+        law,
+        bounds={"d3": (0.2, 0.4), "p_d4": (None, 0.1)},
+        available=available,
+        target_tokens=1e10,
+        max_epochs=2,
+        fixed={"p_d0": 0.25},
+    )
     x = result["mixture"]
     assert abs(sum(x.values()) - 1) < 1e-9
     assert x["p_d0"] == pytest.approx(0.25, abs=1e-12)
@@ -69,15 +75,18 @@ def test_constraints_respected_exactly():
     assert "no step information" in result["equivalent_extra_steps_reason"]
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"bounds": {"d0": (0.6, 1), "d1": (0.6, 1)}}, "lower bounds"),
-    ({"available": {"d0": 1e9, "d1": 1e9, "d2": 1e9}, "target_tokens": 1e10}, "upper bounds"),
-    ({"fixed": {"d0": 0.7}, "bounds": {"d0": (0, 0.5)}}, "outside its allowed range"),
-    ({"fixed": {"d0": 0.7, "d1": 0.6}}, "sum to"),
-    ({"bounds": {"d0": (0.5, 0.2)}}, "above upper"),
-    ({"bounds": {"zz": (0, 0.2)}}, "unknown training domain"),
-    ({"available": {"d0": 1e9}}, "target-tokens"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"bounds": {"d0": (0.6, 1), "d1": (0.6, 1)}}, "lower bounds"),
+        ({"available": {"d0": 1e9, "d1": 1e9, "d2": 1e9}, "target_tokens": 1e10}, "upper bounds"),
+        ({"fixed": {"d0": 0.7}, "bounds": {"d0": (0, 0.5)}}, "outside its allowed range"),
+        ({"fixed": {"d0": 0.7, "d1": 0.6}}, "sum to"),
+        ({"bounds": {"d0": (0.5, 0.2)}}, "above upper"),
+        ({"bounds": {"zz": (0, 0.2)}}, "unknown training domain"),
+        ({"available": {"d0": 1e9}}, "target-tokens"),
+    ],
+)
 def test_infeasible_and_bad_constraints(kwargs, match):
     with pytest.raises(MixlawInputError, match=match):
         optimize(make_law(3), **kwargs)

@@ -135,9 +135,15 @@ def five_mix_like(n: int = 26, seed: int = 0) -> np.ndarray:
 
 
 # log L_i = b_i . r for 5 Pile categories, of the size log-linear fits on 5Mix 70M (losses 2-4 nats)
-FIVE_MIX_B = np.array([[0.72, 1.28, 1.22, 1.35, 1.20], [1.25, 0.95, 1.05, 1.30, 1.15],
-                       [1.20, 1.02, 0.90, 1.28, 1.12], [1.10, 1.32, 1.30, 0.55, 1.25],
-                       [1.18, 1.10, 1.08, 1.30, 1.00]])
+FIVE_MIX_B = np.array(
+    [
+        [0.72, 1.28, 1.22, 1.35, 1.20],
+        [1.25, 0.95, 1.05, 1.30, 1.15],
+        [1.20, 1.02, 0.90, 1.28, 1.12],
+        [1.10, 1.32, 1.30, 0.55, 1.25],
+        [1.18, 1.10, 1.08, 1.30, 1.00],
+    ]
+)
 
 
 @pytest.mark.parametrize("noise", [0.0, 0.004])
@@ -179,15 +185,29 @@ def test_log_linear_and_dml_agree_on_shared_design():
     from mixlaw.fitted import fit_law, prepare
     from mixlaw.runs import read_runs
 
-    data = prepare(read_runs(DATA + "5mix.csv"), model="70M", step=30000,
-                   valid_weights=DATA + "valid_weights.csv", group="pile_category")
+    data = prepare(
+        read_runs(DATA + "5mix.csv"),
+        model="70M",
+        step=30000,
+        valid_weights=DATA + "valid_weights.csv",
+        group="pile_category",
+    )
     loglin = get_law("log-linear")().fit(data.X, data.Y)
     pseudo = loglin.predict(data.X)
     dml = get_law("dml")(ridge=0.0).fit(data.X, pseudo)
     assert np.abs(dml.predict(data.X) - pseudo).max() < 1e-5
-    assert np.abs(dml.predict(simplex(100, data.X.shape[1], seed=3)) - loglin.predict(simplex(100, data.X.shape[1], seed=3))).max() < 1e-4
+    assert (
+        np.abs(
+            dml.predict(simplex(100, data.X.shape[1], seed=3))
+            - loglin.predict(simplex(100, data.X.shape[1], seed=3))
+        ).max()
+        < 1e-4
+    )
     real_dml, real_loglin = fit_law(data, "dml", {"ridge": 0.0}), fit_law(data, "log-linear")
-    assert np.all(np.array(real_dml.law.summary_["huber_mean"]) <= np.array(real_loglin.law.summary_["huber_mean"]) + 1e-12)
+    assert np.all(
+        np.array(real_dml.law.summary_["huber_mean"])
+        <= np.array(real_loglin.law.summary_["huber_mean"]) + 1e-12
+    )
 
 
 @pytest.mark.skipif(not Path(DATA).exists(), reason="shared data (../shared/data/mixinglaws) not present")
@@ -197,8 +217,13 @@ def test_dml_nests_log_linear_on_shared_data():
     from mixlaw.fitted import fit_law, prepare
     from mixlaw.runs import read_runs
 
-    data = prepare(read_runs(DATA + "5mix.csv"), model="70M", step=30000,
-                   valid_weights=DATA + "valid_weights.csv", group="pile_category")
+    data = prepare(
+        read_runs(DATA + "5mix.csv"),
+        model="70M",
+        step=30000,
+        valid_weights=DATA + "valid_weights.csv",
+        group="pile_category",
+    )
     dml = fit_law(data, "dml", {"ridge": 0.0})  # unpenalized: exactly the model olmix fits
     olmix = fit_law(data, "olmix", {"restarts": 100, "steps": 20})
     loglin = fit_law(data, "log-linear")

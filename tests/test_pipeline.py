@@ -36,16 +36,36 @@ def make_table(noise: float = 1e-4, seed: int = 0) -> pd.DataFrame:
             Y = truth(X, n, s) + rng.normal(0, noise, (len(X), 3))
             for r in range(len(X)):
                 for i, d in enumerate(DOMAINS):
-                    rows.append({"run": str(r), "model": model, "params": n, "step": s, "tokens": s * 1000,
-                                 **{f"p_{x}": X[r, j] for j, x in enumerate(DOMAINS)}, "valid_domain": d,
-                                 "loss": Y[r, i]})
+                    rows.append(
+                        {
+                            "run": str(r),
+                            "model": model,
+                            "params": n,
+                            "step": s,
+                            "tokens": s * 1000,
+                            **{f"p_{x}": X[r, j] for j, x in enumerate(DOMAINS)},
+                            "valid_domain": d,
+                            "loss": Y[r, i],
+                        }
+                    )
     # One mixture only at two sizes: not used (fewer than 3 sizes), whatever its run id.
     for model in ("s1", "s2"):
         for s in STEPS:
             for i, d in enumerate(DOMAINS):
-                rows.append({"run": "999", "model": model, "params": SIZES[model], "step": s, "tokens": s * 1000,
-                             "p_a": 0.5, "p_b": 0.25, "p_c": 0.25, "valid_domain": d,
-                             "loss": truth(np.array([[0.5, 0.25, 0.25]]), SIZES[model], s)[0, i]})
+                rows.append(
+                    {
+                        "run": "999",
+                        "model": model,
+                        "params": SIZES[model],
+                        "step": s,
+                        "tokens": s * 1000,
+                        "p_a": 0.5,
+                        "p_b": 0.25,
+                        "p_c": 0.25,
+                        "valid_domain": d,
+                        "loss": truth(np.array([[0.5, 0.25, 0.25]]), SIZES[model], s)[0, i],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -55,20 +75,48 @@ def pipeline_out(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("pipe")
     make_table().to_csv(folder / "runs.csv", index=False)
-    pd.DataFrame({"valid_domain": DOMAINS, "valid_weight": [0.5, 0.3, 0.2]}).to_csv(folder / "w.csv", index=False)
+    pd.DataFrame({"valid_domain": DOMAINS, "valid_weight": [0.5, 0.3, 0.2]}).to_csv(
+        folder / "w.csv", index=False
+    )
     pd.DataFrame({"domain": ["a", "p_b"], "lower": [0.1, None], "upper": [None, 0.6]}).to_csv(
-        folder / "bounds.csv", index=False)
-    code = main(["pipeline", str(folder / "runs.csv"), "--target-params", str(TARGET_N), "--target-step",
-                 str(TARGET_S), "--valid-weights", str(folder / "w.csv"), "--law", "dml", "--bounds",
-                 str(folder / "bounds.csv"), "--baseline", "a=0.5,b=0.25,c=0.25", "--out", str(folder / "out"), "-q"])
+        folder / "bounds.csv", index=False
+    )
+    code = main(
+        [
+            "pipeline",
+            str(folder / "runs.csv"),
+            "--target-params",
+            str(TARGET_N),
+            "--target-step",
+            str(TARGET_S),
+            "--valid-weights",
+            str(folder / "w.csv"),
+            "--law",
+            "dml",
+            "--bounds",
+            str(folder / "bounds.csv"),
+            "--baseline",
+            "a=0.5,b=0.25,c=0.25",
+            "--out",
+            str(folder / "out"),
+            "-q",
+        ]
+    )
     assert code == 0
     return folder
 
 
 def test_outputs_and_recovery(pipeline_out):
     out = pipeline_out / "out"
-    for name in ("predictions.csv", "law.json", "optimum.json", "step_laws.json", "size_laws.json", "summary.md",
-                 "checks.json"):
+    for name in (
+        "predictions.csv",
+        "law.json",
+        "optimum.json",
+        "step_laws.json",
+        "size_laws.json",
+        "summary.md",
+        "checks.json",
+    ):
         assert (out / name).exists(), name
     pred = pd.read_csv(out / "predictions.csv", dtype={"run": str})
     assert "999" not in set(pred["run"])  # only 2 sizes
@@ -113,7 +161,9 @@ def test_law_json_works_with_predict_and_optimize(pipeline_out, cli, tmp_path):
     pd.DataFrame({"p_a": [0.2], "p_b": [0.3], "p_c": [0.5]}).to_csv(mixtures, index=False)
     code, stdout, _ = cli("predict", out / "law.json", mixtures)
     assert code == 0 and "pred_total" in stdout
-    code, stdout, _ = cli("optimize", out / "law.json", "--fix", "p_c=0.3", "--out", tmp_path / "o.json", "-q")
+    code, stdout, _ = cli(
+        "optimize", out / "law.json", "--fix", "p_c=0.3", "--out", tmp_path / "o.json", "-q"
+    )
     assert code == 0
     opt = json.loads((tmp_path / "o.json").read_text())
     assert opt["mixture"]["p_c"] == pytest.approx(0.3)
@@ -123,8 +173,21 @@ def test_law_json_works_with_predict_and_optimize(pipeline_out, cli, tmp_path):
 
 def test_joint_scale_law(tmp_path, cli):
     make_table().to_csv(tmp_path / "runs.csv", index=False)
-    code, _, err = cli("pipeline", tmp_path / "runs.csv", "--target-params", TARGET_N, "--target-step", TARGET_S,
-                       "--scale-law", "joint", "--law", "dml", "--out", tmp_path / "out", "-q")
+    code, _, err = cli(
+        "pipeline",
+        tmp_path / "runs.csv",
+        "--target-params",
+        TARGET_N,
+        "--target-step",
+        TARGET_S,
+        "--scale-law",
+        "joint",
+        "--law",
+        "dml",
+        "--out",
+        tmp_path / "out",
+        "-q",
+    )
     assert code == 0, err
     pred = pd.read_csv(tmp_path / "out" / "predictions.csv")
     X = pred[[f"p_{d}" for d in DOMAINS]].to_numpy()
@@ -132,21 +195,35 @@ def test_joint_scale_law(tmp_path, cli):
     assert (tmp_path / "out" / "joint_law.json").exists()
 
 
-@pytest.mark.parametrize("extra,match", [
-    (["--fit-steps", "5000"], "expected A:B"),
-    (["--fit-steps", "9000:3000"], "empty range"),
-    (["--fit-sizes", "s1,zz"], "no such model"),
-    (["--model", "s1"], "--fit-sizes"),
-    (["--law", "nope"], "unknown law"),
-    (["--baseline", "a=0.7,b=0.7"], "sum to"),
-    (["--baseline", "a=0.5,zz=0.5"], "unknown training domain"),
-    (["--available", "MISSING.csv"], "not found"),
-    (["--step-exponent", "2:1"], "LO < HI"),
-])
+@pytest.mark.parametrize(
+    "extra,match",
+    [
+        (["--fit-steps", "5000"], "expected A:B"),
+        (["--fit-steps", "9000:3000"], "empty range"),
+        (["--fit-sizes", "s1,zz"], "no such model"),
+        (["--model", "s1"], "--fit-sizes"),
+        (["--law", "nope"], "unknown law"),
+        (["--baseline", "a=0.7,b=0.7"], "sum to"),
+        (["--baseline", "a=0.5,zz=0.5"], "unknown training domain"),
+        (["--available", "MISSING.csv"], "not found"),
+        (["--step-exponent", "2:1"], "LO < HI"),
+    ],
+)
 def test_bad_inputs(tmp_path, cli, extra, match):
     make_table().to_csv(tmp_path / "runs.csv", index=False)
-    code, _, err = cli("pipeline", tmp_path / "runs.csv", "--target-params", "1e9", "--target-step", "30000",
-                       "--law", "dml", "--out", tmp_path / "out", *extra)
+    code, _, err = cli(
+        "pipeline",
+        tmp_path / "runs.csv",
+        "--target-params",
+        "1e9",
+        "--target-step",
+        "30000",
+        "--law",
+        "dml",
+        "--out",
+        tmp_path / "out",
+        *extra,
+    )
     assert code == 2, err
     errors = [line for line in err.splitlines() if "error" in line]
     assert len(errors) == 1 and match in errors[0]
@@ -156,12 +233,22 @@ def test_bad_inputs(tmp_path, cli, extra, match):
 def test_infeasible_through_cli(tmp_path, cli, pipeline_out):
     bounds = tmp_path / "b.csv"
     pd.DataFrame({"domain": ["a", "b"], "lower": [0.6, 0.6], "upper": [1, 1]}).to_csv(bounds, index=False)
-    code, _, err = cli("optimize", pipeline_out / "out" / "law.json", "--bounds", bounds, "--out", tmp_path / "o.json")
+    code, _, err = cli(
+        "optimize", pipeline_out / "out" / "law.json", "--bounds", bounds, "--out", tmp_path / "o.json"
+    )
     assert code == 2 and "infeasible" in err
     tokens = tmp_path / "t.csv"
     pd.DataFrame({"domain": ["a", "b", "c"], "tokens": [1e9, 1e9, 1e9]}).to_csv(tokens, index=False)
-    code, _, err = cli("optimize", pipeline_out / "out" / "law.json", "--available", tokens, "--target-tokens", "1e11",
-                       "--out", tmp_path / "o.json")
+    code, _, err = cli(
+        "optimize",
+        pipeline_out / "out" / "law.json",
+        "--available",
+        tokens,
+        "--target-tokens",
+        "1e11",
+        "--out",
+        tmp_path / "o.json",
+    )
     assert code == 2 and "infeasible" in err and "--max-epochs" in err
 
 
@@ -169,6 +256,18 @@ def test_target_flags_are_exclusive(tmp_path):
     from mixlaw.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["pipeline", str(tmp_path / "r.csv"), "--target-params", "1e9", "--target-step", "1",
-              "--target-tokens", "1", "--out", str(tmp_path)])
+        main(
+            [
+                "pipeline",
+                str(tmp_path / "r.csv"),
+                "--target-params",
+                "1e9",
+                "--target-step",
+                "1",
+                "--target-tokens",
+                "1",
+                "--out",
+                str(tmp_path),
+            ]
+        )
     assert exc.value.code == 2

@@ -17,13 +17,23 @@ from mixlaw.train.sweep import LocalExecutor, parse_sweep_config, prepare_sweep,
 REPO = Path(__file__).resolve().parents[1]
 
 CONFIG = {
-    "corpus": {"demo": {"max_bytes": 40_000, "math_tokens": 15_000, "tokenizer": "bytes", "valid_fraction": 0.2}},
-    "mixtures": [{"code": 0.5, "docs": 0.25, "math-prose": 0.125, "math": 0.125},
-                 {"code": 0.1, "docs": 0.2, "math-prose": 0.3, "math": 0.4}],
+    "corpus": {
+        "demo": {"max_bytes": 40_000, "math_tokens": 15_000, "tokenizer": "bytes", "valid_fraction": 0.2}
+    },
+    "mixtures": [
+        {"code": 0.5, "docs": 0.25, "math-prose": 0.125, "math": 0.125},
+        {"code": 0.1, "docs": 0.2, "math-prose": 0.3, "math": 0.4},
+    ],
     "models": ["L1-D32"],
     "steps": 20,
-    "training": {"batch_size": 4, "seq_len": 32, "warmup_steps": 2, "eval_points": 3, "eval_tokens": 512,
-                 "checkpoint_every": 5},
+    "training": {
+        "batch_size": 4,
+        "seq_len": 32,
+        "warmup_steps": 2,
+        "eval_points": 3,
+        "eval_tokens": 512,
+        "checkpoint_every": 5,
+    },
 }
 
 
@@ -78,6 +88,8 @@ def test_run_command_accepts_the_ray_executor_flags():
 
     args = build_parser().parse_args(["run", "--executor", "ray", "--address", "auto", "--gpus-per-run", "1"])
     assert args.executor == "ray" and args.address == "auto" and args.gpus_per_run == 1.0
-    code = "import sys, mixlaw.cli.main as m; m.build_parser(); import mixlaw.run; print('ray' in sys.modules)"
+    code = (
+        "import sys, mixlaw.cli.main as m; m.build_parser(); import mixlaw.run; print('ray' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.stdout.strip() == "False", out.stderr  # Ray is imported lazily

@@ -35,7 +35,9 @@ def test_figure_list_golden(cli, results, tmp_path):
     assert code == 0, err
     full = _figures_in((tmp_path / "full.html").read_text())
     runs = write_runs_csv(tmp_path)
-    code, _, err = cli("report", runs, "--out", tmp_path / "runs.html", "--cv", "4", "--param", "restarts=4", "-q")
+    code, _, err = cli(
+        "report", runs, "--out", tmp_path / "runs.html", "--cv", "4", "--param", "restarts=4", "-q"
+    )
     assert code == 0, err
     from_runs = _figures_in((tmp_path / "runs.html").read_text())
     actual = {
@@ -55,16 +57,30 @@ def test_results_dir_report_is_self_contained(cli, results, tmp_path):
     assert "wrote" in err and "6 figures" in err
     html = out.read_text()
     assert "<script" not in html
-    assert not re.search(r'(src|href)="(https?:)?//', html), "the page must not load anything from the network"
+    assert not re.search(r'(src|href)="(https?:)?//', html), (
+        "the page must not load anything from the network"
+    )
     assert html.count('src="data:image/png;base64,') == 6
     for spec in FIGURES:
         for ext in ("png", "svg"):
             path = out.parent / "report_figures" / f"{spec.name}.{ext}"
             assert path.stat().st_size > 5000, path
     # error numbers, optimum, runs summary, commands and versions are on the page
-    for text in ("MAE", "Spearman", "optimum", "uniform", "mixlaw pipeline", "mixlaw report", "step check",
-                 "size check", "equivalent_extra_steps", "numpy", "matplotlib", "validation domains",
-                 "Pipeline summary"):
+    for text in (
+        "MAE",
+        "Spearman",
+        "optimum",
+        "uniform",
+        "mixlaw pipeline",
+        "mixlaw report",
+        "step check",
+        "size check",
+        "equivalent_extra_steps",
+        "numpy",
+        "matplotlib",
+        "validation domains",
+        "Pipeline summary",
+    ):
         assert text in html, text
 
 

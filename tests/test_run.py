@@ -23,11 +23,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 # A --quick-like job, much smaller: byte tokens, 9 mixtures x 3 tiny sizes, a target 2 layers wide 32.
 TINY = {
-    "corpus": {"demo": {"max_bytes": 40_000, "math_tokens": 15_000, "tokenizer": "bytes", "valid_fraction": 0.2}},
-    "training": {"batch_size": 4, "seq_len": 32, "lr": 0.003, "warmup_steps": 2, "eval_points": 4,
-                 "eval_tokens": 512, "checkpoint_every": 5},
-    "proxies": {"models": ["L1-D16", "L1-D24", "L1-D32"], "steps": 40,
-                "design": {"method": "dirichlet", "n": 8, "seed": 0}},
+    "corpus": {
+        "demo": {"max_bytes": 40_000, "math_tokens": 15_000, "tokenizer": "bytes", "valid_fraction": 0.2}
+    },
+    "training": {
+        "batch_size": 4,
+        "seq_len": 32,
+        "lr": 0.003,
+        "warmup_steps": 2,
+        "eval_points": 4,
+        "eval_tokens": 512,
+        "checkpoint_every": 5,
+    },
+    "proxies": {
+        "models": ["L1-D16", "L1-D24", "L1-D32"],
+        "steps": 40,
+        "design": {"method": "dirichlet", "n": 8, "seed": 0},
+    },
     "target": {"model": "L2-D32", "steps": 40},
     "pipeline": {"law": "dml", "cv": 3},
     "validate": {"seeds": [0, 1, 2], "baseline_steps": 1.5, "eval_fractions": [0.5, 1.0, 1.25, 1.5]},
@@ -42,8 +54,11 @@ def _write(tmp: Path, cfg: dict, name: str = "run.yaml") -> Path:
 
 
 def _env(cache: Path) -> dict:
-    return dict(os.environ, MIXLAW_CACHE=str(cache),
-                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return dict(
+        os.environ,
+        MIXLAW_CACHE=str(cache),
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +73,37 @@ def reference(tmp_path_factory, cache):
     cfg = _write(tmp, TINY)
     out = tmp / "out"
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-m", "mixlaw", "run", str(cfg), "--out", str(out)],
-                          env=_env(cache), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mixlaw", "run", str(cfg), "--out", str(out)],
+        env=_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return out, proc, time.time() - t0
 
 
 def test_run_end_to_end_writes_the_results_folder(reference):
     out, proc, seconds = reference
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("runs.csv", "law.json", "optimum.json", "predictions.csv", "step_laws.json", "size_laws.json",
-                 "checks.json", "summary.md", "validation.json", "validation.csv", "config.yaml", "run.json",
-                 "mixtures.csv", "report.html", "validation/runs.csv", "proxies/runs.csv"):
+    for name in (
+        "runs.csv",
+        "law.json",
+        "optimum.json",
+        "predictions.csv",
+        "step_laws.json",
+        "size_laws.json",
+        "checks.json",
+        "summary.md",
+        "validation.json",
+        "validation.csv",
+        "config.yaml",
+        "run.json",
+        "mixtures.csv",
+        "report.html",
+        "validation/runs.csv",
+        "proxies/runs.csv",
+    ):
         assert (out / name).is_file(), name
     res = json.loads((out / "validation.json").read_text())
     for arm in ("optimum", "baseline"):
@@ -109,7 +144,11 @@ def test_resume_after_sigkill_gives_the_same_results(tmp_path, cache, reference)
     deadline = time.time() + 300
     # kill once some proxies are finished and others are not (mid-sweep)
     while time.time() < deadline:
-        done = list((out / "proxies" / "runs").glob("*/result.csv")) if (out / "proxies" / "runs").is_dir() else []
+        done = (
+            list((out / "proxies" / "runs").glob("*/result.csv"))
+            if (out / "proxies" / "runs").is_dir()
+            else []
+        )
         if len(done) >= 4 or proc.poll() is not None:
             break
         time.sleep(0.05)
@@ -132,7 +171,9 @@ def test_resume_after_sigkill_gives_the_same_results(tmp_path, cache, reference)
     assert got_mix == pytest.approx(ref_mix, abs=1e-3)
     if got_mix == ref_mix:  # same validation runs (content-hashed) -> the same measurements
         for arm in ("optimum", "baseline"):
-            assert got["arms"][arm]["measured"]["mean"] == pytest.approx(ref["arms"][arm]["measured"]["mean"], abs=1e-6)
+            assert got["arms"][arm]["measured"]["mean"] == pytest.approx(
+                ref["arms"][arm]["measured"]["mean"], abs=1e-6
+            )
     # a third invocation reuses everything, pipeline included
     again = subprocess.run(cmd[:-2], env=_env(cache), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "reusing law.json" in again.stderr
@@ -153,15 +194,18 @@ def test_quick_config_and_default_config_parse():
     assert large.target_steps >= 3 * max(large.sweep.steps)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"surprise": 1}, "unknown key(s) ['surprise']"),
-    ({"validate": {"seeds": [0, 1]}}, "at least 3 distinct"),
-    ({"target": {"model": "big", "steps": 10}}, "not a label like"),
-    ({"target": {"model": "L2-D32"}}, "needs model"),
-    ({"proxies": {"models": ["L1-D16"], "steps": 10, "mixtures": [{"code": 1.0}]}}, "at least 2 sizes"),
-    ({"optimize": {"bounds": {"nope": [0, 1]}}}, "unknown domain 'nope'"),
-    ({"validate": {"baseline_steps": 0.5}}, "must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"surprise": 1}, "unknown key(s) ['surprise']"),
+        ({"validate": {"seeds": [0, 1]}}, "at least 3 distinct"),
+        ({"target": {"model": "big", "steps": 10}}, "not a label like"),
+        ({"target": {"model": "L2-D32"}}, "needs model"),
+        ({"proxies": {"models": ["L1-D16"], "steps": 10, "mixtures": [{"code": 1.0}]}}, "at least 2 sizes"),
+        ({"optimize": {"bounds": {"nope": [0, 1]}}}, "unknown domain 'nope'"),
+        ({"validate": {"baseline_steps": 0.5}}, "must be >= 1"),
+    ],
+)
 def test_bad_configs_are_one_line_errors(tmp_path, change, message, capsys):
     cfg = {**TINY, **change}
     path = _write(tmp_path, cfg)
@@ -202,9 +246,13 @@ def test_verdict_claims_a_win_only_beyond_two_sigma():
 def _ddp_spec(tmp_path, cache):
     from mixlaw.train.sweep import parse_sweep_config, prepare_sweep
 
-    cfg = {"corpus": TINY["corpus"], "mixtures": [{"code": 0.4, "docs": 0.3, "math-prose": 0.2, "math": 0.1}],
-           "models": ["L1-D32"], "steps": 12,
-           "training": {**TINY["training"], "eval_points": 2, "checkpoint_every": 4}}
+    cfg = {
+        "corpus": TINY["corpus"],
+        "mixtures": [{"code": 0.4, "docs": 0.3, "math-prose": 0.2, "math": 0.1}],
+        "models": ["L1-D32"],
+        "steps": 12,
+        "training": {**TINY["training"], "eval_points": 2, "checkpoint_every": 4},
+    }
     os.environ["MIXLAW_CACHE"] = str(cache)
     try:
         _, specs = prepare_sweep(parse_sweep_config(cfg, "ddp test"))
@@ -228,16 +276,35 @@ def test_ddp_entry_matches_the_single_process_trainer(tmp_path, cache):
     env = _env(cache)
     # world size 1, no torchrun: the same numbers as the plain trainer
     one = _spec_dir(tmp_path / "one", spec)
-    proc = subprocess.run([sys.executable, "-m", "mixlaw.train.ddp", str(one)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mixlaw.train.ddp", str(one)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = pd.read_csv(one / "result.csv")
     assert list(got.columns) == list(ref.columns)
     np.testing.assert_allclose(got["loss"], ref["loss"], rtol=1e-5)
     # torchrun with 2 CPU processes (gloo): each rank takes half of every batch; DDP averages the gradients
     two = _spec_dir(tmp_path / "two", spec)
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "mixlaw.train.ddp", str(two)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "mixlaw.train.ddp",
+            str(two),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     got2 = pd.read_csv(two / "result.csv")
     np.testing.assert_allclose(got2["loss"], ref["loss"], rtol=2e-3)

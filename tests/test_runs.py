@@ -34,7 +34,10 @@ GOOD_HEADER = "run,p_a,p_b,valid_domain,loss\n"
         (GOOD_HEADER + "r1,1.5,-0.5,a,2.0\n", "line 2: column p_a: proportion 1.5 outside [0, 1]"),
         (GOOD_HEADER + "r1,0.5,0.5,a,2.0\nr2,0.5,0.6,a,2.0\n", "line 3: proportions sum to 1.1, not 1"),
         (GOOD_HEADER + "r1,0.5,0.5,a,2.0\nr1,0.4,0.6,b,2.0\n", "run 'r1' has two different mixtures"),
-        (GOOD_HEADER + "r1,0.5,0.5,a,2.0\nr1,0.5,0.5,a,2.1\n", "two different losses for the same observation"),
+        (
+            GOOD_HEADER + "r1,0.5,0.5,a,2.0\nr1,0.5,0.5,a,2.1\n",
+            "two different losses for the same observation",
+        ),
         ("run,valid_domain,loss\nr1,a,2.0\n", "no mixture columns"),
     ],
 )
@@ -93,7 +96,9 @@ def test_selection_errors_list_what_is_available(tmp_path, cli):
     assert code == 2 and "no rows with model=medium; available: large, small" in err
     code, _, err = cli(*FIT, tmp_path / "l.json", path, "--model", "small", "--step", "1500")
     assert code == 2 and "no checkpoint at step=1500" in err
-    code, _, _ = cli(*FIT, tmp_path / "l.json", path, "--model", "small", "--step", "1900", "--step-tol", "150")
+    code, _, _ = cli(
+        *FIT, tmp_path / "l.json", path, "--model", "small", "--step", "1900", "--step-tol", "150"
+    )
     assert code == 0
 
 
@@ -121,8 +126,13 @@ def test_aggregation_with_groups_and_missing_weights(tmp_path, caplog):
     path = tmp_path / "runs.csv"
     frame.to_csv(path, index=False)
     weights = tmp_path / "w.csv"
-    pd.DataFrame({"valid_domain": ["a", "b", "c", "zz"], "valid_weight": [2, 1, 0, 5],
-                  "kind": ["g1", "g1", "g2", "g2"]}).to_csv(weights, index=False)
+    pd.DataFrame(
+        {
+            "valid_domain": ["a", "b", "c", "zz"],
+            "valid_weight": [2, 1, 0, 5],
+            "kind": ["g1", "g1", "g2", "g2"],
+        }
+    ).to_csv(weights, index=False)
     table = read_runs(path)
     w = load_weights(str(weights), table.valid_domains, "kind")
     # c has weight 0 and zz is absent: only a and b are weighted, renormalized to 2/3 and 1/3

@@ -17,7 +17,11 @@ def _step_curves(beta: np.ndarray, noise: float = 0.0, seed: int = 0):
     C = len(beta)
     E = rng.uniform(2.0, 3.0, C)
     B = rng.uniform(0.2, 0.8, C)
-    Y = E[:, None] + B[:, None] * (STEPS / 30000)[None] ** -beta[:, None] + rng.normal(0, noise, (C, len(STEPS)))
+    Y = (
+        E[:, None]
+        + B[:, None] * (STEPS / 30000)[None] ** -beta[:, None]
+        + rng.normal(0, noise, (C, len(STEPS)))
+    )
     return E, B, Y
 
 
@@ -25,8 +29,11 @@ def _step_curves(beta: np.ndarray, noise: float = 0.0, seed: int = 0):
 def test_step_law_recovers_parameters(share):
     C = 12
     groups = {"none": np.arange(C), "mixture": np.arange(C) // 4, "all": np.zeros(C, int)}[share]
-    beta = {"none": np.linspace(0.4, 0.9, C), "mixture": 0.4 + 0.2 * (np.arange(C) // 4),
-            "all": np.full(C, 0.6)}[share]
+    beta = {
+        "none": np.linspace(0.4, 0.9, C),
+        "mixture": 0.4 + 0.2 * (np.arange(C) // 4),
+        "all": np.full(C, 0.6),
+    }[share]
     E, B, Y = _step_curves(beta)
     law = fit_curves("step", STEPS[:, None], Y, [{"i": i} for i in range(C)], groups, share, ["step"])
     assert np.allclose(law.exps[:, 0], beta, atol=2e-3)
@@ -41,7 +48,9 @@ def test_step_law_recovers_parameters(share):
 def test_missing_points_and_round_trip():
     E, B, Y = _step_curves(np.full(4, 0.5))
     Y[1, 3] = np.nan
-    law = fit_curves("step", STEPS[:, None], Y, [{"run": str(i)} for i in range(4)], np.zeros(4, int), "all", ["step"])
+    law = fit_curves(
+        "step", STEPS[:, None], Y, [{"run": str(i)} for i in range(4)], np.zeros(4, int), "all", ["step"]
+    )
     assert law.n_points[1] == len(STEPS) - 1
     again = CurveLaws.from_dict(law.to_dict())
     x = np.array([[5000.0], [100000.0]])
@@ -67,8 +76,11 @@ def test_joint_law_recovers_exponents():
     rng = np.random.default_rng(2)
     C = 6
     E, A, B = rng.uniform(1.5, 2.5, C), rng.uniform(0.3, 1.0, C), rng.uniform(0.2, 0.6, C)
-    Y = (E[:, None] + A[:, None] * (pts[:, 0] / N.max())[None] ** -0.25
-         + B[:, None] * (pts[:, 1] / STEPS.max())[None] ** -0.6)
+    Y = (
+        E[:, None]
+        + A[:, None] * (pts[:, 0] / N.max())[None] ** -0.25
+        + B[:, None] * (pts[:, 1] / STEPS.max())[None] ** -0.6
+    )
     law = fit_curves("joint", pts, Y, [{}] * C, np.zeros(C, int), "all", ["params", "step"])
     assert np.allclose(law.exps[0], [0.25, 0.6], atol=5e-3)
     target = np.array([[8e8, 1e5]])

@@ -74,7 +74,9 @@ def test_schedules_respect_availability_exactly(seed):
     fitted = _fitted(gamma=TRUE_GAMMA)
     avail = {"a": float(rng.uniform(20, 400)), "b": float(rng.uniform(300, 2000))}
     for stages in (1, 2, 3):
-        res = optimize_schedule(fitted, stages, available=avail, tokens=1000.0, max_epochs=float(rng.choice([1, 2])))
+        res = optimize_schedule(
+            fitted, stages, available=avail, tokens=1000.0, max_epochs=float(rng.choice([1, 2]))
+        )
         X = np.array([[st["mixture"][d] for d in "abc"] for st in res["schedule"]])
         shares = np.array([st["share"] for st in res["schedule"]])
         caps = np.array([res["constraints"]["caps"][d] for d in "abc"])
@@ -121,17 +123,42 @@ def test_staged_loader_tracks_stage_targets_and_counts_epochs_once():
 
 
 def test_run_ids_of_static_specs_are_unchanged_and_stages_enter_the_id():
-    static = RunSpec(mixture=(("a", 0.5), ("b", 0.5)), layers=2, width=64, steps=100, seed=1,
-                     settings=TrainSettings(save_model=True), corpus_id="x")
+    static = RunSpec(
+        mixture=(("a", 0.5), ("b", 0.5)),
+        layers=2,
+        width=64,
+        steps=100,
+        seed=1,
+        settings=TrainSettings(save_model=True),
+        corpus_id="x",
+    )
     assert static.run_id == "8c03711fe08b6ac7"  # the id before stages/init existed
-    staged = RunSpec(mixture=(("a", 0.5), ("b", 0.5)), layers=2, width=64, steps=100, seed=1, corpus_id="x",
-                     stages=((0.5, (("a", 1.0), ("b", 0.0))), (0.5, (("a", 0.0), ("b", 1.0)))))
+    staged = RunSpec(
+        mixture=(("a", 0.5), ("b", 0.5)),
+        layers=2,
+        width=64,
+        steps=100,
+        seed=1,
+        corpus_id="x",
+        stages=((0.5, (("a", 1.0), ("b", 0.0))), (0.5, (("a", 0.0), ("b", 1.0)))),
+    )
     assert staged.run_id != static.run_id
     assert RunSpec.from_dict(staged.to_dict()) == staged
     assert stage_plan(staged) == [(50, {"a": 1.0, "b": 0.0}), (100, {"a": 0.0, "b": 1.0})]
-    init = RunSpec(mixture=(("a", 0.5), ("b", 0.5)), layers=2, width=64, steps=100, seed=1, corpus_id="x",
-                   init_id="abc", init_from="/somewhere")
-    assert init.run_id != static.run_id and init.run_id == RunSpec.from_dict({**init.to_dict(), "init_from": "/x"}).run_id
+    init = RunSpec(
+        mixture=(("a", 0.5), ("b", 0.5)),
+        layers=2,
+        width=64,
+        steps=100,
+        seed=1,
+        corpus_id="x",
+        init_id="abc",
+        init_from="/somewhere",
+    )
+    assert (
+        init.run_id != static.run_id
+        and init.run_id == RunSpec.from_dict({**init.to_dict(), "init_from": "/x"}).run_id
+    )
 
 
 def test_schedule_cli_fit_predict_optimize(tmp_path, capsys):
@@ -157,7 +184,23 @@ def test_schedule_cli_fit_predict_optimize(tmp_path, capsys):
     assert main(["schedule", "predict", str(law), str(sfile), "-q"]) == 0
     assert "pred_total" in capsys.readouterr().out
     out = tmp_path / "opt.json"
-    assert main(["schedule", "optimize", str(law), "--tokens", "1000", "--available", "a=50", "--out", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "schedule",
+                "optimize",
+                str(law),
+                "--tokens",
+                "1000",
+                "--available",
+                "a=50",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     assert sum(st["share"] * st["mixture"]["a"] for st in res["schedule"]) <= 0.05 + 1e-12
     capsys.readouterr()
@@ -173,13 +216,25 @@ def test_staged_and_initialized_runs_end_to_end(tmp_path, monkeypatch):
     from mixlaw.train.sweep import InlineExecutor, load_sweep_config, prepare_sweep, run_sweep
 
     monkeypatch.setenv("MIXLAW_CACHE", str(tmp_path / "cache"))
-    common = {"corpus": {"demo": {"max_bytes": 30_000, "math_tokens": 10_000, "tokenizer": "bytes", "valid_fraction": 0.2}},
-              "models": ["L1-D32"], "steps": 8,
-              "training": {"batch_size": 4, "seq_len": 32, "warmup_steps": 2, "eval_points": 1, "eval_tokens": 256}}
-    base = {**common, "mixtures": [{"code": 0.5, "docs": 0.5}], "training": {**common["training"], "save_model": True}}
+    common = {
+        "corpus": {
+            "demo": {"max_bytes": 30_000, "math_tokens": 10_000, "tokenizer": "bytes", "valid_fraction": 0.2}
+        },
+        "models": ["L1-D32"],
+        "steps": 8,
+        "training": {"batch_size": 4, "seq_len": 32, "warmup_steps": 2, "eval_points": 1, "eval_tokens": 256},
+    }
+    base = {
+        **common,
+        "mixtures": [{"code": 0.5, "docs": 0.5}],
+        "training": {**common["training"], "save_model": True},
+    }
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
-    cont = {**common, "init_from": "b",
-            "schedules": [[{"share": 0.5, "mixture": {"code": 1.0}}, {"share": 0.5, "mixture": {"math": 1.0}}]]}
+    cont = {
+        **common,
+        "init_from": "b",
+        "schedules": [[{"share": 0.5, "mixture": {"code": 1.0}}, {"share": 0.5, "mixture": {"math": 1.0}}]],
+    }
     (tmp_path / "cont.yaml").write_text(yaml.safe_dump(cont))
     cfg = load_sweep_config(tmp_path / "base.yaml")
     _, runs = prepare_sweep(cfg)

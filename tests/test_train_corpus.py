@@ -35,7 +35,9 @@ def test_demo_domains_are_disjoint_and_nonempty(demo):
             docs = list(demo.documents(d, split))
             assert docs, (d, split)
             for doc in docs:
-                assert owner.setdefault(doc["sha256"], d) == d, f"document shared by {owner[doc['sha256']]} and {d}"
+                assert owner.setdefault(doc["sha256"], d) == d, (
+                    f"document shared by {owner[doc['sha256']]} and {d}"
+                )
                 assert is_valid_doc(doc["sha256"], 0.2) == (split == "valid") or doc is docs[0]
 
 
@@ -46,8 +48,11 @@ def test_code_domain_has_no_comments_or_docstrings(demo):
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Module)) and node.body:
                 first = node.body[0]
-                assert not (isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant)
-                            and isinstance(first.value.value, str))
+                assert not (
+                    isinstance(first, ast.Expr)
+                    and isinstance(getattr(first, "value", None), ast.Constant)
+                    and isinstance(first.value.value, str)
+                )
     for doc in demo.documents("code", "train"):  # corpus documents are chunks of such files
         assert not any(line.lstrip().startswith("#") for line in doc["text"].splitlines())
 
@@ -99,7 +104,9 @@ def test_local_file_sources(tmp_path):
     with open(tmp_path / "web.jsonl", "w") as fh:
         for i in range(40):
             fh.write(json.dumps({"content": f"web page {i} " + "lorem ipsum " * 30}) + "\n")
-    pq.write_table(pa.table({"body": [f"row {i} " + "alpha beta " * 25 for i in range(40)]}), tmp_path / "t.parquet")
+    pq.write_table(
+        pa.table({"body": [f"row {i} " + "alpha beta " * 25 for i in range(40)]}), tmp_path / "t.parquet"
+    )
     raw = {
         "valid_fraction": 0.2,
         "domains": [
@@ -128,7 +135,9 @@ def test_missing_files_and_bad_fields_are_one_line_errors(tmp_path):
     with pytest.raises(MixlawInputError, match="source"):
         parse_corpus_config({"domains": [{"name": "x", "source": "ftp"}]})
     with pytest.raises(MixlawInputError, match="clashes"):
-        parse_corpus_config({"domains": [{"name": "a-b", "source": "stdlib-code"}, {"name": "a_b", "source": "stdlib-docs"}]})
+        parse_corpus_config(
+            {"domains": [{"name": "a-b", "source": "stdlib-code"}, {"name": "a_b", "source": "stdlib-docs"}]}
+        )
 
 
 def test_hugging_face_source_on_a_local_dataset(tmp_path):
@@ -137,8 +146,12 @@ def test_hugging_face_source_on_a_local_dataset(tmp_path):
     ds_dir = tmp_path / "my_dataset"
     ds_dir.mkdir()
     datasets.Dataset.from_dict(rows).to_parquet(str(ds_dir / "train.parquet"))
-    raw = {"valid_fraction": 0.2,
-           "domains": [{"name": "hfdom", "source": "hf", "dataset": str(ds_dir), "split": "train", "text_field": "text"}]}
+    raw = {
+        "valid_fraction": 0.2,
+        "domains": [
+            {"name": "hfdom", "source": "hf", "dataset": str(ds_dir), "split": "train", "text_field": "text"}
+        ],
+    }
     corpus = prepare_corpus(parse_corpus_config(raw, "cfg", base_dir=tmp_path), cache_dir=tmp_path / "cache")
     info = corpus.domain_info("hfdom")
     assert info["documents"]["train"] + info["documents"]["valid"] == 50

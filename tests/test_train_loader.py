@@ -74,7 +74,9 @@ def test_windows_within_an_epoch_do_not_repeat():
 def test_zero_share_domain_is_never_read_and_may_be_tiny():
     loader = MixtureLoader(_tokens([1000, 3]), {"d0": 1.0, "d1": 0.0}, 4, 16, seed=0)
     assert set(_domain_of(loader.next_batch()).tolist()) == {0}
-    only = MixtureLoader({"d0": _tokens([1000])["d0"]}, {"d0": 1.0, "d1": 0.0}, 4, 16, seed=0)  # d1 not loaded
+    only = MixtureLoader(
+        {"d0": _tokens([1000])["d0"]}, {"d0": 1.0, "d1": 0.0}, 4, 16, seed=0
+    )  # d1 not loaded
     assert only.epochs() == {"d0": 0.0}
 
 

@@ -19,16 +19,29 @@ from mixlaw.train.sweep import InlineExecutor, load_sweep_config, prepare_sweep,
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _config(tmp: Path, steps: int = 12, name: str = "sweep.yaml", models=("L1-D32", "L2-D64"), **training) -> Path:
+def _config(
+    tmp: Path, steps: int = 12, name: str = "sweep.yaml", models=("L1-D32", "L2-D64"), **training
+) -> Path:
     cfg = {
-        "corpus": {"demo": {"max_bytes": 40_000, "math_tokens": 15_000, "tokenizer": "bytes", "valid_fraction": 0.2}},
-        "mixtures": [{"code": 0.5, "docs": 0.25, "math-prose": 0.125, "math": 0.125},
-                     {"code": 0.0, "docs": 0.3, "math-prose": 0.3, "math": 0.4}],  # a zero share
+        "corpus": {
+            "demo": {"max_bytes": 40_000, "math_tokens": 15_000, "tokenizer": "bytes", "valid_fraction": 0.2}
+        },
+        "mixtures": [
+            {"code": 0.5, "docs": 0.25, "math-prose": 0.125, "math": 0.125},
+            {"code": 0.0, "docs": 0.3, "math-prose": 0.3, "math": 0.4},
+        ],  # a zero share
         "models": list(models),
         "steps": steps,
         "seeds": [0],
-        "training": {"batch_size": 4, "seq_len": 32, "warmup_steps": 2, "eval_points": 3, "eval_tokens": 512,
-                     "checkpoint_every": 5, **training},
+        "training": {
+            "batch_size": 4,
+            "seq_len": 32,
+            "warmup_steps": 2,
+            "eval_points": 3,
+            "eval_tokens": 512,
+            "checkpoint_every": 5,
+            **training,
+        },
     }
     path = tmp / name
     path.write_text(yaml.safe_dump(cfg))
@@ -36,7 +49,11 @@ def _config(tmp: Path, steps: int = 12, name: str = "sweep.yaml", models=("L1-D3
 
 
 def _env(cache: Path) -> dict:
-    env = dict(os.environ, MIXLAW_CACHE=str(cache), PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ,
+        MIXLAW_CACHE=str(cache),
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
     return env
 
 
@@ -48,8 +65,13 @@ def cache(tmp_path_factory):
 def test_tiny_sweep_end_to_end_writes_a_valid_runs_table(tmp_path, cache):
     cfg = _config(tmp_path)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "mixlaw", "sweep", str(cfg), "--out", str(out), "--workers", "2",
-                           "--parquet"], env=_env(cache), capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mixlaw", "sweep", str(cfg), "--out", str(out), "--workers", "2", "--parquet"],
+        env=_env(cache),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out / "runs.csv", dtype={"run": str})
     assert len(table["run"].unique()) == 4
@@ -77,13 +99,16 @@ def test_resume_after_sigkill_loses_no_finished_run_and_gives_the_same_table(tmp
 
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "mixlaw", "sweep", str(cfg_path), "--out", str(out), "--workers", "2", "-q"]
-    proc = subprocess.Popen(cmd, env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.time() + 120
     try:
         while time.time() < deadline:
             results = list(out.glob("runs/*/result.csv"))
-            ckpts = [c for c in out.glob("runs/*/checkpoint.safetensors") if not (c.parent / "result.csv").exists()]
+            ckpts = [
+                c for c in out.glob("runs/*/checkpoint.safetensors") if not (c.parent / "result.csv").exists()
+            ]
             if results and ckpts:
                 break
             assert proc.poll() is None, proc.stderr.read().decode()
@@ -99,8 +124,12 @@ def test_resume_after_sigkill_loses_no_finished_run_and_gives_the_same_table(tmp
     assert finished
     # the workers die with the sweep process
     time.sleep(1.5)
-    ps = subprocess.run(["ps", "-s", str(proc.pid), "-o", "pid=,stat="], capture_output=True, text=True).stdout
-    stray = [line.split()[0] for line in ps.splitlines() if line.split() and not line.split()[1].startswith("Z")]
+    ps = subprocess.run(
+        ["ps", "-s", str(proc.pid), "-o", "pid=,stat="], capture_output=True, text=True
+    ).stdout
+    stray = [
+        line.split()[0] for line in ps.splitlines() if line.split() and not line.split()[1].startswith("Z")
+    ]
     if stray:
         os.killpg(proc.pid, signal.SIGKILL)
     assert not stray, f"worker processes outlived the killed sweep: {stray}"
@@ -123,8 +152,13 @@ def test_resume_after_sigkill_loses_no_finished_run_and_gives_the_same_table(tmp
     [
         ({"mixtures": [{"code": 0.5, "nope": 0.5}]}, "unknown domain 'nope'"),
         ({"mixtures": [{"code": 0.5, "docs": 0.4}]}, "sum to 0.9"),
-        ({"corpus": {"domains": [{"name": "web", "source": "files", "paths": ["missing/*.jsonl"]}]},
-          "mixtures": [{"web": 1.0}]}, "no files match 'missing/*.jsonl'"),
+        (
+            {
+                "corpus": {"domains": [{"name": "web", "source": "files", "paths": ["missing/*.jsonl"]}]},
+                "mixtures": [{"web": 1.0}],
+            },
+            "no files match 'missing/*.jsonl'",
+        ),
         ({"training": {"lr": "fast"}}, "training.lr"),
         ({"models": ["big"]}, "not a label like L2-D64"),
         ({"stepz": 3}, "unknown key(s) ['stepz']"),
@@ -151,8 +185,21 @@ def test_missing_config_and_design_cli(tmp_path, cache, capsys, monkeypatch):
     first = yaml.safe_load(capsys.readouterr().out)["mixtures"]
     assert main(["design", "--tokens", "a=1000,b=500,c=100", "-n", "5", "--seed", "1"]) == 0
     assert yaml.safe_load(capsys.readouterr().out)["mixtures"] == first and len(first) == 5
-    assert main(["design", str(_config(tmp_path)), "--method", "grid", "--max-epochs", "1",
-                 "--out", str(tmp_path / "m.csv")]) == 0
+    assert (
+        main(
+            [
+                "design",
+                str(_config(tmp_path)),
+                "--method",
+                "grid",
+                "--max-epochs",
+                "1",
+                "--out",
+                str(tmp_path / "m.csv"),
+            ]
+        )
+        == 0
+    )
     grid = pd.read_csv(tmp_path / "m.csv")
     assert list(grid.columns) == ["p_code", "p_docs", "p_math_prose", "p_math"] and len(grid) > 3
     assert main(["design", "--domains", "a,b", "--caps", "a=0.2,b=0.2"]) == 2

@@ -34,7 +34,9 @@ def test_bpe_round_trip_on_code_keeps_whitespace(tmp_path):
 
 def test_bpe_corpus_reuses_the_tokenizer_by_hash(tmp_path):
     pytest.importorskip("tokenizers")
-    cfg = demo_corpus_config(max_bytes=30_000, math_tokens=8_000, tokenizer="bpe", vocab_size=300, valid_fraction=0.2)
+    cfg = demo_corpus_config(
+        max_bytes=30_000, math_tokens=8_000, tokenizer="bpe", vocab_size=300, valid_fraction=0.2
+    )
     a = prepare_corpus(cfg, cache_dir=tmp_path)
     b = prepare_corpus(cfg, cache_dir=tmp_path, rebuild=True)
     assert a.manifest["tokenizer"]["id"] == b.manifest["tokenizer"]["id"]

@@ -21,8 +21,17 @@ def seeded_runs(rng: np.random.Generator, n_mixtures: int, noise: float, seeds: 
         Y = exp_law_loss(X, C, T) + rng.normal(0, noise, (n_mixtures, 3))
         for r in range(n_mixtures):
             for i, d in enumerate(DOMAINS):
-                rows.append({"run": f"r{r}s{s}", "model": "m", "step": 1000, "seed": s,
-                             **{f"p_{x}": X[r, j] for j, x in enumerate(DOMAINS)}, "valid_domain": d, "loss": Y[r, i]})
+                rows.append(
+                    {
+                        "run": f"r{r}s{s}",
+                        "model": "m",
+                        "step": 1000,
+                        "seed": s,
+                        **{f"p_{x}": X[r, j] for j, x in enumerate(DOMAINS)},
+                        "valid_domain": d,
+                        "loss": Y[r, i],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -57,7 +66,9 @@ def test_raw_interval_is_widened_when_the_law_is_wrong():
 
 
 def test_ensemble_round_trips_through_law_json(tmp_path):
-    table = RunsTable(validate_runs(make_runs(n_mixtures=16, steps=(800, 900, 1000, 1100, 1200, 1300))), "sim")
+    table = RunsTable(
+        validate_runs(make_runs(n_mixtures=16, steps=(800, 900, 1000, 1100, 1200, 1300))), "sim"
+    )
     data = prepare(table, model="m1", step=1000)
     ens = bootstrap_law(data, "dml", {"restarts": 4}, n_bootstrap=12, seed=0, table=table)
     assert ens.info["noise"]["source"] == "checkpoints"
@@ -103,8 +114,22 @@ def test_optimum_uncertainty_and_probability_of_beating_baseline():
 
 def test_cli_fit_bootstrap_and_predict_interval(tmp_path, cli, runs_csv):
     law = tmp_path / "law.json"
-    code, _, err = cli("fit", runs_csv, "--law", "dml", "--model", "m1", "--step", "1000", "--param", "restarts=4",
-                       "--bootstrap", "12", "--out", law)
+    code, _, err = cli(
+        "fit",
+        runs_csv,
+        "--law",
+        "dml",
+        "--model",
+        "m1",
+        "--step",
+        "1000",
+        "--param",
+        "restarts=4",
+        "--bootstrap",
+        "12",
+        "--out",
+        law,
+    )
     assert code == 0, err
     mixtures = tmp_path / "mix.csv"
     pd.DataFrame({"p_a": [0.2, 0.5], "p_b": [0.3, 0.25], "p_c": [0.5, 0.25]}).to_csv(mixtures, index=False)
@@ -124,6 +149,8 @@ def test_cli_predict_interval_without_ensemble(tmp_path, cli, runs_csv):
     pd.DataFrame({"p_a": [0.2], "p_b": [0.3], "p_c": [0.5]}).to_csv(mixtures, index=False)
     code, _, err = cli("predict", law, mixtures, "--interval", "0.9")
     assert code == 2 and "--bootstrap" in err
-    code, out, err = cli("predict", law, mixtures, "--interval", "0.9", "--runs", runs_csv, "--bootstrap", "10")
+    code, out, err = cli(
+        "predict", law, mixtures, "--interval", "0.9", "--runs", runs_csv, "--bootstrap", "10"
+    )
     assert code == 0, err
     assert "pred_total_hi" in out

@@ -24,16 +24,28 @@ def add_runs_flags(parser: argparse.ArgumentParser, checkpoint: bool = True) -> 
     if checkpoint:
         group.add_argument("--step", type=float, help="checkpoint step")
         group.add_argument("--tokens", type=float, help="checkpoint by training tokens")
-        group.add_argument("--step-tol", type=float, default=0.0,
-                           help="take each run's nearest complete checkpoint within this distance (default 0: exact)")
-    group.add_argument("--train-domains", type=_csv_list, help="comma list: runs that train only on these domains")
+        group.add_argument(
+            "--step-tol",
+            type=float,
+            default=0.0,
+            help="take each run's nearest complete checkpoint within this distance (default 0: exact)",
+        )
+    group.add_argument(
+        "--train-domains", type=_csv_list, help="comma list: runs that train only on these domains"
+    )
     group.add_argument("--valid-domains", type=_csv_list, help="comma list of validation domains to use")
     group.add_argument("--metric", help="which metric when the table has a metric column")
     group.add_argument("--renormalize", action="store_true", help="rescale proportions that do not sum to 1")
     agg = parser.add_argument_group("aggregation")
-    agg.add_argument("--valid-weights", metavar="FILE|uniform", default=None,
-                     help="CSV with valid_domain,valid_weight[,group columns], or 'uniform' (the default)")
-    agg.add_argument("--group", metavar="COLUMN", help="grouping column of the weights file: targets become groups")
+    agg.add_argument(
+        "--valid-weights",
+        metavar="FILE|uniform",
+        default=None,
+        help="CSV with valid_domain,valid_weight[,group columns], or 'uniform' (the default)",
+    )
+    agg.add_argument(
+        "--group", metavar="COLUMN", help="grouping column of the weights file: targets become groups"
+    )
 
 
 def _csv_list(value: str) -> list[str]:

@@ -40,75 +40,135 @@ A schedule is a list of stages {share: s, mixture: {domain: p}} (shares sum to 1
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "continual", help="continual pretraining: critical share of original data and the trade-off curve",
+        "continual",
+        help="continual pretraining: critical share of original data and the trade-off curve",
         description="Fit c + exp(b + k r) to the original- and new-domain losses of continual-pretraining runs "
-                    "(r = share of original data) and report the critical share r*: the smallest r whose "
-                    "predicted original loss does not exceed the base model's (+ tolerance), with an interval.",
-        epilog=CONTINUAL_EXAMPLES, formatter_class=RAW)
-    p.add_argument("runs", metavar="RUNS", nargs="+", help="runs table(s) (.csv/.parquet/.jsonl); several are joined")
+        "(r = share of original data) and report the critical share r*: the smallest r whose "
+        "predicted original loss does not exceed the base model's (+ tolerance), with an interval.",
+        epilog=CONTINUAL_EXAMPLES,
+        formatter_class=RAW,
+    )
+    p.add_argument(
+        "runs", metavar="RUNS", nargs="+", help="runs table(s) (.csv/.parquet/.jsonl); several are joined"
+    )
     p.add_argument("--base-run", metavar="ID", help="run id of the base model (default: the runs' init_run)")
     p.add_argument("--base-step", type=float, help="checkpoint of the base run (default: its last)")
-    p.add_argument("--original", required=True, type=_csv_list, metavar="DOMAINS",
-                   help="comma list of original validation domains, or 'all' (every domain not in --new)")
-    p.add_argument("--new", required=True, type=_csv_list, metavar="DOMAINS", help="comma list of new validation domains")
-    p.add_argument("--original-train", type=_csv_list, metavar="DOMAINS",
-                   help="training domains that are original data (default: those the base run trained on)")
+    p.add_argument(
+        "--original",
+        required=True,
+        type=_csv_list,
+        metavar="DOMAINS",
+        help="comma list of original validation domains, or 'all' (every domain not in --new)",
+    )
+    p.add_argument(
+        "--new", required=True, type=_csv_list, metavar="DOMAINS", help="comma list of new validation domains"
+    )
+    p.add_argument(
+        "--original-train",
+        type=_csv_list,
+        metavar="DOMAINS",
+        help="training domains that are original data (default: those the base run trained on)",
+    )
     p.add_argument("--valid-weights", metavar="FILE", help="CSV valid_domain,valid_weight (default uniform)")
-    p.add_argument("--tolerance", type=float, default=0.0, metavar="X",
-                   help="allowed rise of the original loss over the base model's (default 0)")
-    p.add_argument("--step", type=float, help="checkpoint of the continual runs (default: largest common step)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="allowed rise of the original loss over the base model's (default 0)",
+    )
+    p.add_argument(
+        "--step", type=float, help="checkpoint of the continual runs (default: largest common step)"
+    )
     p.add_argument("--model", help="model label when the table has several")
     p.add_argument("--exclude-runs", type=_csv_list, default=[], metavar="IDS", help="runs to ignore")
-    p.add_argument("--holdout-runs", type=_csv_list, default=[], metavar="IDS",
-                   help="runs left out of the fit and predicted (error, and whether r* is on the right side)")
-    p.add_argument("--c-init", choices=["correlation", "joint"], default="correlation",
-                   help="correlation = the paper's two-stage fit (default); joint = c, b, k together")
-    p.add_argument("--bootstrap", type=int, default=400, metavar="N", help="parametric bootstrap draws (default 400)")
+    p.add_argument(
+        "--holdout-runs",
+        type=_csv_list,
+        default=[],
+        metavar="IDS",
+        help="runs left out of the fit and predicted (error, and whether r* is on the right side)",
+    )
+    p.add_argument(
+        "--c-init",
+        choices=["correlation", "joint"],
+        default="correlation",
+        help="correlation = the paper's two-stage fit (default); joint = c, b, k together",
+    )
+    p.add_argument(
+        "--bootstrap", type=int, default=400, metavar="N", help="parametric bootstrap draws (default 400)"
+    )
     p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--renormalize", action="store_true", help="rescale proportions that do not sum to 1")
     p.add_argument("--out", metavar="RESULT.json", help="write the full result as JSON")
     p.add_argument("--curve", metavar="CURVE.csv", help="write the trade-off curve as CSV")
-    p.add_argument("--json", action="store_true", help="print the JSON result on stdout instead of the summary")
+    p.add_argument(
+        "--json", action="store_true", help="print the JSON result on stdout instead of the summary"
+    )
     add_output_flags(p)
     p.set_defaults(func=cmd_continual)
 
-    s = subparsers.add_parser("schedule", help="multi-stage data schedules: fit, predict, optimize",
-                              description="A law for the loss after a multi-stage schedule (recency-weighted "
-                                          "effective mixture) and a schedule optimizer under data availability.",
-                              epilog=SCHEDULE_EXAMPLES, formatter_class=RAW)
+    s = subparsers.add_parser(
+        "schedule",
+        help="multi-stage data schedules: fit, predict, optimize",
+        description="A law for the loss after a multi-stage schedule (recency-weighted "
+        "effective mixture) and a schedule optimizer under data availability.",
+        epilog=SCHEDULE_EXAMPLES,
+        formatter_class=RAW,
+    )
     sub = s.add_subparsers(dest="schedule_command", metavar="ACTION")
-    f = sub.add_parser("fit", help="fit the schedule law on a runs table with staged (and static) runs",
-                       epilog=SCHEDULE_EXAMPLES, formatter_class=RAW)
+    f = sub.add_parser(
+        "fit",
+        help="fit the schedule law on a runs table with staged (and static) runs",
+        epilog=SCHEDULE_EXAMPLES,
+        formatter_class=RAW,
+    )
     f.add_argument("runs", metavar="RUNS")
     f.add_argument("--out", required=True, metavar="LAW.json")
     f.add_argument("--step", type=float, help="checkpoint (default: the largest step common to all runs)")
     f.add_argument("--model", help="model label when the table has several")
     f.add_argument("--valid-weights", metavar="FILE", help="CSV valid_domain,valid_weight (default uniform)")
     f.add_argument("--valid-domains", type=_csv_list, help="comma list of validation domains to use")
-    f.add_argument("--gamma", default="per-target", help="recency: per-target (default), shared, or a fixed number")
+    f.add_argument(
+        "--gamma", default="per-target", help="recency: per-target (default), shared, or a fixed number"
+    )
     f.add_argument("--renormalize", action="store_true")
     add_output_flags(f)
     f.set_defaults(func=cmd_schedule_fit)
 
-    pr = sub.add_parser("predict", help="predict the losses of schedules", epilog=SCHEDULE_EXAMPLES, formatter_class=RAW)
+    pr = sub.add_parser(
+        "predict", help="predict the losses of schedules", epilog=SCHEDULE_EXAMPLES, formatter_class=RAW
+    )
     pr.add_argument("law", metavar="LAW.json")
-    pr.add_argument("schedules", metavar="SCHEDULES", help="YAML/JSON: a list of schedules (or {schedules: [...]})")
+    pr.add_argument(
+        "schedules", metavar="SCHEDULES", help="YAML/JSON: a list of schedules (or {schedules: [...]})"
+    )
     pr.add_argument("--out", metavar="PRED.csv", help="CSV output (default stdout)")
     add_output_flags(pr)
     pr.set_defaults(func=cmd_schedule_predict)
 
-    o = sub.add_parser("optimize", help="best schedule under availability", epilog=SCHEDULE_EXAMPLES, formatter_class=RAW)
+    o = sub.add_parser(
+        "optimize", help="best schedule under availability", epilog=SCHEDULE_EXAMPLES, formatter_class=RAW
+    )
     o.add_argument("law", metavar="LAW.json")
     o.add_argument("--stages", type=int, default=2, help="number of stages (1 = the best static mixture)")
     o.add_argument("--shares", type=_floats, help="fixed stage shares, e.g. 0.75,0.25 (default: search)")
     o.add_argument("--tokens", type=float, help="total training tokens of the schedule")
-    o.add_argument("--available", type=_kv, default=None, metavar="D=TOKENS,...",
-                   help="tokens available per domain (others unlimited)")
-    o.add_argument("--max-epochs", type=float, default=1.0, help="passes allowed over available data (default 1)")
+    o.add_argument(
+        "--available",
+        type=_kv,
+        default=None,
+        metavar="D=TOKENS,...",
+        help="tokens available per domain (others unlimited)",
+    )
+    o.add_argument(
+        "--max-epochs", type=float, default=1.0, help="passes allowed over available data (default 1)"
+    )
     o.add_argument("--upper", type=_kv, default=None, metavar="D=SHARE,...", help="per-stage upper bounds")
-    o.add_argument("--objective", type=_kv, default=None, metavar="T=W,...",
-                   help="weights of targets (default total=1)")
+    o.add_argument(
+        "--objective", type=_kv, default=None, metavar="T=W,...", help="weights of targets (default total=1)"
+    )
     o.add_argument("--out", metavar="RESULT.json")
     add_output_flags(o)
     o.set_defaults(func=cmd_schedule_optimize)
@@ -159,12 +219,26 @@ def cmd_continual(args: argparse.Namespace) -> int:
         raise MixlawInputError(f"--bootstrap {args.bootstrap}: must be >= 0")
     table = _read_tables(args.runs, args.renormalize)
     original = args.original if args.original not in (["all"], ["*"]) else "all"
-    data = prepare_continual(table, args.base_run, original, args.new, args.valid_weights, args.step,
-                             args.base_step, args.original_train, args.model, args.exclude_runs)
-    status(args, f"continual: {len(data.runs)} runs at step {data.step}, base original loss {data.base_original:.5f}; "
-                 f"fitting and {args.bootstrap} bootstrap draws ...")
-    result = continual_analysis(data, args.tolerance, args.holdout_runs, args.bootstrap, args.level, args.seed,
-                                args.c_init)
+    data = prepare_continual(
+        table,
+        args.base_run,
+        original,
+        args.new,
+        args.valid_weights,
+        args.step,
+        args.base_step,
+        args.original_train,
+        args.model,
+        args.exclude_runs,
+    )
+    status(
+        args,
+        f"continual: {len(data.runs)} runs at step {data.step}, base original loss {data.base_original:.5f}; "
+        f"fitting and {args.bootstrap} bootstrap draws ...",
+    )
+    result = continual_analysis(
+        data, args.tolerance, args.holdout_runs, args.bootstrap, args.level, args.seed, args.c_init
+    )
     curve = result.pop("curve")
     result["command"] = command_line()
     if args.out:
@@ -183,8 +257,10 @@ def cmd_continual(args: argparse.Namespace) -> int:
 
 def _summary(res: dict) -> str:
     crit = res["critical"]
-    lines = [f"base model: original loss {res['base']['original']:.5f}, new loss {res['base']['new']:.5f} "
-             f"(step {res['step']})"]
+    lines = [
+        f"base model: original loss {res['base']['original']:.5f}, new loss {res['base']['new']:.5f} "
+        f"(step {res['step']})"
+    ]
     for name in ("original", "new"):
         p = res["law"][name]
         lines.append(f"law {name}: L = {p['c']:.5f} + exp({p['b']:.4f} + {p['k']:.4f} r)")
@@ -192,17 +268,26 @@ def _summary(res: dict) -> str:
         lines.append("critical share: none (even r = 1 is predicted to raise the original loss)")
     else:
         iv = crit["interval"]
-        iv_text = "" if iv is None else f", {crit['level']:.0%} interval [{iv[0]:.4f}, " + \
-            ("beyond 1" if iv[1] is None else f"{iv[1]:.4f}") + "]"
-        lines.append(f"critical share of original data: {crit['share']:.4f} ({crit['status']}{iv_text}); "
-                     f"new-domain gain there {crit['new_gain_at_share']:.4f}")
+        iv_text = (
+            ""
+            if iv is None
+            else f", {crit['level']:.0%} interval [{iv[0]:.4f}, "
+            + ("beyond 1" if iv[1] is None else f"{iv[1]:.4f}")
+            + "]"
+        )
+        lines.append(
+            f"critical share of original data: {crit['share']:.4f} ({crit['status']}{iv_text}); "
+            f"new-domain gain there {crit['new_gain_at_share']:.4f}"
+        )
     for h in res["holdout"]:
         o = h["original"]
         side = {True: "right side", False: "WRONG side", None: "n/a"}[h["critical_share_on_right_side"]]
-        lines.append(f"held-out run {h['run']} (r = {h['original_share']:.4f}): original measured {o['measured']:.5f}, "
-                     f"predicted {o['predicted']:.5f} (error {o['error']:+.5f}); measured "
-                     f"{'no forgetting' if h['measured_no_forgetting'] else 'forgetting'} -> r* on the {side}"
-                     f" (bootstrap P(right side) = {h['bootstrap_share_on_right_side']})")
+        lines.append(
+            f"held-out run {h['run']} (r = {h['original_share']:.4f}): original measured {o['measured']:.5f}, "
+            f"predicted {o['predicted']:.5f} (error {o['error']:+.5f}); measured "
+            f"{'no forgetting' if h['measured_no_forgetting'] else 'forgetting'} -> r* on the {side}"
+            f" (bootstrap P(right side) = {h['bootstrap_share_on_right_side']})"
+        )
     return "\n".join(lines)
 
 
@@ -215,14 +300,18 @@ def cmd_schedule_fit(args: argparse.Namespace) -> int:
     table = _read_tables([args.runs], args.renormalize)
     data = prepare_schedules(table, args.step, args.model, args.valid_weights, args.valid_domains)
     n_staged = sum(len(s.shares) > 1 for s in data.schedules)
-    status(args, f"schedule: fitting on {len(data.schedules)} rows ({n_staged} staged) at step {data.step} ...")
+    status(
+        args, f"schedule: fitting on {len(data.schedules)} rows ({n_staged} staged) at step {data.step} ..."
+    )
     gamma = args.gamma
     fitted = fit_schedule_law(data, gamma=gamma)
     fitted.info.update({"source": table.source, "data_hash": table.data_hash(), "command": command_line()})
     dump_json(fitted.to_dict(), args.out)
     law = fitted.law
-    print(f"gamma = {', '.join(f'{g:.3f}' for g in law.params_['gamma'])}; rmse per target "
-          + ", ".join(f"{t} {e:.4f}" for t, e in zip(fitted.targets, law.summary_["rmse"])))
+    print(
+        f"gamma = {', '.join(f'{g:.3f}' for g in law.params_['gamma'])}; rmse per target "
+        + ", ".join(f"{t} {e:.4f}" for t, e in zip(fitted.targets, law.summary_["rmse"]))
+    )
     status(args, f"schedule: wrote {args.out}")
     return 0
 
@@ -243,7 +332,9 @@ def cmd_schedule_predict(args: argparse.Namespace) -> int:
     if isinstance(raw, dict):
         raw = raw.get("schedules")
     if not isinstance(raw, list) or not raw:
-        raise MixlawInputError(f"{path}: expected a list of schedules (each a list of {{share, mixture}} stages)")
+        raise MixlawInputError(
+            f"{path}: expected a list of schedules (each a list of {{share, mixture}} stages)"
+        )
     schedules = []
     for i, sched in enumerate(raw):
         try:
@@ -274,8 +365,16 @@ def cmd_schedule_optimize(args: argparse.Namespace) -> int:
         raise MixlawInputError(f"--stages {args.stages}: must be at least 1")
     if args.max_epochs <= 0:
         raise MixlawInputError(f"--max-epochs {args.max_epochs}: must be positive")
-    result = optimize_schedule(fitted, args.stages, args.shares, args.available, args.tokens, args.max_epochs,
-                               args.upper, args.objective)
+    result = optimize_schedule(
+        fitted,
+        args.stages,
+        args.shares,
+        args.available,
+        args.tokens,
+        args.max_epochs,
+        args.upper,
+        args.objective,
+    )
     result["command"] = command_line()
     if args.out:
         dump_json(result, args.out)

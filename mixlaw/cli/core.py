@@ -48,35 +48,62 @@ EVALUATE_EXAMPLES = """examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("fit", help="fit a mixing law on a runs table", epilog=FIT_EXAMPLES, formatter_class=RAW,
-                              description="Fit a mixing law at one model size and checkpoint and write LAW.json.")
+    p = subparsers.add_parser(
+        "fit",
+        help="fit a mixing law on a runs table",
+        epilog=FIT_EXAMPLES,
+        formatter_class=RAW,
+        description="Fit a mixing law at one model size and checkpoint and write LAW.json.",
+    )
     add_runs_flags(p)
     _add_law_flags(p)
     p.add_argument("--out", required=True, metavar="LAW.json", help="where to write the fitted law")
-    p.add_argument("--bootstrap", type=int, metavar="N",
-                   help="also store N bootstrap refits (by mixture) and the noise level, for prediction intervals")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        metavar="N",
+        help="also store N bootstrap refits (by mixture) and the noise level, for prediction intervals",
+    )
     add_output_flags(p)
     p.set_defaults(func=cmd_fit)
 
-    p = subparsers.add_parser("predict", help="predict losses of mixtures with a fitted law", epilog=PREDICT_EXAMPLES,
-                              formatter_class=RAW,
-                              description="Add pred_<target> and pred_total columns to a file of p_<domain> mixtures.")
+    p = subparsers.add_parser(
+        "predict",
+        help="predict losses of mixtures with a fitted law",
+        epilog=PREDICT_EXAMPLES,
+        formatter_class=RAW,
+        description="Add pred_<target> and pred_total columns to a file of p_<domain> mixtures.",
+    )
     p.add_argument("law", metavar="LAW.json")
     p.add_argument("mixtures", metavar="MIXTURES", help="CSV/Parquet/JSONL with p_<domain> columns")
     p.add_argument("--renormalize", action="store_true", help="rescale proportions that do not sum to 1")
     p.add_argument("--out", metavar="PRED.csv", help="output file (default: CSV on stdout)")
-    p.add_argument("--interval", type=float, metavar="LEVEL",
-                   help="add pred_<target>_lo/_hi prediction intervals at this level (e.g. 0.9)")
-    p.add_argument("--calibrate", choices=["both", "widen", "none"], default="both",
-                   help="out-of-bag calibration of the interval scale (default both: widen or narrow)")
-    p.add_argument("--runs", metavar="RUNS", help="runs table to bootstrap from when LAW.json has no ensemble")
+    p.add_argument(
+        "--interval",
+        type=float,
+        metavar="LEVEL",
+        help="add pred_<target>_lo/_hi prediction intervals at this level (e.g. 0.9)",
+    )
+    p.add_argument(
+        "--calibrate",
+        choices=["both", "widen", "none"],
+        default="both",
+        help="out-of-bag calibration of the interval scale (default both: widen or narrow)",
+    )
+    p.add_argument(
+        "--runs", metavar="RUNS", help="runs table to bootstrap from when LAW.json has no ensemble"
+    )
     p.add_argument("--bootstrap", type=int, default=50, metavar="N", help="refits with --runs (default 50)")
     add_output_flags(p)
     p.set_defaults(func=cmd_predict)
 
-    p = subparsers.add_parser("evaluate", help="cross-validate a law (folds grouped by mixture)",
-                              epilog=EVALUATE_EXAMPLES, formatter_class=RAW,
-                              description="Held-out error of a law: K-fold or leave-one-mixture-out CV, or named runs.")
+    p = subparsers.add_parser(
+        "evaluate",
+        help="cross-validate a law (folds grouped by mixture)",
+        epilog=EVALUATE_EXAMPLES,
+        formatter_class=RAW,
+        description="Held-out error of a law: K-fold or leave-one-mixture-out CV, or named runs.",
+    )
     add_runs_flags(p)
     _add_law_flags(p)
     p.add_argument("--cv", default="loo", help="K (folds of mixtures) or loo (default)")
@@ -85,17 +112,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_output_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = subparsers.add_parser("laws", help="list the available laws", description="One line per law: name<TAB>description.",
-                              formatter_class=RAW, epilog="examples:\n  mixlaw laws\n  mixlaw laws --json\n")
+    p = subparsers.add_parser(
+        "laws",
+        help="list the available laws",
+        description="One line per law: name<TAB>description.",
+        formatter_class=RAW,
+        epilog="examples:\n  mixlaw laws\n  mixlaw laws --json\n",
+    )
     p.add_argument("--json", action="store_true")
     add_output_flags(p)
     p.set_defaults(func=cmd_laws)
 
     p = subparsers.add_parser(
-        "demo", help="fit, evaluate and optimize on synthetic runs the project generates (no data needed)",
+        "demo",
+        help="fit, evaluate and optimize on synthetic runs the project generates (no data needed)",
         formatter_class=RAW,
         description="Generate proxy runs from a known ground-truth law with noise, fit and cross-validate laws, "
-                    "optimize the mixture and compare with the truth.",
+        "optimize the mixture and compare with the truth.",
         epilog="example:\n  mixlaw demo --out demo-out\n",
     )
     p.add_argument("--out", default="mixlaw-demo", help="output folder (default mixlaw-demo)")
@@ -105,14 +138,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_law_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--law", required=True,
-                   help=f"law name: {', '.join(LAWS)}; or auto (best by cross-validation on the fitting data)")
-    p.add_argument("--candidates", help="auto: comma list of laws to choose from (default: mixlaw.selection.AUTO_CANDIDATES)")
-    p.add_argument("--auto-cv", default="auto",
-                   help="auto: folds of the selection: K, loo, or auto (default: loo up to 40 mixtures, else 5)")
-    p.add_argument("--domain-map", metavar="FILE", help="target -> training domain map for bimix (CSV or JSON)")
+    p.add_argument(
+        "--law",
+        required=True,
+        help=f"law name: {', '.join(LAWS)}; or auto (best by cross-validation on the fitting data)",
+    )
+    p.add_argument(
+        "--candidates",
+        help="auto: comma list of laws to choose from (default: mixlaw.selection.AUTO_CANDIDATES)",
+    )
+    p.add_argument(
+        "--auto-cv",
+        default="auto",
+        help="auto: folds of the selection: K, loo, or auto (default: loo up to 40 mixtures, else 5)",
+    )
+    p.add_argument(
+        "--domain-map", metavar="FILE", help="target -> training domain map for bimix (CSV or JSON)"
+    )
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="law hyper-parameter (repeatable)")
-    p.add_argument("--target", help="fit on: all targets (default, explicit aggregation), total, or one target")
+    p.add_argument(
+        "--target", help="fit on: all targets (default, explicit aggregation), total, or one target"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed for restarts and folds")
 
 
@@ -123,8 +169,12 @@ def _hyper(args: argparse.Namespace) -> dict:
         candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
         for name in candidates or []:
             get_law(name)
-        return {"candidates": candidates, "cv": args.auto_cv if args.auto_cv in ("loo", "auto") else _int(args.auto_cv, "--auto-cv"),
-                "seed": args.seed, "domain_map": args.domain_map}
+        return {
+            "candidates": candidates,
+            "cv": args.auto_cv if args.auto_cv in ("loo", "auto") else _int(args.auto_cv, "--auto-cv"),
+            "seed": args.seed,
+            "domain_map": args.domain_map,
+        }
     law_class = get_law(args.law)
     hyper = parse_hyper(law_class, args.param)
     if "seed" in law_class.defaults and "seed" not in hyper:
@@ -138,24 +188,44 @@ def cmd_fit(args: argparse.Namespace) -> int:
     hyper = _hyper(args)
     table = load_table(args)
     data = prepare_from_args(args, table)
-    status(args, f"fitting {args.law} on {len(data.X)} rows ({data.n_mixtures} mixtures, {len(data.targets)} targets)")
+    status(
+        args,
+        f"fitting {args.law} on {len(data.X)} rows ({data.n_mixtures} mixtures, {len(data.targets)} targets)",
+    )
     fitted = fit_law(data, args.law, hyper, args.target, command=command_line())
     if args.bootstrap:
         from mixlaw.uncertainty import attach, bootstrap_law
 
         status(args, f"bootstrapping {args.bootstrap} refits over mixtures")
-        ensemble = bootstrap_law(data, fitted.law.name, fitted.law.hyper, args.target, n_bootstrap=args.bootstrap, seed=args.seed,
-                                 table=table, fitted=fitted)
+        ensemble = bootstrap_law(
+            data,
+            fitted.law.name,
+            fitted.law.hyper,
+            args.target,
+            n_bootstrap=args.bootstrap,
+            seed=args.seed,
+            table=table,
+            fitted=fitted,
+        )
         attach(fitted, ensemble)
-        status(args, f"noise from {ensemble.info['noise']['source']}; {ensemble.info['n_members']} refits "
-                     f"({ensemble.info['scheme']})")
+        status(
+            args,
+            f"noise from {ensemble.info['noise']['source']}; {ensemble.info['n_members']} refits "
+            f"({ensemble.info['scheme']})",
+        )
     fitted.save(args.out)
     if "auto" in fitted.meta:
-        status(args, f"auto chose {fitted.meta['auto']['chosen']} (cross-validation on the fitting data): "
-                     + ", ".join(f"{r['law']}={r['mae']:.4g}" for r in fitted.meta["auto"]["table"] if "mae" in r))
+        status(
+            args,
+            f"auto chose {fitted.meta['auto']['chosen']} (cross-validation on the fitting data): "
+            + ", ".join(f"{r['law']}={r['mae']:.4g}" for r in fitted.meta["auto"]["table"] if "mae" in r),
+        )
     summary = fitted.law.summary_
-    status(args, f"wrote {args.out}: training RMSE per target "
-                 + ", ".join(f"{t}={v:.4g}" for t, v in zip(fitted.targets, summary["rmse"])))
+    status(
+        args,
+        f"wrote {args.out}: training RMSE per target "
+        + ", ".join(f"{t}={v:.4g}" for t, v in zip(fitted.targets, summary["rmse"])),
+    )
     return 0
 
 
@@ -184,13 +254,24 @@ def _add_intervals(args: argparse.Namespace, fitted: FittedLaw, out):
     elif args.runs:
         table = read_runs(args.runs, renormalize=args.renormalize)
         data = data_for_law(fitted, table)
-        status(args, f"bootstrapping {args.bootstrap} refits of {fitted.law.name} on {data.n_mixtures} mixtures")
-        ensemble = bootstrap_law(data, fitted.law.name, fitted.law.hyper, fitted.meta.get("fit_target"),
-                                 n_bootstrap=args.bootstrap, seed=int(fitted.law.hyper.get("seed") or 0),
-                                 table=table, fitted=fitted)
+        status(
+            args, f"bootstrapping {args.bootstrap} refits of {fitted.law.name} on {data.n_mixtures} mixtures"
+        )
+        ensemble = bootstrap_law(
+            data,
+            fitted.law.name,
+            fitted.law.hyper,
+            fitted.meta.get("fit_target"),
+            n_bootstrap=args.bootstrap,
+            seed=int(fitted.law.hyper.get("seed") or 0),
+            table=table,
+            fitted=fitted,
+        )
     else:
-        raise MixlawInputError(f"{args.law}: no bootstrap ensemble in this law file; refit with "
-                               "`mixlaw fit ... --bootstrap 50`, or pass --runs RUNS to bootstrap now")
+        raise MixlawInputError(
+            f"{args.law}: no bootstrap ensemble in this law file; refit with "
+            "`mixlaw fit ... --bootstrap 50`, or pass --runs RUNS to bootstrap now"
+        )
     X = out[fitted.domain_columns].to_numpy(dtype=float)
     for name, v in ensemble.interval(X, args.interval, args.calibrate).items():
         out[f"pred_{name}_lo"] = v["lo"]
@@ -202,26 +283,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     hyper = _hyper(args)
     data = prepare_from_args(args)
     if args.holdout_runs:
-        result = holdout(data, args.law, [r.strip() for r in args.holdout_runs.split(",") if r.strip()], hyper, args.target)
+        result = holdout(
+            data, args.law, [r.strip() for r in args.holdout_runs.split(",") if r.strip()], hyper, args.target
+        )
     else:
         cv = args.cv if args.cv == "loo" else _int(args.cv, "--cv")
         progress = None if args.quiet or not sys.stderr.isatty() else _progress
         result = cross_validate(data, args.law, hyper, args.target, cv, args.seed, progress)
     result.pop("predictions")
     if args.json:
-        print(json.dumps(to_jsonable({k: result[k] for k in ("law", "cv", "n_mixtures", "metrics")}
-                                     | {k: v for k, v in result.items() if k not in ("law", "cv", "n_mixtures", "metrics")})))
+        print(
+            json.dumps(
+                to_jsonable(
+                    {k: result[k] for k in ("law", "cv", "n_mixtures", "metrics")}
+                    | {k: v for k, v in result.items() if k not in ("law", "cv", "n_mixtures", "metrics")}
+                )
+            )
+        )
         return 0
     if "auto_choices" in result:
         counts = {c: result["auto_choices"].count(c) for c in dict.fromkeys(result["auto_choices"])}
-        print("auto: nested cross-validation (selection redone inside every outer fold); chosen per fold: "
-              + ", ".join(f"{c} x{n}" for c, n in counts.items()))
-    print(f"law {result['law']}  cv {result['cv']}  mixtures {result['n_mixtures']}  rows {result['n_rows']}  "
-          f"fit {result['fit_seconds']:.2f} s/fold")
+        print(
+            "auto: nested cross-validation (selection redone inside every outer fold); chosen per fold: "
+            + ", ".join(f"{c} x{n}" for c, n in counts.items())
+        )
+    print(
+        f"law {result['law']}  cv {result['cv']}  mixtures {result['n_mixtures']}  rows {result['n_rows']}  "
+        f"fit {result['fit_seconds']:.2f} s/fold"
+    )
     print(f"{'target':<20} {'mae':>9} {'mare':>9} {'rmse':>9} {'max':>9} {'spearman':>9} {'r2':>8}")
     for name, m in result["metrics"].items():
-        print(f"{name:<20} {m['mae']:>9.5f} {m['mare']:>9.5f} {m['rmse']:>9.5f} {m['max']:>9.5f} "
-              f"{m['spearman']:>9.4f} {m['r2']:>8.4f}")
+        print(
+            f"{name:<20} {m['mae']:>9.5f} {m['mare']:>9.5f} {m['rmse']:>9.5f} {m['max']:>9.5f} "
+            f"{m['spearman']:>9.4f} {m['r2']:>8.4f}"
+        )
     return 0
 
 
@@ -238,7 +333,11 @@ def _int(value: str, flag: str) -> int:
 
 def cmd_laws(args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps([{"name": n, "description": c.description, "defaults": c.defaults} for n, c in LAWS.items()]))
+        print(
+            json.dumps(
+                [{"name": n, "description": c.description, "defaults": c.defaults} for n, c in LAWS.items()]
+            )
+        )
     else:
         for name, law_class in LAWS.items():
             print(f"{name}\t{law_class.description}")

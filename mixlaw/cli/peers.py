@@ -32,19 +32,27 @@ IMPORT_EXAMPLES = """examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "compare", help="cross-validate every applicable law on the same folds and rank them",
-        epilog=COMPARE_EXAMPLES, formatter_class=RAW,
+        "compare",
+        help="cross-validate every applicable law on the same folds and rank them",
+        epilog=COMPARE_EXAMPLES,
+        formatter_class=RAW,
         description="Cross-validate laws on the same mixture folds and print a ranked table (MAE and Spearman of the "
-                    "total, or of the single target; fit time per fold). Laws that do not apply are listed with the "
-                    "reason. The `auto` row is scored by nested cross-validation (selection redone in every fold).")
+        "total, or of the single target; fit time per fold). Laws that do not apply are listed with the "
+        "reason. The `auto` row is scored by nested cross-validation (selection redone in every fold).",
+    )
     add_runs_flags(p)
     p.add_argument("--cv", default="5", help="K (folds of mixtures, default 5) or loo")
     p.add_argument("--laws", help="comma list of laws (default: every law `auto` considers, plus olmix)")
     p.add_argument("--target", help="score: all targets (default), total, or one target")
-    p.add_argument("--domain-map", metavar="FILE", help="target -> training domain map for bimix (CSV or JSON)")
+    p.add_argument(
+        "--domain-map", metavar="FILE", help="target -> training domain map for bimix (CSV or JSON)"
+    )
     p.add_argument("--no-auto", action="store_true", help="skip the nested-CV row of --law auto")
-    p.add_argument("--inner-cv", default="auto",
-                   help="folds of the selection inside auto: K, loo or auto (default: loo up to 40 mixtures, else 5)")
+    p.add_argument(
+        "--inner-cv",
+        default="auto",
+        help="folds of the selection inside auto: K, loo or auto (default: loo up to 40 mixtures, else 5)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--out", metavar="TABLE.json", help="also write the table as JSON")
@@ -52,16 +60,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
     p = subparsers.add_parser(
-        "import", help="convert RegMix / Olmix / Data Mixing Laws / W&B files into a runs table",
-        epilog=IMPORT_EXAMPLES, formatter_class=RAW,
-        description="Read peers' result files into mixlaw's long runs table (CSV, Parquet or JSONL by --out extension).")
+        "import",
+        help="convert RegMix / Olmix / Data Mixing Laws / W&B files into a runs table",
+        epilog=IMPORT_EXAMPLES,
+        formatter_class=RAW,
+        description="Read peers' result files into mixlaw's long runs table (CSV, Parquet or JSONL by --out extension).",
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--from", dest="fmt", required=True, choices=["regmix", "olmix", "mixinglaws", "wandb"],
-                   help="regmix: MIXTURES.csv LOSSES.csv; olmix: ratios.csv metrics.csv; mixinglaws: log files; "
-                        "wandb: EXPORT.csv")
+    p.add_argument(
+        "--from",
+        dest="fmt",
+        required=True,
+        choices=["regmix", "olmix", "mixinglaws", "wandb"],
+        help="regmix: MIXTURES.csv LOSSES.csv; olmix: ratios.csv metrics.csv; mixinglaws: log files; "
+        "wandb: EXPORT.csv",
+    )
     p.add_argument("--out", required=True, metavar="RUNS.parquet")
-    p.add_argument("--domains", type=lambda v: [d.strip() for d in v.split(",") if d.strip()],
-                   help="mixinglaws: training domain names in checkpoint-name order (required)")
+    p.add_argument(
+        "--domains",
+        type=lambda v: [d.strip() for d in v.split(",") if d.strip()],
+        help="mixinglaws: training domain names in checkpoint-name order (required)",
+    )
     p.add_argument("--model", help="model label for every row (mixinglaws: overrides the name's size prefix)")
     p.add_argument("--step", type=float, help="step for every row (summary files without steps)")
     p.add_argument("--tokens-per-step", type=float, help="add tokens = step x this")
@@ -85,8 +104,16 @@ def _cv(value: str, flag: str) -> int | str:
         raise MixlawInputError(f"{flag} {value}: expected an integer or loo") from None
 
 
-def compare_laws(data, laws: list[str] | None = None, cv: int | str = 5, seed: int = 0, target: str | None = None,
-                 domain_map: str | None = None, auto: bool = True, inner_cv: int | str = "auto") -> list[dict]:
+def compare_laws(
+    data,
+    laws: list[str] | None = None,
+    cv: int | str = 5,
+    seed: int = 0,
+    target: str | None = None,
+    domain_map: str | None = None,
+    auto: bool = True,
+    inner_cv: int | str = "auto",
+) -> list[dict]:
     """Ranked rows {law, mae, mare, spearman, ..., fit_seconds} on the same folds; non-applicable laws last
     with `error`; the `auto` row (nested CV) is ranked among them."""
     from mixlaw.evaluate import cross_validate
@@ -101,12 +128,25 @@ def compare_laws(data, laws: list[str] | None = None, cv: int | str = 5, seed: i
     if auto:
         started = time.perf_counter()
         try:
-            result = cross_validate(data, "auto", {"candidates": auto_candidates, "cv": inner_cv, "seed": seed,
-                                                   "domain_map": domain_map}, target, n_folds, seed)
+            result = cross_validate(
+                data,
+                "auto",
+                {"candidates": auto_candidates, "cv": inner_cv, "seed": seed, "domain_map": domain_map},
+                target,
+                n_folds,
+                seed,
+            )
             key = "total" if "total" in result["metrics"] else next(iter(result["metrics"]))
-            table.append({"law": "auto", "scored_on": key, **result["metrics"][key],
-                          "fit_seconds": (time.perf_counter() - started) / len(_folds(data, n_folds, seed)),
-                          "nested": True, "choices": result.get("auto_choices", [])})
+            table.append(
+                {
+                    "law": "auto",
+                    "scored_on": key,
+                    **result["metrics"][key],
+                    "fit_seconds": (time.perf_counter() - started) / len(_folds(data, n_folds, seed)),
+                    "nested": True,
+                    "choices": result.get("auto_choices", []),
+                }
+            )
         except MixlawInputError as exc:
             table.append({"law": "auto", "error": str(exc)})
     scored = sorted((r for r in table if "mae" in r), key=lambda r: r["mae"])
@@ -131,12 +171,16 @@ def format_table(rows: list[dict]) -> str:
     for i, row in enumerate(r for r in rows if "mae" in r):
         sp = row["spearman"]
         if diverged(row):
-            lines.append(f"{i + 1:>4}  {row['law']:<14} {row['mae']:>9.2e} diverged on held-out mixtures "
-                         f"(unregularized exponents extrapolate wildly); fit {row['fit_seconds']:.3f} s")
+            lines.append(
+                f"{i + 1:>4}  {row['law']:<14} {row['mae']:>9.2e} diverged on held-out mixtures "
+                f"(unregularized exponents extrapolate wildly); fit {row['fit_seconds']:.3f} s"
+            )
             continue
-        lines.append(f"{i + 1:>4}  {row['law']:<14} {row['mae']:>9.5f} {row['mare']:>8.4%} "
-                     f"{'nan' if sp is None or math.isnan(sp) else f'{sp:.4f}':>9} {row['r2']:>8.4f} "
-                     f"{row['fit_seconds']:>8.3f}")
+        lines.append(
+            f"{i + 1:>4}  {row['law']:<14} {row['mae']:>9.5f} {row['mare']:>8.4%} "
+            f"{'nan' if sp is None or math.isnan(sp) else f'{sp:.4f}':>9} {row['r2']:>8.4f} "
+            f"{row['fit_seconds']:>8.3f}"
+        )
     for row in rows:
         if "mae" not in row:
             lines.append(f"{'-':>4}  {row['law']:<14} not applicable: {row['error']}")
@@ -158,14 +202,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     data = prepare_from_args(args)
     status(args, f"comparing laws on {data.n_mixtures} mixtures, {len(data.targets)} targets, cv {cv}")
     rows = compare_laws(data, laws, cv, args.seed, args.target, args.domain_map, auto, inner)
-    result = {"cv": cv, "n_mixtures": data.n_mixtures, "n_rows": int(len(data.X)), "targets": data.targets,
-              "selection": data.selection, "ranking": rows}
+    result = {
+        "cv": cv,
+        "n_mixtures": data.n_mixtures,
+        "n_rows": int(len(data.X)),
+        "targets": data.targets,
+        "selection": data.selection,
+        "ranking": rows,
+    }
     if args.out:
         dump_json(result, args.out)
     if args.json:
         print(json.dumps(to_jsonable(result)))
     else:
-        print(f"cv {cv}  mixtures {data.n_mixtures}  rows {len(data.X)}  scored on {rows[0].get('scored_on', '?')}")
+        print(
+            f"cv {cv}  mixtures {data.n_mixtures}  rows {len(data.X)}  scored on {rows[0].get('scored_on', '?')}"
+        )
         print(format_table(rows))
     return 0
 
@@ -173,12 +225,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from mixlaw.importers import import_any
 
-    frame = import_any(args.fmt, args.files, domains=args.domains, model=args.model, step=args.step,
-                       tokens_per_step=args.tokens_per_step, mixture_prefix=args.mixture_prefix,
-                       loss_prefix=args.loss_prefix, loss_suffix=args.loss_suffix, run_col=args.run_col,
-                       model_col=args.model_col, step_col=args.step_col, renormalize=args.renormalize)
+    frame = import_any(
+        args.fmt,
+        args.files,
+        domains=args.domains,
+        model=args.model,
+        step=args.step,
+        tokens_per_step=args.tokens_per_step,
+        mixture_prefix=args.mixture_prefix,
+        loss_prefix=args.loss_prefix,
+        loss_suffix=args.loss_suffix,
+        run_col=args.run_col,
+        model_col=args.model_col,
+        step_col=args.step_col,
+        renormalize=args.renormalize,
+    )
     write_runs(frame, args.out)
     n_domains = sum(c.startswith("p_") for c in frame.columns)
-    status(args, f"wrote {args.out}: {len(frame)} rows, {frame['run'].nunique()} runs, {n_domains} training domains, "
-                 f"{frame['valid_domain'].nunique()} validation domains")
+    status(
+        args,
+        f"wrote {args.out}: {len(frame)} rows, {frame['run'].nunique()} runs, {n_domains} training domains, "
+        f"{frame['valid_domain'].nunique()} validation domains",
+    )
     return 0

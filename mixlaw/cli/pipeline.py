@@ -52,38 +52,75 @@ p_<domain> columns or `name=value,...` pairs; it must sum to 1 (or pass --renorm
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "pipeline", help="extrapolate small runs to a target scale, fit the mixing law there and optimize",
-        formatter_class=RAW, epilog=PIPELINE_EXAMPLES,
+        "pipeline",
+        help="extrapolate small runs to a target scale, fit the mixing law there and optimize",
+        formatter_class=RAW,
+        epilog=PIPELINE_EXAMPLES,
         description="Step laws -> size laws (or one joint law) -> mixing law at the target scale -> optimal "
-                    "mixture, with a hold-out check of each stage.")
+        "mixture, with a hold-out check of each stage.",
+    )
     add_runs_flags(p, checkpoint=False)
     t = p.add_argument_group("target")
-    t.add_argument("--target-params", type=float, required=True, metavar="N",
-                   help="target model size (same parameter count convention as the params column)")
+    t.add_argument(
+        "--target-params",
+        type=float,
+        required=True,
+        metavar="N",
+        help="target model size (same parameter count convention as the params column)",
+    )
     target = t.add_mutually_exclusive_group(required=True)
     target.add_argument("--target-step", type=float, metavar="S", help="target training length in steps")
     target.add_argument("--target-tokens", type=float, metavar="T", help="target training length in tokens")
     s = p.add_argument_group("scale laws")
-    s.add_argument("--fit-steps", metavar="A:B",
-                   help="step (or token) range to fit, either end may be empty "
-                        "[default: every checkpoint up to the largest one observed at all sizes]")
+    s.add_argument(
+        "--fit-steps",
+        metavar="A:B",
+        help="step (or token) range to fit, either end may be empty "
+        "[default: every checkpoint up to the largest one observed at all sizes]",
+    )
     s.add_argument("--fit-sizes", metavar="LIST", help="comma list of model labels or params [default: all]")
     s.add_argument("--min-sizes", type=int, default=3, help="sizes a mixture needs to be used [3]")
-    s.add_argument("--scale-law", choices=["chain", "joint"], default="chain",
-                   help="chain: step law then size law [default]; joint: E + A/N^alpha + B/D^beta per mixture/target")
-    s.add_argument("--step-share", choices=SHARE_OPTIONS, default="mixture",
-                   help="curves sharing the step exponent: none, mixture (its targets, at one size) [default], "
-                        "all (every curve of one size)")
-    s.add_argument("--size-share", choices=SHARE_OPTIONS, default="all",
-                   help="curves sharing the size exponent: none, mixture, all [default]")
-    s.add_argument("--joint-share", choices=SHARE_OPTIONS, default="all", help="joint law exponents sharing [all]")
-    s.add_argument("--step-exponent", metavar="LO:HI", default="0.3:1.5",
-                   help="allowed range of the step (token) exponent beta [0.3:1.5]")
-    s.add_argument("--size-exponent", metavar="LO:HI", default="0.05:1.5",
-                   help="allowed range of the size exponent alpha [0.05:1.5]")
-    s.add_argument("--huber-delta", type=float, default=0.02, help="Huber delta of the scale-law fits, nats [0.02]")
+    s.add_argument(
+        "--scale-law",
+        choices=["chain", "joint"],
+        default="chain",
+        help="chain: step law then size law [default]; joint: E + A/N^alpha + B/D^beta per mixture/target",
+    )
+    s.add_argument(
+        "--step-share",
+        choices=SHARE_OPTIONS,
+        default="mixture",
+        help="curves sharing the step exponent: none, mixture (its targets, at one size) [default], "
+        "all (every curve of one size)",
+    )
+    s.add_argument(
+        "--size-share",
+        choices=SHARE_OPTIONS,
+        default="all",
+        help="curves sharing the size exponent: none, mixture, all [default]",
+    )
+    s.add_argument(
+        "--joint-share", choices=SHARE_OPTIONS, default="all", help="joint law exponents sharing [all]"
+    )
+    s.add_argument(
+        "--step-exponent",
+        metavar="LO:HI",
+        default="0.3:1.5",
+        help="allowed range of the step (token) exponent beta [0.3:1.5]",
+    )
+    s.add_argument(
+        "--size-exponent",
+        metavar="LO:HI",
+        default="0.05:1.5",
+        help="allowed range of the size exponent alpha [0.05:1.5]",
+    )
+    s.add_argument(
+        "--huber-delta", type=float, default=0.02, help="Huber delta of the scale-law fits, nats [0.02]"
+    )
     m = p.add_argument_group("mixing law")
-    m.add_argument("--law", default="auto", help=f"auto (cross-validation) [default] or one of: {', '.join(LAWS)}")
+    m.add_argument(
+        "--law", default="auto", help=f"auto (cross-validation) [default] or one of: {', '.join(LAWS)}"
+    )
     m.add_argument("--cv", type=int, default=5, help="folds for the law choice and its reported error [5]")
     _add_optimize_flags(p, pipeline=True)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -92,13 +129,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_pipeline)
 
     p = subparsers.add_parser(
-        "optimize", help="optimal mixture of a fitted law under constraints", formatter_class=RAW,
+        "optimize",
+        help="optimal mixture of a fitted law under constraints",
+        formatter_class=RAW,
         epilog=OPTIMIZE_EXAMPLES,
         description="Continuous constrained minimization of the predicted loss over the simplex (exact for the "
-                    "convex exponential laws, multi-start otherwise).")
+        "convex exponential laws, multi-start otherwise).",
+    )
     p.add_argument("law", metavar="LAW.json")
-    p.add_argument("--target-tokens", type=float, metavar="T", help="training tokens of the target run (availability)")
-    p.add_argument("--renormalize", action="store_true", help="rescale --baseline/--prior mixtures that do not sum to 1")
+    p.add_argument(
+        "--target-tokens", type=float, metavar="T", help="training tokens of the target run (availability)"
+    )
+    p.add_argument(
+        "--renormalize", action="store_true", help="rescale --baseline/--prior mixtures that do not sum to 1"
+    )
     _add_optimize_flags(p, pipeline=False)
     p.add_argument("--out", required=True, metavar="OPT.json")
     p.add_argument("--seed", type=int, default=0)
@@ -110,22 +154,45 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
     o = p.add_argument_group("optimization")
     o.add_argument("--bounds", metavar="FILE", help="CSV domain,lower,upper")
     o.add_argument("--available", metavar="TOKENS.csv", help="CSV domain,tokens: tokens available per domain")
-    o.add_argument("--max-epochs", type=float, default=1.0, help="allowed passes over each domain's tokens [1]")
+    o.add_argument(
+        "--max-epochs", type=float, default=1.0, help="allowed passes over each domain's tokens [1]"
+    )
     o.add_argument("--fix", action="append", metavar="p_x=V", help="fix a domain's share (repeatable)")
-    o.add_argument("--objective", default="total", metavar="total|TARGET|WEIGHTS.csv",
-                   help="what to minimize: the total [default], one target (domain or group), or weights per target")
-    o.add_argument("--baseline", metavar="MIXTURE",
-                   help="mixture to compare with [natural token-proportional with --available, else uniform]")
+    o.add_argument(
+        "--objective",
+        default="total",
+        metavar="total|TARGET|WEIGHTS.csv",
+        help="what to minimize: the total [default], one target (domain or group), or weights per target",
+    )
+    o.add_argument(
+        "--baseline",
+        metavar="MIXTURE",
+        help="mixture to compare with [natural token-proportional with --available, else uniform]",
+    )
     o.add_argument("--prior", metavar="MIXTURE", help="pull the optimum toward this mixture ...")
-    o.add_argument("--prior-strength", type=float, default=0.0, help="... adding STRENGTH x ||r - prior||^2 [0]")
-    o.add_argument("--max-distance", type=float, metavar="D",
-                   help="keep the optimum within L1 distance D of an observed mixture")
+    o.add_argument(
+        "--prior-strength", type=float, default=0.0, help="... adding STRENGTH x ||r - prior||^2 [0]"
+    )
+    o.add_argument(
+        "--max-distance",
+        type=float,
+        metavar="D",
+        help="keep the optimum within L1 distance D of an observed mixture",
+    )
     o.add_argument("--starts", type=int, help="optimizer starts [2 for convex laws, up to 12 otherwise]")
-    o.add_argument("--interval", type=float, default=0.9,
-                   help="level of the intervals on the optimum when the law has a bootstrap ensemble [0.9]")
+    o.add_argument(
+        "--interval",
+        type=float,
+        default=0.9,
+        help="level of the intervals on the optimum when the law has a bootstrap ensemble [0.9]",
+    )
     if pipeline:
-        o.add_argument("--bootstrap", type=int, default=30,
-                       help="bootstrap refits of the mixing law for intervals on the optimum (0: none) [30]")
+        o.add_argument(
+            "--bootstrap",
+            type=int,
+            default=30,
+            help="bootstrap refits of the mixing law for intervals on the optimum (0: none) [30]",
+        )
 
 
 # --------------------------------------------------------------------------------------------- input files
@@ -133,7 +200,7 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
 
 def _domain_name(name: str) -> str:
     name = str(name).strip()
-    return name[len(PROPORTION_PREFIX):] if name.startswith(PROPORTION_PREFIX) else name
+    return name[len(PROPORTION_PREFIX) :] if name.startswith(PROPORTION_PREFIX) else name
 
 
 def read_bounds(path: str) -> dict[str, tuple[float | None, float | None]]:
@@ -153,7 +220,9 @@ def read_bounds(path: str) -> dict[str, tuple[float | None, float | None]]:
             try:
                 values.append(float(value))
             except ValueError:
-                raise MixlawInputError(f"{path}: line {i + 2}: column {column}: non-numeric value {value!r}") from None
+                raise MixlawInputError(
+                    f"{path}: line {i + 2}: column {column}: non-numeric value {value!r}"
+                ) from None
         name = _domain_name(row["domain"])
         if name in out:
             raise MixlawInputError(f"{path}: domain {name} listed twice")
@@ -171,7 +240,9 @@ def read_available(path: str) -> dict[str, float]:
         try:
             value = float(row["tokens"])
         except (TypeError, ValueError):
-            raise MixlawInputError(f"{path}: line {i + 2}: column tokens: non-numeric value {row['tokens']!r}") from None
+            raise MixlawInputError(
+                f"{path}: line {i + 2}: column tokens: non-numeric value {row['tokens']!r}"
+            ) from None
         if not np.isfinite(value) or value < 0:
             raise MixlawInputError(f"{path}: line {i + 2}: column tokens: expected a non-negative number")
         out[_domain_name(row["domain"])] = value
@@ -214,15 +285,21 @@ def read_mixture_arg(spec: str | None, domains: list[str], what: str, renormaliz
         if len(frame) != 1:
             raise MixlawInputError(f"{spec}: a {what} file must have exactly one data row, got {len(frame)}")
         columns = [PROPORTION_PREFIX + d for d in domains]
-        checked = check_proportions(frame[[c for c in frame.columns if c.startswith(PROPORTION_PREFIX)]], spec,
-                                    renormalize, required=columns)
+        checked = check_proportions(
+            frame[[c for c in frame.columns if c.startswith(PROPORTION_PREFIX)]],
+            spec,
+            renormalize,
+            required=columns,
+        )
         return checked[columns].to_numpy(dtype=float)[0]
     if "=" not in spec:
         raise MixlawInputError(f"--{what} {spec}: not a file and not name=value pairs")
     return parse_mixture(spec, domains, f"--{what}", renormalize)
 
 
-def _constraints_from_args(args: argparse.Namespace, law: FittedLaw, target_tokens: float | None) -> dict[str, Any]:
+def _constraints_from_args(
+    args: argparse.Namespace, law: FittedLaw, target_tokens: float | None
+) -> dict[str, Any]:
     """Keyword arguments of `optimize` that define the problem (constraints and objective)."""
     available = read_available(args.available) if args.available else None
     if available is not None and target_tokens is None:
@@ -242,14 +319,17 @@ def _constraints_from_args(args: argparse.Namespace, law: FittedLaw, target_toke
     }
 
 
-def _optimize_from_args(args: argparse.Namespace, law: FittedLaw, target_tokens: float | None,
-                        ensemble=None) -> dict[str, Any]:
+def _optimize_from_args(
+    args: argparse.Namespace, law: FittedLaw, target_tokens: float | None, ensemble=None
+) -> dict[str, Any]:
     """Optimize; with a bootstrap `ensemble` (or one stored in LAW.json) add `uncertainty` intervals."""
     constraints = _constraints_from_args(args, law, target_tokens)
     result = optimize(
         law,
         **constraints,
-        baseline=read_mixture_arg(args.baseline, law.domains, "baseline", getattr(args, "renormalize", False)),
+        baseline=read_mixture_arg(
+            args.baseline, law.domains, "baseline", getattr(args, "renormalize", False)
+        ),
         baseline_name=args.baseline if args.baseline and not Path(args.baseline).exists() else args.baseline,
         seed=args.seed,
     )
@@ -262,11 +342,18 @@ def _optimize_from_args(args: argparse.Namespace, law: FittedLaw, target_tokens:
 
         status(args, f"optimum intervals from {len(ensemble.members)} bootstrap refits")
         result["uncertainty"] = optimum_uncertainty(
-            ensemble, result["mixture"], result["baseline"]["mixture"], args.interval, seed=args.seed,
-            **{k: v for k, v in constraints.items() if k not in ("max_distance", "starts")})
+            ensemble,
+            result["mixture"],
+            result["baseline"]["mixture"],
+            args.interval,
+            seed=args.seed,
+            **{k: v for k, v in constraints.items() if k not in ("max_distance", "starts")},
+        )
     else:
         result["uncertainty"] = None
-        result["uncertainty_reason"] = "no bootstrap ensemble: fit with --bootstrap N (or pipeline --bootstrap N)"
+        result["uncertainty_reason"] = (
+            "no bootstrap ensemble: fit with --bootstrap N (or pipeline --bootstrap N)"
+        )
     return result
 
 
@@ -274,15 +361,22 @@ def _print_optimum(result: dict[str, Any]) -> None:
     print("domain              optimum  baseline")
     for k, v in result["mixture"].items():
         print(f"{k:<18} {v:>8.4f} {result['baseline']['mixture'][k]:>9.4f}")
-    print(f"predicted objective: optimum {result['predicted']['objective']:.5f}, "
-          f"baseline ({result['baseline']['name']}) {result['baseline']['predicted']['objective']:.5f}")
+    print(
+        f"predicted objective: optimum {result['predicted']['objective']:.5f}, "
+        f"baseline ({result['baseline']['name']}) {result['baseline']['predicted']['objective']:.5f}"
+    )
     eq = result["equivalent_extra_steps"]
-    print(f"equivalent_extra_steps: {eq:.4g}" if eq is not None
-          else f"equivalent_extra_steps: null ({result.get('equivalent_extra_steps_reason')})")
+    print(
+        f"equivalent_extra_steps: {eq:.4g}"
+        if eq is not None
+        else f"equivalent_extra_steps: null ({result.get('equivalent_extra_steps_reason')})"
+    )
     distance = result["distance_to_observed"]
     if distance.get("l1") is not None:
-        print(f"L1 distance to the nearest observed mixture: {distance['l1']:.4f}"
-              + (" (WARNING: beyond the observed spacing)" if distance["warning"] else ""))
+        print(
+            f"L1 distance to the nearest observed mixture: {distance['l1']:.4f}"
+            + (" (WARNING: beyond the observed spacing)" if distance["warning"] else "")
+        )
 
 
 # --------------------------------------------------------------------------------------------- commands
@@ -321,15 +415,26 @@ def _parse_bounds(text: str, flag: str) -> tuple[float, float]:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     if args.model is not None or args.params is not None:
-        raise MixlawInputError("the pipeline uses several sizes: choose them with --fit-sizes, not --model/--params")
+        raise MixlawInputError(
+            "the pipeline uses several sizes: choose them with --fit-sizes, not --model/--params"
+        )
     if args.law != "auto" and args.law not in LAWS:
         raise MixlawInputError(f"unknown law {args.law!r}; available: auto, {', '.join(LAWS)}")
     config = PipelineConfig(
-        target_params=args.target_params, target_step=args.target_step, target_tokens=args.target_tokens,
+        target_params=args.target_params,
+        target_step=args.target_step,
+        target_tokens=args.target_tokens,
         fit_steps=_parse_range(args.fit_steps),
         fit_sizes=[s.strip() for s in args.fit_sizes.split(",") if s.strip()] if args.fit_sizes else None,
-        law=args.law, scale=args.scale_law, step_share=args.step_share, size_share=args.size_share,
-        joint_share=args.joint_share, min_sizes=args.min_sizes, delta=args.huber_delta, cv=args.cv, seed=args.seed,
+        law=args.law,
+        scale=args.scale_law,
+        step_share=args.step_share,
+        size_share=args.size_share,
+        joint_share=args.joint_share,
+        min_sizes=args.min_sizes,
+        delta=args.huber_delta,
+        cv=args.cv,
+        seed=args.seed,
         step_grid=STEP_GRID_FACTORS,
         step_exponent=_parse_bounds(args.step_exponent, "--step-exponent"),
         size_exponent=_parse_bounds(args.size_exponent, "--size-exponent"),
@@ -339,12 +444,16 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         if value:
             reader(value)
     table = load_table(args)
-    table = table.select(train_domains=args.train_domains, valid_domains=args.valid_domains, metric=args.metric)
+    table = table.select(
+        train_domains=args.train_domains, valid_domains=args.valid_domains, metric=args.metric
+    )
     for what in ("baseline", "prior"):  # fail before the fits
         read_mixture_arg(getattr(args, what), table.domains, what, args.renormalize)
     for name in read_fixed(args.fix):
         if name not in table.domains:
-            raise MixlawInputError(f"--fix: unknown training domain {name!r}; known: {', '.join(table.domains)}")
+            raise MixlawInputError(
+                f"--fix: unknown training domain {name!r}; known: {', '.join(table.domains)}"
+            )
     weights = load_weights(args.valid_weights, table.valid_domains, args.group)
     result = run_pipeline(table, weights, config, log=lambda m: status(args, m))
 
@@ -361,17 +470,23 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         from mixlaw.uncertainty import attach, bootstrap_law
 
         status(args, f"bootstrapping the mixing law ({args.bootstrap} refits)")
-        ensemble = bootstrap_law(result.data, result.law.law.name, fitted=result.law, n_bootstrap=args.bootstrap,
-                                 seed=args.seed)
+        ensemble = bootstrap_law(
+            result.data, result.law.law.name, fitted=result.law, n_bootstrap=args.bootstrap, seed=args.seed
+        )
         attach(result.law, ensemble)
     optimum = _optimize_from_args(args, result.law, target_tokens, ensemble)
     write_outputs(result, optimum, out, command_line())
-    status(args, f"wrote {out}/: predictions.csv, law.json, optimum.json, summary.md ({result.timings['total']:.1f} s)")
+    status(
+        args,
+        f"wrote {out}/: predictions.csv, law.json, optimum.json, summary.md ({result.timings['total']:.1f} s)",
+    )
     for name in ("step", "step_beyond", "size", "chain"):
         check = result.checks.get(name)
         if check and "mean_rel" in check:
-            print(f"check {name:<12} mean rel. error {100 * check['mean_rel']:.3f}%  max {100 * check['max_rel']:.3f}%"
-                  f"  (n={check['n']})")
+            print(
+                f"check {name:<12} mean rel. error {100 * check['mean_rel']:.3f}%  max {100 * check['max_rel']:.3f}%"
+                f"  (n={check['n']})"
+            )
     _print_optimum(optimum)
     return 0
 

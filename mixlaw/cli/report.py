@@ -46,46 +46,80 @@ stderr and, for YAML/Python output, in a comment header.
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "report", help="write a self-contained HTML report (figures as PNG/SVG too)", epilog=REPORT_EXAMPLES,
+        "report",
+        help="write a self-contained HTML report (figures as PNG/SVG too)",
+        epilog=REPORT_EXAMPLES,
         formatter_class=RAW,
         description="Report a results folder or a runs table: cross-validated predictions, the law through the "
-                    "optimum, ternary map (3 domains), step and size laws, optimum against baseline, the runs, "
-                    "and the commands and versions that produced it.")
+        "optimum, ternary map (3 domains), step and size laws, optimum against baseline, the runs, "
+        "and the commands and versions that produced it.",
+    )
     add_runs_flags(p)
     source = next(a for a in p._actions if a.dest == "runs")
     source.metavar = "RESULTS_DIR|RUNS"
     source.help = "a pipeline/run output folder, or a runs table (.csv, .parquet, .jsonl) to fit and report"
     law = p.add_argument_group("law (runs table only)")
-    law.add_argument("--law", default="dml", help="law to fit and cross-validate (default dml; see `mixlaw laws`)")
+    law.add_argument(
+        "--law", default="dml", help="law to fit and cross-validate (default dml; see `mixlaw laws`)"
+    )
     law.add_argument("--param", action="append", metavar="KEY=VALUE", help="law hyper-parameter (repeatable)")
     law.add_argument("--target", help="fit on: all targets (default), total, or one target")
     law.add_argument("--cv", default="loo", help="K (folds of mixtures) or loo (default)")
     law.add_argument("--seed", type=int, default=0, help="random seed for restarts and folds")
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="report.html",
-                     help="HTML file (default: RESULTS_DIR/report.html, or report.html for a runs table)")
-    out.add_argument("--figures-dir", metavar="DIR", help="where the figure files go (default: OUT_figures/ beside OUT)")
-    out.add_argument("--formats", default="png,svg", help="figure files to write: png,svg (default), png, svg or none")
+    out.add_argument(
+        "--out",
+        metavar="report.html",
+        help="HTML file (default: RESULTS_DIR/report.html, or report.html for a runs table)",
+    )
+    out.add_argument(
+        "--figures-dir", metavar="DIR", help="where the figure files go (default: OUT_figures/ beside OUT)"
+    )
+    out.add_argument(
+        "--formats", default="png,svg", help="figure files to write: png,svg (default), png, svg or none"
+    )
     out.add_argument("--title", help="page title")
     add_output_flags(p)
     p.set_defaults(func=cmd_report)
 
     p = subparsers.add_parser(
-        "export", help="write the optimized mixture as a training framework's config", epilog=EXPORT_EXAMPLES,
+        "export",
+        help="write the optimized mixture as a training framework's config",
+        epilog=EXPORT_EXAMPLES,
         formatter_class=RAW,
         description="Convert the mixture of OPT.json (from `mixlaw optimize` or `pipeline`) to a framework's "
-                    "mixture format, with token/document semantics made explicit.")
+        "mixture format, with token/document semantics made explicit.",
+    )
     from mixlaw.export import FORMATS
 
-    p.add_argument("optimum", metavar="OPT.json", help="optimizer output with a \"mixture\" of p_<domain> shares")
-    p.add_argument("--format", "-f", required=True, choices=FORMATS, metavar="FORMAT",
-                   help=f"one of: {', '.join(FORMATS)}")
-    p.add_argument("--paths", nargs="+", action="extend", metavar="DOMAIN=PATH",
-                   help="data location of each domain (dataset prefix, folder, glob, URL or hub name)")
-    p.add_argument("--unit", choices=("tokens", "documents"),
-                   help="what the written weights count (default tokens; documents needs --avg-doc-tokens)")
-    p.add_argument("--avg-doc-tokens", metavar="FILE",
-                   help="mean tokens per document of each domain: CSV domain,avg_doc_tokens or JSON {domain: n}")
+    p.add_argument(
+        "optimum", metavar="OPT.json", help='optimizer output with a "mixture" of p_<domain> shares'
+    )
+    p.add_argument(
+        "--format",
+        "-f",
+        required=True,
+        choices=FORMATS,
+        metavar="FORMAT",
+        help=f"one of: {', '.join(FORMATS)}",
+    )
+    p.add_argument(
+        "--paths",
+        nargs="+",
+        action="extend",
+        metavar="DOMAIN=PATH",
+        help="data location of each domain (dataset prefix, folder, glob, URL or hub name)",
+    )
+    p.add_argument(
+        "--unit",
+        choices=("tokens", "documents"),
+        help="what the written weights count (default tokens; documents needs --avg-doc-tokens)",
+    )
+    p.add_argument(
+        "--avg-doc-tokens",
+        metavar="FILE",
+        help="mean tokens per document of each domain: CSV domain,avg_doc_tokens or JSON {domain: n}",
+    )
     p.add_argument("--out", "-o", metavar="FILE", help="output file (default: stdout)")
     add_output_flags(p)
     p.set_defaults(func=cmd_export)
@@ -99,8 +133,12 @@ def _progress_bar(label: str):
     def show(done: int, total: int) -> None:
         width = 28
         filled = round(width * done / max(total, 1))
-        print(f"\rmixlaw: {label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
-              end="\n" if done >= total else "", file=sys.stderr, flush=True)
+        print(
+            f"\rmixlaw: {label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+            end="\n" if done >= total else "",
+            file=sys.stderr,
+            flush=True,
+        )
 
     return show
 
@@ -130,17 +168,33 @@ def cmd_report(args: argparse.Namespace) -> int:
         hyper = _hyper(args)
         table = load_table(args)
         fit_data = prepare_from_args(args, table)
-        status(args, f"cross-validating {args.law} on {len(fit_data.X)} rows ({fit_data.n_mixtures} mixtures)")
+        status(
+            args, f"cross-validating {args.law} on {len(fit_data.X)} rows ({fit_data.n_mixtures} mixtures)"
+        )
         cv = args.cv if args.cv == "loo" else _int(args.cv)
         progress = None if args.quiet else _progress_bar("cross-validation folds")
-        data = from_runs(table, fit_data, args.law, hyper, args.target, cv, args.seed,
-                         command=command_line(), progress=progress)
+        data = from_runs(
+            table,
+            fit_data,
+            args.law,
+            hyper,
+            args.target,
+            cv,
+            args.seed,
+            command=command_line(),
+            progress=progress,
+        )
         out = Path(args.out) if args.out else Path("report.html")
     status(args, "drawing figures")
-    path, figures = write_report(data, out, args.figures_dir, formats, args.title, report_command=command_line())
+    path, figures = write_report(
+        data, out, args.figures_dir, formats, args.title, report_command=command_line()
+    )
     shown = [f.name for f in figures if f.png is not None]
     skipped = [f"{f.name} ({f.reason})" for f in figures if f.png is None]
-    status(args, f"wrote {path} with {len(shown)} figures in {time.perf_counter() - started:.1f} s: {', '.join(shown)}")
+    status(
+        args,
+        f"wrote {path} with {len(shown)} figures in {time.perf_counter() - started:.1f} s: {', '.join(shown)}",
+    )
     for line in skipped:
         status(args, f"not shown: {line}")
     return 0
@@ -160,10 +214,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     domains = list(mixture.weights)
     paths = parse_paths(args.paths, domains)
     if args.unit == "documents" and not args.avg_doc_tokens:
-        raise MixlawInputError("--unit documents needs --avg-doc-tokens FILE (mean tokens per document per domain)")
+        raise MixlawInputError(
+            "--unit documents needs --avg-doc-tokens FILE (mean tokens per document per domain)"
+        )
     doc_tokens = load_doc_tokens(args.avg_doc_tokens, domains) if args.avg_doc_tokens else None
-    text, notes = export_mixture(mixture, args.format, paths, args.unit, doc_tokens,
-                                 Path(args.avg_doc_tokens).name if args.avg_doc_tokens else "--avg-doc-tokens")
+    text, notes = export_mixture(
+        mixture,
+        args.format,
+        paths,
+        args.unit,
+        doc_tokens,
+        Path(args.avg_doc_tokens).name if args.avg_doc_tokens else "--avg-doc-tokens",
+    )
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,28 +24,58 @@ A win is claimed only beyond two seed standard deviations. See docs/run.md."""
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "run", help="end-to-end job: proxies -> laws -> optimum -> validated at the target scale",
+        "run",
+        help="end-to-end job: proxies -> laws -> optimum -> validated at the target scale",
         description="Design proxy mixtures, train them at several sizes, extrapolate to the target scale, optimize "
-                    "the mixture under availability, then train the target model on the optimum and on the "
-                    "baseline (>= 3 seeds each) and report predicted against measured loss.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", nargs="?", metavar="CONFIG.yaml",
-                   help="run config (default: the embedded mixlaw/configs/run-default.yaml)")
-    p.add_argument("--out", metavar="DIR", default=None,
-                   help="results folder (default: mixlaw-out/run, or mixlaw-out/run-quick with --quick)")
-    p.add_argument("--quick", action="store_true",
-                   help="the embedded quick config (~1 min), or the CONFIG's `quick:` overrides")
-    p.add_argument("--executor", choices=["local", "inline", "ray"], default="local",
-                   help="local = process pool on this machine [default]; inline = in this process; "
-                        "ray = one Ray task per run (pip install 'mixlaw[ray]')")
-    p.add_argument("--workers", type=int, default=None, help="local: runs at once [config `workers`, else cores]")
-    p.add_argument("--address", default=None,
-                   help="ray: cluster address (auto, ray://host:10001) [default: start a local Ray]")
+        "the mixture under availability, then train the target model on the optimum and on the "
+        "baseline (>= 3 seeds each) and report predicted against measured loss.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "config",
+        nargs="?",
+        metavar="CONFIG.yaml",
+        help="run config (default: the embedded mixlaw/configs/run-default.yaml)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="results folder (default: mixlaw-out/run, or mixlaw-out/run-quick with --quick)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the embedded quick config (~1 min), or the CONFIG's `quick:` overrides",
+    )
+    p.add_argument(
+        "--executor",
+        choices=["local", "inline", "ray"],
+        default="local",
+        help="local = process pool on this machine [default]; inline = in this process; "
+        "ray = one Ray task per run (pip install 'mixlaw[ray]')",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="local: runs at once [config `workers`, else cores]"
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="ray: cluster address (auto, ray://host:10001) [default: start a local Ray]",
+    )
     p.add_argument("--cpus-per-run", type=float, default=1.0, help="ray: CPUs per run [1]")
     p.add_argument("--gpus-per-run", type=float, default=0.0, help="ray: GPUs per run [0]")
-    p.add_argument("--ddp", type=int, default=None, metavar="N",
-                   help="train each validation run with torchrun over N processes (DDP), one run at a time")
-    p.add_argument("--no-report", action="store_true", help="skip report.html (mixlaw report DIR writes it later)")
+    p.add_argument(
+        "--ddp",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train each validation run with torchrun over N processes (DDP), one run at a time",
+    )
+    p.add_argument(
+        "--no-report", action="store_true", help="skip report.html (mixlaw report DIR writes it later)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     p.set_defaults(func=cmd_run)
@@ -61,7 +91,9 @@ def make_executor(args: argparse.Namespace, workers: int | None):
         from mixlaw.train.ray_executor import RayExecutor, import_ray
 
         import_ray()
-        return RayExecutor(address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run)
+        return RayExecutor(
+            address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run
+        )
     if args.address:
         raise MixlawInputError("--address is for --executor ray")
     return LocalExecutor(workers=workers or os.cpu_count() or 1)
@@ -79,7 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise MixlawInputError("mixlaw run needs PyTorch: pip install torch (CPU: torch==2.13.0) 'mixlaw[train]'") from None
+        raise MixlawInputError(
+            "mixlaw run needs PyTorch: pip install torch (CPU: torch==2.13.0) 'mixlaw[train]'"
+        ) from None
     out = Path(args.out or ("mixlaw-out/run-quick" if args.quick else "mixlaw-out/run"))
     executor = make_executor(args, args.workers or cfg.workers)
     validation_executor = None
@@ -88,8 +122,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         validation_executor = TorchrunExecutor(nproc=args.ddp)
     try:
-        result = run_job(cfg, out, executor=executor, quiet=args.quiet, command=command_line(),
-                         report=not args.no_report, validation_executor=validation_executor)
+        result = run_job(
+            cfg,
+            out,
+            executor=executor,
+            quiet=args.quiet,
+            command=command_line(),
+            report=not args.no_report,
+            validation_executor=validation_executor,
+        )
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         if validation_executor is not None:
@@ -100,14 +141,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print(result: dict, out: Path) -> None:
     arms, g = result["arms"], result["gain"]
-    print(f"target {result['target']['model']} ({result['target']['params']:,} params), "
-          f"{result['target']['steps']} steps, {arms['optimum']['measured']['n']} seeds per mixture")
+    print(
+        f"target {result['target']['model']} ({result['target']['params']:,} params), "
+        f"{result['target']['steps']} steps, {arms['optimum']['measured']['n']} seeds per mixture"
+    )
     print("mixture     predicted  measured (mean ± std)  rel. error")
     for arm in ("optimum", "baseline"):
         a, m = arms[arm], arms[arm]["measured"]
-        print(f"{arm:<10} {a['predicted']:>10.4f}  {m['mean']:.4f} ± {m['std']:.4f}      {100 * a['rel_error']:+.2f}%")
-    print(f"gain: measured {g['measured']:+.4f} nats, predicted {g['predicted']:+.4f}; "
-          f"pooled seed std {g['sigma_pooled']:.4f}")
+        print(
+            f"{arm:<10} {a['predicted']:>10.4f}  {m['mean']:.4f} ± {m['std']:.4f}      {100 * a['rel_error']:+.2f}%"
+        )
+    print(
+        f"gain: measured {g['measured']:+.4f} nats, predicted {g['predicted']:+.4f}; "
+        f"pooled seed std {g['sigma_pooled']:.4f}"
+    )
     eq = result["equivalent_steps"]["measured"]
     if eq.get("ratio") is not None:
         print(f"equivalent steps (measured): {eq['ratio']:.2f}x ({eq['method'].split(' (')[0]})")

@@ -33,47 +33,77 @@ Output: a YAML `mixtures:` list (paste it into a sweep config), or CSV/JSON if -
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "sweep", help="train a sweep of proxy runs and write the runs table",
+        "sweep",
+        help="train a sweep of proxy runs and write the runs table",
         description="Train the proxy runs of a sweep config (mixtures x models x steps x seeds) into DIR/runs.csv.",
-        epilog=SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SWEEP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", help="sweep config (YAML); see docs/training.md")
     p.add_argument("--out", required=True, metavar="DIR", help="sweep folder (runs.csv, runs/<id>/...)")
     p.add_argument("--workers", type=int, default=None, help="runs at once (default: number of cores)")
-    p.add_argument("--executor", choices=["local", "inline"], default="local",
-                   help="local = process pool (default); inline = in this process, one at a time")
+    p.add_argument(
+        "--executor",
+        choices=["local", "inline"],
+        default="local",
+        help="local = process pool (default); inline = in this process, one at a time",
+    )
     p.add_argument("--parquet", action="store_true", help="also write DIR/runs.parquet")
-    p.add_argument("--dry-run", action="store_true", help="prepare the corpus and list the runs; train nothing")
-    p.add_argument("--cache-dir", default=None, help="corpus/tokenizer cache (default $MIXLAW_CACHE or ~/.cache/mixlaw)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="prepare the corpus and list the runs; train nothing"
+    )
+    p.add_argument(
+        "--cache-dir", default=None, help="corpus/tokenizer cache (default $MIXLAW_CACHE or ~/.cache/mixlaw)"
+    )
     p.add_argument("--rebuild-corpus", action="store_true", help="rebuild the cached corpus")
-    p.add_argument("--init-from", metavar="CHECKPOINT", default=None,
-                   help="start every run from these weights (a model.safetensors, a run folder, or a sweep folder "
-                        "with one saved model; train the base with `save_model: true`); overrides init_from:")
+    p.add_argument(
+        "--init-from",
+        metavar="CHECKPOINT",
+        default=None,
+        help="start every run from these weights (a model.safetensors, a run folder, or a sweep folder "
+        "with one saved model; train the base with `save_model: true`); overrides init_from:",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     p.set_defaults(func=cmd_sweep)
 
     d = subparsers.add_parser(
-        "design", help="propose the mixtures of a sweep (halving grid or Dirichlet)",
+        "design",
+        help="propose the mixtures of a sweep (halving grid or Dirichlet)",
         description="Propose sweep mixtures: the paper's halving grid from per-domain caps, or Dirichlet samples "
-                    "around the token-count prior with a temperature and epoch caps (RegMix/Olmix style).",
-        epilog=DESIGN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "around the token-count prior with a temperature and epoch caps (RegMix/Olmix style).",
+        epilog=DESIGN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("config", nargs="?", help="sweep config (its corpus gives domains and token counts)")
-    d.add_argument("--method", choices=["dirichlet", "grid", "spacefilling", "adaptive"], default=None,
-                   help="design (default: config or dirichlet); spacefilling = maximin on the bounded simplex; "
-                        "adaptive = next mixtures that most reduce the optimum's uncertainty (needs --runs)")
+    d.add_argument(
+        "--method",
+        choices=["dirichlet", "grid", "spacefilling", "adaptive"],
+        default=None,
+        help="design (default: config or dirichlet); spacefilling = maximin on the bounded simplex; "
+        "adaptive = next mixtures that most reduce the optimum's uncertainty (needs --runs)",
+    )
     d.add_argument("-n", type=int, default=None, help="number of mixtures (grid: all candidates if omitted)")
     d.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    d.add_argument("--temperature", type=float, default=None, help="prior = token shares ** temperature (default 0.5)")
-    d.add_argument("--max-epochs", type=float, default=None, help="cap each domain at this many epochs per run")
+    d.add_argument(
+        "--temperature", type=float, default=None, help="prior = token shares ** temperature (default 0.5)"
+    )
+    d.add_argument(
+        "--max-epochs", type=float, default=None, help="cap each domain at this many epochs per run"
+    )
     d.add_argument("--caps", default=None, help="per-domain maximum proportions, e.g. code=0.5,math=0.25")
     d.add_argument("--grid", type=float, default=None, help="grid step of the halving grid (default 1/16)")
     d.add_argument("--tokens", default=None, help="token counts without a config, e.g. code=1e6,docs=5e5")
-    d.add_argument("--domains", default=None, help="domain names without a config (uniform prior), e.g. a,b,c")
-    d.add_argument("--train-tokens", type=float, default=None, help="tokens per run for --max-epochs without a config")
+    d.add_argument(
+        "--domains", default=None, help="domain names without a config (uniform prior), e.g. a,b,c"
+    )
+    d.add_argument(
+        "--train-tokens", type=float, default=None, help="tokens per run for --max-epochs without a config"
+    )
     d.add_argument("--out", default=None, help="write to this file (.yaml, .csv, .json) instead of stdout")
-    d.add_argument("--cache-dir", default=None, help="corpus cache (default $MIXLAW_CACHE or ~/.cache/mixlaw)")
+    d.add_argument(
+        "--cache-dir", default=None, help="corpus cache (default $MIXLAW_CACHE or ~/.cache/mixlaw)"
+    )
     d.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     d.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     from mixlaw.adaptive import add_design_flags
@@ -117,23 +147,35 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("run\tmodel\tsteps\tseed\t" + "\t".join(f"p_{column_name(d)}" for d in cfg.train_domains))
         for r in runs:
-            print(f"{r.run_id}\t{r.model_label}\t{r.steps}\t{r.seed}\t" + "\t".join(f"{p:.4g}" for _, p in r.mixture))
+            print(
+                f"{r.run_id}\t{r.model_label}\t{r.steps}\t{r.seed}\t"
+                + "\t".join(f"{p:.4g}" for _, p in r.mixture)
+            )
         return 0
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise MixlawInputError("mixlaw sweep needs PyTorch: pip install torch (CPU: torch==2.13.0) 'mixlaw[train]'") from None
+        raise MixlawInputError(
+            "mixlaw sweep needs PyTorch: pip install torch (CPU: torch==2.13.0) 'mixlaw[train]'"
+        ) from None
     workers = args.workers or min(len(runs), __import__("os").cpu_count() or 1)
     executor = InlineExecutor() if args.executor == "inline" else LocalExecutor(workers=workers)
     if not args.quiet:
-        print(f"sweep: {len(runs)} runs -> {args.out} ({args.executor}, {workers if args.executor == 'local' else 1} "
-              "at a time)", file=sys.stderr, flush=True)
+        print(
+            f"sweep: {len(runs)} runs -> {args.out} ({args.executor}, {workers if args.executor == 'local' else 1} "
+            "at a time)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         table = run_sweep(runs, args.out, executor=executor, progress=not args.quiet, parquet=args.parquet)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
     if not args.quiet:
-        print(f"sweep: wrote {Path(args.out) / 'runs.csv'} ({len(table)} rows, {len(runs)} runs)", file=sys.stderr)
+        print(
+            f"sweep: wrote {Path(args.out) / 'runs.csv'} ({len(table)} rows, {len(runs)} runs)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -160,9 +202,18 @@ def cmd_design(args: argparse.Namespace) -> int:
             counts = prepare_corpus(cfg.corpus, cache_dir=args.cache_dir).token_counts("train")
         for k in caps:
             if k not in cfg.train_domains:
-                raise MixlawInputError(f"--caps: unknown domain {k!r} (training domains: {cfg.train_domains})")
-        overrides = {"method": args.method, "n": args.n, "seed": args.seed, "temperature": args.temperature,
-                     "max_epochs": args.max_epochs, "grid": args.grid, "caps": caps or None}
+                raise MixlawInputError(
+                    f"--caps: unknown domain {k!r} (training domains: {cfg.train_domains})"
+                )
+        overrides = {
+            "method": args.method,
+            "n": args.n,
+            "seed": args.seed,
+            "temperature": args.temperature,
+            "max_epochs": args.max_epochs,
+            "grid": args.grid,
+            "caps": caps or None,
+        }
         mixtures = design_mixtures(cfg, counts, overrides)
     else:
         if args.tokens:
@@ -170,7 +221,9 @@ def cmd_design(args: argparse.Namespace) -> int:
         elif args.domains:
             counts = {k.strip(): 1 for k in args.domains.split(",") if k.strip()}
         else:
-            raise MixlawInputError("design: give a sweep CONFIG, or --tokens name=count,... or --domains a,b,c")
+            raise MixlawInputError(
+                "design: give a sweep CONFIG, or --tokens name=count,... or --domains a,b,c"
+            )
         for k in caps:
             if k not in counts:
                 raise MixlawInputError(f"--caps: unknown domain {k!r} (domains: {list(counts)})")
@@ -183,8 +236,13 @@ def cmd_design(args: argparse.Namespace) -> int:
         if (args.method or "dirichlet") == "grid":
             mixtures = dm.halving_grid(list(counts), caps, grid=args.grid or 1 / 16, n=args.n, seed=seed)
         else:
-            mixtures = dm.dirichlet_design(counts, n=args.n or 8, seed=seed,
-                                           temperature=0.5 if args.temperature is None else args.temperature, caps=caps)
+            mixtures = dm.dirichlet_design(
+                counts,
+                n=args.n or 8,
+                seed=seed,
+                temperature=0.5 if args.temperature is None else args.temperature,
+                caps=caps,
+            )
     _write_mixtures(mixtures, args.out)
     return 0
 
@@ -201,7 +259,9 @@ def _write_mixtures(mixtures: list[dict[str, float]], out: str | None) -> None:
 
         from mixlaw.train.corpus import column_name
 
-        pd.DataFrame([{f"p_{column_name(k)}": v for k, v in m.items()} for m in clean]).to_csv(path, index=False)
+        pd.DataFrame([{f"p_{column_name(k)}": v for k, v in m.items()} for m in clean]).to_csv(
+            path, index=False
+        )
     elif suffix == ".json":
         path.write_text(json.dumps({"mixtures": clean}, indent=1) + "\n")
     elif suffix in (".yaml", ".yml"):

@@ -116,7 +116,9 @@ def parse_hyper(law_class: type[MixingLaw], pairs: list[str] | None) -> dict[str
         key, value = (s.strip() for s in pair.split("=", 1))
         if key not in law_class.defaults:
             known = ", ".join(law_class.defaults) or "none"
-            raise MixlawInputError(f"--param {key}: law {law_class.name} has no such parameter; known: {known}")
+            raise MixlawInputError(
+                f"--param {key}: law {law_class.name} has no such parameter; known: {known}"
+            )
         hyper[key] = _convert(value, law_class.defaults[key], key)
     return hyper
 

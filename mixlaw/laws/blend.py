@@ -20,13 +20,19 @@ from mixlaw.laws.base import MixingLaw
 
 
 def _names(value: Any) -> list[str]:
-    return [v.strip() for v in (value.split(",") if isinstance(value, str) else list(value or [])) if str(v).strip()]
+    return [
+        v.strip()
+        for v in (value.split(",") if isinstance(value, str) else list(value or []))
+        if str(v).strip()
+    ]
 
 
 class Blend(MixingLaw):
     name = "blend"
-    description = ("weighted average of laws (members=dml-log,ridge-rlogr weights=0.5,0.5); `--law auto` blends "
-                   "its two best candidates when cross-validation prefers that")
+    description = (
+        "weighted average of laws (members=dml-log,ridge-rlogr weights=0.5,0.5); `--law auto` blends "
+        "its two best candidates when cross-validation prefers that"
+    )
     defaults = {"members": "dml-log,ridge-rlogr", "weights": None, "seed": 0, "domain_map": None}
     wants_names: ClassVar[bool] = True  # forwarded to members that need them (bimix)
     wants_steps: ClassVar[bool] = True
@@ -37,12 +43,19 @@ class Blend(MixingLaw):
         names = _names(self.hyper["members"])
         unknown = [n for n in names if n not in LAWS or n == self.name]
         if len(names) < 2 or unknown:
-            raise MixlawInputError(f"law blend: members must name two or more laws, got {self.hyper['members']!r}")
+            raise MixlawInputError(
+                f"law blend: members must name two or more laws, got {self.hyper['members']!r}"
+            )
         raw = self.hyper["weights"]
-        weights = np.full(len(names), 1.0 / len(names)) if raw is None else np.array(
-            [float(w) for w in _names(raw) if w], dtype=float)
+        weights = (
+            np.full(len(names), 1.0 / len(names))
+            if raw is None
+            else np.array([float(w) for w in _names(raw) if w], dtype=float)
+        )
         if len(weights) != len(names) or np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
-            raise MixlawInputError(f"law blend: weights {raw!r} must be {len(names)} non-negative numbers summing to 1")
+            raise MixlawInputError(
+                f"law blend: weights {raw!r} must be {len(names)} non-negative numbers summing to 1"
+            )
         return names, weights
 
     def _member(self, name: str) -> MixingLaw:

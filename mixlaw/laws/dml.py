@@ -47,7 +47,9 @@ def exp_model(F: np.ndarray, fit_c: bool = True, c_fixed: np.ndarray | None = No
         if fit_c:
             c = np.exp(theta[:, 0])
             e = np.exp(theta[:, 1:] @ F.T)
-            jac = np.concatenate([np.broadcast_to(c[:, None, None], e.shape + (1,)), e[:, :, None] * F[None]], axis=2)
+            jac = np.concatenate(
+                [np.broadcast_to(c[:, None, None], e.shape + (1,)), e[:, :, None] * F[None]], axis=2
+            )
             return c[:, None] + e, jac
         e = np.exp(theta @ F.T)
         return c_fixed[index][:, None] + e, e[:, :, None] * F[None]
@@ -83,7 +85,12 @@ def simplex_basis(M: int) -> np.ndarray:
 
 
 def linearized_starts(
-    F: np.ndarray, y: np.ndarray, n_starts: int, rng: np.random.Generator, fit_c: bool = True, ridge: float = 1e-6,
+    F: np.ndarray,
+    y: np.ndarray,
+    n_starts: int,
+    rng: np.random.Generator,
+    fit_c: bool = True,
+    ridge: float = 1e-6,
     penalty: np.ndarray | None = None,
 ) -> np.ndarray:
     """Data-driven starts for c + exp(F theta): for several c below min(y), solve log(y - c) = F theta by
@@ -118,8 +125,9 @@ def _jitter(base: np.ndarray, n_starts: int, rng: np.random.Generator, y_min: fl
     return np.concatenate([base, jitter])
 
 
-def batched_starts(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, n_starts: int,
-                   rng: np.random.Generator) -> np.ndarray:
+def batched_starts(
+    F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, n_starts: int, rng: np.random.Generator
+) -> np.ndarray:
     """Linearized starts for B problems at once: F (B, n, q), Y (B, n) with NaN = not fitted, penalty (B, q)
     square roots of the ridge weights. Returns (B, n_starts, 1 + q)."""
     mask = ~np.isnan(Y)
@@ -139,9 +147,17 @@ def batched_starts(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, n_starts: 
     return np.stack([_jitter(base[b], n_starts, rng, y_min[b]) for b in range(len(Y))])
 
 
-def fit_exp_problems(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, restarts: int, seed: int,
-                     delta: float | None, polish: int = 3, max_iter: int = 100,
-                     rtol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+def fit_exp_problems(
+    F: np.ndarray,
+    Y: np.ndarray,
+    penalty: np.ndarray,
+    restarts: int,
+    seed: int,
+    delta: float | None,
+    polish: int = 3,
+    max_iter: int = 100,
+    rtol: float = 1e-12,
+) -> tuple[np.ndarray, np.ndarray]:
     """Fit B independent problems c_b + exp(F_b theta_b) with ridge 0.5 ||penalty_b * theta_b||^2.
 
     F (B, n, q), Y (B, n) (NaN = row not fitted), penalty (B, q). Returns theta (B, 1 + q) = [log c, ...] and
@@ -155,8 +171,16 @@ def fit_exp_problems(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, restarts
         part = slice(lo, lo + chunk)
         starts = batched_starts(F[part], Y[part], penalty[part], restarts, rng)
         ridge = np.concatenate([np.zeros((len(starts), 1)), penalty[part]], axis=1)
-        result = fit_multistart(batched_exp_model(F[part]), Y[part], starts, delta=delta,
-                                ridge=ridge if ridge.any() else None, polish=polish, max_iter=max_iter, rtol=rtol)
+        result = fit_multistart(
+            batched_exp_model(F[part]),
+            Y[part],
+            starts,
+            delta=delta,
+            ridge=ridge if ridge.any() else None,
+            polish=polish,
+            max_iter=max_iter,
+            rtol=rtol,
+        )
         theta[part], success[part] = result.theta, result.n_success
     return theta, success
 
@@ -170,7 +194,9 @@ def _mixture_folds(X: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
     return [assignment[keys] == f for f in range(k)]
 
 
-def one_se_choice(errors: np.ndarray, order: np.ndarray, n_se: float | None = None) -> tuple[int, float, float]:
+def one_se_choice(
+    errors: np.ndarray, order: np.ndarray, n_se: float | None = None
+) -> tuple[int, float, float]:
     """Pick among C candidates from their held-out absolute errors (C, n): the one with the highest `order` (the
     preferred) whose MAE is within n_se standard errors of the best. Returns (index, mae, best mae)."""
     n_se = SE_RULE if n_se is None else n_se
@@ -249,20 +275,32 @@ class _ExponentialLaw(MixingLaw):
         else:
             coef, success = fit_exp_problems(F, Y.T, penalty, restarts, seed, delta)
         theta = np.stack([coef[t, 1:] @ designs[configs[k][0]][2].T for t, k in enumerate(chosen)])
-        params = {"log_c": coef[:, 0].tolist(), "theta": theta.tolist(), "starts_at_best": success.tolist(),
-                  "ridge": [configs[k][1] for k in chosen]}
+        params = {
+            "log_c": coef[:, 0].tolist(),
+            "theta": theta.tolist(),
+            "starts_at_best": success.tolist(),
+            "ridge": [configs[k][1] for k in chosen],
+        }
         if options != [None]:
             params["eps"] = [configs[k][0] for k in chosen]
         if cv_table is not None:
             params["cv"] = cv_table
             if options != [None]:  # best CV MAE per option over the ridge grid, per target
                 mae = np.array(cv_table["cv_mae"])  # (T, configs)
-                params["eps_cv"] = [{"eps": o, "cv_mae": mae[:, [k for k, c in enumerate(configs) if c[0] == o]]
-                                     .min(axis=1).tolist()} for o in options]
+                params["eps_cv"] = [
+                    {
+                        "eps": o,
+                        "cv_mae": mae[:, [k for k, c in enumerate(configs) if c[0] == o]]
+                        .min(axis=1)
+                        .tolist(),
+                    }
+                    for o in options
+                ]
         return params
 
-    def _choose(self, X: np.ndarray, Y: np.ndarray, configs: list[tuple[Any, float]],
-                large: bool = False) -> tuple[list[int], dict]:
+    def _choose(
+        self, X: np.ndarray, Y: np.ndarray, configs: list[tuple[Any, float]], large: bool = False
+    ) -> tuple[list[int], dict]:
         """Per target, the config (option, alpha) by grouped K-fold CV on (X, Y); all configs x folds x targets
         are fitted in one batch (fold rows masked as missing). `large`: one start per problem, the best
         linearized one (LARGE_CV_STARTS)."""
@@ -272,15 +310,27 @@ class _ExponentialLaw(MixingLaw):
         problems = [(k, f, t) for k in range(len(configs)) for f in range(len(folds)) for t in range(T)]
         F = np.stack([designs[configs[k][0]][0] for k, _, _ in problems])
         Yp = np.stack([np.where(folds[f], np.nan, Y[:, t]) for _, f, t in problems])
-        penalty = np.stack([_penalty(designs[configs[k][0]][1], configs[k][1], (~folds[f]).sum())
-                            for k, f, _ in problems])
+        penalty = np.stack(
+            [_penalty(designs[configs[k][0]][1], configs[k][1], (~folds[f]).sum()) for k, f, _ in problems]
+        )
         delta = self.hyper["delta"]
         if large:
             starts = _best_linearized(F, Yp, penalty, LARGE_CV_STARTS, delta)
-            coef = _fit_from_starts(F, Yp, penalty, starts, delta, polish=0, max_iter=CV_MAX_ITER, rtol=CV_RTOL)[0]
+            coef = _fit_from_starts(
+                F, Yp, penalty, starts, delta, polish=0, max_iter=CV_MAX_ITER, rtol=CV_RTOL
+            )[0]
         else:
-            coef, _ = fit_exp_problems(F, Yp, penalty, min(CV_RESTARTS, int(self.hyper["restarts"])),
-                                       int(self.hyper["seed"]), delta, polish=0, max_iter=CV_MAX_ITER, rtol=CV_RTOL)
+            coef, _ = fit_exp_problems(
+                F,
+                Yp,
+                penalty,
+                min(CV_RESTARTS, int(self.hyper["restarts"])),
+                int(self.hyper["seed"]),
+                delta,
+                polish=0,
+                max_iter=CV_MAX_ITER,
+                rtol=CV_RTOL,
+            )
         with np.errstate(over="ignore", invalid="ignore"):
             pred = np.exp(coef[:, :1]) + np.exp(np.einsum("bnq,bq->bn", F, coef[:, 1:]))
         errors = np.full((len(configs), T, n), np.nan)
@@ -290,7 +340,14 @@ class _ExponentialLaw(MixingLaw):
         # Preference within SE_RULE standard errors: the weakest ridge, then the smoothest option (largest eps).
         options = self._options()
         order = np.array([-np.log10(max(alpha, 1e-30)) * 1000 + options.index(o) for o, alpha in configs])
-        chosen, table = [], {"configs": [{"option": o, "ridge": a} for o, a in configs], "cv_mae": [], "rule": f"{SE_RULE:g}se"}
+        chosen, table = (
+            [],
+            {
+                "configs": [{"option": o, "ridge": a} for o, a in configs],
+                "cv_mae": [],
+                "rule": f"{SE_RULE:g}se",
+            },
+        )
         for t in range(T):
             k, _, _ = one_se_choice(errors[:, t], order)
             chosen.append(k)
@@ -310,8 +367,10 @@ class _ExponentialLaw(MixingLaw):
 
 class DML(_ExponentialLaw):
     name = "dml"
-    description = ("Ye et al. multi-domain law per target: L_i = c_i + k_i exp(sum_j t_ij r_j); explicit aggregation "
-                   "(ridge=auto: a ridge on the centered t chosen per target by grouped CV on the fitting data)")
+    description = (
+        "Ye et al. multi-domain law per target: L_i = c_i + k_i exp(sum_j t_ij r_j); explicit aggregation "
+        "(ridge=auto: a ridge on the centered t chosen per target by grouped CV on the fitting data)"
+    )
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
         params = super()._fit(X, Y)
@@ -327,8 +386,10 @@ def paper_form(theta: np.ndarray) -> dict[str, list]:
 
 class DMLLog(_ExponentialLaw):
     name = "dml-log"
-    description = ("extension: L_i = c_i + exp(sum_j t_ij r_j + sum_j u_ij log(r_j + eps)); handles shares near 0 "
-                   "(eps=auto, ridge=auto: chosen per target by grouped CV on the fitting data)")
+    description = (
+        "extension: L_i = c_i + exp(sum_j t_ij r_j + sum_j u_ij log(r_j + eps)); handles shares near 0 "
+        "(eps=auto, ridge=auto: chosen per target by grouped CV on the fitting data)"
+    )
     defaults = {**_ExponentialLaw.defaults, "eps": "auto"}
 
     def features(self, X: np.ndarray, eps: float | None = None) -> np.ndarray:
@@ -360,6 +421,7 @@ class DMLLog(_ExponentialLaw):
         params.setdefault("eps", [self._eps_value()] * Y.shape[1])
         return params
 
+
 class DML2(MixingLaw):
     name = "dml2"
     description = "Ye et al. two-domain law L = c + k exp(t r), r = one domain's share; c_init=correlation for the paper's two-stage fit"
@@ -375,7 +437,9 @@ class DML2(MixingLaw):
         if X.shape[1] != 2:
             raise MixlawInputError(f"law dml2 needs exactly 2 training domains, got {X.shape[1]} (use dml)")
         if self.hyper["c_init"] not in ("joint", "correlation"):
-            raise MixlawInputError(f"law dml2: c_init must be joint or correlation, got {self.hyper['c_init']!r}")
+            raise MixlawInputError(
+                f"law dml2: c_init must be joint or correlation, got {self.hyper['c_init']!r}"
+            )
         Y2 = np.asarray(Y, dtype=float)
         self._coordinates = coordinates or [0] * (Y2.shape[1] if Y2.ndim == 2 else 1)
         return super().fit(X, Y)
@@ -438,7 +502,10 @@ def implicit_model(X: np.ndarray, K: int):
         e = np.exp(np.einsum("nm,bkm->bkn", X, T))  # (B, K, n)
         jac_t = e[:, :, :, None] * X[None, None]  # (B, K, n, M)
         jac = np.concatenate(
-            [np.broadcast_to(C[:, None, None], (len(theta), X.shape[0], 1)), jac_t.transpose(0, 2, 1, 3).reshape(len(theta), X.shape[0], K * M)],
+            [
+                np.broadcast_to(C[:, None, None], (len(theta), X.shape[0], 1)),
+                jac_t.transpose(0, 2, 1, 3).reshape(len(theta), X.shape[0], K * M),
+            ],
             axis=2,
         )
         return C[:, None] + e.sum(axis=1), jac
@@ -452,9 +519,19 @@ class DMLImplicit(MixingLaw):
     fitting data (the fewest components, then the strongest ridge, within one standard error of the best)."""
 
     name = "dml-implicit"
-    description = ("Ye et al. implicit aggregation on the total: L = sum_k s_k (c_k + k_k exp(t_k . r)), K latent "
-                   "domains (K=auto, ridge=auto: grouped CV on the fitting data)")
-    defaults = {"K": "auto", "K_max": 4, "delta": 0.02, "restarts": 48, "seed": 0, "ridge": "auto", "cv_folds": 5}
+    description = (
+        "Ye et al. implicit aggregation on the total: L = sum_k s_k (c_k + k_k exp(t_k . r)), K latent "
+        "domains (K=auto, ridge=auto: grouped CV on the fitting data)"
+    )
+    defaults = {
+        "K": "auto",
+        "K_max": 4,
+        "delta": 0.02,
+        "restarts": 48,
+        "seed": 0,
+        "ridge": "auto",
+        "cv_folds": 5,
+    }
     per_target = False
     cv_restarts = 8
 
@@ -487,18 +564,28 @@ class DMLImplicit(MixingLaw):
         T = coef[1:].reshape(K, M) @ Q.T
         # Implicit domain weights: each component's share of the reducible loss at the mean training mixture.
         share = np.exp(T @ X.mean(axis=0))
-        return {"K": K, "log_C": float(coef[0]), "t": T.tolist(), "s": (share / share.sum()).tolist(),
-                "ridge": alpha, "K_cv": cv_table}
+        return {
+            "K": K,
+            "log_C": float(coef[0]),
+            "t": T.tolist(),
+            "s": (share / share.sum()).tolist(),
+            "ridge": alpha,
+            "K_cv": cv_table,
+        }
 
     def _K_candidates(self, X: np.ndarray) -> list[int]:
         """K = 1..K_max, stopping where a component would have more parameters than the inner folds' mixtures."""
         n_mix = len(np.unique(np.round(X, 6), axis=0))
         folds = min(int(self.hyper["cv_folds"]), n_mix)
-        return [K for K in range(1, int(self.hyper["K_max"]) + 1)
-                if K == 1 or 1 + K * X.shape[1] <= n_mix * (1 - 1 / folds)]
+        return [
+            K
+            for K in range(1, int(self.hyper["K_max"]) + 1)
+            if K == 1 or 1 + K * X.shape[1] <= n_mix * (1 - 1 / folds)
+        ]
 
-    def _fit_problems(self, XQ: np.ndarray, Y: np.ndarray, K: int, weight: np.ndarray, restarts: int,
-                      cv: bool = False) -> np.ndarray:
+    def _fit_problems(
+        self, XQ: np.ndarray, Y: np.ndarray, K: int, weight: np.ndarray, restarts: int, cv: bool = False
+    ) -> np.ndarray:
         """Fit B problems (rows of Y, NaN = not fitted) with ridge weights alpha_b n_b (B,); returns (B, 1 + K M).
         `cv`: the cheaper settings of the inner CV (no continuation of unconverged starts, fewer iterations)."""
         rng = np.random.default_rng(self.hyper["seed"])
@@ -511,16 +598,25 @@ class DMLImplicit(MixingLaw):
         spread = rng.normal(size=(B, R, K, M)) * rng.uniform(0.1, 2.0, size=(B, R, 1, 1))
         spread[:, 0] = 0.0
         comps = single[:, :, None, 1:] + spread
-        comps[..., 0] -= np.log(K)  # the level b_k (coefficient on sum_j r_j = 1): K equal shares of the single fit
+        comps[..., 0] -= np.log(
+            K
+        )  # the level b_k (coefficient on sum_j r_j = 1): K equal shares of the single fit
         starts[:, :, 1:] = comps.reshape(B, R, K * M)
         ridge = np.concatenate([np.zeros((B, 1)), np.tile(pen, (1, K))], axis=1)
         settings = {"polish": 0, "max_iter": 3 * CV_MAX_ITER, "rtol": CV_RTOL} if cv else {"max_iter": 200}
-        result = fit_multistart(implicit_model(XQ, K), Y, starts, delta=self.hyper["delta"],
-                                ridge=ridge if ridge.any() else None, **settings)
+        result = fit_multistart(
+            implicit_model(XQ, K),
+            Y,
+            starts,
+            delta=self.hyper["delta"],
+            ridge=ridge if ridge.any() else None,
+            **settings,
+        )
         return result.theta
 
-    def _choose(self, XQ: np.ndarray, y: np.ndarray, Ks: list[int],
-                alphas: tuple[float, ...]) -> tuple[int, float, list[dict]]:
+    def _choose(
+        self, XQ: np.ndarray, y: np.ndarray, Ks: list[int], alphas: tuple[float, ...]
+    ) -> tuple[int, float, list[dict]]:
         """(K, alpha) by grouped K-fold CV on the fitting data only; all alphas x folds of one K in one batch."""
         folds = _mixture_folds(XQ, int(self.hyper["cv_folds"]), int(self.hyper["seed"]))
         configs, errors = [], []
@@ -528,7 +624,9 @@ class DMLImplicit(MixingLaw):
             problems = [(a, f) for a in alphas for f in range(len(folds))]
             Y = np.stack([np.where(folds[f], np.nan, y) for _, f in problems])
             weight = np.array([a * (~folds[f]).sum() for a, f in problems])
-            coef = self._fit_problems(XQ, Y, K, weight, min(self.cv_restarts, int(self.hyper["restarts"])), cv=True)
+            coef = self._fit_problems(
+                XQ, Y, K, weight, min(self.cv_restarts, int(self.hyper["restarts"])), cv=True
+            )
             with np.errstate(over="ignore", invalid="ignore"):
                 pred = implicit_model(XQ, K)(coef, np.arange(len(coef)))[0]
             for i, a in enumerate(alphas):
@@ -546,8 +644,14 @@ class DMLImplicit(MixingLaw):
         for K in Ks:
             rows = [i for i, (kk, _) in enumerate(configs) if kk == K]
             best = min(rows, key=lambda i: mae[i])
-            table.append({"K": K, "cv_mae": float(mae[best]), "ridge": configs[best][1],
-                          "cv_mae_by_ridge": {f"{configs[i][1]:g}": float(mae[i]) for i in rows}})
+            table.append(
+                {
+                    "K": K,
+                    "cv_mae": float(mae[best]),
+                    "ridge": configs[best][1],
+                    "cv_mae_by_ridge": {f"{configs[i][1]:g}": float(mae[i]) for i in rows},
+                }
+            )
         return configs[k][0], configs[k][1], table
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
@@ -564,11 +668,17 @@ class DMLImplicit(MixingLaw):
 # instead of minutes, with the same held-out accuracy on the synthetic benchmark. The choices are still made by
 # grouped CV on the fitting data only, with the same one-standard-error rule.
 LARGE_SWARM = 100
-LARGE_RIDGE_GRID = (1e-8, 1e-6, 1e-4)  # dml, dml-log with ridge=auto: at this size the weakest ridge is chosen
+LARGE_RIDGE_GRID = (
+    1e-8,
+    1e-6,
+    1e-4,
+)  # dml, dml-log with ridge=auto: at this size the weakest ridge is chosen
 LARGE_CV_FOLDS = 3  # dml-implicit (whose choice of ridge does matter: it keeps the full RIDGE_GRID)
 LARGE_CV_STARTS = 1  # per inner-CV problem: the linearized start with the lowest cost
 LARGE_RESTARTS = 8  # final fit: the 7 linearized starts + 1 jittered ...
-LARGE_AGREE = 2  # ... accepted when this many reach the best cost; otherwise that target reruns with `restarts`
+LARGE_AGREE = (
+    2  # ... accepted when this many reach the best cost; otherwise that target reruns with `restarts`
+)
 LARGE_IMPLICIT_CV_STARTS = 4
 LARGE_IMPLICIT_RESTARTS = 16
 
@@ -582,17 +692,27 @@ def _large_alphas(value: Any) -> tuple[float, ...]:
     return LARGE_RIDGE_GRID if str(value).lower() == "auto" else _ridge_options(value)
 
 
-def _exp_cost(F: np.ndarray, Y: np.ndarray, theta: np.ndarray, penalty: np.ndarray, delta: float | None) -> np.ndarray:
+def _exp_cost(
+    F: np.ndarray, Y: np.ndarray, theta: np.ndarray, penalty: np.ndarray, delta: float | None
+) -> np.ndarray:
     """Penalized Huber cost of c + exp(F_b theta_b) for B problems x R candidate thetas (B, R, 1 + q) -> (B, R)."""
     with np.errstate(over="ignore", invalid="ignore"):
         pred = np.exp(theta[:, :, :1]) + np.exp(np.einsum("bnq,brq->brn", F, theta[:, :, 1:]))
         residual = np.where(np.isnan(Y)[:, None], 0.0, pred - np.nan_to_num(Y)[:, None])
-        cost = huber(residual, delta).sum(axis=2) + 0.5 * ((theta[:, :, 1:] * penalty[:, None]) ** 2).sum(axis=2)
+        cost = huber(residual, delta).sum(axis=2) + 0.5 * ((theta[:, :, 1:] * penalty[:, None]) ** 2).sum(
+            axis=2
+        )
     return np.where(np.isfinite(cost), cost, np.inf)
 
 
-def _fit_from_starts(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, starts: np.ndarray, delta: float | None,
-                     **settings: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fit_from_starts(
+    F: np.ndarray,
+    Y: np.ndarray,
+    penalty: np.ndarray,
+    starts: np.ndarray,
+    delta: float | None,
+    **settings: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`fit_multistart` of c + exp(F_b theta_b) from given starts (B, R, 1 + q), in memory-bounded chunks.
     Returns (theta (B, 1 + q), cost (B,), n_success (B,))."""
     B, n, q = F.shape
@@ -602,21 +722,30 @@ def _fit_from_starts(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, starts: 
     for lo in range(0, B, chunk):
         part = slice(lo, lo + chunk)
         ridge = np.concatenate([np.zeros((len(starts[part]), 1)), penalty[part]], axis=1)
-        result = fit_multistart(batched_exp_model(F[part]), Y[part], starts[part], delta=delta,
-                                ridge=ridge if ridge.any() else None, **settings)
+        result = fit_multistart(
+            batched_exp_model(F[part]),
+            Y[part],
+            starts[part],
+            delta=delta,
+            ridge=ridge if ridge.any() else None,
+            **settings,
+        )
         theta[part], cost[part], success[part] = result.theta, result.cost, result.n_success
     return theta, cost, success
 
 
-def _best_linearized(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, k: int, delta: float | None) -> np.ndarray:
+def _best_linearized(
+    F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, k: int, delta: float | None
+) -> np.ndarray:
     """The k linearized starts (one per c fraction) of lowest nonlinear cost, per problem: (B, k, 1 + q)."""
     base = batched_starts(F, Y, penalty, len(C_FRACTIONS), np.random.default_rng(0))  # no jitter: all base
     order = np.argsort(_exp_cost(F, Y, base, penalty, delta), axis=1, kind="stable")[:, :k]
     return np.take_along_axis(base, order[:, :, None], axis=1)
 
 
-def _final_fit_large_swarm(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, restarts: int, seed: int,
-                           delta: float | None) -> tuple[np.ndarray, np.ndarray]:
+def _final_fit_large_swarm(
+    F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, restarts: int, seed: int, delta: float | None
+) -> tuple[np.ndarray, np.ndarray]:
     """The final fit on a large swarm: LARGE_RESTARTS starts (the linearized ones plus jitter), rerun with all
     `restarts` for a problem whose starts do not agree (fewer than LARGE_AGREE reach the best cost).
     Returns (theta (B, 1 + q), n_success (B,)) like `fit_exp_problems`."""
@@ -625,8 +754,13 @@ def _final_fit_large_swarm(F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, re
     coef, cost, success = _fit_from_starts(F, Y, penalty, first, delta)
     retry = np.flatnonzero(success < min(LARGE_AGREE, restarts))
     if len(retry) and restarts > LARGE_RESTARTS:
-        more = _fit_from_starts(F[retry], Y[retry], penalty[retry],
-                                batched_starts(F[retry], Y[retry], penalty[retry], restarts, rng), delta)
+        more = _fit_from_starts(
+            F[retry],
+            Y[retry],
+            penalty[retry],
+            batched_starts(F[retry], Y[retry], penalty[retry], restarts, rng),
+            delta,
+        )
         better = more[1] < cost[retry]
         coef[retry[better]], success[retry] = more[0][better], more[2]
     return coef, success

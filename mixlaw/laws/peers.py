@@ -51,8 +51,16 @@ def _lightgbm():
 class RegMixLGBM(MixingLaw):
     name = "regmix-lgbm"
     description = "RegMix: LightGBM trees per target on the proportions (lr 0.01, <=1000 rounds, early stopping on an internal split)"
-    defaults = {"learning_rate": 0.01, "rounds": 1000, "early_stopping": 3, "valid_fraction": 0.2,
-                "min_data_in_leaf": "auto", "num_leaves": 31, "seed": 42, "threads": 1}
+    defaults = {
+        "learning_rate": 0.01,
+        "rounds": 1000,
+        "early_stopping": 3,
+        "valid_fraction": 0.2,
+        "min_data_in_leaf": "auto",
+        "num_leaves": 31,
+        "seed": 42,
+        "threads": 1,
+    }
 
     def n_parameters(self, n_domains: int) -> int:
         return 5  # non-parametric; needs a handful of mixtures for the internal split
@@ -61,10 +69,20 @@ class RegMixLGBM(MixingLaw):
         leaf = self.hyper["min_data_in_leaf"]
         # LightGBM's default 20 rows per leaf allows no split at all on a 26-run swarm; scale it down there.
         leaf = int(leaf) if str(leaf) != "auto" else int(min(20, max(2, n // 10)))
-        return {"objective": "regression", "boosting": "gbdt", "learning_rate": float(self.hyper["learning_rate"]),
-                "metric": ["l1", "l2"], "seed": int(self.hyper["seed"]), "num_leaves": int(self.hyper["num_leaves"]),
-                "min_data_in_leaf": leaf, "min_data_in_bin": 1, "verbose": -1,
-                "num_threads": int(self.hyper["threads"]), "deterministic": True, "force_row_wise": True}
+        return {
+            "objective": "regression",
+            "boosting": "gbdt",
+            "learning_rate": float(self.hyper["learning_rate"]),
+            "metric": ["l1", "l2"],
+            "seed": int(self.hyper["seed"]),
+            "num_leaves": int(self.hyper["num_leaves"]),
+            "min_data_in_leaf": leaf,
+            "min_data_in_bin": 1,
+            "verbose": -1,
+            "num_threads": int(self.hyper["threads"]),
+            "deterministic": True,
+            "force_row_wise": True,
+        }
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
         lgb = _lightgbm()
@@ -79,11 +97,19 @@ class RegMixLGBM(MixingLaw):
         for t in range(Y.shape[1]):
             train_set = lgb.Dataset(X[~valid], Y[~valid, t], params={"verbose": -1, "min_data_in_bin": 1})
             valid_set = lgb.Dataset(X[valid], Y[valid, t], reference=train_set)
-            booster = lgb.train(params, train_set, num_boost_round=int(self.hyper["rounds"]), valid_sets=[valid_set],
-                                callbacks=[lgb.early_stopping(int(self.hyper["early_stopping"]), verbose=False)])
+            booster = lgb.train(
+                params,
+                train_set,
+                num_boost_round=int(self.hyper["rounds"]),
+                valid_sets=[valid_set],
+                callbacks=[lgb.early_stopping(int(self.hyper["early_stopping"]), verbose=False)],
+            )
             best = max(1, int(booster.best_iteration or self.hyper["rounds"]))
-            full = lgb.train(params, lgb.Dataset(X, Y[:, t], params={"verbose": -1, "min_data_in_bin": 1}),
-                             num_boost_round=best)
+            full = lgb.train(
+                params,
+                lgb.Dataset(X, Y[:, t], params={"verbose": -1, "min_data_in_bin": 1}),
+                num_boost_round=best,
+            )
             models.append(full.model_to_string())
             rounds.append(best)
         self._boosters = None
@@ -158,7 +184,9 @@ def read_domain_map(path: str) -> dict[str, list[str]]:
     return out
 
 
-def resolve_domain_map(targets: list[str], domains: list[str], spec: str | dict | None) -> dict[str, list[int]]:
+def resolve_domain_map(
+    targets: list[str], domains: list[str], spec: str | dict | None
+) -> dict[str, list[int]]:
     """Training-domain columns of each target: from `spec` (file or dict, names of training domains with or
     without the p_ prefix) or else by name (equal after dropping case and punctuation, or one a prefix of the
     other, e.g. Wikipedia_en -> wikipedia). Targets without a match are left out."""
@@ -173,7 +201,9 @@ def resolve_domain_map(targets: list[str], domains: list[str], spec: str | dict 
             for name in names:
                 n = _norm(name[2:] if name.startswith("p_") else name)
                 if n not in norm_domains:
-                    raise MixlawInputError(f"domain map: {target} -> {name}: not a training domain ({', '.join(domains)})")
+                    raise MixlawInputError(
+                        f"domain map: {target} -> {name}: not a training domain ({', '.join(domains)})"
+                    )
                 cols.append(norm_domains.index(n))
             out[target] = cols
         return out
@@ -181,7 +211,11 @@ def resolve_domain_map(targets: list[str], domains: list[str], spec: str | dict 
     for target in targets:
         t = _norm(target)
         exact = [j for j, d in enumerate(norm_domains) if d == t]
-        prefix = [j for j, d in enumerate(norm_domains) if min(len(d), len(t)) >= 3 and (t.startswith(d) or d.startswith(t))]
+        prefix = [
+            j
+            for j, d in enumerate(norm_domains)
+            if min(len(d), len(t)) >= 3 and (t.startswith(d) or d.startswith(t))
+        ]
         match = exact or (prefix if len(prefix) == 1 else [])
         if match:
             out[target] = match[:1]
@@ -202,7 +236,9 @@ def bimix_step_model(r: np.ndarray, s: np.ndarray, eps: float):
         bs = np.exp(log_b - beta * log_s[None])
         c = np.exp(log_c)
         pred = (bs + c) * a
-        jac = np.stack([-log_r[None] * pred, bs * a, -log_s[None] * bs * a, np.broadcast_to(c * a, pred.shape)], axis=2)
+        jac = np.stack(
+            [-log_r[None] * pred, bs * a, -log_s[None] * bs * a, np.broadcast_to(c * a, pred.shape)], axis=2
+        )
         return pred, jac
 
     return model
@@ -230,7 +266,9 @@ class BiMix(MixingLaw):
         if missing:
             raise MixlawInputError(
                 f"law bimix: not applicable: no training domain for target(s) {', '.join(missing[:6])}"
-                + (" ..." if len(missing) > 6 else "") + " (name match failed; give --domain-map)")
+                + (" ..." if len(missing) > 6 else "")
+                + " (name match failed; give --domain-map)"
+            )
         self._columns = [mapping[t] for t in targets]
         R = self._shares(X)
         eps = float(self.hyper["eps"])
@@ -238,8 +276,11 @@ class BiMix(MixingLaw):
         step_aware = steps is not None and len(np.unique(steps)) >= 3
         if (Y <= 0).any():
             raise MixlawInputError("law bimix: not applicable: needs positive losses")
-        params: dict[str, Any] = {"columns": self._columns, "map": {t: [domains[j] for j in c] for t, c in zip(targets, self._columns)},
-                                  "step_aware": bool(step_aware)}
+        params: dict[str, Any] = {
+            "columns": self._columns,
+            "map": {t: [domains[j] for j in c] for t, c in zip(targets, self._columns)},
+            "step_aware": bool(step_aware),
+        }
         if not step_aware:
             # log L = log A - alpha log(r + eps): closed form, then a Huber refinement in loss space.
             alpha, log_a = [], []
@@ -253,7 +294,9 @@ class BiMix(MixingLaw):
                     pred = np.exp(theta[:, 1:2] - theta[:, 0:1] * lr[None])
                     return pred, np.stack([-lr[None] * pred, pred], axis=2)
 
-                result = fit_multistart(model, Y[None, :, t], theta0[None], delta=self.hyper["delta"], polish=1)
+                result = fit_multistart(
+                    model, Y[None, :, t], theta0[None], delta=self.hyper["delta"], polish=1
+                )
                 alpha.append(float(result.theta[0, 0]))
                 log_a.append(float(result.theta[0, 1]))
             params.update({"alpha": alpha, "log_A": log_a})
@@ -268,14 +311,26 @@ class BiMix(MixingLaw):
             n = int(self.hyper["restarts"])
             beta0 = rng.uniform(0.1, 1.0, n)
             log_s = np.log(np.median(steps))
-            starts = np.column_stack([
-                coef[1] + rng.normal(0, 0.05, n), coef[0] + beta0 * log_s + np.log(rng.uniform(0.02, 0.5, n)), beta0,
-                coef[0] + np.log(rng.uniform(0.5, 0.99, n))])
+            starts = np.column_stack(
+                [
+                    coef[1] + rng.normal(0, 0.05, n),
+                    coef[0] + beta0 * log_s + np.log(rng.uniform(0.02, 0.5, n)),
+                    beta0,
+                    coef[0] + np.log(rng.uniform(0.5, 0.99, n)),
+                ]
+            )
             result = fit_multistart(model, Y[None, :, t], starts[None], delta=self.hyper["delta"], polish=2)
             thetas.append(result.theta[0])
         thetas = np.array(thetas)
-        params.update({"alpha": thetas[:, 0].tolist(), "log_B": thetas[:, 1].tolist(), "beta": thetas[:, 2].tolist(),
-                       "log_C": thetas[:, 3].tolist(), "reference_step": float(np.max(steps))})
+        params.update(
+            {
+                "alpha": thetas[:, 0].tolist(),
+                "log_B": thetas[:, 1].tolist(),
+                "beta": thetas[:, 2].tolist(),
+                "log_C": thetas[:, 3].tolist(),
+                "reference_step": float(np.max(steps)),
+            }
+        )
         return params
 
     def predict_at(self, X: np.ndarray, steps: np.ndarray | float) -> np.ndarray:
@@ -287,7 +342,10 @@ class BiMix(MixingLaw):
         if not p["step_aware"]:
             return np.exp(np.array(p["log_A"]))[None] * a
         s = np.broadcast_to(np.asarray(steps, dtype=float), (len(X),))[:, None]
-        return (np.exp(np.array(p["log_B"]))[None] * s ** -np.array(p["beta"])[None] + np.exp(np.array(p["log_C"]))[None]) * a
+        return (
+            np.exp(np.array(p["log_B"]))[None] * s ** -np.array(p["beta"])[None]
+            + np.exp(np.array(p["log_C"]))[None]
+        ) * a
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         """At the training data's latest step when step-aware."""
@@ -302,17 +360,21 @@ class BiMix(MixingLaw):
     def goodness_of_fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
         if self.params_ and self.params_["step_aware"]:
             residual = self.predict_at(X, self.steps_) - Y
-            return {"n": int(len(Y)), "rmse": np.sqrt((residual**2).mean(axis=0)).tolist(),
-                    "mae": np.abs(residual).mean(axis=0).tolist(),
-                    "huber_mean": huber(residual, self.hyper["delta"]).mean(axis=0).tolist()}
+            return {
+                "n": int(len(Y)),
+                "rmse": np.sqrt((residual**2).mean(axis=0)).tolist(),
+                "mae": np.abs(residual).mean(axis=0).tolist(),
+                "huber_mean": huber(residual, self.hyper["delta"]).mean(axis=0).tolist(),
+            }
         return super().goodness_of_fit(X, Y)
 
 
 # ------------------------------------------------------------------------------------------ Olmix default fit
 
 
-def batched_lbfgs(value_grad, x0: np.ndarray, max_iter: int, memory: int = 10,
-                  tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+def batched_lbfgs(
+    value_grad, x0: np.ndarray, max_iter: int, memory: int = 10, tol: float = 1e-12
+) -> tuple[np.ndarray, np.ndarray]:
     """Minimize B independent smooth problems at once with L-BFGS (backtracking Armijo line search per problem).
 
     value_grad(x (k, P), idx (k,) problem numbers) -> (values (k,), gradients (k, P)). Returns (x, values)."""
@@ -389,7 +451,9 @@ class OlmixLogLinear(MixingLaw):
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
         targets = getattr(self, "target_names_", None) or []
         domains = getattr(self, "domain_names_", None) or []
-        mapping = resolve_domain_map(targets, domains, self.hyper["domain_map"]) if targets and domains else {}
+        mapping = (
+            resolve_domain_map(targets, domains, self.hyper["domain_map"]) if targets and domains else {}
+        )
         rng = np.random.default_rng(self.hyper["seed"])
         delta = float(self.hyper["delta"])
         n, M = X.shape
@@ -413,9 +477,14 @@ class OlmixLogLinear(MixingLaw):
             return value, grad
 
         theta, cost = batched_lbfgs(value_grad, np.concatenate(starts), int(self.hyper["steps"]) * 20)
-        best = np.nanargmin(np.where(np.isfinite(cost), cost, np.nan).reshape(T, S), axis=1) + np.arange(T) * S
-        return {"log_c": theta[best, 0].tolist(), "theta": theta[best, 1:].tolist(),
-                "huber_mean": cost[best].tolist()}
+        best = (
+            np.nanargmin(np.where(np.isfinite(cost), cost, np.nan).reshape(T, S), axis=1) + np.arange(T) * S
+        )
+        return {
+            "log_c": theta[best, 0].tolist(),
+            "theta": theta[best, 1:].tolist(),
+            "huber_mean": cost[best].tolist(),
+        }
 
     def _fit_screened(self, X: np.ndarray, Y: np.ndarray, starts: np.ndarray) -> dict[str, Any]:
         """Large swarms (`is_large_swarm`): the same starts and Huber objective, solved with mixlaw's batched
@@ -428,15 +497,20 @@ class OlmixLogLinear(MixingLaw):
         delta = float(self.hyper["delta"])
         model = exp_model(X)
         index = np.repeat(np.arange(T), S)
-        theta, cost = levenberg_marquardt(model, starts.reshape(T * S, P), Y.T[index], index, delta=delta,
-                                          max_iter=OLMIX_SCREEN_ITER)
+        theta, cost = levenberg_marquardt(
+            model, starts.reshape(T * S, P), Y.T[index], index, delta=delta, max_iter=OLMIX_SCREEN_ITER
+        )
         cost = np.where(np.isfinite(cost), cost, np.inf).reshape(T, S)
         top = np.argsort(cost, axis=1, kind="stable")[:, :OLMIX_KEEP]
         kept = np.take_along_axis(theta.reshape(T, S, P), top[:, :, None], axis=1)
         result = fit_multistart(model, Y.T, kept, delta=delta, polish=0)
-        return {"log_c": result.theta[:, 0].tolist(), "theta": result.theta[:, 1:].tolist(),
-                "huber_mean": (result.cost / n).tolist(), "optimizer": "lm-screened",
-                "starts_at_best": result.n_success.tolist()}
+        return {
+            "log_c": result.theta[:, 0].tolist(),
+            "theta": result.theta[:, 1:].tolist(),
+            "huber_mean": (result.cost / n).tolist(),
+            "optimizer": "lm-screened",
+            "starts_at_best": result.n_success.tolist(),
+        }
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return np.exp(np.array(self.params_["log_c"]))[None] + np.exp(X @ np.array(self.params_["theta"]).T)
@@ -494,22 +568,45 @@ class GaussianProcess(MixingLaw):
             return float(value), grad
 
         spread = np.sqrt(np.maximum(X.var(axis=0), 1e-4))
-        bounds = [(np.log(1e-3), np.log(1e3))] * M + [(np.log(1e-3), np.log(1e2)), (np.log(1e-6), np.log(1.0))]
+        bounds = [(np.log(1e-3), np.log(1e3))] * M + [
+            (np.log(1e-3), np.log(1e2)),
+            (np.log(1e-6), np.log(1.0)),
+        ]
         best = None
         for k in range(int(self.hyper["restarts"])):
-            start = np.concatenate([np.log(spread * (2.0 if k == 0 else rng.uniform(0.5, 5.0))), [0.0],
-                                    [np.log(0.01 if k == 0 else rng.uniform(1e-3, 0.2))]])
-            result = minimize(nll, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                              options={"maxiter": int(self.hyper["max_iter"])})
+            start = np.concatenate(
+                [
+                    np.log(spread * (2.0 if k == 0 else rng.uniform(0.5, 5.0))),
+                    [0.0],
+                    [np.log(0.01 if k == 0 else rng.uniform(1e-3, 0.2))],
+                ]
+            )
+            result = minimize(
+                nll,
+                start,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=bounds,
+                options={"maxiter": int(self.hyper["max_iter"])},
+            )
             if best is None or result.fun < best.fun:
                 best = result
         theta = best.x
         inv_l2 = np.exp(-2 * theta[:M])
-        K = np.exp(theta[M]) * np.exp(-0.5 * _sq_dist(X, X, inv_l2)) + (np.exp(theta[M + 1]) + 1e-8) * np.eye(n_all)
+        K = np.exp(theta[M]) * np.exp(-0.5 * _sq_dist(X, X, inv_l2)) + (np.exp(theta[M + 1]) + 1e-8) * np.eye(
+            n_all
+        )
         alpha = cho_solve(cho_factor(K, lower=True), Z_all)
-        return {"length_scale": np.exp(theta[:M]).tolist(), "signal_var": float(np.exp(theta[M])),
-                "noise_var": float(np.exp(theta[M + 1])), "mean": mean.tolist(), "scale": scale.tolist(),
-                "X": X.tolist(), "alpha": alpha.tolist(), "neg_log_marginal": float(best.fun)}
+        return {
+            "length_scale": np.exp(theta[:M]).tolist(),
+            "signal_var": float(np.exp(theta[M])),
+            "noise_var": float(np.exp(theta[M + 1])),
+            "mean": mean.tolist(),
+            "scale": scale.tolist(),
+            "X": X.tolist(),
+            "alpha": alpha.tolist(),
+            "neg_log_marginal": float(best.fun),
+        }
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         p = self.params_

@@ -1,7 +1,7 @@
 """Reports: figures (matplotlib, imported lazily) and one self-contained HTML page.
 
-    data = load_results_dir("results/")          # or from_runs(table, fit_data, law="dml-log")
-    path, figures = write_report(data, "report.html")
+data = load_results_dir("results/")          # or from_runs(table, fit_data, law="dml-log")
+path, figures = write_report(data, "report.html")
 """
 
 from mixlaw.report.data import CVResult, ReportData, from_runs, load_results_dir

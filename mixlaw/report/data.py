@@ -71,7 +71,7 @@ class ReportData:
 
 
 def _strip(name: str) -> str:
-    return name[len(PROPORTION_PREFIX):] if name.startswith(PROPORTION_PREFIX) else name
+    return name[len(PROPORTION_PREFIX) :] if name.startswith(PROPORTION_PREFIX) else name
 
 
 def mixture_vector(mixture: dict[str, float] | None, domains: list[str]) -> np.ndarray | None:
@@ -87,7 +87,11 @@ def mixture_vector(mixture: dict[str, float] | None, domains: list[str]) -> np.n
 
 def versions() -> dict[str, str]:
     """Versions of mixlaw, Python and the numerical libraries (for the provenance section)."""
-    out = {"mixlaw": __version__, "python": platform.python_version(), "platform": platform.platform(terse=True)}
+    out = {
+        "mixlaw": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
     for name in ("numpy", "scipy", "pandas", "matplotlib"):
         try:
             out[name] = metadata.version(name)
@@ -150,7 +154,9 @@ def load_results_dir(folder: str | Path) -> ReportData:
     if (folder / "checks.json").is_file():
         data.checks = _read_json(folder / "checks.json") or {}
     if (folder / "joint_law.json").is_file():
-        data.notes.append("joint_law.json (scale law L(N, D)) is not drawn; its stage checks are in the summary")
+        data.notes.append(
+            "joint_law.json (scale law L(N, D)) is not drawn; its stage checks are in the summary"
+        )
     data.runs = _runs_for(folder, data.law, data.notes)
     if (folder / "cv_predictions.csv").is_file():
         data.cv = read_predictions(folder / "cv_predictions.csv", data.law)
@@ -166,23 +172,33 @@ def load_results_dir(folder: str | Path) -> ReportData:
     if data.cv is None and fit_data is not None:
         data.cv = _cross_validate_law(data.law, fit_data)
     if data.cv is None:
-        data.notes.append("no held-out predictions (predictions.csv with observed and predicted losses): "
-                          "the predicted-against-observed figure is skipped")
-    if data.optimum is not None and "mixture" not in data.optimum and isinstance(data.optimum.get("optimum"), dict):
+        data.notes.append(
+            "no held-out predictions (predictions.csv with observed and predicted losses): "
+            "the predicted-against-observed figure is skipped"
+        )
+    if (
+        data.optimum is not None
+        and "mixture" not in data.optimum
+        and isinstance(data.optimum.get("optimum"), dict)
+    ):
         # `mixlaw demo` writes {"optimum": {domain: share}, "predicted_total_at_optimum": ...}
         total = data.optimum.get("predicted_total_at_optimum")
-        data.optimum = {"mixture": {f"p_{d}": v for d, v in data.optimum["optimum"].items()},
-                        "predicted": {"total": total} if isinstance(total, (int, float)) else {}}
+        data.optimum = {
+            "mixture": {f"p_{d}": v for d, v in data.optimum["optimum"].items()},
+            "predicted": {"total": total} if isinstance(total, (int, float)) else {},
+        }
     if not any((data.law, data.optimum, data.cv, data.step_law, data.size_law, data.runs)):
-        raise MixlawInputError(f"{folder}: no results to report (expected some of {', '.join(RESULT_FILES)}; "
-                               f"found {', '.join(sorted(found)[:10]) or 'nothing'})")
+        raise MixlawInputError(
+            f"{folder}: no results to report (expected some of {', '.join(RESULT_FILES)}; "
+            f"found {', '.join(sorted(found)[:10]) or 'nothing'})"
+        )
     return data
 
 
 def _runs_for(folder: Path, law: FittedLaw | None, notes: list[str]) -> RunsTable | None:
     """runs.csv in the folder, else the runs table named in law.json (as given, or relative to the folder)."""
     candidates = [folder / name for name in ("runs.csv", "runs.parquet", "runs.jsonl")]
-    source = ((law.meta.get("data") or {}).get("source") if law is not None else None)
+    source = (law.meta.get("data") or {}).get("source") if law is not None else None
     if source:
         candidates += [Path(source), folder / source, folder.parent / source]
     for path in candidates:
@@ -197,8 +213,10 @@ def _runs_for(folder: Path, law: FittedLaw | None, notes: list[str]) -> RunsTabl
             finally:
                 quiet.setLevel(level)
     if source:
-        notes.append(f"runs table {source} (named in law.json) not found: observed points and the runs summary "
-                     "are not shown; copy it into the folder as runs.csv")
+        notes.append(
+            f"runs table {source} (named in law.json) not found: observed points and the runs summary "
+            "are not shown; copy it into the folder as runs.csv"
+        )
     return None
 
 
@@ -208,7 +226,9 @@ def _is_pipeline_predictions(frame: pd.DataFrame) -> bool:
     return bool(preds) and not any(c in frame.columns for c in ("observed", "target"))
 
 
-def cross_validate_extrapolated(law: FittedLaw, frame: pd.DataFrame, checks: dict[str, Any]) -> CVResult | None:
+def cross_validate_extrapolated(
+    law: FittedLaw, frame: pd.DataFrame, checks: dict[str, Any]
+) -> CVResult | None:
     """Cross-validate the mixing law on the pipeline's extrapolated losses (the data it was fitted on), with the
     pipeline's folds (K = 5 unless checks.json says otherwise, seed 0)."""
     from mixlaw.evaluate import cross_validate
@@ -219,12 +239,25 @@ def cross_validate_extrapolated(law: FittedLaw, frame: pd.DataFrame, checks: dic
     if targets != law.targets or not all(c in frame.columns for c in columns) or law.total_weights is None:
         return None
     meta = law.meta.get("weights") or {}
-    weights = Weights(meta.get("domain_weight") or {}, meta.get("groups") or {t: [t] for t in targets},
-                      str(meta.get("spec")))
+    weights = Weights(
+        meta.get("domain_weight") or {},
+        meta.get("groups") or {t: [t] for t in targets},
+        str(meta.get("spec")),
+    )
     Y = frame[[f"pred_{t}" for t in targets]].to_numpy(dtype=float)
     total = Y @ np.array([law.total_weights[t] for t in targets])
-    fit_data = FitData(frame[columns].to_numpy(dtype=float), Y, total, targets, list(law.domains), weights,
-                       frame.reset_index(drop=True), dict(law.meta.get("selection") or {}), "", "predictions.csv")
+    fit_data = FitData(
+        frame[columns].to_numpy(dtype=float),
+        Y,
+        total,
+        targets,
+        list(law.domains),
+        weights,
+        frame.reset_index(drop=True),
+        dict(law.meta.get("selection") or {}),
+        "",
+        "predictions.csv",
+    )
     hyper = dict(law.law.hyper) if hasattr(law.law, "hyper") else None
     k = min(int((checks.get("defaults") or {}).get("cv", 5)), fit_data.n_mixtures)
     try:
@@ -234,10 +267,15 @@ def cross_validate_extrapolated(law: FittedLaw, frame: pd.DataFrame, checks: dic
         return None
     truth = {"total": total, **{t: Y[:, i] for i, t in enumerate(targets)}}
     names = [n for n in result["metrics"] if n in result["predictions"]]
-    return CVResult(law.law.name, f"with {k} folds of mixtures on the extrapolated target-scale losses (recomputed "
-                    "by the report with the pipeline's folds)",
-                    {n: truth[n] for n in names}, {n: result["predictions"][n] for n in names}, result["metrics"],
-                    "extrapolated target-scale loss")
+    return CVResult(
+        law.law.name,
+        f"with {k} folds of mixtures on the extrapolated target-scale losses (recomputed "
+        "by the report with the pipeline's folds)",
+        {n: truth[n] for n in names},
+        {n: result["predictions"][n] for n in names},
+        result["metrics"],
+        "extrapolated target-scale loss",
+    )
 
 
 def read_predictions(path: Path, law: FittedLaw | None) -> CVResult | None:
@@ -254,7 +292,9 @@ def read_predictions(path: Path, law: FittedLaw | None) -> CVResult | None:
             bad = values.isna() & frame[column].notna()
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise MixlawInputError(f"{path}: line {i + 2}: column {column}: non-numeric value {frame[column].iloc[i]!r}")
+                raise MixlawInputError(
+                    f"{path}: line {i + 2}: column {column}: non-numeric value {frame[column].iloc[i]!r}"
+                )
             frame[column] = values
         frame = frame.dropna(subset=["observed", "predicted"])
         for target, rows in frame.groupby("target", sort=False):
@@ -264,7 +304,7 @@ def read_predictions(path: Path, law: FittedLaw | None) -> CVResult | None:
         for column in frame.columns:
             if not column.startswith("pred_"):
                 continue
-            name = column[len("pred_"):]
+            name = column[len("pred_") :]
             truth = next((c for c in (f"obs_{name}", f"observed_{name}", name) if c in frame.columns), None)
             if truth is None:
                 continue
@@ -276,8 +316,13 @@ def read_predictions(path: Path, law: FittedLaw | None) -> CVResult | None:
     order = sorted(observed, key=lambda t: (t != "total", t))
     scheme = str(frame["cv"].iloc[0]) if "cv" in frame.columns else "held-out"
     law_name = str(frame["law"].iloc[0]) if "law" in frame.columns else (law.law.name if law else "law")
-    return CVResult(law_name, scheme, {t: observed[t] for t in order}, {t: predicted[t] for t in order},
-                    {t: metrics(observed[t], predicted[t]) for t in order})
+    return CVResult(
+        law_name,
+        scheme,
+        {t: observed[t] for t in order},
+        {t: predicted[t] for t in order},
+        {t: metrics(observed[t], predicted[t]) for t in order},
+    )
 
 
 def _cross_validate_law(law: FittedLaw, fit_data: FitData, k: int = 5) -> CVResult | None:
@@ -287,14 +332,21 @@ def _cross_validate_law(law: FittedLaw, fit_data: FitData, k: int = 5) -> CVResu
     k = min(k, fit_data.n_mixtures)
     target = law.meta.get("fit_target")
     try:
-        result = cross_validate(fit_data, law.law.name, dict(law.law.hyper), None if target == "all" else target, k, 0)
+        result = cross_validate(
+            fit_data, law.law.name, dict(law.law.hyper), None if target == "all" else target, k, 0
+        )
     except MixlawInputError as exc:
         log.warning("could not cross-validate %s: %s", law.law.name, exc)
         return None
     truth = {"total": fit_data.total, **{t: fit_data.Y[:, i] for i, t in enumerate(fit_data.targets)}}
     names = [n for n in result["metrics"] if n in result["predictions"] and n in truth]
-    return CVResult(law.law.name, f"with {k} folds of mixtures (computed by the report on the runs table)",
-                    {n: truth[n] for n in names}, {n: result["predictions"][n] for n in names}, result["metrics"])
+    return CVResult(
+        law.law.name,
+        f"with {k} folds of mixtures (computed by the report on the runs table)",
+        {n: truth[n] for n in names},
+        {n: result["predictions"][n] for n in names},
+        result["metrics"],
+    )
 
 
 def _observed_points(data: ReportData) -> FitData | None:
@@ -314,8 +366,11 @@ def _observed_points(data: ReportData) -> FitData | None:
     weights = data.law.meta.get("weights") or {}
     spec = weights.get("spec")
     try:
-        fit_data = prepare(data.runs, **{k: v for k, v in selection.items() if k in _PREPARE_KEYS},
-                           valid_weights=None if spec in (None, "uniform") else spec)
+        fit_data = prepare(
+            data.runs,
+            **{k: v for k, v in selection.items() if k in _PREPARE_KEYS},
+            valid_weights=None if spec in (None, "uniform") else spec,
+        )
     except (MixlawInputError, TypeError) as exc:
         log.debug("no observed points for the report: %s", exc)
         return None
@@ -353,13 +408,19 @@ def from_runs(
     result = cross_validate(fit_data, law, hyper, target, n_folds, seed, progress)
     truth = {"total": fit_data.total, **{t: fit_data.Y[:, i] for i, t in enumerate(fit_data.targets)}}
     names = [n for n in result["metrics"] if n in result["predictions"]]
-    data.cv = CVResult(law, "leaving one mixture out" if n_folds == "loo" else f"with {n_folds} folds of mixtures",
-                       {n: truth[n] for n in names}, {n: result["predictions"][n] for n in names},
-                       result["metrics"])
+    data.cv = CVResult(
+        law,
+        "leaving one mixture out" if n_folds == "loo" else f"with {n_folds} folds of mixtures",
+        {n: truth[n] for n in names},
+        {n: result["predictions"][n] for n in names},
+        result["metrics"],
+    )
     data.law = fit_law(fit_data, law, hyper, target, command=command)
     data.observed_X, data.observed_total = fit_data.X, fit_data.total
     data.optimum = optimum_of(data.law, fit_data.X)
-    data.notes.append("no step or size laws: a runs table gives one checkpoint; run `mixlaw pipeline` for those")
+    data.notes.append(
+        "no step or size laws: a runs table gives one checkpoint; run `mixlaw pipeline` for those"
+    )
     return data
 
 
@@ -391,8 +452,11 @@ def optimum_of(law: FittedLaw, observed: np.ndarray | None = None) -> dict[str, 
     def predicted(v: np.ndarray) -> dict[str, float]:
         return {k: float(a[0]) for k, a in law.predict(v[None]).items()}
 
-    return {"mixture": named(x), "predicted": predicted(x),
-            "baseline": {"name": "uniform", "mixture": named(uniform), "predicted": predicted(uniform)}}
+    return {
+        "mixture": named(x),
+        "predicted": predicted(x),
+        "baseline": {"name": "uniform", "mixture": named(uniform), "predicted": predicted(uniform)},
+    }
 
 
 def command_line() -> str:

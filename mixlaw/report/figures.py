@@ -42,12 +42,24 @@ def pyplot():
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "font.size": 10.5, "axes.titlesize": 11, "axes.labelsize": 10.5, "legend.fontsize": 9.5,
-        "xtick.labelsize": 9.5, "ytick.labelsize": 9.5, "axes.spines.top": False, "axes.spines.right": False,
-        "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO), "figure.dpi": 100, "savefig.dpi": 100,
-        "svg.fonttype": "none", "axes.grid": True, "grid.alpha": 0.25,
-    })
+    plt.rcParams.update(
+        {
+            "font.size": 10.5,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10.5,
+            "legend.fontsize": 9.5,
+            "xtick.labelsize": 9.5,
+            "ytick.labelsize": 9.5,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "svg.fonttype": "none",
+            "axes.grid": True,
+            "grid.alpha": 0.25,
+        }
+    )
     return plt
 
 
@@ -55,8 +67,9 @@ def _grid(n: int, columns: int = 4, height: float = 2.6, sharey: bool = False):
     plt = pyplot()
     cols = min(columns, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, height * rows + 0.8), squeeze=False, sharey=sharey,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(WIDTH, height * rows + 0.8), squeeze=False, sharey=sharey, layout="constrained"
+    )
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -95,14 +108,23 @@ def cv_scatter(data: ReportData):
         lo, hi = float(min(obs.min(), pred.min())), float(max(obs.max(), pred.max()))
         pad = 0.05 * (hi - lo or 1.0)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ls="--", lw=1, color="0.45", label="y = x")
-        ax.scatter(obs, pred, s=16, color=BLUE if name == "total" else GREEN, alpha=0.85, edgecolor="white", lw=0.4)
+        ax.scatter(
+            obs, pred, s=16, color=BLUE if name == "total" else GREEN, alpha=0.85, edgecolor="white", lw=0.4
+        )
         ax.set_xlim(lo - pad, hi + pad)
         ax.set_ylim(lo - pad, hi + pad)
         ax.set_aspect("equal", adjustable="box")
         m = cv.metrics.get(name, {})
         ax.set_title(name, fontweight="bold" if name == "total" else "normal")
-        ax.text(0.04, 0.96, f"MAE {m.get('mae', np.nan):.4f}\nR² {m.get('r2', np.nan):.3f}", transform=ax.transAxes,
-                va="top", fontsize=9, bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9, "pad": 2})
+        ax.text(
+            0.04,
+            0.96,
+            f"MAE {m.get('mae', np.nan):.4f}\nR² {m.get('r2', np.nan):.3f}",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=9,
+            bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9, "pad": 2},
+        )
         ax.locator_params(nbins=4)
     fig.supxlabel(f"{cv.observed_label} ({LOSS_UNIT})")
     fig.supylabel(f"held-out prediction ({LOSS_UNIT})")
@@ -142,7 +164,11 @@ def _slice(center: np.ndarray, j: int, grid: np.ndarray) -> np.ndarray:
     """Mixtures with share `grid` for domain j and the rest in the proportions of `center`."""
     rest = center.copy()
     rest[j] = 0.0
-    rest = rest / rest.sum() if rest.sum() > 0 else np.where(np.arange(len(center)) == j, 0.0, 1.0 / (len(center) - 1))
+    rest = (
+        rest / rest.sum()
+        if rest.sum() > 0
+        else np.where(np.arange(len(center)) == j, 0.0, 1.0 / (len(center) - 1))
+    )
     X = (1 - grid)[:, None] * rest[None]
     X[:, j] = grid
     return X
@@ -178,11 +204,23 @@ def ternary(data: ReportData):
     if data.observed_X is not None:
         ox, oy = _to_2d(data.observed_X)
         ax.scatter(ox, oy, s=18, color="white", edgecolor="black", lw=0.7, zorder=3, label="runs")
-    for vector, marker, color, label in ((_baseline_x(data), "s", SKY, "baseline"), (_optimum_x(data), "*", ORANGE, "optimum")):
+    for vector, marker, color, label in (
+        (_baseline_x(data), "s", SKY, "baseline"),
+        (_optimum_x(data), "*", ORANGE, "optimum"),
+    ):
         if vector is not None:
             px, py = _to_2d(vector[None])
-            ax.scatter(px, py, s=190 if marker == "*" else 70, marker=marker, color=color, edgecolor="black",
-                       lw=0.8, zorder=4, label=label)
+            ax.scatter(
+                px,
+                py,
+                s=190 if marker == "*" else 70,
+                marker=marker,
+                color=color,
+                edgecolor="black",
+                lw=0.8,
+                zorder=4,
+                label=label,
+            )
     d = law.domains
     ax.text(0, -0.05, f"{d[0]} = 1", ha="center", va="top")
     ax.text(1, -0.05, f"{d[1]} = 1", ha="center", va="top")
@@ -234,27 +272,55 @@ def _scaling_figure(panels: list, xlabel: str):
             if series.fit_x is not None and len(series.fit_x):
                 ax.scatter(series.fit_x, series.fit_y, s=14, color=c, zorder=3)
             if series.held_x is not None and len(series.held_x):
-                ax.scatter(series.held_x, series.held_y, s=34, marker="D", facecolor="white", edgecolor=c, lw=1.4,
-                           zorder=4)
+                ax.scatter(
+                    series.held_x,
+                    series.held_y,
+                    s=34,
+                    marker="D",
+                    facecolor="white",
+                    edgecolor=c,
+                    lw=1.4,
+                    zorder=4,
+                )
             if series.target_y is not None and panel.target_x is not None:
-                ax.plot([panel.target_x], [series.target_y], "*", ms=11, color=c, markeredgecolor="black", zorder=5)
+                ax.plot(
+                    [panel.target_x],
+                    [series.target_y],
+                    "*",
+                    ms=11,
+                    color=c,
+                    markeredgecolor="black",
+                    zorder=5,
+                )
         if panel.target_x is not None:
             ax.axvline(panel.target_x, color="0.35", ls=":", lw=1.2)
             best = min((s.target_y for s in panel.series if s.target_y is not None), default=None)
             if best is not None:
-                ax.annotate(f"{best:.3f}", (panel.target_x, best), xytext=(-6, -12), textcoords="offset points",
-                            ha="right", fontsize=9)
+                ax.annotate(
+                    f"{best:.3f}",
+                    (panel.target_x, best),
+                    xytext=(-6, -12),
+                    textcoords="offset points",
+                    ha="right",
+                    fontsize=9,
+                )
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(panel.title, fontsize=10)
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=color[label], lw=1.6, label=label) for label in labels]
-    handles += [Line2D([], [], color="0.3", ls="--", label="extrapolation"),
-                Line2D([], [], color="0.3", marker="o", ls="", ms=4, label="fitted on")]
+    handles += [
+        Line2D([], [], color="0.3", ls="--", label="extrapolation"),
+        Line2D([], [], color="0.3", marker="o", ls="", ms=4, label="fitted on"),
+    ]
     if any(s.held_x is not None and len(s.held_x) for p in panels for s in p.series):
-        handles.append(Line2D([], [], color="0.3", marker="D", ls="", mfc="white", ms=5, label="held out (check)"))
-    handles.append(Line2D([], [], color="0.3", marker="*", ls="", ms=10, mec="black", label="predicted at target"))
+        handles.append(
+            Line2D([], [], color="0.3", marker="D", ls="", mfc="white", ms=5, label="held out (check)")
+        )
+    handles.append(
+        Line2D([], [], color="0.3", marker="*", ls="", ms=10, mec="black", label="predicted at target")
+    )
     fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 5), frameon=False)
     fig.supxlabel(xlabel + " (log scale; dotted line: target)")
     fig.supylabel(f"weighted total loss ({LOSS_UNIT})")
@@ -277,15 +343,29 @@ def optimum_bars(data: ReportData):
     base_predicted = loss_rows(baseline)
     targets = list(predicted)[:MAX_PANELS]
     two = bool(targets)
-    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(WIDTH, max(3.4, 1.2 + 0.3 * max(len(targets), 6))),
-                             layout="constrained", squeeze=False, width_ratios=[1.15, 1] if two else None)
+    fig, axes = plt.subplots(
+        1,
+        2 if two else 1,
+        figsize=(WIDTH, max(3.4, 1.2 + 0.3 * max(len(targets), 6))),
+        layout="constrained",
+        squeeze=False,
+        width_ratios=[1.15, 1] if two else None,
+    )
     ax = axes[0, 0]
     at = np.arange(len(domains))
     width = 0.38
     if base is not None:
         ax.bar(at - width / 2, base, width, color=SKY, label=base_name, edgecolor="black", lw=0.4)
-    ax.bar(at + (width / 2 if base is not None else 0), opt, width, color=ORANGE, label="optimum", edgecolor="black",
-           lw=0.4, hatch="//")
+    ax.bar(
+        at + (width / 2 if base is not None else 0),
+        opt,
+        width,
+        color=ORANGE,
+        label="optimum",
+        edgecolor="black",
+        lw=0.4,
+        hatch="//",
+    )
     rotate = len(domains) > 4 or max(len(d) for d in domains) > 10
     ax.set_xticks(at, domains, rotation=30 if rotate else 0, ha="right" if rotate else "center")
     ax.set_ylabel("share of training tokens")
@@ -300,26 +380,49 @@ def optimum_bars(data: ReportData):
         reference = np.where(np.isfinite(base_values), base_values, 0.0)
         change = values - reference
         colors = [GREEN if c <= 0 else VERMILION for c in change]
-        ax.barh(at, change, 0.6, color=colors, edgecolor="black", lw=0.4,
-                xerr=_xerr(values, _intervals(data.optimum, targets), targets), capsize=3, ecolor="0.3")
+        ax.barh(
+            at,
+            change,
+            0.6,
+            color=colors,
+            edgecolor="black",
+            lw=0.4,
+            xerr=_xerr(values, _intervals(data.optimum, targets), targets),
+            capsize=3,
+            ecolor="0.3",
+        )
         ax.axvline(0, color="black", lw=0.8)
         for i, c in enumerate(change):
-            ax.annotate(f"{c:+.4f}", (c, i), xytext=(4 if c >= 0 else -4, 0), textcoords="offset points",
-                        ha="left" if c >= 0 else "right", va="center", fontsize=9)
+            ax.annotate(
+                f"{c:+.4f}",
+                (c, i),
+                xytext=(4 if c >= 0 else -4, 0),
+                textcoords="offset points",
+                ha="left" if c >= 0 else "right",
+                va="center",
+                fontsize=9,
+            )
         span = float(np.abs(change).max()) or 1e-3
-        ax.set_xlim(-1.45 * span if (change < 0).any() else -0.2 * span, 1.45 * span if (change > 0).any() else 0.2 * span)
+        ax.set_xlim(
+            -1.45 * span if (change < 0).any() else -0.2 * span,
+            1.45 * span if (change > 0).any() else 0.2 * span,
+        )
         ax.set_yticks(at, targets)
         ax.set_ylim(len(targets) - 0.5, -0.5)
         ax.set_xlabel(f"optimum − baseline ({LOSS_UNIT})")  # the legend names the baseline
-        ax.set_title("predicted loss change (< 0: optimum better)"
-                     + (", with intervals" if _intervals(data.optimum, targets) else ""))
+        ax.set_title(
+            "predicted loss change (< 0: optimum better)"
+            + (", with intervals" if _intervals(data.optimum, targets) else "")
+        )
     return fig
 
 
 def loss_rows(result: dict | None) -> dict[str, float]:
     """The numeric predicted losses of an optimizer result, without an `objective` equal to the total."""
     predicted = (result or {}).get("predicted") or {}
-    rows = {t: float(v) for t, v in predicted.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    rows = {
+        t: float(v) for t, v in predicted.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     if "objective" in rows and "total" in rows and abs(rows["objective"] - rows["total"]) < 1e-12:
         rows.pop("objective")
     return rows
@@ -353,25 +456,52 @@ def _xerr(values: np.ndarray, intervals: dict, targets: list[str]) -> np.ndarray
 
 
 FIGURES: list[FigureSpec] = [
-    FigureSpec("cv_scatter", "Cross-validated predictions against observations", cv_scatter,
-               "Each point is one run's loss predicted by a law fitted without that run's mixture; the dashed "
-               "line is a perfect prediction.", "held-out predictions (predictions.csv, or a runs table)"),
-    FigureSpec("slices", "Loss against each domain's share", slices,
-               "One-dimensional slices through the optimum: one domain's share varies, the others keep their "
-               "proportions at the optimum.", "a fitted law (law.json)"),
-    FigureSpec("ternary", "Predicted loss over the three-domain simplex", ternary,
-               "Each corner is training on one domain only.", "a fitted law with exactly three training domains"),
-    FigureSpec("step_law", "Step law: loss against training steps", step_law,
-               "Weighted total of the per-target step laws for three mixtures (lowest, median and highest "
-               "predicted loss), one line per model size. Solid: fitted range; dashed: extrapolation to the "
-               "target step (star). Hollow diamonds: observed checkpoints beyond the fitted range.",
-               "step laws (step_laws.json) and a law.json"),
-    FigureSpec("size_law", "Size law: loss against model size", size_law,
-               "Points: each size's step-law prediction at the target step (what the size law is fitted on). "
-               "Solid: fitted sizes; dashed: extrapolation to the target size (star).",
-               "size laws (size_laws.json) and a law.json"),
-    FigureSpec("optimum", "Optimum against baseline", optimum_bars,
-               "Left: shares of training tokens; right: predicted loss of the optimum minus that of the baseline per "
-               "target (the table below has both values).",
-               "an optimized mixture (optimum.json)"),
+    FigureSpec(
+        "cv_scatter",
+        "Cross-validated predictions against observations",
+        cv_scatter,
+        "Each point is one run's loss predicted by a law fitted without that run's mixture; the dashed "
+        "line is a perfect prediction.",
+        "held-out predictions (predictions.csv, or a runs table)",
+    ),
+    FigureSpec(
+        "slices",
+        "Loss against each domain's share",
+        slices,
+        "One-dimensional slices through the optimum: one domain's share varies, the others keep their "
+        "proportions at the optimum.",
+        "a fitted law (law.json)",
+    ),
+    FigureSpec(
+        "ternary",
+        "Predicted loss over the three-domain simplex",
+        ternary,
+        "Each corner is training on one domain only.",
+        "a fitted law with exactly three training domains",
+    ),
+    FigureSpec(
+        "step_law",
+        "Step law: loss against training steps",
+        step_law,
+        "Weighted total of the per-target step laws for three mixtures (lowest, median and highest "
+        "predicted loss), one line per model size. Solid: fitted range; dashed: extrapolation to the "
+        "target step (star). Hollow diamonds: observed checkpoints beyond the fitted range.",
+        "step laws (step_laws.json) and a law.json",
+    ),
+    FigureSpec(
+        "size_law",
+        "Size law: loss against model size",
+        size_law,
+        "Points: each size's step-law prediction at the target step (what the size law is fitted on). "
+        "Solid: fitted sizes; dashed: extrapolation to the target size (star).",
+        "size laws (size_laws.json) and a law.json",
+    ),
+    FigureSpec(
+        "optimum",
+        "Optimum against baseline",
+        optimum_bars,
+        "Left: shares of training tokens; right: predicted loss of the optimum minus that of the baseline per "
+        "target (the table below has both values).",
+        "an optimized mixture (optimum.json)",
+    ),
 ]

@@ -49,8 +49,9 @@ class RenderedFigure:
     files: tuple[str, ...] = ()
 
 
-def render_figures(data: ReportData, figures_dir: Path | None, formats: tuple[str, ...] = ("png", "svg"),
-                   dpi: int = 150) -> list[RenderedFigure]:
+def render_figures(
+    data: ReportData, figures_dir: Path | None, formats: tuple[str, ...] = ("png", "svg"), dpi: int = 150
+) -> list[RenderedFigure]:
     """Draw every figure of FIGURES; write each as PNG/SVG into `figures_dir` (when given)."""
     plt = pyplot()
     out = []
@@ -61,7 +62,9 @@ def render_figures(data: ReportData, figures_dir: Path | None, formats: tuple[st
         except Exception as exc:  # noqa: BLE001 - one bad figure must not lose the whole report
             log.warning("figure %s failed: %s: %s", spec.name, type(exc).__name__, exc)
             log.debug("figure %s", spec.name, exc_info=True)
-            out.append(RenderedFigure(spec.name, spec.title, spec.caption, None, f"could not be drawn ({exc})"))
+            out.append(
+                RenderedFigure(spec.name, spec.title, spec.caption, None, f"could not be drawn ({exc})")
+            )
             continue
         if fig is None:
             out.append(RenderedFigure(spec.name, spec.title, spec.caption, None, f"needs {spec.needs}"))
@@ -109,29 +112,46 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 def _figure_html(fig: RenderedFigure, dpi: int, note: str = "") -> str:
     if fig.png is None:
-        return (f'<section id="{fig.name}"><h2>{_e(fig.title)}</h2>'
-                f'<p class="note">Not shown: {_e(fig.reason)}.</p></section>')
+        return (
+            f'<section id="{fig.name}"><h2>{_e(fig.title)}</h2>'
+            f'<p class="note">Not shown: {_e(fig.reason)}.</p></section>'
+        )
     width, height = _png_size(fig.png)
     scale = 100 / dpi  # CSS pixels: 100 per inch of figure
     encoded = base64.b64encode(fig.png).decode()
     files = " · ".join(f"<code>{_e(f)}</code>" for f in fig.files)
-    return (f'<section id="{fig.name}"><h2>{_e(fig.title)}</h2><figure>'
-            f'<img src="data:image/png;base64,{encoded}" alt="{_e(fig.title)}" data-figure="{fig.name}" '
-            f'width="{round(width * scale)}" height="{round(height * scale)}">'
-            f'<figcaption>{_e(fig.caption)}' + (f" {_e(note)}." if note else "")
-            + (f" Files: {files}." if files else "") + "</figcaption></figure>"
-            + "</section>")
+    return (
+        f'<section id="{fig.name}"><h2>{_e(fig.title)}</h2><figure>'
+        f'<img src="data:image/png;base64,{encoded}" alt="{_e(fig.title)}" data-figure="{fig.name}" '
+        f'width="{round(width * scale)}" height="{round(height * scale)}">'
+        f"<figcaption>{_e(fig.caption)}"
+        + (f" {_e(note)}." if note else "")
+        + (f" Files: {files}." if files else "")
+        + "</figcaption></figure>"
+        + "</section>"
+    )
 
 
 def _cv_section(data: ReportData) -> str:
     cv = data.cv
     if cv is None:
         return ""
-    rows = [[name, _fmt(m.get("mae")), _fmt(m.get("mare") * 100 if m.get("mare") is not None else np.nan, 2),
-             _fmt(m.get("rmse")), _fmt(m.get("max")), _fmt(m.get("spearman"), 3), _fmt(m.get("r2"), 3)]
-            for name, m in cv.metrics.items()]
-    return (f"<p>Law <code>{_e(cv.law)}</code>, cross-validated {_e(cv.scheme)}; errors in nats/token.</p>"
-            + _table(["target", "MAE", "MAPE %", "RMSE", "max |err|", "Spearman", "R²"], rows))
+    rows = [
+        [
+            name,
+            _fmt(m.get("mae")),
+            _fmt(m.get("mare") * 100 if m.get("mare") is not None else np.nan, 2),
+            _fmt(m.get("rmse")),
+            _fmt(m.get("max")),
+            _fmt(m.get("spearman"), 3),
+            _fmt(m.get("r2"), 3),
+        ]
+        for name, m in cv.metrics.items()
+    ]
+    return (
+        f"<p>Law <code>{_e(cv.law)}</code>, cross-validated {_e(cv.scheme)}; errors in nats/token.</p>"
+        + _table(["target", "MAE", "MAPE %", "RMSE", "max |err|", "Spearman", "R²"], rows)
+    )
 
 
 def _optimum_section(data: ReportData) -> str:
@@ -144,13 +164,21 @@ def _optimum_section(data: ReportData) -> str:
     b = mixture_vector(baseline.get("mixture"), domains)
     parts = []
     if x is not None:
-        rows = [[d, _fmt(x[i], 4)] + ([_fmt(b[i], 4)] if b is not None else []) for i, d in enumerate(domains)]
-        parts.append(_table(["domain", "optimum"] + ([str(baseline.get("name", "baseline"))] if b is not None else []),
-                            rows))
+        rows = [
+            [d, _fmt(x[i], 4)] + ([_fmt(b[i], 4)] if b is not None else []) for i, d in enumerate(domains)
+        ]
+        parts.append(
+            _table(
+                ["domain", "optimum"] + ([str(baseline.get("name", "baseline"))] if b is not None else []),
+                rows,
+            )
+        )
     predicted = loss_rows(opt)
     base_pred = loss_rows(baseline)
-    rows = [[t, _fmt(v), _fmt(base_pred.get(t, np.nan)), _fmt(v - base_pred[t]) if t in base_pred else "–"]
-            for t, v in predicted.items()]
+    rows = [
+        [t, _fmt(v), _fmt(base_pred.get(t, np.nan)), _fmt(v - base_pred[t]) if t in base_pred else "–"]
+        for t, v in predicted.items()
+    ]
     if rows:
         parts.append(_table(["predicted loss", "optimum", "baseline", "difference"], rows))
     parts.append(_equivalent_steps(opt))
@@ -164,9 +192,12 @@ def _equivalent_steps(opt: dict) -> str:
     if isinstance(ratio, (int, float)):
         variable = detail.get("variable", "step")
         steps = detail.get("equivalent_steps")
-        text = (f"To reach the optimum's predicted loss, the baseline would need about <b>{ratio:.2f}×</b> the "
-                f"target's training {_e(variable)}s" + (f" ({steps:,.0f})" if isinstance(steps, (int, float)) else "")
-                + " (equivalent_extra_steps).")
+        text = (
+            f"To reach the optimum's predicted loss, the baseline would need about <b>{ratio:.2f}×</b> the "
+            f"target's training {_e(variable)}s"
+            + (f" ({steps:,.0f})" if isinstance(steps, (int, float)) else "")
+            + " (equivalent_extra_steps)."
+        )
         if detail.get("note"):
             text += f" Note: {_e(detail['note'])}."
         return f"<p>{text}</p>"
@@ -176,21 +207,38 @@ def _equivalent_steps(opt: dict) -> str:
 
 def _runs_section(data: ReportData) -> str:
     if data.runs is None:
-        return "<p class=\"note\">No runs table in the results.</p>"
+        return '<p class="note">No runs table in the results.</p>'
     frame = data.runs.frame
-    facts = [["source", data.runs.source], ["rows", _fmt(len(frame))], ["runs", _fmt(frame["run"].nunique())],
-             ["mixtures", _fmt(len(frame[data.runs.domain_columns].round(6).drop_duplicates()))],
-             ["validation domains", _fmt(frame["valid_domain"].nunique())]]
+    facts = [
+        ["source", data.runs.source],
+        ["rows", _fmt(len(frame))],
+        ["runs", _fmt(frame["run"].nunique())],
+        ["mixtures", _fmt(len(frame[data.runs.domain_columns].round(6).drop_duplicates()))],
+        ["validation domains", _fmt(frame["valid_domain"].nunique())],
+    ]
     for column, label in (("model", "models"), ("step", "steps"), ("seed", "seeds")):
         if column in frame.columns:
             values = sorted(frame[column].unique(), key=lambda v: (str(type(v)), v))
-            shown = ", ".join(map(str, values[:8])) + (f" … ({len(values)} in all)" if len(values) > 8 else "")
+            shown = ", ".join(map(str, values[:8])) + (
+                f" … ({len(values)} in all)" if len(values) > 8 else ""
+            )
             facts.append([label, shown])
     shares = frame[data.runs.domain_columns].drop_duplicates()
-    rows = [[c[2:], _fmt(shares[c].min(), 3), _fmt(shares[c].median(), 3), _fmt(shares[c].max(), 3),
-             _fmt(int((shares[c] == 0).sum()))] for c in data.runs.domain_columns]
-    return (_table(["", ""], facts, facts=True) + "<p>Training-domain shares over the distinct mixtures:</p>"
-            + _table(["domain", "min", "median", "max", "mixtures without it"], rows))
+    rows = [
+        [
+            c[2:],
+            _fmt(shares[c].min(), 3),
+            _fmt(shares[c].median(), 3),
+            _fmt(shares[c].max(), 3),
+            _fmt(int((shares[c] == 0).sum())),
+        ]
+        for c in data.runs.domain_columns
+    ]
+    return (
+        _table(["", ""], facts, facts=True)
+        + "<p>Training-domain shares over the distinct mixtures:</p>"
+        + _table(["domain", "min", "median", "max", "mixtures without it"], rows)
+    )
 
 
 def _provenance(data: ReportData, report_command: str | None, seconds: float | None) -> str:
@@ -202,7 +250,7 @@ def _provenance(data: ReportData, report_command: str | None, seconds: float | N
         sel = law.meta.get("selection") or {}
         if sel:
             facts.append(["selection", ", ".join(f"{k}={v}" for k, v in sel.items())])
-        source = (law.meta.get("data") or {})
+        source = law.meta.get("data") or {}
         if source:
             facts.append(["data", f"{source.get('source')} (sha256 {str(source.get('sha256', ''))[:12]}…)"])
     facts += [[k, v] for k, v in versions().items()]
@@ -212,20 +260,30 @@ def _provenance(data: ReportData, report_command: str | None, seconds: float | N
     return block + _table(["", ""], facts, facts=True)
 
 
-def render_html(data: ReportData, figures: list[RenderedFigure], title: str, dpi: int = 150,
-                report_command: str | None = None, seconds: float | None = None) -> str:
+def render_html(
+    data: ReportData,
+    figures: list[RenderedFigure],
+    title: str,
+    dpi: int = 150,
+    report_command: str | None = None,
+    seconds: float | None = None,
+) -> str:
     """The whole page as a string."""
     shown = [f for f in figures if f.png is not None]
     nav = " ".join(f'<a href="#{f.name}">{_e(f.title.split(":")[0])}</a>' for f in shown)
     skipped = [f for f in figures if f.png is None]
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in data.notes)
     summary = f"<h2>Pipeline summary</h2><pre>{_e(data.summary_md)}</pre>" if data.summary_md else ""
-    notes_for = {"step_law": check_note(data, ("step", "step_beyond")), "size_law": check_note(data, ("size", "chain"))}
+    notes_for = {
+        "step_law": check_note(data, ("step", "step_beyond")),
+        "size_law": check_note(data, ("size", "chain")),
+    }
     sections = {f.name: _figure_html(f, dpi, notes_for.get(f.name, "")) for f in figures if f.png is not None}
     body = [
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Source: <code>{_e(data.source)}</code>. {len(shown)} figures'
-        + (f", {len(skipped)} not shown (see below)" if skipped else "") + ".</p>",
+        + (f", {len(skipped)} not shown (see below)" if skipped else "")
+        + ".</p>",
         f"<nav>{nav}</nav>",
         notes,
         sections.get("cv_scatter", ""),
@@ -236,27 +294,38 @@ def render_html(data: ReportData, figures: list[RenderedFigure], title: str, dpi
         sections.get("size_law", ""),
         sections.get("optimum", ""),
         ("<h2>Optimum</h2>" if "optimum" not in sections and data.optimum else "") + _optimum_section(data),
-        "<h2>Runs</h2>", _runs_section(data),
+        "<h2>Runs</h2>",
+        _runs_section(data),
         summary,
         "".join(_figure_html(f, dpi) for f in skipped),
-        "<h2>How this was made</h2>", _provenance(data, report_command, seconds),
+        "<h2>How this was made</h2>",
+        _provenance(data, report_command, seconds),
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
-            + "\n".join(b for b in body if b) + "</main></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
+        + "\n".join(b for b in body if b)
+        + "</main></body></html>\n"
+    )
 
 
-def write_report(data: ReportData, out: str | Path, figures_dir: str | Path | None = None,
-                 formats: tuple[str, ...] = ("png", "svg"), title: str | None = None,
-                 report_command: str | None = None) -> tuple[Path, list[RenderedFigure]]:
+def write_report(
+    data: ReportData,
+    out: str | Path,
+    figures_dir: str | Path | None = None,
+    formats: tuple[str, ...] = ("png", "svg"),
+    title: str | None = None,
+    report_command: str | None = None,
+) -> tuple[Path, list[RenderedFigure]]:
     """Draw the figures, write them to `figures_dir` (default: `<out stem>_figures/` beside `out`) and the page."""
     started = time.perf_counter()
     out = Path(out)
     figures_dir = Path(figures_dir) if figures_dir is not None else out.with_name(out.stem + "_figures")
     figures = render_figures(data, figures_dir if formats else None, formats)
     title = title or "mixlaw report"
-    page = render_html(data, figures, title, report_command=report_command,
-                       seconds=time.perf_counter() - started)
+    page = render_html(
+        data, figures, title, report_command=report_command, seconds=time.perf_counter() - started
+    )
     atomic_write(out, page)
     return out, figures

@@ -139,7 +139,9 @@ def step_panels(data: ReportData) -> list[Panel]:
         for model in models:
             obs = None
             if observed is not None:
-                obs = observed[(observed["run"] == run) & (observed["model"].astype(str) == model)].sort_values(variable)
+                obs = observed[
+                    (observed["run"] == run) & (observed["model"].astype(str) == model)
+                ].sort_values(variable)
             lo = float(obs[variable].min()) if obs is not None and len(obs) else float(laws.ref[0]) / 10
             hi = float(fit_hi) if fit_hi else float(laws.ref[0])
             right = max([hi] + ([float(target)] if target else []))
@@ -152,11 +154,19 @@ def step_panels(data: ReportData) -> list[Panel]:
                 inside = obs[variable] <= hi + 1e-9
                 if fit_lo:
                     inside &= obs[variable] >= float(fit_lo) - 1e-9
-                series.fit_x, series.fit_y = obs.loc[inside, variable].to_numpy(float), obs.loc[inside, "total"].to_numpy(float)
+                series.fit_x, series.fit_y = (
+                    obs.loc[inside, variable].to_numpy(float),
+                    obs.loc[inside, "total"].to_numpy(float),
+                )
                 later = obs[variable] > hi + 1e-9
-                series.held_x, series.held_y = obs.loc[later, variable].to_numpy(float), obs.loc[later, "total"].to_numpy(float)
+                series.held_x, series.held_y = (
+                    obs.loc[later, variable].to_numpy(float),
+                    obs.loc[later, "total"].to_numpy(float),
+                )
             if target:
-                series.target_y = float(_combine(laws, rows[(run, model)], weights, np.array([float(target)]))[0])
+                series.target_y = float(
+                    _combine(laws, rows[(run, model)], weights, np.array([float(target)]))[0]
+                )
             panel.series.append(series)
         if panel.series:
             panels.append(panel)
@@ -218,6 +228,8 @@ def check_note(data: ReportData, names: tuple[str, ...]) -> str:
         if "skipped" in check:
             lines.append(f"{name} check skipped: {check['skipped']}")
         elif "mean_rel" in check:
-            lines.append(f"{name} check ({check.get('what', '')}): mean relative error "
-                         f"{100 * check['mean_rel']:.2f}%, max {100 * check['max_rel']:.2f}%, n = {check.get('n')}")
+            lines.append(
+                f"{name} check ({check.get('what', '')}): mean relative error "
+                f"{100 * check['mean_rel']:.2f}%, max {100 * check['max_rel']:.2f}%, n = {check.get('n')}"
+            )
     return "; ".join(lines)

@@ -120,7 +120,9 @@ def parse_corpus_config(raw: object, where: str = "corpus", base_dir: str | Path
     for i, d in enumerate(doms):
         w = f"{where}.domains[{i}]"
         if not isinstance(d, dict):
-            raise MixlawInputError(f"{w}: expected a mapping like {{name: code, source: files, paths: [...]}}")
+            raise MixlawInputError(
+                f"{w}: expected a mapping like {{name: code, source: files, paths: [...]}}"
+            )
         bad = set(d) - _DOMAIN_KEYS
         if bad:
             raise MixlawInputError(f"{w}: unknown key(s) {sorted(bad)}")
@@ -129,7 +131,9 @@ def parse_corpus_config(raw: object, where: str = "corpus", base_dir: str | Path
             raise MixlawInputError(f"{w}.name: {name!r} is not a valid domain name (letters, digits, - _ .)")
         col = column_name(name)
         if col in seen_cols:
-            raise MixlawInputError(f"{w}.name: {name!r} clashes with domain {seen_cols[col]!r} (both map to p_{col})")
+            raise MixlawInputError(
+                f"{w}.name: {name!r} clashes with domain {seen_cols[col]!r} (both map to p_{col})"
+            )
         seen_cols[col] = name
         src = d.get("source")
         if src not in sources.SOURCE_KINDS:
@@ -158,7 +162,9 @@ def parse_corpus_config(raw: object, where: str = "corpus", base_dir: str | Path
     name = raw.get("name", "corpus")
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise MixlawInputError(f"{where}.name: {name!r} is not a valid name")
-    return CorpusConfig(tuple(out), name=name, valid_fraction=float(vf), tokenizer=tok, base_dir=str(base_dir))
+    return CorpusConfig(
+        tuple(out), name=name, valid_fraction=float(vf), tokenizer=tok, base_dir=str(base_dir)
+    )
 
 
 def _parse_tokenizer(tok: object, where: str, base_dir: Path) -> dict:
@@ -186,7 +192,9 @@ def _parse_tokenizer(tok: object, where: str, base_dir: Path) -> dict:
         if kind == "file":
             return _parse_tokenizer(str(tok.get("path", "")), where + ".path", base_dir)
         raise MixlawInputError(f"{where}.kind: {kind!r} is not one of bytes, bpe, file")
-    raise MixlawInputError(f"{where}: {tok!r} is not a tokenizer spec (bytes, bpe, {{kind: bpe, vocab_size: N}})")
+    raise MixlawInputError(
+        f"{where}: {tok!r} is not a tokenizer spec (bytes, bpe, {{kind: bpe, vocab_size: N}})"
+    )
 
 
 # --------------------------------------------------------------------------------------------- documents
@@ -302,7 +310,9 @@ class Corpus:
         return {d["name"]: int(d["tokens"][split]) for d in self.manifest["domains"]}
 
     def summary(self) -> str:
-        lines = [f"corpus {self.manifest['name']} ({self.id}) at {self.path}, tokenizer {self.manifest['tokenizer']['id']}"]
+        lines = [
+            f"corpus {self.manifest['name']} ({self.id}) at {self.path}, tokenizer {self.manifest['tokenizer']['id']}"
+        ]
         for d in self.manifest["domains"]:
             lines.append(
                 f"  {d['name']:<12} train {d['tokens']['train']:>10,} tokens / {d['bytes']['train']:>11,} bytes"
@@ -480,8 +490,12 @@ def _build(cfg: CorpusConfig, out: Path, key: str, root: Path) -> None:
             if d.name in collected:
                 samples[d.name] = list(_train_sample(collected[d.name].docs["train"], budget))
             else:  # budget-by-tokens domains: the prefix of their stream that falls in the training split
-                pre = _collect(DomainConfig(**{**asdict(d), "max_tokens": None, "max_bytes": budget}), cfg,
-                               set(seen), None)
+                pre = _collect(
+                    DomainConfig(**{**asdict(d), "max_tokens": None, "max_bytes": budget}),
+                    cfg,
+                    set(seen),
+                    None,
+                )
                 samples[d.name] = pre.docs["train"]
         sample_hash = hashlib.sha256()
         for name in sorted(samples):
@@ -494,7 +508,9 @@ def _build(cfg: CorpusConfig, out: Path, key: str, root: Path) -> None:
         with locked(root / "tokenizers" / f".{tkey}.lock"):
             if not cached.is_file():
                 log.info("corpus: training a byte-level BPE tokenizer (vocab %d)", tok_spec["vocab_size"])
-                train_bpe((t for name in sorted(samples) for t in samples[name]), tok_spec["vocab_size"], cached)
+                train_bpe(
+                    (t for name in sorted(samples) for t in samples[name]), tok_spec["vocab_size"], cached
+                )
         shutil.copyfile(cached, out / "tokenizer.json")
         tokenizer = BPETokenizer(out / "tokenizer.json")
 
@@ -513,7 +529,10 @@ def _build(cfg: CorpusConfig, out: Path, key: str, root: Path) -> None:
             "name": d.name,
             "column": column_name(d.name),
             "source": {k: v for k, v in asdict(d).items() if v not in (None, (), "") and k != "name"},
-            "documents": {}, "bytes": {}, "tokens": {}, "sha256": {},
+            "documents": {},
+            "bytes": {},
+            "tokens": {},
+            "sha256": {},
             "duplicates_dropped": dd.dropped_duplicates,
             "moved_to_valid": dd.moved_to_valid,
         }
@@ -538,7 +557,9 @@ def _build(cfg: CorpusConfig, out: Path, key: str, root: Path) -> None:
             meta["tokens"][split] = int(arr.size)
             meta["sha256"][split] = content.hexdigest()
         if meta["tokens"]["valid"] == 0:
-            log.warning("corpus: domain %s has no validation documents (raise valid_fraction or the budget)", d.name)
+            log.warning(
+                "corpus: domain %s has no validation documents (raise valid_fraction or the budget)", d.name
+            )
         domains_meta.append(meta)
 
     tok_desc = tokenizer.describe()
@@ -561,8 +582,10 @@ def _build(cfg: CorpusConfig, out: Path, key: str, root: Path) -> None:
         "build_seconds": round(time.time() - t0, 2),
     }
     content_id = hashlib.sha256(
-        json.dumps({"tokenizer": tok_desc["id"], "domains": [(m["name"], m["sha256"]) for m in domains_meta]},
-                   sort_keys=True).encode()
+        json.dumps(
+            {"tokenizer": tok_desc["id"], "domains": [(m["name"], m["sha256"]) for m in domains_meta]},
+            sort_keys=True,
+        ).encode()
     ).hexdigest()[:16]
     manifest["id"] = content_id
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -38,12 +38,16 @@ from mixlaw.train.trainer import RESULT, ddp_device, train_run
 
 def _dist_env() -> tuple[int, int, int]:
     """(RANK, WORLD_SIZE, LOCAL_RANK) from the torchrun environment; (0, 1, 0) without torchrun."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
+    return (
+        int(os.environ.get("RANK", 0)),
+        int(os.environ.get("WORLD_SIZE", 1)),
+        int(os.environ.get("LOCAL_RANK", 0)),
+    )
 
 
-def train_run_ddp(spec: RunSpec, run_dir: str | Path, backend: str | None = None,
-                  stop_after: int | None = None) -> pd.DataFrame | None:
+def train_run_ddp(
+    spec: RunSpec, run_dir: str | Path, backend: str | None = None, stop_after: int | None = None
+) -> pd.DataFrame | None:
     """Train `spec` into `run_dir` with DDP over the torchrun process group; returns the rows on rank 0.
 
     Sets up the process group (unless one exists), runs the shared loop `trainer.train_run`, and tears it down."""
@@ -63,8 +67,9 @@ def train_run_ddp(spec: RunSpec, run_dir: str | Path, backend: str | None = None
                 sock.bind(("127.0.0.1", 0))
                 os.environ["MASTER_PORT"] = str(sock.getsockname()[1])
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        dist.init_process_group(backend or ("nccl" if device.startswith("cuda") else "gloo"), rank=rank,
-                                world_size=world)
+        dist.init_process_group(
+            backend or ("nccl" if device.startswith("cuda") else "gloo"), rank=rank, world_size=world
+        )
     try:
         frame = train_run(spec, run_dir, stop_after=stop_after)
         return frame if rank == 0 else None
@@ -76,15 +81,21 @@ def train_run_ddp(spec: RunSpec, run_dir: str | Path, backend: str | None = None
 def load_spec(run_dir: str | Path) -> RunSpec:
     path = Path(run_dir) / "spec.json"
     if not path.is_file():
-        raise MixlawInputError(f"{run_dir}: no spec.json (give a run folder written by a sweep or `mixlaw run`)")
+        raise MixlawInputError(
+            f"{run_dir}: no spec.json (give a run folder written by a sweep or `mixlaw run`)"
+        )
     return RunSpec.from_dict(json.loads(path.read_text()))
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mixlaw.train.ddp",
-                                description="Train one run (RUN_DIR/spec.json) with DDP; launch with torchrun.")
+    p = argparse.ArgumentParser(
+        prog="python -m mixlaw.train.ddp",
+        description="Train one run (RUN_DIR/spec.json) with DDP; launch with torchrun.",
+    )
     p.add_argument("run_dir", help="run folder holding spec.json (e.g. DIR/validation/runs/<run_id>)")
-    p.add_argument("--backend", choices=["gloo", "nccl"], default=None, help="default: nccl on GPU, gloo on CPU")
+    p.add_argument(
+        "--backend", choices=["gloo", "nccl"], default=None, help="default: nccl on GPU, gloo on CPU"
+    )
     p.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     try:
@@ -95,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         frame = train_run_ddp(spec, args.run_dir, args.backend, args.stop_after)
         if frame is not None:
-            print(f"ddp: run {spec.run_id} ({spec.model_label}, {spec.steps} steps, world size {_dist_env()[1]}) "
-                  f"finished in {time.time() - t0:.1f}s", file=sys.stderr)
+            print(
+                f"ddp: run {spec.run_id} ({spec.model_label}, {spec.steps} steps, world size {_dist_env()[1]}) "
+                f"finished in {time.time() - t0:.1f}s",
+                file=sys.stderr,
+            )
     except MixlawInputError as exc:
         print(f"mixlaw: error: {exc}", file=sys.stderr)
         return 2
@@ -112,7 +126,12 @@ def execute_run_ddp(spec: dict, run_dir: str, nproc: int, torchrun: str | None =
         atomic = rd / "spec.json"
         atomic.write_text(json.dumps(spec, indent=1))
     cmd = ([torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]) + [
-        "--standalone", f"--nproc_per_node={nproc}", "-m", "mixlaw.train.ddp", str(rd)]
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "mixlaw.train.ddp",
+        str(rd),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS=str(spec.get("settings", {}).get("threads", 1)))
     proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0 or not (rd / RESULT).is_file():

@@ -43,7 +43,9 @@ def _check_caps(domains: Sequence[str], caps: Mapping[str, float] | None) -> np.
         raise MixlawInputError(f"design.caps: unknown domain(s) {sorted(unknown)} (domains: {list(domains)})")
     out = np.array([float(caps.get(d, 1.0)) for d in domains])
     if np.any(out < 0) or np.any(out > 1) or not np.all(np.isfinite(out)):
-        raise MixlawInputError(f"design.caps: caps must lie in [0, 1], got {dict(zip(domains, out.tolist(), strict=True))}")
+        raise MixlawInputError(
+            f"design.caps: caps must lie in [0, 1], got {dict(zip(domains, out.tolist(), strict=True))}"
+        )
     if out.sum() < 1 - 1e-9:
         raise MixlawInputError(
             f"design.caps: caps sum to {out.sum():.4g} < 1, so no mixture can satisfy them "
@@ -84,7 +86,9 @@ def halving_grid(
             values = [*combo, max(0.0, rest)]
             out.append(dict(zip(domains, values, strict=True)))
     if not out:
-        raise MixlawInputError(f"design: the halving grid with caps {dict(zip(domains, cap.tolist(), strict=True))} is empty")
+        raise MixlawInputError(
+            f"design: the halving grid with caps {dict(zip(domains, cap.tolist(), strict=True))} is empty"
+        )
     if n is not None:
         if n < 1:
             raise MixlawInputError(f"design.n: {n!r} must be at least 1")

@@ -99,7 +99,9 @@ class MixtureLoader:
         if stages:
             extra = [d for _, m in stages for d, p in m.items() if p > 0 and d not in self.names]
             if extra:
-                raise MixlawInputError(f"stage mixture uses domain(s) {sorted(set(extra))} absent from the overall mixture")
+                raise MixlawInputError(
+                    f"stage mixture uses domain(s) {sorted(set(extra))} absent from the overall mixture"
+                )
             for i, (_, m) in enumerate(stages):
                 if abs(sum(m.values()) - 1.0) > 1e-6 or any(p < 0 for p in m.values()):
                     raise MixlawInputError(f"stage {i + 1}: proportions must be >= 0 and sum to 1")
@@ -112,7 +114,10 @@ class MixtureLoader:
         prev = 0
         last = len(self._stage_end) - 1
         for s, (end, p) in enumerate(zip(self._stage_end, self._stage_p)):
-            lo, hi = prev * self.batch_size, (end * self.batch_size if s < last else max(slot, end * self.batch_size))
+            lo, hi = (
+                prev * self.batch_size,
+                (end * self.batch_size if s < last else max(slot, end * self.batch_size)),
+            )
             if slot <= lo:
                 break
             target += p * (min(slot, hi) - lo)
@@ -120,7 +125,9 @@ class MixtureLoader:
         return target
 
     def _allocate_staged(self) -> np.ndarray:
-        stage = next((s for s, end in enumerate(self._stage_end) if self.step < end), len(self._stage_end) - 1)
+        stage = next(
+            (s for s, end in enumerate(self._stage_end) if self.step < end), len(self._stage_end) - 1
+        )
         inactive = self._stage_p[stage] <= 0
         out = np.empty(self.batch_size, dtype=np.int64)
         slot = int(self.counts.sum())

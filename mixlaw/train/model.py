@@ -51,7 +51,9 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        q, k, v = (
+            t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
+        )  # (B, nh, T, hs)
         y = F.scaled_dot_product_attention(
             q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
         )  # (B, nh, T, hs)
@@ -134,10 +136,14 @@ class GPT(nn.Module):
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
+            loss = F.cross_entropy(
+                logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction
+            )
         return logits, loss
 
-    def configure_optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float]) -> torch.optim.AdamW:
+    def configure_optimizer(
+        self, lr: float, weight_decay: float, betas: tuple[float, float]
+    ) -> torch.optim.AdamW:
         """AdamW with weight decay on matrices only; the fused kernel when this torch has it (CPU and CUDA)."""
         decay = [p for n, p in self.named_parameters() if p.dim() >= 2 and n != "wpe.weight"]
         no_decay = [p for n, p in self.named_parameters() if p.dim() < 2 or n == "wpe.weight"]

@@ -31,7 +31,9 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise MixlawInputError("--executor ray needs Ray: pip install 'mixlaw[ray]' (or pip install 'ray[default]')") from None
+        raise MixlawInputError(
+            "--executor ray needs Ray: pip install 'mixlaw[ray]' (or pip install 'ray[default]')"
+        ) from None
     return ray
 
 
@@ -43,8 +45,15 @@ class RayExecutor:
     instance, `runtime_env={...}` to ship code). A Ray instance started here is shut down by `shutdown()`.
     `max_retries` re-runs a task whose worker died (the run resumes from its last checkpoint)."""
 
-    def __init__(self, address: str | None = None, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
-                 threads: int = 1, max_retries: int = 1, **init_kwargs: Any) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus_per_run: float = 1.0,
+        gpus_per_run: float = 0.0,
+        threads: int = 1,
+        max_retries: int = 1,
+        **init_kwargs: Any,
+    ) -> None:
         if cpus_per_run <= 0 or gpus_per_run < 0:
             raise MixlawInputError("ray executor: cpus per run must be > 0 and gpus per run >= 0")
         self.address = address
@@ -71,7 +80,9 @@ class RayExecutor:
         ray = import_ray()
         if not ray.is_initialized():
             try:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **self.init_kwargs)
+                ray.init(
+                    address=self.address, include_dashboard=False, log_to_driver=False, **self.init_kwargs
+                )
             except ConnectionError as exc:
                 raise MixlawInputError(f"--address {self.address}: cannot connect to Ray: {exc}") from None
             self._owns_ray = True
@@ -81,7 +92,8 @@ class RayExecutor:
         ray = self._ray()
         if self._remote is None:
             self._remote = ray.remote(_call_with_threads).options(
-                num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=self.max_retries)
+                num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=self.max_retries
+            )
         ref = self._remote.remote(self.threads, fn, *args)
         self._refs.append(ref)
         return ref.future()

@@ -99,7 +99,11 @@ def strip_code(src: str) -> str | None:
 
     def offset(row: int, col_bytes: int | None, col_chars: int | None = None) -> int:
         line = lines[row - 1] if row - 1 < len(lines) else ""
-        col = col_chars if col_chars is not None else len(line.encode("utf-8")[:col_bytes].decode("utf-8", "ignore"))
+        col = (
+            col_chars
+            if col_chars is not None
+            else len(line.encode("utf-8")[:col_bytes].decode("utf-8", "ignore"))
+        )
         return starts[row - 1] + col
 
     edits: list[tuple[int, int, str]] = []
@@ -253,7 +257,11 @@ def _poly_str(coeffs: list[int], var: str) -> str:
         if c == 0:
             continue
         mag = abs(c)
-        body = str(mag) if power == 0 else (("" if mag == 1 else f"{mag}*") + var + (f"**{power}" if power > 1 else ""))
+        body = (
+            str(mag)
+            if power == 0
+            else (("" if mag == 1 else f"{mag}*") + var + (f"**{power}" if power > 1 else ""))
+        )
         sign = "-" if c < 0 else "+"
         terms.append((sign, body))
     if not terms:
@@ -316,7 +324,9 @@ def _g_poly_eval(rng: random.Random) -> tuple[str, str]:
     name, var = rng.choice("fghkpqr"), rng.choice("xyztnm")
     coeffs, s = _poly(rng, var, rng.randint(1, 3))
     at = rng.randint(-6, 6)
-    return f"Let {name}({var}) = {s}. What is {name}({at})?", str(sum(c * at**i for i, c in enumerate(coeffs)))
+    return f"Let {name}({var}) = {s}. What is {name}({at})?", str(
+        sum(c * at**i for i, c in enumerate(coeffs))
+    )
 
 
 def _g_derivative(rng: random.Random) -> tuple[str, str]:
@@ -378,14 +388,26 @@ def _g_sequence(rng: random.Random) -> tuple[str, str]:
 
 
 def _g_round(rng: random.Random) -> tuple[str, str]:
-    x = rng.randint(-10**6, 10**6) / 10**rng.randint(2, 5)
+    x = rng.randint(-(10**6), 10**6) / 10 ** rng.randint(2, 5)
     dp = rng.randint(0, 2)
     return f"Round {x} to {dp} decimal places.", f"{round(x, dp):.{dp}f}"
 
 
 _GENERATORS = [
-    _g_add, _g_mul, _g_mixed, _g_linear_1d, _g_linear_2d, _g_poly_eval, _g_derivative,
-    _g_base, _g_gcd, _g_prime, _g_fraction, _g_compare, _g_sequence, _g_round,
+    _g_add,
+    _g_mul,
+    _g_mixed,
+    _g_linear_1d,
+    _g_linear_2d,
+    _g_poly_eval,
+    _g_derivative,
+    _g_base,
+    _g_gcd,
+    _g_prime,
+    _g_fraction,
+    _g_compare,
+    _g_sequence,
+    _g_round,
 ]
 
 
@@ -410,7 +432,9 @@ def resolve_files(patterns: list[str], base: Path, domain: str) -> list[Path]:
     return files
 
 
-def iter_files(files: list[Path], text_field: str, domain: str, doc_separator: str | None = None) -> Iterator[str]:
+def iter_files(
+    files: list[Path], text_field: str, domain: str, doc_separator: str | None = None
+) -> Iterator[str]:
     """Documents of local files: a .txt file is one document (or is split on `doc_separator`),
     a .jsonl line or a .parquet row is one document (its `text_field`)."""
     for path in files:
@@ -436,7 +460,9 @@ def iter_files(files: list[Path], text_field: str, domain: str, doc_separator: s
             except Exception as exc:  # pyarrow raises several types
                 raise MixlawInputError(f"{path}: cannot read Parquet: {exc}") from None
             if text_field not in pf.schema_arrow.names:
-                raise MixlawInputError(f"{path}: no text column {text_field!r} (columns: {pf.schema_arrow.names})")
+                raise MixlawInputError(
+                    f"{path}: no text column {text_field!r} (columns: {pf.schema_arrow.names})"
+                )
             for batch in pf.iter_batches(columns=[text_field], batch_size=1024):
                 for value in batch.column(0).to_pylist():
                     if isinstance(value, str) and value.strip():
@@ -449,8 +475,9 @@ def iter_files(files: list[Path], text_field: str, domain: str, doc_separator: s
                     yield piece
 
 
-def iter_hf(dataset: str, config: str | None, split: str, text_field: str, domain: str,
-            revision: str | None = None) -> Iterator[str]:
+def iter_hf(
+    dataset: str, config: str | None, split: str, text_field: str, domain: str, revision: str | None = None
+) -> Iterator[str]:
     """Documents of a Hugging Face dataset, streamed (`datasets.load_dataset(..., streaming=True)`).
 
     `dataset` may be a hub name (needs the network at build time) or a local directory / data files."""
@@ -467,7 +494,9 @@ def iter_hf(dataset: str, config: str | None, split: str, text_field: str, domai
         ds = datasets.load_dataset(dataset, config, **kwargs)
     except Exception as exc:  # network, missing dataset, bad config: all one-line errors
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MixlawInputError(f"domain {domain!r}: cannot load Hugging Face dataset {dataset!r}: {msg}") from None
+        raise MixlawInputError(
+            f"domain {domain!r}: cannot load Hugging Face dataset {dataset!r}: {msg}"
+        ) from None
     for row in ds:
         if text_field not in row:
             raise MixlawInputError(f"domain {domain!r}: dataset {dataset!r} has no field {text_field!r}")

@@ -26,7 +26,9 @@ class TrainSettings:
     seq_len: int = 128
     lr: float = 3e-3
     warmup_steps: int = 20
-    schedule: str = "constant"  # constant LR after warmup, or wsd (warmup-stable-decay with a cooldown branch)
+    schedule: str = (
+        "constant"  # constant LR after warmup, or wsd (warmup-stable-decay with a cooldown branch)
+    )
     cooldown_fraction: float = 0.2  # wsd: cooldown length as a fraction of each evaluated length
     weight_decay: float = 0.1
     grad_clip: float = 1.0
@@ -88,8 +90,10 @@ class RunSpec:
             "valid_domains": list(self.valid_domains),
         }
         if self.stages:  # keys only present when used, so older run ids do not change
-            ident["stages"] = [[round(float(share), 10), [[d, round(float(p), 10)] for d, p in mix]]
-                               for share, mix in self.stages]
+            ident["stages"] = [
+                [round(float(share), 10), [[d, round(float(p), 10)] for d, p in mix]]
+                for share, mix in self.stages
+            ]
         if self.init_id:
             ident["init"] = self.init_id
         return ident
@@ -113,7 +117,9 @@ class RunSpec:
         d.pop("run_id", None)
         s = dict(d.pop("settings", {}))
         s["eval_steps"] = tuple(s.get("eval_steps", ()))
-        stages = tuple((float(share), tuple((str(a), float(b)) for a, b in mix)) for share, mix in d.pop("stages", ()))
+        stages = tuple(
+            (float(share), tuple((str(a), float(b)) for a, b in mix)) for share, mix in d.pop("stages", ())
+        )
         return cls(
             mixture=tuple((str(a), float(b)) for a, b in d.pop("mixture")),
             stages=stages,
@@ -140,8 +146,9 @@ def stage_plan(spec: RunSpec) -> list[tuple[int, dict[str, float]]]:
     return out
 
 
-def schedule_mixture(stages: list[tuple[float, dict[str, float]]], steps: int,
-                     domains: list[str]) -> tuple[tuple[str, float], ...]:
+def schedule_mixture(
+    stages: list[tuple[float, dict[str, float]]], steps: int, domains: list[str]
+) -> tuple[tuple[str, float], ...]:
     """Overall mixture of a schedule at `steps` steps: each stage weighted by its (rounded) number of steps."""
     bounds, acc, prev = [], 0.0, 0
     for share, _ in stages:
@@ -210,7 +217,12 @@ def parse_settings(raw: object, where: str = "training") -> TrainSettings:
                 raise MixlawInputError(f"{w}: {value!r} must be a non-negative integer")
             out[key] = value
         else:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or not math.isfinite(value):
+            if (
+                not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or value < 0
+                or not math.isfinite(value)
+            ):
                 raise MixlawInputError(f"{w}: {value!r} must be a non-negative number")
             out[key] = float(value)
     s = TrainSettings(**out)
@@ -260,9 +272,13 @@ def resolve_init(path) -> tuple[str, str, dict]:
         else:
             found = sorted(p.glob(f"runs/*/{MODEL_FILE}"))
             if len(found) != 1:
-                what = "none" if not found else f"{len(found)} ({', '.join(f.parent.name for f in found[:5])})"
-                raise MixlawInputError(f"--init-from {path}: expected one {MODEL_FILE} in the folder or its runs/*/, "
-                                       f"found {what}; pass the file itself (train the base with save_model: true)")
+                what = (
+                    "none" if not found else f"{len(found)} ({', '.join(f.parent.name for f in found[:5])})"
+                )
+                raise MixlawInputError(
+                    f"--init-from {path}: expected one {MODEL_FILE} in the folder or its runs/*/, "
+                    f"found {what}; pass the file itself (train the base with save_model: true)"
+                )
             p = found[0]
     if not p.is_file():
         raise MixlawInputError(f"--init-from {path}: file not found")

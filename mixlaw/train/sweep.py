@@ -52,7 +52,14 @@ log = logging.getLogger(__name__)
 RESULT = "result.csv"
 PROGRESS = "progress.json"
 CKPT = "checkpoint.safetensors"
-TABLE_DTYPES = {"run": str, "model": str, "valid_domain": str, "schedule": str, "tokenizer": str, "corpus": str}
+TABLE_DTYPES = {
+    "run": str,
+    "model": str,
+    "valid_domain": str,
+    "schedule": str,
+    "tokenizer": str,
+    "corpus": str,
+}
 
 
 class SweepError(RuntimeError):
@@ -108,8 +115,10 @@ class LocalExecutor:
             import multiprocessing as mp
 
             self._pool = cf.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=mp.get_context("spawn"),
-                initializer=_worker_init, initargs=(self.threads,),
+                max_workers=self.workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(self.threads,),
             )
         return self._pool.submit(fn, *args)
 
@@ -181,10 +190,32 @@ class SweepConfig:
     init_from: str = ""
 
 
-_SWEEP_KEYS = {"corpus", "models", "steps", "seeds", "seed", "training", "mixtures", "design",
-               "train_domains", "valid_domains", "schedules", "init_from"}
-_DESIGN_KEYS = {"method", "n", "seed", "temperature", "max_epochs", "caps", "grid", "strength_range",
-                "min_weight", "include"}
+_SWEEP_KEYS = {
+    "corpus",
+    "models",
+    "steps",
+    "seeds",
+    "seed",
+    "training",
+    "mixtures",
+    "design",
+    "train_domains",
+    "valid_domains",
+    "schedules",
+    "init_from",
+}
+_DESIGN_KEYS = {
+    "method",
+    "n",
+    "seed",
+    "temperature",
+    "max_epochs",
+    "caps",
+    "grid",
+    "strength_range",
+    "min_weight",
+    "include",
+}
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
@@ -230,23 +261,36 @@ def parse_sweep_config(raw: object, where: str = "config", base_dir: str | Path 
     steps = [steps_raw] if isinstance(steps_raw, int) else steps_raw
     if steps_raw is None and all(m.steps for m in models):
         steps = [0]
-    if not isinstance(steps, list) or not steps or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in steps):
+    if (
+        not isinstance(steps, list)
+        or not steps
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in steps)
+    ):
         raise MixlawInputError(f"{where}: steps: {steps_raw!r} must be a positive integer or a list of them")
     seeds_raw = raw.get("seeds", raw.get("seed", [0]))
     seeds = [seeds_raw] if isinstance(seeds_raw, int) else seeds_raw
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
         raise MixlawInputError(f"{where}: seeds: {seeds_raw!r} must be an integer or a list of integers")
     mixtures_raw = raw.get("mixtures") or []
     if not isinstance(mixtures_raw, list):
         raise MixlawInputError(f"{where}: mixtures: expected a list of mappings domain -> proportion")
-    mixtures = [design_mod.check_mixture(m, train_domains, f"{where}: mixtures[{i}]") for i, m in enumerate(mixtures_raw)]
+    mixtures = [
+        design_mod.check_mixture(m, train_domains, f"{where}: mixtures[{i}]")
+        for i, m in enumerate(mixtures_raw)
+    ]
     dsg = raw.get("design")
     if dsg is not None:
         if not isinstance(dsg, dict):
             raise MixlawInputError(f"{where}: design: expected a mapping (method: grid | dirichlet, n: ...)")
         bad = set(dsg) - _DESIGN_KEYS
         if bad:
-            raise MixlawInputError(f"{where}: design: unknown key(s) {sorted(bad)} (allowed: {sorted(_DESIGN_KEYS)})")
+            raise MixlawInputError(
+                f"{where}: design: unknown key(s) {sorted(bad)} (allowed: {sorted(_DESIGN_KEYS)})"
+            )
         if dsg.get("method", "dirichlet") not in ("grid", "dirichlet"):
             raise MixlawInputError(f"{where}: design.method: {dsg.get('method')!r} is not grid or dirichlet")
     schedules = _parse_schedules(raw.get("schedules"), train_domains, where)
@@ -257,31 +301,50 @@ def parse_sweep_config(raw: object, where: str = "config", base_dir: str | Path 
         if not isinstance(init_from, str):
             raise MixlawInputError(f"{where}: init_from: {init_from!r} must be a path")
         init_from = str(Path(base_dir) / Path(init_from).expanduser())
-    cfg = SweepConfig(corpus=corpus, models=models, steps=steps, seeds=seeds, settings=settings,
-                      mixtures=mixtures, design=dsg, train_domains=train_domains,
-                      valid_domains=valid_domains, path=where, schedules=schedules, init_from=init_from)
+    cfg = SweepConfig(
+        corpus=corpus,
+        models=models,
+        steps=steps,
+        seeds=seeds,
+        settings=settings,
+        mixtures=mixtures,
+        design=dsg,
+        train_domains=train_domains,
+        valid_domains=valid_domains,
+        path=where,
+        schedules=schedules,
+        init_from=init_from,
+    )
     for m in models:
-        for st in ([m.steps] if m.steps else steps):
+        for st in [m.steps] if m.steps else steps:
             if st < 1:
                 raise MixlawInputError(f"{where}: steps: model {m.label} has {st} steps; give steps >= 1")
     return cfg
 
 
-def _parse_schedules(raw: object, train_domains: list[str], where: str) -> list[list[tuple[float, dict[str, float]]]]:
+def _parse_schedules(
+    raw: object, train_domains: list[str], where: str
+) -> list[list[tuple[float, dict[str, float]]]]:
     """`schedules:` = a list of schedules, each a list of stages {share: s, mixture: {domain: p}}; shares sum to 1."""
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise MixlawInputError(f"{where}: schedules: expected a list of schedules (lists of {{share, mixture}} stages)")
+        raise MixlawInputError(
+            f"{where}: schedules: expected a list of schedules (lists of {{share, mixture}} stages)"
+        )
     out = []
     for i, sched in enumerate(raw):
         w = f"{where}: schedules[{i}]"
         if not isinstance(sched, list) or not sched:
-            raise MixlawInputError(f"{w}: expected a non-empty list of stages {{share: 0.8, mixture: {{...}}}}")
+            raise MixlawInputError(
+                f"{w}: expected a non-empty list of stages {{share: 0.8, mixture: {{...}}}}"
+            )
         stages = []
         for j, st in enumerate(sched):
             if not isinstance(st, dict) or set(st) != {"share", "mixture"}:
-                raise MixlawInputError(f"{w}[{j}]: a stage is {{share: FRACTION, mixture: {{domain: proportion}}}}")
+                raise MixlawInputError(
+                    f"{w}[{j}]: a stage is {{share: FRACTION, mixture: {{domain: proportion}}}}"
+                )
             share = st["share"]
             if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share <= 1:
                 raise MixlawInputError(f"{w}[{j}].share: {share!r} must be in (0, 1]")
@@ -323,8 +386,9 @@ def _parse_models(raw: object, where: str) -> list[ModelSpec]:
             raise MixlawInputError(f"{w}.steps: {m['steps']!r} must be a positive integer")
         if "lr" in m and (not isinstance(m["lr"], (int, float)) or m["lr"] <= 0):
             raise MixlawInputError(f"{w}.lr: {m['lr']!r} must be a positive number")
-        out.append(ModelSpec(m["layers"], m["width"], heads, m.get("steps"),
-                             float(m["lr"]) if "lr" in m else None))
+        out.append(
+            ModelSpec(m["layers"], m["width"], heads, m.get("steps"), float(m["lr"]) if "lr" in m else None)
+        )
     return out
 
 
@@ -334,7 +398,9 @@ def run_tokens(cfg: SweepConfig) -> int:
     return longest * cfg.settings.batch_size * cfg.settings.seq_len
 
 
-def design_mixtures(cfg: SweepConfig, token_counts: dict[str, int], overrides: dict | None = None) -> list[dict[str, float]]:
+def design_mixtures(
+    cfg: SweepConfig, token_counts: dict[str, int], overrides: dict | None = None
+) -> list[dict[str, float]]:
     """The mixtures of the config's `design:` block (with CLI overrides) for the training domains."""
     d = {**(cfg.design or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
     method = d.get("method", "dirichlet")
@@ -346,14 +412,17 @@ def design_mixtures(cfg: SweepConfig, token_counts: dict[str, int], overrides: d
         ec = design_mod.epoch_caps(counts, run_tokens(cfg), float(d["max_epochs"]))
         caps = {k: min(caps.get(k, 1.0), v) for k, v in ec.items()}
     if method == "grid":
-        return design_mod.halving_grid(cfg.train_domains, caps, grid=float(d.get("grid", 1 / 16)), n=n, seed=seed)
+        return design_mod.halving_grid(
+            cfg.train_domains, caps, grid=float(d.get("grid", 1 / 16)), n=n, seed=seed
+        )
     kwargs = {}
     if "strength_range" in d:
         kwargs["strength_range"] = tuple(d["strength_range"])
     if "min_weight" in d:
         kwargs["min_weight"] = float(d["min_weight"])
-    return design_mod.dirichlet_design(counts, n=n, seed=seed, temperature=float(d.get("temperature", 0.5)),
-                                       caps=caps, **kwargs)
+    return design_mod.dirichlet_design(
+        counts, n=n, seed=seed, temperature=float(d.get("temperature", 0.5)), caps=caps, **kwargs
+    )
 
 
 def build_runs(cfg: SweepConfig, corpus: Corpus) -> list[RunSpec]:
@@ -370,21 +439,36 @@ def build_runs(cfg: SweepConfig, corpus: Corpus) -> list[RunSpec]:
             if init_meta.get("config"):
                 shape = json.loads(init_meta["config"])
                 if (shape.get("n_layer"), shape.get("n_embd")) != (m.layers, m.width):
-                    raise MixlawInputError(f"init_from {init_file}: weights of L{shape.get('n_layer')}-D{shape.get('n_embd')}"
-                                           f" do not fit model {m.label}")
-            for st in ([m.steps] if m.steps else cfg.steps):
+                    raise MixlawInputError(
+                        f"init_from {init_file}: weights of L{shape.get('n_layer')}-D{shape.get('n_embd')}"
+                        f" do not fit model {m.label}"
+                    )
+            for st in [m.steps] if m.steps else cfg.steps:
                 if isinstance(plan, dict):
                     mixture, stages = tuple((d, float(plan[d])) for d in cfg.train_domains), ()
                 else:
                     mixture = schedule_mixture(plan, st, cfg.train_domains)
-                    stages = tuple((share, tuple((d, mix[d]) for d in cfg.train_domains)) for share, mix in plan)
+                    stages = tuple(
+                        (share, tuple((d, mix[d]) for d in cfg.train_domains)) for share, mix in plan
+                    )
                 for seed in cfg.seeds:
-                    runs.append(RunSpec(
-                        mixture=mixture,
-                        layers=m.layers, width=m.width, heads=m.heads, steps=st, seed=seed,
-                        settings=settings, corpus_id=corpus.id, valid_domains=tuple(cfg.valid_domains),
-                        corpus_dir=str(corpus.path), stages=stages, init_id=init_id, init_from=init_file,
-                    ))
+                    runs.append(
+                        RunSpec(
+                            mixture=mixture,
+                            layers=m.layers,
+                            width=m.width,
+                            heads=m.heads,
+                            steps=st,
+                            seed=seed,
+                            settings=settings,
+                            corpus_id=corpus.id,
+                            valid_domains=tuple(cfg.valid_domains),
+                            corpus_dir=str(corpus.path),
+                            stages=stages,
+                            init_id=init_id,
+                            init_from=init_file,
+                        )
+                    )
     return runs
 
 
@@ -405,7 +489,9 @@ def repetition_report(runs: Sequence[RunSpec], corpus: Corpus) -> list[str]:
         toks = r.steps * r.settings.batch_size * r.settings.seq_len
         for d, p in r.mixture:
             if p > 0 and avail.get(d, 0) and p * toks / avail[d] > 1.0:
-                lines.append(f"run {r.run_id} ({r.model_label}, {r.steps} steps): {p * toks / avail[d]:.2f} epochs of {d}")
+                lines.append(
+                    f"run {r.run_id} ({r.model_label}, {r.steps} steps): {p * toks / avail[d]:.2f} epochs of {d}"
+                )
     return lines
 
 
@@ -472,8 +558,10 @@ class _Progress:
         rate = max(0, done - self.base[0]) / el
         left = (planned - done) / rate if rate > 0 else math.inf
         eta = "?" if not math.isfinite(left) else _fmt_time(left)
-        return (f"sweep: {len(self.done)}/{len(self.runs)} runs done | {rate / 1e3:,.1f}k tok/s | "
-                f"{done / 1e6:,.2f}M/{planned / 1e6:,.2f}M tokens | {_fmt_time(el)} elapsed, ~{eta} left")
+        return (
+            f"sweep: {len(self.done)}/{len(self.runs)} runs done | {rate / 1e3:,.1f}k tok/s | "
+            f"{done / 1e6:,.2f}M/{planned / 1e6:,.2f}M tokens | {_fmt_time(el)} elapsed, ~{eta} left"
+        )
 
     def _loop(self) -> None:
         while not self._stop.wait(1.0):
@@ -563,32 +651,48 @@ def run_sweep(
                 executor = LocalExecutor(workers=min(len(todo), os.cpu_count() or 1))
             with _Progress(runs, out, finished, progress) as prog:
                 try:
-                    futures = {executor.submit(execute_run, r.to_dict(), str(out / "runs" / r.run_id)): r
-                               for r in todo}
+                    futures = {
+                        executor.submit(execute_run, r.to_dict(), str(out / "runs" / r.run_id)): r
+                        for r in todo
+                    }
                     for fut in cf.as_completed(futures):
                         r = futures[fut]
                         try:
                             res = fut.result()
                             frame = save_table()
-                            prog.run_done(r.run_id, f"sweep: run {r.run_id} {r.model_label} {r.steps} steps "
-                                                    f"finished in {res['seconds']:.1f}s")
+                            prog.run_done(
+                                r.run_id,
+                                f"sweep: run {r.run_id} {r.model_label} {r.steps} steps "
+                                f"finished in {res['seconds']:.1f}s",
+                            )
                         except Exception as exc:  # noqa: BLE001 - keep going; report at the end
                             failures.append((r, exc))
-                            atomic_write(out / "runs" / r.run_id / "error.txt", f"{type(exc).__name__}: {exc}\n".encode())
-                            prog.run_done(r.run_id, f"sweep: run {r.run_id} FAILED: {type(exc).__name__}: {exc}")
+                            atomic_write(
+                                out / "runs" / r.run_id / "error.txt",
+                                f"{type(exc).__name__}: {exc}\n".encode(),
+                            )
+                            prog.run_done(
+                                r.run_id, f"sweep: run {r.run_id} FAILED: {type(exc).__name__}: {exc}"
+                            )
                 finally:
                     if own:
                         executor.shutdown(wait=True, cancel_futures=True)
         if failures:
             r, exc = failures[0]
             if all(isinstance(e, MixlawInputError) for _, e in failures):
-                raise MixlawInputError(f"{len(failures)} of {len(runs)} runs failed; first ({r.run_id}): {exc}")
-            raise SweepError(f"{len(failures)} of {len(runs)} runs failed; first ({r.run_id}): "
-                             f"{type(exc).__name__}: {exc} (see {out}/runs/<id>/error.txt; rerun to retry)")
+                raise MixlawInputError(
+                    f"{len(failures)} of {len(runs)} runs failed; first ({r.run_id}): {exc}"
+                )
+            raise SweepError(
+                f"{len(failures)} of {len(runs)} runs failed; first ({r.run_id}): "
+                f"{type(exc).__name__}: {exc} (see {out}/runs/<id>/error.txt; rerun to retry)"
+            )
         return frame
 
 
-def prepare_sweep(cfg: SweepConfig, cache_dir: str | Path | None = None, rebuild: bool = False) -> tuple[Corpus, list[RunSpec]]:
+def prepare_sweep(
+    cfg: SweepConfig, cache_dir: str | Path | None = None, rebuild: bool = False
+) -> tuple[Corpus, list[RunSpec]]:
     """Build (or reuse) the corpus of a config and expand its runs."""
     corpus = prepare_corpus(cfg.corpus, cache_dir=cache_dir, rebuild=rebuild)
     for r in cfg.train_domains:

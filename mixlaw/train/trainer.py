@@ -104,7 +104,11 @@ class _Eval:
 def _state_tensors(model, opt) -> dict:
     import torch
 
-    out = {f"model.{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    out = {
+        f"model.{k}": v.detach().contiguous().clone()
+        for k, v in model.state_dict().items()
+        if k != "lm_head.weight"
+    }
     for idx, st in opt.state_dict()["state"].items():
         for key, val in st.items():
             t = val if torch.is_tensor(val) else torch.tensor(val)
@@ -173,20 +177,33 @@ def train_run(
     device = ddp_device(s.device, local_rank) if ddp else resolve_device(s.device)
     corpus = Corpus(spec.corpus_dir)
     if spec.corpus_id and corpus.id != spec.corpus_id:
-        raise MixlawInputError(f"{spec.corpus_dir}: corpus id {corpus.id} differs from the run's {spec.corpus_id}")
+        raise MixlawInputError(
+            f"{spec.corpus_dir}: corpus id {corpus.id} differs from the run's {spec.corpus_id}"
+        )
     tok = corpus.tokenizer
     props = spec.proportions
     loader = MixtureLoader(
         {d: corpus.tokens(d, "train") for d, p in props.items() if p > 0},
-        props, s.batch_size, s.seq_len, spec.seed, stages=stage_plan(spec) if spec.stages else None,
+        props,
+        s.batch_size,
+        s.seq_len,
+        spec.seed,
+        stages=stage_plan(spec) if spec.stages else None,
     )
     token_bytes = tok.token_bytes()
     valid_domains = list(spec.valid_domains) or corpus.domains
-    evals = {d: _Eval(corpus.tokens(d, "valid"), s.seq_len, s.eval_tokens, token_bytes) for d in valid_domains}
+    evals = {
+        d: _Eval(corpus.tokens(d, "valid"), s.seq_len, s.eval_tokens, token_bytes) for d in valid_domains
+    }
 
     torch.manual_seed(spec.seed)
-    cfg = GPTConfig(n_layer=spec.layers, n_embd=spec.width, vocab_size=tok.vocab_size,
-                    block_size=s.seq_len, n_head=spec.heads)
+    cfg = GPTConfig(
+        n_layer=spec.layers,
+        n_embd=spec.width,
+        vocab_size=tok.vocab_size,
+        block_size=s.seq_len,
+        n_head=spec.heads,
+    )
     raw = GPT(cfg).to(device)
     init_meta = _load_init(spec, raw, tok.id) if spec.init_from else {}
     opt = raw.configure_optimizer(s.lr, s.weight_decay, (s.beta1, s.beta2))
@@ -213,7 +230,10 @@ def train_run(
 
         model = DistributedDataParallel(raw, device_ids=[local_rank] if device.startswith("cuda") else None)
     loader.skip_to(step)
-    lo, hi = rank * (s.batch_size // world), (rank + 1) * (s.batch_size // world)  # this rank's rows of a batch
+    lo, hi = (
+        rank * (s.batch_size // world),
+        (rank + 1) * (s.batch_size // world),
+    )  # this rank's rows of a batch
     done_steps = {r["step"] for r in rows}
     work_done = step + sum(e - b for b, es in branch_at.items() for e in es if e in done_steps)
     tokens_per_step = s.batch_size * s.seq_len
@@ -272,13 +292,23 @@ def train_run(
             total = float(summed)
             n = ev.y.size
             row = {
-                "run": spec.run_id, "model": spec.model_label, "params": params, "params_total": params_total,
-                "step": at_step, "tokens": at_step * tokens_per_step, "seed": spec.seed,
+                "run": spec.run_id,
+                "model": spec.model_label,
+                "params": params,
+                "params_total": params_total,
+                "step": at_step,
+                "tokens": at_step * tokens_per_step,
+                "seed": spec.seed,
                 **{f"p_{column_name(k)}": float(v) for k, v in spec.mixture},
-                "valid_domain": d, "loss": total / n,
+                "valid_domain": d,
+                "loss": total / n,
                 "bits_per_byte": total / (LN2 * ev.bytes) if ev.bytes else float("nan"),
-                "schedule": s.schedule, "lr": s.lr, "batch_size": s.batch_size, "seq_len": s.seq_len,
-                "tokenizer": tok.id, "corpus": corpus.id,
+                "schedule": s.schedule,
+                "lr": s.lr,
+                "batch_size": s.batch_size,
+                "seq_len": s.seq_len,
+                "tokenizer": tok.id,
+                "corpus": corpus.id,
                 "flops": raw.flops_per_token(s.seq_len) * at_step * tokens_per_step,
                 **{f"epochs_{column_name(k)}": round(epochs.get(k, 0.0), 6) for k, _ in spec.mixture},
                 **extra_columns,
@@ -292,9 +322,16 @@ def train_run(
             return
         el = elapsed0 + time.time() - t_start
         info = {
-            "run": spec.run_id, "status": status, "step": step, "steps": spec.steps,
-            "work_done": work_done, "work_planned": planned, "tokens_per_step": tokens_per_step,
-            "elapsed": round(el, 3), "train_loss": train_loss, "pid": os.getpid(),
+            "run": spec.run_id,
+            "status": status,
+            "step": step,
+            "steps": spec.steps,
+            "work_done": work_done,
+            "work_planned": planned,
+            "tokens_per_step": tokens_per_step,
+            "elapsed": round(el, 3),
+            "train_loss": train_loss,
+            "pid": os.getpid(),
             **({"world_size": world} if ddp else {}),
         }
         atomic_write(run_dir / PROGRESS, json.dumps(info))
@@ -324,7 +361,9 @@ def train_run(
             break
         train_loss = train_step(lr_at(spec, step))
         if not math.isfinite(train_loss):
-            raise RuntimeError(f"run {spec.run_id}: training diverged at step {step} (loss {train_loss}); lower lr")
+            raise RuntimeError(
+                f"run {spec.run_id}: training diverged at step {step} (loss {train_loss}); lower lr"
+            )
         step += 1
         work_done += 1
         if s.schedule == "constant" and step in eval_steps and step not in done_steps:
@@ -378,10 +417,18 @@ def _save_model(path: Path, model, spec: RunSpec, tokenizer_id: str, corpus_id: 
     """Final weights only (no optimizer), for `--init-from`; deterministic bytes for a deterministic run."""
     from safetensors.torch import save_file
 
-    tensors = {f"model.{k}": v.detach().cpu().contiguous().clone()
-               for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    meta = {"run": spec.run_id, "step": str(spec.steps), "tokenizer": tokenizer_id, "corpus": corpus_id,
-            "config": json.dumps(cfg.to_dict(), sort_keys=True)}
+    tensors = {
+        f"model.{k}": v.detach().cpu().contiguous().clone()
+        for k, v in model.state_dict().items()
+        if k != "lm_head.weight"
+    }
+    meta = {
+        "run": spec.run_id,
+        "step": str(spec.steps),
+        "tokenizer": tokenizer_id,
+        "corpus": corpus_id,
+        "config": json.dumps(cfg.to_dict(), sort_keys=True),
+    }
     with replacing(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
@@ -395,18 +442,25 @@ def _load_init(spec: RunSpec, model, tokenizer_id: str) -> dict:
         raise MixlawInputError(f"init_from: {path}: file not found")
     meta = _safetensors_metadata(path)
     if meta.get("tokenizer") and meta["tokenizer"] != tokenizer_id:
-        raise MixlawInputError(f"init_from: {path}: tokenizer {meta['tokenizer']} differs from this corpus's {tokenizer_id}")
+        raise MixlawInputError(
+            f"init_from: {path}: tokenizer {meta['tokenizer']} differs from this corpus's {tokenizer_id}"
+        )
     with safe_open(str(path), framework="pt") as fh:
-        tensors = {k[6:] if k.startswith("model.") else k: fh.get_tensor(k) for k in fh.keys()
-                   if k.startswith("model.") or "." in k and not k.startswith(("opt.", "rng."))}
+        tensors = {
+            k[6:] if k.startswith("model.") else k: fh.get_tensor(k)
+            for k in fh.keys()
+            if k.startswith("model.") or "." in k and not k.startswith(("opt.", "rng."))
+        }
     own = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
     missing = sorted(set(own) - set(tensors))
     if missing:
         raise MixlawInputError(f"init_from: {path}: no weights for {missing[0]} (a different model shape?)")
     for k, v in own.items():
         if tuple(tensors[k].shape) != tuple(v.shape):
-            raise MixlawInputError(f"init_from: {path}: {k} has shape {tuple(tensors[k].shape)}, the model "
-                                   f"{spec.model_label} needs {tuple(v.shape)}")
+            raise MixlawInputError(
+                f"init_from: {path}: {k} has shape {tuple(tensors[k].shape)}, the model "
+                f"{spec.model_label} needs {tuple(v.shape)}"
+            )
     model.load_state_dict({k: tensors[k] for k in own}, strict=False)
     return meta
 
@@ -417,6 +471,9 @@ def _clone_opt_state(sd: dict) -> dict:
     import torch
 
     return {
-        "state": {k: {kk: (vv.clone() if torch.is_tensor(vv) else vv) for kk, vv in v.items()} for k, v in sd["state"].items()},
+        "state": {
+            k: {kk: (vv.clone() if torch.is_tensor(vv) else vv) for kk, vv in v.items()}
+            for k, v in sd["state"].items()
+        },
         "param_groups": copy.deepcopy(sd["param_groups"]),
     }
