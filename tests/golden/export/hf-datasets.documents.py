@@ -6,10 +6,10 @@
 from datasets import interleave_datasets, load_dataset
 
 SOURCES = [
-    "s3://bucket/web",  # web
-    "data/code",  # code
-    "data/books",  # books
-    "data/math",  # math
+    's3://bucket/web',  # web
+    'data/code',  # code
+    'data/books',  # books
+    'data/math',  # math
 ]
 PROBABILITIES = [0.609266, 0.103966, 0.003657, 0.283111]
 

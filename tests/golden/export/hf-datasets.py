@@ -6,10 +6,10 @@
 from datasets import interleave_datasets, load_dataset
 
 SOURCES = [
-    "s3://bucket/web",  # web
-    "data/code",  # code
-    "data/books",  # books
-    "data/math",  # math
+    's3://bucket/web',  # web
+    'data/code',  # code
+    'data/books',  # books
+    'data/math',  # math
 ]
 PROBABILITIES = [0.451234, 0.248766, 0.2, 0.1]
 

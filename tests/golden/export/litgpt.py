@@ -7,18 +7,16 @@ from litdata.streaming import CombinedStreamingDataset, StreamingDataset, Tokens
 
 BLOCK_SIZE = 2049  # seq_len + 1; set to your model's
 INPUT_DIRS = [
-    "s3://bucket/web",  # web
-    "data/code",  # code
-    "data/books",  # books
-    "data/math",  # math
+    's3://bucket/web',  # web
+    'data/code',  # code
+    'data/books',  # books
+    'data/math',  # math
 ]
 WEIGHTS = (0.451234, 0.248766, 0.2, 0.1)
 
 train_dataset = CombinedStreamingDataset(
-    datasets=[
-        StreamingDataset(input_dir=d, item_loader=TokensLoader(block_size=BLOCK_SIZE), shuffle=True)
-        for d in INPUT_DIRS
-    ],
+    datasets=[StreamingDataset(input_dir=d, item_loader=TokensLoader(block_size=BLOCK_SIZE), shuffle=True)
+              for d in INPUT_DIRS],
     seed=42,
     weights=WEIGHTS,
     iterate_over_all=False,  # required with weights
