@@ -15,8 +15,9 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from mixlaw.evaluate import cross_validate
+from mixlaw.files import dump_json
 from mixlaw.fitted import fit_law, prepare
-from mixlaw.runs import RunsTable, dump_json, validate_runs, write_runs
+from mixlaw.runs import RunsTable, validate_runs, write_runs
 
 DOMAINS = ["web", "code", "books", "math"]
 VALID_WEIGHTS = np.array([0.4, 0.25, 0.2, 0.15])

@@ -1,4 +1,5 @@
-"""File helpers shared by every module: crash-safe writes, folder locks, and JSON/YAML reads with one-line errors.
+"""File helpers shared by every module: crash-safe writes, folder locks, JSON/YAML reads with one-line errors,
+and JSON writes of numpy values.
 
 A file is written to a temporary name in the same folder, flushed to disk and renamed over the target, so a
 reader (or a resumed run after a kill) sees either the old file or the complete new one, never a torn one.
@@ -9,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mixlaw.errors import MixlawInputError
 
@@ -86,3 +90,25 @@ def read_yaml(path: str | Path, what: str) -> Any:
         raise MixlawInputError(
             f"{path}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}"
         ) from None
+
+
+def to_jsonable(value: Any) -> Any:
+    """Recursively convert numpy scalars/arrays to plain Python for json.dump (non-finite floats -> None)."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dump_json(value: Any, path: str | Path) -> None:
+    """Write `value` as indented JSON atomically (see `to_jsonable`)."""
+    atomic_write(path, json.dumps(to_jsonable(value), indent=2) + "\n")

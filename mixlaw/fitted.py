@@ -19,7 +19,7 @@ import pandas as pd
 
 from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import read_json
+from mixlaw.files import dump_json, read_json
 from mixlaw.laws import MixingLaw, get_law, law_from_dict
 from mixlaw.laws.dml import DML2
 from mixlaw.runs import (
@@ -28,7 +28,6 @@ from mixlaw.runs import (
     Weights,
     aggregate,
     check_proportions,
-    dump_json,
     load_weights,
     mixture_keys,
     read_table,

@@ -27,8 +27,9 @@ import pandas as pd
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.evaluate import cross_validate
+from mixlaw.files import dump_json
 from mixlaw.fitted import FitData, FittedLaw, fit_law
-from mixlaw.runs import PROPORTION_PREFIX, RunsTable, Weights, aggregate, dump_json, write_runs
+from mixlaw.runs import PROPORTION_PREFIX, RunsTable, Weights, aggregate, write_runs
 from mixlaw.scaling import SHARE_OPTIONS, SIZE_EXPONENT, STEP_EXPONENT, CurveLaws, fit_curves
 from mixlaw.selection import select_law
 

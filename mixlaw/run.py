@@ -36,8 +36,8 @@ import pandas as pd
 import yaml
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import atomic_write, locked, read_yaml
-from mixlaw.runs import PROPORTION_PREFIX, aggregate, dump_json, load_weights, read_runs
+from mixlaw.files import atomic_write, dump_json, locked, read_yaml
+from mixlaw.runs import PROPORTION_PREFIX, aggregate, load_weights, read_runs
 
 RUN_KEYS = {"proxies", "target", "pipeline", "optimize", "validate", "quick", "workers"}
 SHARED_KEYS = {"corpus", "train_domains", "valid_domains", "training"}

@@ -17,9 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,13 +25,24 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import atomic_write, replacing
+from mixlaw.files import dump_json, replacing, to_jsonable  # noqa: F401 (moved to files.py; re-exported)
+from mixlaw.mixture import (  # noqa: F401 (SUM_TOLERANCE, mixture_keys: re-exported for existing importers)
+    DECIMALS,
+    PREFIX,
+    SUM_TOLERANCE,
+    Domains,
+    check_table,
+    mixture_keys,
+    numeric_column,
+    prefixed_columns,
+    row_label,
+    strip_prefix,
+)
 
 log = logging.getLogger(__name__)
 
-PROPORTION_PREFIX = "p_"
-SUM_TOLERANCE = 1e-6
-MIXTURE_DECIMALS = 6  # mixtures equal after rounding to this many decimals are the same mixture
+PROPORTION_PREFIX = PREFIX  # the runs-table column of a training domain: p_<domain> (see mixlaw.mixture)
+MIXTURE_DECIMALS = DECIMALS  # mixtures equal after rounding to this many decimals are the same mixture
 COLUMN_ALIASES = {"model_size": "model", "model_params": "params"}
 NUMERIC_COLUMNS = ("params", "params_total", "step", "tokens", "seed", "loss")
 CHECKPOINT_KEYS = ("model", "params", "step", "tokens")
@@ -128,77 +137,13 @@ def _read_csv(path: Path, text: str) -> pd.DataFrame:
 
 def domain_columns(frame: pd.DataFrame) -> list[str]:
     """The `p_<domain>` columns, in file order."""
-    return [c for c in frame.columns if c.startswith(PROPORTION_PREFIX)]
+    return prefixed_columns(frame.columns)
 
 
-def mixture_keys(proportions: np.ndarray) -> list[tuple[float, ...]]:
-    """Hashable identity of each mixture row (rounded proportions), shape (n, M) -> n tuples."""
-    return [tuple(row) for row in np.round(proportions, MIXTURE_DECIMALS)]
-
-
-def _line(index: int, source: str) -> str:
-    # Data rows start on line 2 of a CSV (line 1 is the header); for other formats say "row".
-    return f"line {index + 2}" if source.endswith(".csv") else f"row {index + 1}"
-
-
-def check_proportions(
-    frame: pd.DataFrame, source: str, renormalize: bool = False, required: list[str] | None = None
-) -> pd.DataFrame:
-    """Validate the `p_` columns: numeric, finite, in [0, 1], summing to 1 (or renormalize)."""
-    columns = domain_columns(frame)
-    if not columns:
-        raise MixlawInputError(f"{source}: no mixture columns (expected p_<domain> columns)")
-    if required is not None:
-        missing = [c for c in required if c not in columns]
-        unknown = [c for c in columns if c not in required]
-        if missing:
-            raise MixlawInputError(f"{source}: missing training domain column(s) {', '.join(missing)}")
-        if unknown:
-            raise MixlawInputError(
-                f"{source}: unknown training domain column(s) {', '.join(unknown)}; expected {', '.join(required)}"
-            )
-    frame = frame.copy()
-    for column in columns:
-        frame[column] = _numeric(frame[column], column, source)
-    values = frame[columns].to_numpy(dtype=float)
-    bad = np.argwhere((values < 0) | (values > 1))
-    if len(bad):
-        i, j = bad[0]
-        raise MixlawInputError(
-            f"{source}: {_line(i, source)}: column {columns[j]}: proportion {values[i, j]} outside [0, 1]"
-        )
-    sums = values.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1) > SUM_TOLERANCE)
-    if len(off):
-        if not renormalize:
-            i = off[0]
-            raise MixlawInputError(
-                f"{source}: {_line(i, source)}: proportions sum to {sums[i]:.10g}, not 1 "
-                f"({len(off)} row(s) affected; pass --renormalize to rescale them)"
-            )
-        if np.any(sums[off] <= 0):
-            i = off[np.argmax(sums[off] <= 0)]
-            raise MixlawInputError(f"{source}: {_line(i, source)}: proportions are all zero")
-        log.warning("%s: renormalized %d row(s) whose proportions did not sum to 1", source, len(off))
-    frame[columns] = values / sums[:, None]
-    return frame
-
-
-def _numeric(series: pd.Series, column: str, source: str) -> pd.Series:
-    values = pd.to_numeric(series, errors="coerce")
-    bad = values.isna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise MixlawInputError(
-            f"{source}: {_line(i, source)}: column {column}: non-numeric value {series.iloc[i]!r}"
-        )
-    finite = np.isfinite(values.to_numpy(dtype=float))
-    if not finite.all():
-        i = int(np.flatnonzero(~finite)[0])
-        raise MixlawInputError(
-            f"{source}: {_line(i, source)}: column {column}: non-finite value {series.iloc[i]!r}"
-        )
-    return values
+# The mixture columns are validated by the one mixture module; these names stay for existing callers.
+check_proportions = check_table
+_numeric = numeric_column
+_line = row_label
 
 
 def validate_runs(frame: pd.DataFrame, source: str = "runs", renormalize: bool = False) -> pd.DataFrame:
@@ -394,8 +339,10 @@ def _filter_values(frame: pd.DataFrame, column: str, values: list[str], source: 
 def _filter_train_domains(frame: pd.DataFrame, domains: list[str], source: str) -> pd.DataFrame:
     """Keep the runs whose mixture uses only `domains`, and drop the other (all-zero) p_ columns."""
     columns = domain_columns(frame)
-    wanted = [d if d.startswith(PROPORTION_PREFIX) else PROPORTION_PREFIX + d for d in domains]
-    unknown = [w for w in wanted if w not in columns]
+    known = Domains(c[len(PROPORTION_PREFIX) :] for c in columns)
+    found = [known.find(d) for d in domains]
+    wanted = [PROPORTION_PREFIX + (f if f is not None else strip_prefix(d)) for d, f in zip(domains, found)]
+    unknown = [w for w, f in zip(wanted, found) if f is None]
     if unknown:
         raise MixlawInputError(
             f"{source}: unknown training domain(s) {', '.join(unknown)}; available: {', '.join(columns)}"
@@ -594,25 +541,3 @@ def aggregate(table: RunsTable, weights: Weights) -> pd.DataFrame:
 def mixture_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """L1 distance between mixtures, shapes (n, M) x (m, M) -> (n, m)."""
     return np.abs(a[:, None, :] - b[None, :, :]).sum(axis=2)
-
-
-def to_jsonable(value):
-    """Recursively convert numpy scalars/arrays to plain Python for json.dump."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        value = float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def dump_json(value, path: str | Path) -> None:
-    """Write JSON atomically."""
-    atomic_write(path, json.dumps(to_jsonable(value), indent=2) + "\n")

@@ -11,11 +11,12 @@ import numpy as np
 
 from mixlaw.cli.common import add_output_flags, add_runs_flags, command_line, load_table, status
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import dump_json
 from mixlaw.fitted import FittedLaw
 from mixlaw.laws import LAWS
 from mixlaw.optimize import optimize, parse_mixture
 from mixlaw.pipeline import STEP_GRID_FACTORS, PipelineConfig, run_pipeline, write_outputs
-from mixlaw.runs import PROPORTION_PREFIX, check_proportions, dump_json, load_weights, read_table
+from mixlaw.runs import PROPORTION_PREFIX, check_proportions, load_weights, read_table
 from mixlaw.scaling import SHARE_OPTIONS
 
 RAW = argparse.RawDescriptionHelpFormatter
