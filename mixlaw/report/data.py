@@ -21,7 +21,8 @@ import pandas as pd
 from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw
-from mixlaw.runs import PROPORTION_PREFIX, RunsTable, read_runs, read_table
+from mixlaw.mixture import Domains, Mixture, strip_prefix
+from mixlaw.runs import RunsTable, read_runs, read_table
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +67,24 @@ class ReportData:
         if self.law is not None:
             return list(self.law.domains)
         if self.optimum and isinstance(self.optimum.get("mixture"), dict):
-            return [_strip(k) for k in self.optimum["mixture"]]
+            return [strip_prefix(k) for k in self.optimum["mixture"]]
         return self.runs.domains if self.runs is not None else []
 
 
-def _strip(name: str) -> str:
-    return name[len(PROPORTION_PREFIX) :] if name.startswith(PROPORTION_PREFIX) else name
+def mixture_vector(
+    mixture: dict[str, float] | None, domains: list[str], source: str = "optimum.json"
+) -> np.ndarray | None:
+    """{"p_<domain>" or "<domain>": share} -> array in `domains` order (missing domains are 0); None when there
+    is no mixture over these domains.
 
-
-def mixture_vector(mixture: dict[str, float] | None, domains: list[str]) -> np.ndarray | None:
-    """{"p_<domain>" or "<domain>": share} -> array in `domains` order (missing domains are 0)."""
+    Checked by `Mixture` like every mixture: shares that do not sum to 1 are a one-line error naming `source`,
+    never silently rescaled (they were before, so the report could show a mixture other than the file's)."""
     if not isinstance(mixture, dict) or not domains:
         return None
-    values = {_strip(str(k)): v for k, v in mixture.items()}
-    if not any(d in values for d in domains):
+    known = Domains(domains)
+    if not any(known.find(str(k)) is not None for k in mixture):
         return None
-    x = np.array([float(values.get(d, 0.0) or 0.0) for d in domains])
-    return x / x.sum() if x.sum() > 0 else None
+    return Mixture.parse(mixture, domains, f"{source}: mixture").as_array(domains)
 
 
 def versions() -> dict[str, str]:
@@ -244,20 +246,16 @@ def cross_validate_extrapolated(
         meta.get("groups") or {t: [t] for t in targets},
         str(meta.get("spec")),
     )
-    Y = frame[[f"pred_{t}" for t in targets]].to_numpy(dtype=float)
-    total = Y @ np.array([law.total_weights[t] for t in targets])
-    fit_data = FitData(
-        frame[columns].to_numpy(dtype=float),
-        Y,
-        total,
-        targets,
-        list(law.domains),
+    fit_data = FitData.from_wide(
+        frame.rename(columns={f"pred_{t}": t for t in targets}),
         weights,
-        frame.reset_index(drop=True),
-        dict(law.meta.get("selection") or {}),
-        "",
-        "predictions.csv",
+        list(law.domains),
+        targets=targets,
+        total_weights=law.total_weights,
+        selection=dict(law.meta.get("selection") or {}),
+        source="predictions.csv",
     )
+    Y, total = fit_data.Y, fit_data.total
     hyper = dict(law.law.hyper) if hasattr(law.law, "hyper") else None
     k = min(int((checks.get("defaults") or {}).get("cv", 5)), fit_data.n_mixtures)
     try:
