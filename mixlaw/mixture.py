@@ -56,7 +56,7 @@ FILE_SUFFIXES = (".json", ".yaml", ".yml", ".csv", ".parquet", ".pq", ".jsonl", 
 
 def canonical_name(domain: str) -> str:
     """The one written spelling of a domain: lower case, characters other than a-z, 0-9, _ replaced by _."""
-    return re.sub(r"[^a-z0-9_]", "_", str(domain).strip().lower())
+    return re.sub(r"[^a-z0-9_]", "_", str(domain).lower())
 
 
 def strip_prefix(name: str) -> str:
@@ -510,7 +510,7 @@ def mixtures_array(
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise MixlawInputError(f"{source}: missing column(s) {', '.join(missing)}")
-        frame = frame[columns]
+        frame = frame[prefixed_columns(frame.columns)]  # other p_ columns: unknown domains, an error below
     else:
         try:
             X = np.atleast_2d(np.asarray(mixtures, dtype=float))

@@ -37,6 +37,7 @@ import yaml
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import atomic_write, dump_json, locked, read_yaml
+from mixlaw.mixture import Domains, Mixture
 from mixlaw.runs import PROPORTION_PREFIX, aggregate, load_weights, read_runs
 
 RUN_KEYS = {"proxies", "target", "pipeline", "optimize", "validate", "quick", "workers"}
@@ -308,11 +309,12 @@ def non_embedding_params(layers: int, width: int, heads: int, vocab: int, seq_le
 
 
 def _mixture_tuple(mix: dict[str, float], domains: list[str]) -> tuple[tuple[str, float], ...]:
-    """A mixture rounded to 6 decimals that sums to exactly 1 (the remainder goes to the largest share)."""
-    values = np.array([max(0.0, float(mix.get(d, 0.0))) for d in domains])
-    values = np.round(values / values.sum(), 6)
-    values[int(np.argmax(values))] += 1.0 - values.sum()
-    return tuple((d, float(round(v, 8))) for d, v in zip(domains, values))
+    """RunSpec pairs of a mixture (or of weights: token counts, 1 each) over `domains`: shares proportional to the
+    values, rounded to 6 decimals, summing to exactly 1 (the remainder goes to the largest share)."""
+    known, weights = Domains(domains), dict.fromkeys(domains, 0.0)
+    for name, value in mix.items():
+        weights[known.resolve(name, "mixture")] += value
+    return Mixture.from_weights(weights, "mixture").rounded().pairs()
 
 
 def _sha(*parts: bytes) -> str:
@@ -483,10 +485,7 @@ def run_job(
 
             # 4. validation
             t0 = time.perf_counter()
-            from mixlaw.train.corpus import column_name
-
-            by_col = {f"{PROPORTION_PREFIX}{column_name(d)}": d for d in cfg.sweep.train_domains}
-            opt_mix = {by_col[k]: v for k, v in optimum["mixture"].items()}
+            opt_mix = Mixture.parse(optimum["mixture"], cfg.sweep.train_domains, "optimum").as_dict()
             specs = _validation_specs(cfg, proxies[0], opt_mix, dict(baseline[1]))
             n_seeds = len(cfg.seeds)
             _say(

@@ -572,9 +572,7 @@ def data_for_law(fitted: FittedLaw, table: RunsTable) -> FitData:
     if expected and expected != table.data_hash():
         log.warning("%s: the runs table differs from the one this law was fitted on", table.source)
     keys = ("model", "params", "step", "tokens", "step_tol", "train_domains", "valid_domains", "metric")
-    data = FitData.from_table(
-        table, weights, domains=list(fitted.domains), **{k: sel.get(k) for k in keys}
-    )
+    data = FitData.from_table(table, weights, domains=list(fitted.domains), **{k: sel.get(k) for k in keys})
     data.selection = dict(sel)
     return data
 
