@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import read_json, read_table, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -284,16 +285,12 @@ class Mixture:
     ) -> Mixture:
         """From a JSON/YAML file (a mapping, or an object with a `mixture` mapping: optimum.json) or a table
         (CSV/Parquet/JSONL) with one row of `p_<domain>` columns."""
-        from mixlaw.files import read_json, read_yaml
-
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".json":
             return cls.from_record(read_json(path, "mixture"), domains, str(path), renormalize, hint)
         if suffix in (".yaml", ".yml"):
             return cls.from_record(read_yaml(path, "mixture"), domains, str(path), renormalize, hint)
-        from mixlaw.runs import read_table
-
         frame = read_table(path, "mixture")
         if len(frame) != 1:
             raise MixlawInputError(f"{path}: expected one mixture row, found {len(frame)}")
@@ -494,8 +491,6 @@ def mixtures_array(
 
     Every domain must have a column; rows are checked by `check_table` (errors name the row)."""
     if isinstance(mixtures, (str, Path)):
-        from mixlaw.runs import read_table
-
         source = str(mixtures)
         mixtures = read_table(mixtures, "mixtures")
     if isinstance(mixtures, Mixture):

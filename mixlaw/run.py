@@ -38,7 +38,14 @@ import yaml
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import atomic_write, dump_json, locked, read_yaml
 from mixlaw.mixture import Domains, Mixture
-from mixlaw.runs import PROPORTION_PREFIX, aggregate, load_weights, read_runs
+from mixlaw.runs import (
+    PROPORTION_PREFIX,
+    TRAINER_FLOAT_FORMAT,
+    aggregate,
+    load_weights,
+    read_runs,
+    write_runs,
+)
 
 RUN_KEYS = {"proxies", "target", "pipeline", "optimize", "validate", "quick", "workers"}
 SHARED_KEYS = {"corpus", "train_domains", "valid_domains", "training"}
@@ -404,7 +411,6 @@ def run_job(
         prepare_sweep,
         repetition_report,
         run_sweep,
-        write_table,
     )
 
     started = time.perf_counter()
@@ -461,7 +467,7 @@ def run_job(
             )
             table = run_sweep(_longest_first(proxies), out / "proxies", executor=executor, progress=not quiet)
             mixture_ids = _mixture_ids(proxies, dict(baseline[1]) if cfg.include_baseline else None)
-            write_table(pipeline_table(table, proxies, mixture_ids), out / "runs.csv")
+            write_runs(pipeline_table(table, proxies, mixture_ids), out / "runs.csv", TRAINER_FLOAT_FORMAT)
             atomic_write(out / "mixtures.csv", _mixtures_csv(proxies, mixture_ids))
             timings["proxies"] = time.perf_counter() - t0
 

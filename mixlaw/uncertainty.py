@@ -37,7 +37,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.laws import get_law, law_from_dict
 from mixlaw.mixture import Mixture
-from mixlaw.runs import RunsTable, aggregate
+from mixlaw.runs import RunsTable, Weights, aggregate
 
 log = logging.getLogger(__name__)
 
@@ -557,8 +557,6 @@ def optimum_uncertainty(
 
 def data_for_law(fitted: FittedLaw, table: RunsTable) -> FitData:
     """The FitData a LAW.json was fitted on, rebuilt from its recorded selection and aggregation weights."""
-    from mixlaw.runs import Weights
-
     sel = fitted.meta.get("selection", {})
     w = fitted.meta.get("weights")
     if w is None:

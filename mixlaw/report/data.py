@@ -22,7 +22,7 @@ from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw
 from mixlaw.mixture import Domains, Mixture, strip_prefix
-from mixlaw.runs import RunsTable, read_runs, read_table
+from mixlaw.runs import RunsTable, Weights, read_runs, read_table
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,6 @@ def cross_validate_extrapolated(
     """Cross-validate the mixing law on the pipeline's extrapolated losses (the data it was fitted on), with the
     pipeline's folds (K = 5 unless checks.json says otherwise, seed 0)."""
     from mixlaw.evaluate import cross_validate
-    from mixlaw.runs import Weights
 
     columns = law.domain_columns
     targets = [t for t in law.targets if f"pred_{t}" in frame.columns]
