@@ -99,8 +99,8 @@ class Domains:
     def columns(self) -> list[str]:
         return [column(d) for d in self.names]
 
-    def find(self, name: str) -> str | None:
-        """The known domain `name` stands for, or None."""
+    def find(self, name: str, what: str = "mixture") -> str | None:
+        """The known domain `name` stands for, or None (several matches: an error naming `what`)."""
         raw = str(name).strip()
         for candidate in (raw, strip_prefix(raw)):
             if candidate in self.names:
@@ -108,11 +108,11 @@ class Domains:
         key = canonical_name(strip_prefix(raw))
         matches = [d for d in self.names if canonical_name(d) == key]
         if len(matches) > 1:
-            raise MixlawInputError(f"domain {name!r} is ambiguous: it matches {', '.join(matches)}")
+            raise MixlawInputError(f"{what}: domain {name!r} is ambiguous: it matches {', '.join(matches)}")
         return matches[0] if matches else None
 
     def resolve(self, name: str, what: str = "mixture") -> str:
-        found = self.find(name)
+        found = self.find(name, what)
         if found is None:
             raise MixlawInputError(
                 f"{what}: unknown domain {strip_prefix(str(name))!r} (training domains: {', '.join(self.names)})"
