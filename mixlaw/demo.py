@@ -17,6 +17,7 @@ from scipy.optimize import minimize
 from mixlaw.evaluate import cross_validate
 from mixlaw.files import dump_json
 from mixlaw.fitted import fit_law, prepare
+from mixlaw.mixture import Mixture
 from mixlaw.runs import RunsTable, validate_runs, write_runs
 
 DOMAINS = ["web", "code", "books", "math"]
@@ -125,7 +126,8 @@ def run_demo(out: str | Path, seed: int = 0, log: Callable[[str], None] = print)
     result = {
         "best_law": best_law,
         "cv": scores,
-        "optimum": dict(zip(DOMAINS, predicted_opt.round(4).tolist())),
+        # rounded to 4 decimals with the remainder on the largest share, so the written mixture sums to 1
+        "optimum": Mixture.from_array(predicted_opt, DOMAINS, "demo optimum").rounded(4).as_dict(),
         "true_optimum": dict(zip(DOMAINS, true_opt.round(4).tolist())),
         "predicted_total_at_optimum": float(fitted.predict_total(predicted_opt[None])[0]),
         "true_total_at_optimum": truth_total(predicted_opt),

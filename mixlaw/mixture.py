@@ -266,6 +266,13 @@ class Mixture:
         return cls(tuple(names), check_shares(names, x.tolist(), source, renormalize, hint), source)
 
     @classmethod
+    def from_pairs(cls, pairs: Iterable[Sequence[Any]], source: str = "mixture") -> Mixture:
+        """From ((domain, share), ...) as `RunSpec.mixture` holds them (and spec.json stores them)."""
+        items = [(str(d), s) for d, s in pairs]
+        names = [d for d, _ in items]
+        return cls(tuple(names), check_shares(names, [s for _, s in items], source, hint=None), source)
+
+    @classmethod
     def from_weights(cls, weights: Mapping[str, float], source: str = "mixture") -> Mixture:
         """Shares proportional to non-negative `weights` (token counts, `1.0` each for uniform): the one place
         where rescaling is the intent rather than a repair."""

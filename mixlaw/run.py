@@ -37,7 +37,7 @@ import yaml
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import atomic_write, dump_json, locked, read_yaml
-from mixlaw.mixture import Domains, Mixture
+from mixlaw.mixture import Domains, Mixture, canonical_name
 from mixlaw.runs import (
     PROPORTION_PREFIX,
     TRAINER_FLOAT_FORMAT,
@@ -224,8 +224,9 @@ def parse_run_config(raw: dict, where: str = "run config", base_dir: str | Path 
     for key in ("bounds", "fixed"):
         if opt.get(key) is not None and not isinstance(opt[key], dict):
             raise MixlawInputError(f"{where}: optimize.{key}: expected a mapping domain -> value")
+    known = Domains(sweep.train_domains)  # either spelling: math-prose or math_prose
     for d, b in (opt.get("bounds") or {}).items():
-        if d not in sweep.train_domains:
+        if known.find(d) is None:
             raise MixlawInputError(
                 f"{where}: optimize.bounds: unknown domain {d!r} (training domains: {sweep.train_domains})"
             )
@@ -236,7 +237,7 @@ def parse_run_config(raw: dict, where: str = "run config", base_dir: str | Path 
                 f"{where}: optimize.bounds.{d}: {b!r} must be [lower, upper] (null = 0 or 1)"
             )
     for d in opt.get("fixed") or {}:
-        if d not in sweep.train_domains:
+        if known.find(d) is None:
             raise MixlawInputError(
                 f"{where}: optimize.fixed: unknown domain {d!r} (training domains: {sweep.train_domains})"
             )
@@ -908,7 +909,8 @@ def measure(cfg: RunConfig, out: Path, optimum: dict, specs: list, baseline_name
         st = _stats(totals)
         curve = sub.groupby("step")["objective"].agg(["mean", "std", "count"]).reset_index()
         arms[arm] = {
-            "mixture": {d: v for d, v in specs[0 if arm == "optimum" else -1].mixture},
+            # the written spelling of optimum.json and the runs table (math_prose, not the config's math-prose)
+            "mixture": {canonical_name(d): v for d, v in specs[0 if arm == "optimum" else -1].mixture},
             "runs": runs,
             "seeds": list(cfg.seeds),
             "steps": int(sub["step"].max()),

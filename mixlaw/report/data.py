@@ -21,7 +21,7 @@ import pandas as pd
 from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw
-from mixlaw.mixture import Domains, Mixture, strip_prefix
+from mixlaw.mixture import Domains, Mixture, column, strip_prefix
 from mixlaw.runs import RunsTable, Weights, read_runs, read_table
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def mixture_vector(
     known = Domains(domains)
     if not any(known.find(str(k)) is not None for k in mixture):
         return None
-    return Mixture.parse(mixture, domains, f"{source}: mixture").as_array(domains)
+    return Mixture.parse(mixture, domains, f"{source}: mixture", hint=None).as_array(domains)
 
 
 def versions() -> dict[str, str]:
@@ -186,7 +186,9 @@ def load_results_dir(folder: str | Path) -> ReportData:
         # `mixlaw demo` writes {"optimum": {domain: share}, "predicted_total_at_optimum": ...}
         total = data.optimum.get("predicted_total_at_optimum")
         data.optimum = {
-            "mixture": {f"p_{d}": v for d, v in data.optimum["optimum"].items()},
+            "mixture": Mixture.from_dict(
+                data.optimum["optimum"], source="optimum.json", hint=None
+            ).p_columns(),
             "predicted": {"total": total} if isinstance(total, (int, float)) else {},
         }
     if not any((data.law, data.optimum, data.cv, data.step_law, data.size_law, data.runs)):
@@ -444,7 +446,7 @@ def optimum_of(law: FittedLaw, observed: np.ndarray | None = None) -> dict[str, 
     uniform = np.full(len(law.domains), 1 / len(law.domains))
 
     def named(v: np.ndarray) -> dict[str, float]:
-        return {f"p_{d}": float(s) for d, s in zip(law.domains, v)}
+        return {column(d): float(s) for d, s in zip(law.domains, v)}
 
     def predicted(v: np.ndarray) -> dict[str, float]:
         return {k: float(a[0]) for k, a in law.predict(v[None]).items()}
