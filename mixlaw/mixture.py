@@ -384,7 +384,9 @@ class Mixture:
                         f"{source or self.source}: unknown domain {d!r} (training domains: {', '.join(known)})"
                     )
                 continue
-            values[name] = values.get(name, 0.0) + s
+            if name in values:
+                raise MixlawInputError(f"{source or self.source}: domain {name!r} given twice ({d!r})")
+            values[name] = s
         return Mixture(tuple(known), tuple(values.get(d, 0.0) for d in known), source or self.source)
 
     def rounded(self, decimals: int = DECIMALS) -> Mixture:

@@ -9,7 +9,8 @@ Long format, one row per (run, checkpoint, validation domain):
 kept. Column names of the Data Mixing Laws paper's published data (`model_size`, `model_params`) are accepted.
 
 Everything that reads results (fitting, evaluation, the pipeline, reports) goes through `read_runs`,
-`select` and `aggregate` here, so validation and selection rules are the same everywhere.
+`select` and `aggregate` here, and everything that writes one through `write_runs`, so validation and
+selection rules are the same everywhere. The mixture columns are checked by `mixlaw.mixture.check_table`.
 """
 
 from __future__ import annotations
@@ -49,9 +50,6 @@ MIXTURE_DECIMALS = DECIMALS  # mixtures equal after rounding to this many decima
 COLUMN_ALIASES = {"model_size": "model", "model_params": "params"}
 NUMERIC_COLUMNS = ("params", "params_total", "step", "tokens", "seed", "loss")
 CHECKPOINT_KEYS = ("model", "params", "step", "tokens")
-
-
-# --------------------------------------------------------------------------------------------- reading
 
 
 # --------------------------------------------------------------------------------------------- validation
