@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mixlaw.files import to_jsonable
 from mixlaw.fitted import prepare
-from mixlaw.runs import RunsTable, read_table, to_jsonable, validate_runs
+from mixlaw.runs import RunsTable, read_table, validate_runs
 from mixlaw.uncertainty import bootstrap_law, estimate_noise
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mixinglaws"

@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mixlaw.cli.peers import compare_laws, diverged, format_table  # noqa: E402
+from mixlaw.files import dump_json, to_jsonable  # noqa: E402
 from mixlaw.fitted import fit_law, prepare  # noqa: E402
-from mixlaw.runs import RunsTable, dump_json, read_runs, to_jsonable, validate_runs  # noqa: E402
+from mixlaw.runs import RunsTable, read_runs, validate_runs  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "mixinglaws"
 WEIGHTS = str(DATA / "valid_weights.csv")

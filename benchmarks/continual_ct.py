@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mixlaw.continual import continual_analysis, prepare_continual  # noqa: E402
-from mixlaw.runs import read_runs, to_jsonable  # noqa: E402
+from mixlaw.files import to_jsonable  # noqa: E402
+from mixlaw.runs import read_runs  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mixinglaws"
 OUT = ROOT / "benchmarks" / "results" / "continual_ct.json"

@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from mixlaw.adaptive import adaptive_design, farthest_points
+from mixlaw.files import to_jsonable
 from mixlaw.fitted import FitData, fit_law, prepare
 from mixlaw.laws import get_law
-from mixlaw.runs import RunsTable, read_table, to_jsonable, validate_runs
+from mixlaw.runs import RunsTable, read_table, validate_runs
 from mixlaw.uncertainty import reoptimize
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mixinglaws"

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mixlaw.files import dump_json
 from mixlaw.optimize import optimize
 from mixlaw.pipeline import PipelineConfig, run_pipeline
-from mixlaw.runs import dump_json, load_weights, read_runs
+from mixlaw.runs import load_weights, read_runs
 
 TARGET_1B = 805_736_448
 RP_CAPS = [1, 1, 0.5857, 0.2588, 0.2254, 0.1779, 0.1727]

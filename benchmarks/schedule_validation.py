@@ -30,7 +30,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mixlaw.runs import read_runs, to_jsonable  # noqa: E402
+from mixlaw.files import to_jsonable  # noqa: E402
+from mixlaw.runs import read_runs  # noqa: E402
 from mixlaw.schedule import Schedule, fit_schedule_law, optimize_schedule, prepare_schedules  # noqa: E402
 from mixlaw.train.corpus import column_name  # noqa: E402
 from mixlaw.train.sweep import LocalExecutor, parse_sweep_config, prepare_sweep, run_sweep  # noqa: E402

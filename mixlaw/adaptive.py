@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.mixture import Mixture, as_mixture_list
 
 log = logging.getLogger(__name__)
 
-Mixture = dict[str, float]
+Shares = dict[str, float]  # {domain: share}: a design's mixtures as plain mappings (`Mixture.as_dict()`)
 
 
 # --------------------------------------------------------------------------------------------- geometry
@@ -164,16 +165,24 @@ def farthest_points(cands: np.ndarray, k: int, existing: np.ndarray | None = Non
     return chosen
 
 
-def _as_mixtures(X: np.ndarray, domains: Sequence[str]) -> list[Mixture]:
-    return [{d: float(v) for d, v in zip(domains, row)} for row in X]
+def _as_mixtures(X: np.ndarray, domains: Sequence[str]) -> list[Shares]:
+    return as_mixture_list(X, domains)
 
 
 def _existing_array(existing, domains: Sequence[str]) -> np.ndarray | None:
+    """Existing mixtures (an (n, M) array or {domain: share} mappings) as (n, M); each mapping is checked."""
     if existing is None:
         return None
     if isinstance(existing, np.ndarray):
         return np.atleast_2d(existing.astype(float))
-    return np.array([[float(m.get(d, 0.0)) for d in domains] for m in existing]) if len(existing) else None
+    if not len(existing):
+        return None
+    return np.array(
+        [
+            Mixture.parse(m, domains, f"existing mixture {i + 1}").as_array(domains)
+            for i, m in enumerate(existing)
+        ]
+    )
 
 
 def spacefilling_design(
@@ -185,7 +194,7 @@ def spacefilling_design(
     existing: Sequence[Mapping[str, float]] | np.ndarray | None = None,
     n_candidates: int = 4096,
     decimals: int = 4,
-) -> list[Mixture]:
+) -> list[Shares]:
     """`n` maximin mixtures on the bounded simplex (rounded to `decimals`), spread away from `existing` ones."""
     domains = list(domains)
     if len(domains) < 2:
@@ -281,7 +290,7 @@ def adaptive_design(
     min_distance: float = 0.02,
     table=None,
     optimize_kwargs: dict[str, Any] | None = None,
-) -> tuple[list[Mixture], dict[str, Any]]:
+) -> tuple[list[Shares], dict[str, Any]]:
     """Propose `n` next mixtures given the runs so far (`data`: a `FitData`).
 
     Candidates: a seeded space-filling set of the bounded simplex plus the members' optima (or, with `pool`
@@ -378,7 +387,7 @@ def parse_pairs(text: str | None, flag: str) -> dict[str, float]:
     return out
 
 
-def design_command(args, caps: dict[str, float]) -> list[Mixture]:
+def design_command(args, caps: dict[str, float]) -> list[Shares]:
     """`mixlaw design --method spacefilling|adaptive`: mixtures from the parsed arguments."""
     from mixlaw.train import design as dm
 

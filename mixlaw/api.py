@@ -25,7 +25,8 @@ import pandas as pd
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw, prepare
-from mixlaw.runs import PROPORTION_PREFIX, RunsTable, read_table, validate_runs
+from mixlaw.mixture import Domains, mixtures_array, strip_prefix
+from mixlaw.runs import RunsTable, validate_runs
 from mixlaw.runs import read_runs as _read_runs
 
 log = logging.getLogger(__name__)
@@ -150,30 +151,8 @@ def evaluate(
 
 def mixtures_matrix(mixtures: Any, domains: list[str]) -> np.ndarray:
     """(n, M) shares in `domains` order from a DataFrame/dict/list of dicts with `p_<domain>` (or domain) keys,
-    an array, or a file path."""
-    if isinstance(mixtures, (str, Path)):
-        mixtures = read_table(mixtures, "mixtures")
-    if isinstance(mixtures, Mapping):
-        mixtures = [mixtures]
-    if isinstance(mixtures, list) and mixtures and isinstance(mixtures[0], Mapping):
-        mixtures = pd.DataFrame(mixtures)
-    if isinstance(mixtures, pd.DataFrame):
-        columns = []
-        for d in domains:
-            column = PROPORTION_PREFIX + d if PROPORTION_PREFIX + d in mixtures.columns else d
-            if column not in mixtures.columns:
-                raise MixlawInputError(f"mixtures: missing column {PROPORTION_PREFIX + d}")
-            columns.append(column)
-        X = mixtures[columns].to_numpy(dtype=float)
-    else:
-        X = np.atleast_2d(np.asarray(mixtures, dtype=float))
-    if X.shape[1] != len(domains):
-        raise MixlawInputError(
-            f"mixtures: {X.shape[1]} shares per mixture, the law has {len(domains)} domains"
-        )
-    if (X < 0).any() or (np.abs(X.sum(axis=1) - 1) > 1e-6).any():
-        raise MixlawInputError("mixtures: shares must be >= 0 and sum to 1")
-    return X
+    an array, or a file path (parsed and checked by `mixlaw.mixture.mixtures_array`)."""
+    return mixtures_array(mixtures, domains, "mixtures")
 
 
 def predict(law: LawLike, mixtures: Any) -> pd.DataFrame:
@@ -262,18 +241,21 @@ def export(
     domains = list(mixture.weights)
     doc_tokens = None
     if isinstance(avg_doc_tokens, Mapping):
-        doc_tokens = {str(k).removeprefix(PROPORTION_PREFIX): float(v) for k, v in avg_doc_tokens.items()}
+        known = Domains(domains)
+        doc_tokens = {known.find(str(k)) or strip_prefix(str(k)): float(v) for k, v in avg_doc_tokens.items()}
         missing = [d for d in domains if d not in doc_tokens]
         if missing:
             raise MixlawInputError(f"avg_doc_tokens: no mean document length for {', '.join(missing)}")
     elif avg_doc_tokens is not None:
         doc_tokens = load_doc_tokens(avg_doc_tokens, domains)
-    unknown = sorted(set(paths or {}) - set(domains))
+    known = Domains(domains)
+    unknown = sorted(d for d in paths or {} if known.find(str(d)) is None)
     if unknown:
         raise MixlawInputError(
             f"paths: unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(domains)}"
         )
-    text, notes = export_mixture(mixture, format, dict(paths or {}), unit, doc_tokens)
+    paths = {known.find(str(d)): p for d, p in (paths or {}).items()}
+    text, notes = export_mixture(mixture, format, paths, unit, doc_tokens)
     for note in notes:
         log.info("%s", note)
     if out is not None:

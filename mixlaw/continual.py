@@ -34,7 +34,8 @@ import pandas as pd
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitting import fit_multistart
 from mixlaw.laws.dml import DML2, exp_model, linearized_starts
-from mixlaw.runs import PROPORTION_PREFIX, RunsTable, load_weights, read_table
+from mixlaw.mixture import Domains, column, prefixed_columns, strip_prefix
+from mixlaw.runs import RunsTable, load_weights, read_table
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def prepare_continual(
     w_orig = _weights_for(valid_weights, original, "original")
     w_new = _weights_for(valid_weights, new, "new")
 
-    pcols = [c for c in frame.columns if c.startswith(PROPORTION_PREFIX)]
+    pcols = prefixed_columns(frame.columns)
     base = frame[frame["run"] == base_run]
     if original_train is None:
         shares = base[pcols].iloc[0]
@@ -155,14 +156,8 @@ def prepare_continual(
                 "ones with --original-train"
             )
     else:
-        original_train = [
-            c if c.startswith(PROPORTION_PREFIX) else PROPORTION_PREFIX + c for c in original_train
-        ]
-        bad = [c for c in original_train if c not in pcols]
-        if bad:
-            raise MixlawInputError(
-                f"--original-train: unknown training domain {bad[0]!r}; available: {', '.join(pcols)}"
-            )
+        known = Domains(strip_prefix(c) for c in pcols)
+        original_train = [column(known.resolve(c, "--original-train")) for c in original_train]
 
     has_step = "step" in frame.columns
     if has_step:
@@ -215,7 +210,7 @@ def prepare_continual(
         new_domains=new,
         original_weights=w_orig,
         new_weights=w_new,
-        original_train=[c[len(PROPORTION_PREFIX) :] for c in original_train],
+        original_train=[strip_prefix(c) for c in original_train],
         curves=curves.assign(r=curves["run"].map(r_of)),
     )
 

@@ -15,8 +15,10 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from mixlaw.evaluate import cross_validate
+from mixlaw.files import dump_json
 from mixlaw.fitted import fit_law, prepare
-from mixlaw.runs import RunsTable, dump_json, validate_runs, write_runs
+from mixlaw.mixture import Mixture
+from mixlaw.runs import RunsTable, validate_runs, write_runs
 
 DOMAINS = ["web", "code", "books", "math"]
 VALID_WEIGHTS = np.array([0.4, 0.25, 0.2, 0.15])
@@ -124,7 +126,8 @@ def run_demo(out: str | Path, seed: int = 0, log: Callable[[str], None] = print)
     result = {
         "best_law": best_law,
         "cv": scores,
-        "optimum": dict(zip(DOMAINS, predicted_opt.round(4).tolist())),
+        # rounded to 4 decimals with the remainder on the largest share, so the written mixture sums to 1
+        "optimum": Mixture.from_array(predicted_opt, DOMAINS, "demo optimum").rounded(4).as_dict(),
         "true_optimum": dict(zip(DOMAINS, true_opt.round(4).tolist())),
         "predicted_total_at_optimum": float(fitted.predict_total(predicted_opt[None])[0]),
         "true_total_at_optimum": truth_total(predicted_opt),

@@ -34,7 +34,8 @@ import yaml
 from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import read_json
-from mixlaw.runs import PROPORTION_PREFIX, read_table
+from mixlaw.mixture import Domains, Mixture, strip_prefix
+from mixlaw.runs import read_table
 
 DECIMALS = 6
 TOKEN_FORMATS = ("megatron", "nemo", "nanotron", "olmo-core")
@@ -69,48 +70,34 @@ SEMANTICS = {
 }
 
 
-@dataclass
-class Mixture:
-    """An ordered mixture {domain: share of training tokens} plus what the optimizer predicted for it."""
+@dataclass(frozen=True)
+class OptimumMixture(Mixture):
+    """A mixture (the one `mixlaw.mixture.Mixture` type) plus what the optimizer predicted for it and for its
+    baseline (from optimum.json; empty when unknown)."""
 
-    weights: dict[str, float]
-    source: str = "mixture"
-    predicted: dict[str, float] = field(default_factory=dict)
-    baseline_predicted: dict[str, float] = field(default_factory=dict)
+    predicted: dict[str, float] = field(default_factory=dict, compare=False)
+    baseline_predicted: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """{domain: share of training tokens}, in order."""
+        return self.as_dict()
 
 
-def load_mixture(path: str | Path) -> Mixture:
+def load_mixture(path: str | Path, renormalize: bool = False) -> OptimumMixture:
     """Read OPT.json / optimum.json (`mixture`: {"p_<domain>": share}; the demo's `optimum` also works)."""
     path = Path(path)
-    return mixture_from_dict(read_json(path, "optimum"), path.name)
+    return mixture_from_dict(read_json(path, "optimum"), path.name, renormalize)
 
 
-def mixture_from_dict(data: dict, source: str = "mixture") -> Mixture:
-    """A Mixture from an optimizer result dict (or a plain {domain: share} mapping)."""
-    if not isinstance(data, dict):
-        raise MixlawInputError(f"{source}: expected a JSON object with a 'mixture' field")
-    raw = data.get("mixture", data.get("optimum"))
-    if raw is None and data and all(isinstance(v, (int, float)) for v in data.values()):
-        raw = data
-    if not isinstance(raw, dict) or not raw:
-        raise MixlawInputError(f"{source}: no 'mixture' object of {{\"p_<domain>\": share}}")
-    weights: dict[str, float] = {}
-    for key, value in raw.items():
-        name = key[len(PROPORTION_PREFIX) :] if key.startswith(PROPORTION_PREFIX) else key
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-            raise MixlawInputError(
-                f"{source}: mixture share of {name!r} is {value!r}, expected a number >= 0"
-            )
-        weights[name] = float(value)
-    total = sum(weights.values())
-    if total <= 0:
-        raise MixlawInputError(f"{source}: mixture shares are all zero")
-    if abs(total - 1) > 1e-3:
-        raise MixlawInputError(f"{source}: mixture shares sum to {total:.6g}, not 1")
+def mixture_from_dict(data: dict, source: str = "mixture", renormalize: bool = False) -> OptimumMixture:
+    """An OptimumMixture from an optimizer result dict (or a plain {domain: share} mapping); shares are checked
+    by `Mixture` (sum 1 within `mixlaw.mixture.SUM_TOLERANCE`, rescaled only with `renormalize`)."""
+    mixture = Mixture.from_record(data, None, source, renormalize, hint="pass --renormalize to rescale")
     predicted = _numbers(data.get("predicted"))
     baseline = data.get("baseline")
     baseline_predicted = _numbers(baseline.get("predicted")) if isinstance(baseline, dict) else {}
-    return Mixture({d: w / total for d, w in weights.items()}, source, predicted, baseline_predicted)
+    return OptimumMixture(mixture.domains, mixture.shares, source, predicted, baseline_predicted)
 
 
 def _numbers(value) -> dict[str, float]:
@@ -127,14 +114,14 @@ def parse_paths(items: list[str] | None, domains: list[str]) -> dict[str, str]:
     for item in items or []:
         domain, sep, path = item.partition("=")
         domain = domain.strip()
-        domain = domain[len(PROPORTION_PREFIX) :] if domain.startswith(PROPORTION_PREFIX) else domain
         if not sep or not domain or not path.strip():
             raise MixlawInputError(f"--paths {item!r}: expected DOMAIN=PATH")
-        if domain not in domains:
+        found = Domains(domains).find(domain)  # `math-prose` names the mixture's `math_prose`
+        if found is None:
             raise MixlawInputError(
-                f"--paths {item!r}: unknown domain {domain!r}; the mixture has {', '.join(domains)}"
+                f"--paths {item!r}: unknown domain {strip_prefix(domain)!r}; the mixture has {', '.join(domains)}"
             )
-        paths[domain] = path.strip()
+        paths[found] = path.strip()
     return paths
 
 
@@ -153,9 +140,8 @@ def load_doc_tokens(path: str | Path, domains: list[str]) -> dict[str, float]:
             if column not in table.columns:
                 raise MixlawInputError(f"{path}: missing column {column} (have: {', '.join(table.columns)})")
         values = dict(zip(table["domain"].astype(str), table["avg_doc_tokens"]))
-    values = {
-        (k[len(PROPORTION_PREFIX) :] if k.startswith(PROPORTION_PREFIX) else k): v for k, v in values.items()
-    }
+    known = Domains(domains)
+    values = {known.find(str(k)) or strip_prefix(str(k)): v for k, v in values.items()}
     missing = [d for d in domains if d not in values]
     if missing:
         raise MixlawInputError(f"{path}: no mean document length for domain(s) {', '.join(missing)}")
@@ -190,7 +176,7 @@ def to_documents(weights: dict[str, float], doc_tokens: dict[str, float]) -> dic
 
 
 def export_mixture(
-    mixture: Mixture,
+    mixture: OptimumMixture,
     fmt: str,
     paths: dict[str, str] | None = None,
     unit: str | None = None,
@@ -250,7 +236,7 @@ def export_mixture(
 
 @dataclass
 class _Context:
-    mixture: Mixture
+    mixture: OptimumMixture
     fmt: str
     unit: str
     weights: dict[str, float]

@@ -19,20 +19,11 @@ import pandas as pd
 
 from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import read_json
+from mixlaw.files import dump_json, read_json
 from mixlaw.laws import MixingLaw, get_law, law_from_dict
 from mixlaw.laws.dml import DML2
-from mixlaw.runs import (
-    PROPORTION_PREFIX,
-    RunsTable,
-    Weights,
-    aggregate,
-    check_proportions,
-    dump_json,
-    load_weights,
-    mixture_keys,
-    read_table,
-)
+from mixlaw.mixture import check_table, column, mixture_keys, to_p_columns
+from mixlaw.runs import RunsTable, Weights, aggregate, load_weights, read_table
 
 SCHEMA_VERSION = 1
 
@@ -80,6 +71,121 @@ class FitData:
             self.source,
         )
 
+    @classmethod
+    def from_wide(
+        cls,
+        wide: pd.DataFrame,
+        weights: Weights,
+        domains: list[str],
+        targets: list[str] | None = None,
+        total_weights: dict[str, float] | None = None,
+        selection: dict[str, Any] | None = None,
+        data_hash: str = "",
+        source: str = "runs",
+        total_column: str | None = None,
+    ) -> FitData:
+        """From a wide frame: one row per checkpoint, `p_<domain>` columns and a loss column per target.
+
+        `targets` defaults to the groups of `weights`. The total is the `total_column` when given (`total`, as
+        `runs.aggregate` writes it), else sum over targets of `total_weights` (default the group weights) x
+        target loss. A missing column is a one-line error naming `source`."""
+        targets = list(weights.groups) if targets is None else list(targets)
+        columns = [column(d) for d in domains]
+        needed = [*columns, *targets, *([total_column] if total_column else [])]
+        missing = [c for c in needed if c not in wide.columns]
+        if missing:
+            raise MixlawInputError(f"{source}: missing column(s) {', '.join(missing)}")
+        if total_column:
+            total = wide[total_column].to_numpy(dtype=float)
+        else:
+            tw = weights.group_weight if total_weights is None else total_weights
+            total = sum(tw[t] * wide[t].to_numpy(dtype=float) for t in targets)
+        return cls(
+            X=wide[columns].to_numpy(dtype=float),
+            Y=wide[targets].to_numpy(dtype=float),
+            total=np.asarray(total, dtype=float),
+            targets=targets,
+            domains=list(domains),
+            weights=weights,
+            frame=wide.reset_index(drop=True),
+            selection=dict(selection or {}),
+            data_hash=data_hash,
+            source=source,
+        )
+
+    @classmethod
+    def from_table(
+        cls,
+        table: RunsTable,
+        weights: Weights | str | None = None,
+        group: str | None = None,
+        domains: list[str] | None = None,
+        model: str | None = None,
+        params: float | None = None,
+        step: float | None = None,
+        tokens: float | None = None,
+        step_tol: float | None = 0.0,
+        train_domains: list[str] | None = None,
+        valid_domains: list[str] | None = None,
+        metric: str | None = None,
+    ) -> FitData:
+        """Select one model size and one checkpoint of a runs table, aggregate its validation domains into
+        targets and a total.
+
+        `weights`: a Weights, or a valid-weights file / `uniform` / None (read with `group`). `domains`: the
+        training domains in the order wanted (default the table's); a law's domains the table lacks are an
+        error."""
+        selected = table.select(
+            model=model,
+            params=params,
+            train_domains=train_domains,
+            valid_domains=valid_domains,
+            metric=metric,
+        )
+        if "model" in selected.frame.columns:
+            selected.require_single("model", "--model")
+        else:
+            selected.require_single("params", "--params")
+        if not isinstance(weights, Weights):
+            weights = load_weights(weights, selected.valid_domains, group)
+        if step is not None or tokens is not None:
+            selected = selected.select(
+                step=step,
+                tokens=tokens,
+                step_tol=step_tol or 0.0,
+                complete_domains=list(weights.domain_weight),
+            )
+        else:
+            for name, flag in (("step", "--step"), ("tokens", "--tokens")):
+                selected.require_single(name, flag)
+        wide = aggregate(selected, weights)
+        if domains is None:
+            domains = selected.domains
+        missing = [column(d) for d in domains if column(d) not in wide.columns]
+        if missing:
+            raise MixlawInputError(
+                f"{table.source}: missing training domain column(s) {', '.join(missing)} of the law"
+            )
+        selection = {
+            "model": model,
+            "params": params,
+            "step": step,
+            "tokens": tokens,
+            "step_tol": step_tol or None,
+            "train_domains": train_domains,
+            "valid_domains": valid_domains,
+            "metric": metric,
+        }
+        return cls.from_wide(
+            wide,
+            weights,
+            list(domains),
+            selection={k: v for k, v in selection.items() if v is not None},
+            data_hash=table.data_hash(),
+            source=table.source,
+            total_column="total",
+        )
+
 
 def prepare(
     table: RunsTable,
@@ -94,49 +200,20 @@ def prepare(
     valid_domains: list[str] | None = None,
     metric: str | None = None,
 ) -> FitData:
-    """Select one model size and one checkpoint, aggregate validation domains into targets and a total."""
-    selected = table.select(
-        model=model, params=params, train_domains=train_domains, valid_domains=valid_domains, metric=metric
-    )
-    if "model" in selected.frame.columns:
-        selected.require_single("model", "--model")
-    else:
-        selected.require_single("params", "--params")
-    weights = load_weights(valid_weights, selected.valid_domains, group)
-    if step is not None or tokens is not None:
-        selected = selected.select(
-            step=step, tokens=tokens, step_tol=step_tol, complete_domains=list(weights.domain_weight)
-        )
-    else:
-        for column, flag in (("step", "--step"), ("tokens", "--tokens")):
-            selected.require_single(column, flag)
-    wide = aggregate(selected, weights)
-    targets = list(weights.groups)
-    columns = selected.domain_columns
-    return FitData(
-        X=wide[columns].to_numpy(dtype=float),
-        Y=wide[targets].to_numpy(dtype=float),
-        total=wide["total"].to_numpy(dtype=float),
-        targets=targets,
-        domains=[c[len(PROPORTION_PREFIX) :] for c in columns],
-        weights=weights,
-        frame=wide,
-        selection={
-            k: v
-            for k, v in {
-                "model": model,
-                "params": params,
-                "step": step,
-                "tokens": tokens,
-                "step_tol": step_tol or None,
-                "train_domains": train_domains,
-                "valid_domains": valid_domains,
-                "metric": metric,
-            }.items()
-            if v is not None
-        },
-        data_hash=table.data_hash(),
-        source=table.source,
+    """Select one model size and one checkpoint, aggregate validation domains into targets and a total
+    (`FitData.from_table`)."""
+    return FitData.from_table(
+        table,
+        valid_weights,
+        group,
+        model=model,
+        params=params,
+        step=step,
+        tokens=tokens,
+        step_tol=step_tol,
+        train_domains=train_domains,
+        valid_domains=valid_domains,
+        metric=metric,
     )
 
 
@@ -152,7 +229,7 @@ class FittedLaw:
 
     @property
     def domain_columns(self) -> list[str]:
-        return [PROPORTION_PREFIX + d for d in self.domains]
+        return [column(d) for d in self.domains]
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Predicted loss per target and `total` (where defined), X (n, M) -> {name: (n,)}."""
@@ -172,7 +249,8 @@ class FittedLaw:
         self, mixtures: pd.DataFrame, source: str = "mixtures", renormalize: bool = False
     ) -> pd.DataFrame:
         """Validate a frame of `p_<domain>` columns and add `pred_<target>` / `pred_total` columns."""
-        checked = check_proportions(mixtures, source, renormalize, required=self.domain_columns)
+        mixtures = to_p_columns(mixtures, self.domains, source)
+        checked = check_table(mixtures, source, renormalize, required=self.domain_columns)
         out = mixtures.copy()
         out[self.domain_columns] = checked[self.domain_columns]
         for name, values in self.predict(checked[self.domain_columns].to_numpy(dtype=float)).items():
@@ -325,7 +403,6 @@ def dml2_coordinate(domains: list[str], target: str, domain: str | None) -> int:
 
 def read_mixtures(path: str, domains: list[str], renormalize: bool = False) -> pd.DataFrame:
     """A mixtures file (CSV/Parquet/JSONL with p_<domain> columns), validated against the law's domains."""
-    frame = read_table(path, "mixtures")
-    columns = [PROPORTION_PREFIX + d for d in domains]
-    check_proportions(frame, path, renormalize, required=columns)
+    frame = to_p_columns(read_table(path, "mixtures"), domains, path)
+    check_table(frame, path, renormalize, required=[column(d) for d in domains])
     return frame

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.runs import PROPORTION_PREFIX, read_table, validate_runs
+from mixlaw.mixture import column as p_column
+from mixlaw.runs import read_table, validate_runs
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _long(
     for name, value in (extra or {}).items():
         base[name] = value.to_numpy() if isinstance(value, pd.Series) else value
     for domain, values in mixture.items():
-        base[PROPORTION_PREFIX + domain] = values.to_numpy(dtype=float)
+        base[p_column(domain)] = values.to_numpy(dtype=float)
     parts = []
     for valid, values in losses.items():
         part = base.assign(valid_domain=valid, loss=values.to_numpy(dtype=float))
@@ -284,7 +285,7 @@ def import_mixinglaws(
             row = {"run": run, "model": label, "step": step_value}
             if tokens_per_step:
                 row["tokens"] = step_value * tokens_per_step
-            row.update({PROPORTION_PREFIX + d: v for d, v in zip(domains, values)})
+            row.update({p_column(d): v for d, v in zip(domains, values)})
             row.update({"valid_domain": valid, "loss": loss_value})
             rows.append(row)
     if skipped_last:

@@ -30,6 +30,7 @@ import numpy as np
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
 from mixlaw.laws import law_from_dict
+from mixlaw.mixture import Domains, Mixture
 from mixlaw.runs import PROPORTION_PREFIX, mixture_distance
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,7 @@ TOL = 1e-9
 
 
 def _domain_index(domains: list[str], name: str, what: str) -> int:
-    key = name[len(PROPORTION_PREFIX) :] if name.startswith(PROPORTION_PREFIX) else name
-    if key not in domains:
-        raise MixlawInputError(f"{what}: unknown training domain {name!r}; known: {', '.join(domains)}")
-    return domains.index(key)
+    return Domains(domains).index(name, what)
 
 
 @dataclass
@@ -302,45 +300,11 @@ def _feasible_sample(cons: Constraints, M: int, n: int, rng: np.random.Generator
 def parse_mixture(
     spec: Any, domains: list[str], what: str = "mixture", renormalize: bool = False
 ) -> np.ndarray:
-    """A mixture from a dict {domain or p_domain: share}, an array (M,), or `name=value,...` text.
+    """A mixture (M,) in `domains` order from any form `mixlaw.mixture.Mixture.parse` reads: a dict
+    {domain or p_domain: share}, an array (M,), `name=value,...` text or a file; missing domains are 0.
 
-    Checked like the runs table: every share in [0, 1], known domains, sum 1 (or renormalized); missing
-    domains are 0.
-    """
-    if isinstance(spec, str):
-        pairs = {}
-        for item in spec.split(","):
-            if not item.strip():
-                continue
-            if "=" not in item:
-                raise MixlawInputError(
-                    f"{what}: expected name=value pairs separated by commas, got {item.strip()!r}"
-                )
-            name, value = (s.strip() for s in item.split("=", 1))
-            try:
-                pairs[name] = float(value)
-            except ValueError:
-                raise MixlawInputError(f"{what}: {name}: {value!r} is not a number") from None
-        spec = pairs
-    if isinstance(spec, dict):
-        x = np.zeros(len(domains))
-        for name, value in spec.items():
-            x[_domain_index(domains, str(name), what)] = float(value)
-    else:
-        x = np.asarray(spec, dtype=float).ravel()
-        if len(x) != len(domains):
-            raise MixlawInputError(f"{what}: expected {len(domains)} shares, got {len(x)}")
-    if not np.isfinite(x).all() or (x < 0).any() or (x > 1).any():
-        raise MixlawInputError(f"{what}: shares must be numbers in [0, 1]")
-    total = x.sum()
-    if abs(total - 1) > 1e-6:
-        if not renormalize or total <= 0:
-            raise MixlawInputError(
-                f"{what}: shares sum to {total:.10g}, not 1"
-                + ("" if renormalize else " (pass --renormalize to rescale)")
-            )
-        x = x / total
-    return x
+    Checked like the runs table: every share in [0, 1], known domains, sum 1 (or renormalized)."""
+    return Mixture.parse(spec, domains, what, renormalize).as_array(domains)
 
 
 def optimize(

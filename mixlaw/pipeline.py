@@ -27,8 +27,10 @@ import pandas as pd
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.evaluate import cross_validate
+from mixlaw.files import dump_json
 from mixlaw.fitted import FitData, FittedLaw, fit_law
-from mixlaw.runs import PROPORTION_PREFIX, RunsTable, Weights, aggregate, dump_json, write_runs
+from mixlaw.mixture import strip_prefix
+from mixlaw.runs import RunsTable, Weights, aggregate, write_runs
 from mixlaw.scaling import SHARE_OPTIONS, SIZE_EXPONENT, STEP_EXPONENT, CurveLaws, fit_curves
 from mixlaw.selection import select_law
 
@@ -250,15 +252,11 @@ def _law_defaults(name: str) -> dict[str, Any]:
 
 
 def _fit_data(frame: pd.DataFrame, template: dict[str, Any]) -> FitData:
-    targets, columns, weights = template["targets"], template["columns"], template["weights"]
-    return FitData(
-        X=frame[columns].to_numpy(dtype=float),
-        Y=frame[targets].to_numpy(dtype=float),
-        total=_total(frame, weights, targets),
-        targets=targets,
-        domains=[c[len(PROPORTION_PREFIX) :] for c in columns],
-        weights=weights,
-        frame=frame.reset_index(drop=True),
+    return FitData.from_wide(
+        frame,
+        template["weights"],
+        [strip_prefix(c) for c in template["columns"]],
+        targets=template["targets"],
         selection=template["selection"],
         data_hash=template["data_hash"],
         source=template["source"],

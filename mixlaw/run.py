@@ -36,8 +36,16 @@ import pandas as pd
 import yaml
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import atomic_write, locked, read_yaml
-from mixlaw.runs import PROPORTION_PREFIX, aggregate, dump_json, load_weights, read_runs
+from mixlaw.files import atomic_write, dump_json, locked, read_yaml
+from mixlaw.mixture import Domains, Mixture, canonical_name
+from mixlaw.runs import (
+    PROPORTION_PREFIX,
+    TRAINER_FLOAT_FORMAT,
+    aggregate,
+    load_weights,
+    read_runs,
+    write_runs,
+)
 
 RUN_KEYS = {"proxies", "target", "pipeline", "optimize", "validate", "quick", "workers"}
 SHARED_KEYS = {"corpus", "train_domains", "valid_domains", "training"}
@@ -216,8 +224,9 @@ def parse_run_config(raw: dict, where: str = "run config", base_dir: str | Path 
     for key in ("bounds", "fixed"):
         if opt.get(key) is not None and not isinstance(opt[key], dict):
             raise MixlawInputError(f"{where}: optimize.{key}: expected a mapping domain -> value")
+    known = Domains(sweep.train_domains)  # either spelling: math-prose or math_prose
     for d, b in (opt.get("bounds") or {}).items():
-        if d not in sweep.train_domains:
+        if known.find(d) is None:
             raise MixlawInputError(
                 f"{where}: optimize.bounds: unknown domain {d!r} (training domains: {sweep.train_domains})"
             )
@@ -228,7 +237,7 @@ def parse_run_config(raw: dict, where: str = "run config", base_dir: str | Path 
                 f"{where}: optimize.bounds.{d}: {b!r} must be [lower, upper] (null = 0 or 1)"
             )
     for d in opt.get("fixed") or {}:
-        if d not in sweep.train_domains:
+        if known.find(d) is None:
             raise MixlawInputError(
                 f"{where}: optimize.fixed: unknown domain {d!r} (training domains: {sweep.train_domains})"
             )
@@ -308,11 +317,12 @@ def non_embedding_params(layers: int, width: int, heads: int, vocab: int, seq_le
 
 
 def _mixture_tuple(mix: dict[str, float], domains: list[str]) -> tuple[tuple[str, float], ...]:
-    """A mixture rounded to 6 decimals that sums to exactly 1 (the remainder goes to the largest share)."""
-    values = np.array([max(0.0, float(mix.get(d, 0.0))) for d in domains])
-    values = np.round(values / values.sum(), 6)
-    values[int(np.argmax(values))] += 1.0 - values.sum()
-    return tuple((d, float(round(v, 8))) for d, v in zip(domains, values))
+    """RunSpec pairs of a mixture (or of weights: token counts, 1 each) over `domains`: shares proportional to the
+    values, rounded to 6 decimals, summing to exactly 1 (the remainder goes to the largest share)."""
+    known, weights = Domains(domains), dict.fromkeys(domains, 0.0)
+    for name, value in mix.items():
+        weights[known.resolve(name, "mixture")] += value
+    return Mixture.from_weights(weights, "mixture").rounded().pairs()
 
 
 def _sha(*parts: bytes) -> str:
@@ -402,7 +412,6 @@ def run_job(
         prepare_sweep,
         repetition_report,
         run_sweep,
-        write_table,
     )
 
     started = time.perf_counter()
@@ -459,7 +468,7 @@ def run_job(
             )
             table = run_sweep(_longest_first(proxies), out / "proxies", executor=executor, progress=not quiet)
             mixture_ids = _mixture_ids(proxies, dict(baseline[1]) if cfg.include_baseline else None)
-            write_table(pipeline_table(table, proxies, mixture_ids), out / "runs.csv")
+            write_runs(pipeline_table(table, proxies, mixture_ids), out / "runs.csv", TRAINER_FLOAT_FORMAT)
             atomic_write(out / "mixtures.csv", _mixtures_csv(proxies, mixture_ids))
             timings["proxies"] = time.perf_counter() - t0
 
@@ -483,10 +492,7 @@ def run_job(
 
             # 4. validation
             t0 = time.perf_counter()
-            from mixlaw.train.corpus import column_name
-
-            by_col = {f"{PROPORTION_PREFIX}{column_name(d)}": d for d in cfg.sweep.train_domains}
-            opt_mix = {by_col[k]: v for k, v in optimum["mixture"].items()}
+            opt_mix = Mixture.parse(optimum["mixture"], cfg.sweep.train_domains, "optimum").as_dict()
             specs = _validation_specs(cfg, proxies[0], opt_mix, dict(baseline[1]))
             n_seeds = len(cfg.seeds)
             _say(
@@ -903,7 +909,8 @@ def measure(cfg: RunConfig, out: Path, optimum: dict, specs: list, baseline_name
         st = _stats(totals)
         curve = sub.groupby("step")["objective"].agg(["mean", "std", "count"]).reset_index()
         arms[arm] = {
-            "mixture": {d: v for d, v in specs[0 if arm == "optimum" else -1].mixture},
+            # the written spelling of optimum.json and the runs table (math_prose, not the config's math-prose)
+            "mixture": {canonical_name(d): v for d, v in specs[0 if arm == "optimum" else -1].mixture},
             "runs": runs,
             "seeds": list(cfg.seeds),
             "steps": int(sub["step"].max()),

@@ -9,17 +9,14 @@ Long format, one row per (run, checkpoint, validation domain):
 kept. Column names of the Data Mixing Laws paper's published data (`model_size`, `model_params`) are accepted.
 
 Everything that reads results (fitting, evaluation, the pipeline, reports) goes through `read_runs`,
-`select` and `aggregate` here, so validation and selection rules are the same everywhere.
+`select` and `aggregate` here, and everything that writes one through `write_runs`, so validation and
+selection rules are the same everywhere. The mixture columns are checked by `mixlaw.mixture.check_table`.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,100 +24,32 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import atomic_write, replacing
+from mixlaw.files import (  # noqa: F401 (dump_json, to_jsonable, read_table moved to files.py; re-exported)
+    dump_json,
+    read_table,
+    replacing,
+    to_jsonable,
+)
+from mixlaw.mixture import (  # noqa: F401 (SUM_TOLERANCE, mixture_keys: re-exported for existing importers)
+    DECIMALS,
+    PREFIX,
+    SUM_TOLERANCE,
+    Domains,
+    check_table,
+    mixture_keys,
+    numeric_column,
+    prefixed_columns,
+    row_label,
+    strip_prefix,
+)
 
 log = logging.getLogger(__name__)
 
-PROPORTION_PREFIX = "p_"
-SUM_TOLERANCE = 1e-6
-MIXTURE_DECIMALS = 6  # mixtures equal after rounding to this many decimals are the same mixture
+PROPORTION_PREFIX = PREFIX  # the runs-table column of a training domain: p_<domain> (see mixlaw.mixture)
+MIXTURE_DECIMALS = DECIMALS  # mixtures equal after rounding to this many decimals are the same mixture
 COLUMN_ALIASES = {"model_size": "model", "model_params": "params"}
 NUMERIC_COLUMNS = ("params", "params_total", "step", "tokens", "seed", "loss")
 CHECKPOINT_KEYS = ("model", "params", "step", "tokens")
-
-
-# --------------------------------------------------------------------------------------------- reading
-
-
-def read_table(path: str | Path, what: str = "runs table") -> pd.DataFrame:
-    """Read a CSV, Parquet or JSONL file into a DataFrame with clear one-line errors."""
-    path = Path(path)
-    if not path.exists():
-        raise MixlawInputError(f"{path}: {what} file not found")
-    if path.is_dir():
-        raise MixlawInputError(f"{path}: is a directory, expected a {what} file (.csv, .parquet, .jsonl)")
-    if path.stat().st_size == 0:
-        raise MixlawInputError(f"{path}: {what} file is empty")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises many types
-            raise MixlawInputError(f"{path}: cannot read Parquet: {exc}") from None
-    elif suffix in (".jsonl", ".ndjson", ".json"):
-        text = _decode(path)
-        try:
-            frame = pd.read_json(io.StringIO(text), lines=suffix != ".json", dtype=False)
-        except ValueError as exc:
-            raise MixlawInputError(f"{path}: invalid JSON lines: {exc}") from None
-    else:
-        frame = _read_csv(path, _decode(path))
-    if frame.empty:
-        raise MixlawInputError(f"{path}: {what} has a header but no data rows")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
-
-
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise MixlawInputError(
-            f"{path}: line {line}: bytes that are not UTF-8 (at byte {exc.start})"
-        ) from None
-
-
-def _read_csv(path: Path, text: str) -> pd.DataFrame:
-    rows = csv.reader(io.StringIO(text))
-    try:
-        header = next(rows)
-    except StopIteration:
-        raise MixlawInputError(f"{path}: file is empty") from None
-    width = len(header)
-    if width == 0 or all(not h.strip() for h in header):
-        raise MixlawInputError(f"{path}: line 1: empty header")
-    duplicated = sorted({h for h in header if header.count(h) > 1})
-    if duplicated:
-        raise MixlawInputError(f"{path}: line 1: duplicated column(s) {', '.join(duplicated)}")
-    n_rows = 0
-    if (
-        '"' not in text
-    ):  # no quoting: fields are the commas + 1 (5x faster than the csv module on large tables)
-        for line_number, line in enumerate(text.splitlines()[1:], start=2):
-            if not line:
-                continue
-            fields = line.count(",") + 1
-            if fields != width:
-                raise MixlawInputError(
-                    f"{path}: line {line_number}: ragged row with {fields} fields, header has {width}"
-                )
-            n_rows += 1
-    else:
-        for line_number, row in enumerate(rows, start=2):
-            if not row:
-                continue
-            if len(row) != width:
-                raise MixlawInputError(
-                    f"{path}: line {line_number}: ragged row with {len(row)} fields, header has {width}"
-                )
-            n_rows += 1
-    if n_rows == 0:
-        raise MixlawInputError(f"{path}: header only, no data rows")
-    return pd.read_csv(
-        io.StringIO(text), dtype={"run": str, "valid_domain": str, "model": str}, skip_blank_lines=True
-    )
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -128,77 +57,13 @@ def _read_csv(path: Path, text: str) -> pd.DataFrame:
 
 def domain_columns(frame: pd.DataFrame) -> list[str]:
     """The `p_<domain>` columns, in file order."""
-    return [c for c in frame.columns if c.startswith(PROPORTION_PREFIX)]
+    return prefixed_columns(frame.columns)
 
 
-def mixture_keys(proportions: np.ndarray) -> list[tuple[float, ...]]:
-    """Hashable identity of each mixture row (rounded proportions), shape (n, M) -> n tuples."""
-    return [tuple(row) for row in np.round(proportions, MIXTURE_DECIMALS)]
-
-
-def _line(index: int, source: str) -> str:
-    # Data rows start on line 2 of a CSV (line 1 is the header); for other formats say "row".
-    return f"line {index + 2}" if source.endswith(".csv") else f"row {index + 1}"
-
-
-def check_proportions(
-    frame: pd.DataFrame, source: str, renormalize: bool = False, required: list[str] | None = None
-) -> pd.DataFrame:
-    """Validate the `p_` columns: numeric, finite, in [0, 1], summing to 1 (or renormalize)."""
-    columns = domain_columns(frame)
-    if not columns:
-        raise MixlawInputError(f"{source}: no mixture columns (expected p_<domain> columns)")
-    if required is not None:
-        missing = [c for c in required if c not in columns]
-        unknown = [c for c in columns if c not in required]
-        if missing:
-            raise MixlawInputError(f"{source}: missing training domain column(s) {', '.join(missing)}")
-        if unknown:
-            raise MixlawInputError(
-                f"{source}: unknown training domain column(s) {', '.join(unknown)}; expected {', '.join(required)}"
-            )
-    frame = frame.copy()
-    for column in columns:
-        frame[column] = _numeric(frame[column], column, source)
-    values = frame[columns].to_numpy(dtype=float)
-    bad = np.argwhere((values < 0) | (values > 1))
-    if len(bad):
-        i, j = bad[0]
-        raise MixlawInputError(
-            f"{source}: {_line(i, source)}: column {columns[j]}: proportion {values[i, j]} outside [0, 1]"
-        )
-    sums = values.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1) > SUM_TOLERANCE)
-    if len(off):
-        if not renormalize:
-            i = off[0]
-            raise MixlawInputError(
-                f"{source}: {_line(i, source)}: proportions sum to {sums[i]:.10g}, not 1 "
-                f"({len(off)} row(s) affected; pass --renormalize to rescale them)"
-            )
-        if np.any(sums[off] <= 0):
-            i = off[np.argmax(sums[off] <= 0)]
-            raise MixlawInputError(f"{source}: {_line(i, source)}: proportions are all zero")
-        log.warning("%s: renormalized %d row(s) whose proportions did not sum to 1", source, len(off))
-    frame[columns] = values / sums[:, None]
-    return frame
-
-
-def _numeric(series: pd.Series, column: str, source: str) -> pd.Series:
-    values = pd.to_numeric(series, errors="coerce")
-    bad = values.isna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise MixlawInputError(
-            f"{source}: {_line(i, source)}: column {column}: non-numeric value {series.iloc[i]!r}"
-        )
-    finite = np.isfinite(values.to_numpy(dtype=float))
-    if not finite.all():
-        i = int(np.flatnonzero(~finite)[0])
-        raise MixlawInputError(
-            f"{source}: {_line(i, source)}: column {column}: non-finite value {series.iloc[i]!r}"
-        )
-    return values
+# The mixture columns are validated by the one mixture module; these names stay for existing callers.
+check_proportions = check_table
+_numeric = numeric_column
+_line = row_label
 
 
 def validate_runs(frame: pd.DataFrame, source: str = "runs", renormalize: bool = False) -> pd.DataFrame:
@@ -394,8 +259,10 @@ def _filter_values(frame: pd.DataFrame, column: str, values: list[str], source: 
 def _filter_train_domains(frame: pd.DataFrame, domains: list[str], source: str) -> pd.DataFrame:
     """Keep the runs whose mixture uses only `domains`, and drop the other (all-zero) p_ columns."""
     columns = domain_columns(frame)
-    wanted = [d if d.startswith(PROPORTION_PREFIX) else PROPORTION_PREFIX + d for d in domains]
-    unknown = [w for w in wanted if w not in columns]
+    known = Domains(c[len(PROPORTION_PREFIX) :] for c in columns)
+    found = [known.find(d) for d in domains]
+    wanted = [PROPORTION_PREFIX + (f if f is not None else strip_prefix(d)) for d, f in zip(domains, found)]
+    unknown = [w for w, f in zip(wanted, found) if f is None]
     if unknown:
         raise MixlawInputError(
             f"{source}: unknown training domain(s) {', '.join(unknown)}; available: {', '.join(columns)}"
@@ -452,8 +319,17 @@ def read_runs(path: str | Path, renormalize: bool = False) -> RunsTable:
     return table
 
 
-def write_runs(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a runs table atomically (CSV, Parquet or JSONL by extension)."""
+TRAINER_FLOAT_FORMAT = (
+    "%.8g"  # CSV floats of the trainer's and the sweep's runs tables (byte-stable on resume)
+)
+
+
+def write_runs(frame: pd.DataFrame, path: str | Path, float_format: str | None = None) -> None:
+    """Write a runs table atomically: CSV, Parquet or JSONL by extension. The one runs-table writer (commands,
+    importers, the trainer's per-run result.csv, the sweep's runs.csv, `mixlaw run`).
+
+    `float_format` applies to CSV: None writes full precision; the trainer and the sweep pass
+    TRAINER_FLOAT_FORMAT (8 significant digits, far below seed noise, and the bytes a resumed sweep compares)."""
     suffix = Path(path).suffix.lower()
     with replacing(path) as tmp:
         if suffix in (".parquet", ".pq"):
@@ -461,7 +337,7 @@ def write_runs(frame: pd.DataFrame, path: str | Path) -> None:
         elif suffix in (".jsonl", ".ndjson"):
             frame.to_json(tmp, orient="records", lines=True)
         else:
-            frame.to_csv(tmp, index=False)
+            frame.to_csv(tmp, index=False, float_format=float_format)
 
 
 # --------------------------------------------------------------------------------------------- aggregation
@@ -594,25 +470,3 @@ def aggregate(table: RunsTable, weights: Weights) -> pd.DataFrame:
 def mixture_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """L1 distance between mixtures, shapes (n, M) x (m, M) -> (n, m)."""
     return np.abs(a[:, None, :] - b[None, :, :]).sum(axis=2)
-
-
-def to_jsonable(value):
-    """Recursively convert numpy scalars/arrays to plain Python for json.dump."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        value = float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def dump_json(value, path: str | Path) -> None:
-    """Write JSON atomically."""
-    atomic_write(path, json.dumps(to_jsonable(value), indent=2) + "\n")

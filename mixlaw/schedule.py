@@ -37,6 +37,7 @@ from scipy.optimize import minimize
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitting import fit_multistart, huber
 from mixlaw.laws.dml import exp_model, linearized_starts
+from mixlaw.mixture import SUM_TOLERANCE, Domains, Mixture
 from mixlaw.runs import PROPORTION_PREFIX, RunsTable, Weights, aggregate, load_weights
 
 log = logging.getLogger(__name__)
@@ -77,22 +78,13 @@ class Schedule:
                 raise MixlawInputError(
                     f"schedule stage {j + 1}: expected {{share: s, mixture: {{domain: p}}}}"
                 )
-            mix = st["mixture"]
-            unknown = [k for k in mix if _strip(k) not in domains]
-            if unknown:
-                raise MixlawInputError(
-                    f"schedule stage {j + 1}: unknown domain {unknown[0]!r}; known: {', '.join(domains)}"
-                )
+            mix = Mixture.from_dict(st["mixture"], domains, f"schedule stage {j + 1}", hint=None)
             shares.append(float(st["share"]))
-            rows.append([float(mix.get(d, mix.get(PROPORTION_PREFIX + d, 0.0))) for d in domains])
+            rows.append(mix.as_array(domains))
         return check_schedule(np.array(shares), np.array(rows))
 
 
-def _strip(name: str) -> str:
-    return name[len(PROPORTION_PREFIX) :] if name.startswith(PROPORTION_PREFIX) else name
-
-
-def check_schedule(shares: np.ndarray, mixtures: np.ndarray, tol: float = 1e-6) -> Schedule:
+def check_schedule(shares: np.ndarray, mixtures: np.ndarray, tol: float = SUM_TOLERANCE) -> Schedule:
     shares = np.asarray(shares, float)
     mixtures = np.atleast_2d(np.asarray(mixtures, float))
     if len(shares) != len(mixtures):
@@ -439,12 +431,10 @@ def availability_caps(
     if not tokens or tokens <= 0:
         raise MixlawInputError("availability needs the schedule's total tokens (--tokens)")
     for name, amount in available.items():
-        key = _strip(name)
-        if key not in domains:
-            raise MixlawInputError(f"--available: unknown domain {name!r}; known: {', '.join(domains)}")
+        index = Domains(domains).index(name, "--available")
         if amount < 0:
             raise MixlawInputError(f"--available: {name}={amount} is negative")
-        caps[domains.index(key)] = min(1.0, amount * max_epochs / tokens)
+        caps[index] = min(1.0, amount * max_epochs / tokens)
     if caps.sum() < 1 - 1e-12:
         raise MixlawInputError(
             f"availability too small: the domains can fill only {caps.sum():.3g} of the tokens "
@@ -518,10 +508,7 @@ def optimize_schedule(
     caps = availability_caps(domains, available, tokens, max_epochs)
     up = np.ones(M)
     for name, value in (upper or {}).items():
-        key = _strip(name)
-        if key not in domains:
-            raise MixlawInputError(f"--upper: unknown domain {name!r}; known: {', '.join(domains)}")
-        up[domains.index(key)] = float(value)
+        up[Domains(domains).index(name, "--upper")] = float(value)
     weights = objective or {"total": 1.0}
     if shares is not None:
         if len(shares) != n_stages:

@@ -36,7 +36,8 @@ from scipy.stats import norm
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.laws import get_law, law_from_dict
-from mixlaw.runs import PROPORTION_PREFIX, RunsTable, aggregate
+from mixlaw.mixture import Mixture
+from mixlaw.runs import RunsTable, Weights, aggregate
 
 log = logging.getLogger(__name__)
 
@@ -422,9 +423,7 @@ class _quiet_nan_warnings:
 
 
 def _vector(mixture, domains: list[str]) -> np.ndarray:
-    if isinstance(mixture, dict):
-        return np.array([float(mixture.get(d, mixture.get(PROPORTION_PREFIX + d, 0.0))) for d in domains])
-    return np.asarray(mixture, dtype=float).ravel()
+    return Mixture.parse(mixture, domains, "mixture").as_array(domains)
 
 
 def _bounds(domains: list[str], lower=None, caps=None) -> tuple[np.ndarray, np.ndarray]:
@@ -558,8 +557,6 @@ def optimum_uncertainty(
 
 def data_for_law(fitted: FittedLaw, table: RunsTable) -> FitData:
     """The FitData a LAW.json was fitted on, rebuilt from its recorded selection and aggregation weights."""
-    from mixlaw.runs import Weights
-
     sel = fitted.meta.get("selection", {})
     w = fitted.meta.get("weights")
     if w is None:
@@ -569,43 +566,13 @@ def data_for_law(fitted: FittedLaw, table: RunsTable) -> FitData:
         {k: list(v) for k, v in w["groups"].items()},
         w.get("spec", "law"),
     )
-    selected = table.select(
-        model=sel.get("model"),
-        params=sel.get("params"),
-        train_domains=sel.get("train_domains"),
-        valid_domains=sel.get("valid_domains"),
-        metric=sel.get("metric"),
-    )
-    if sel.get("step") is not None or sel.get("tokens") is not None:
-        selected = selected.select(
-            step=sel.get("step"),
-            tokens=sel.get("tokens"),
-            step_tol=sel.get("step_tol") or 0.0,
-            complete_domains=list(weights.domain_weight),
-        )
-    wide = aggregate(selected, weights)
-    columns = [PROPORTION_PREFIX + d for d in fitted.domains]
-    missing = [c for c in columns if c not in wide.columns]
-    if missing:
-        raise MixlawInputError(
-            f"{table.source}: missing training domain column(s) {', '.join(missing)} of the law"
-        )
     expected = fitted.meta.get("data", {}).get("sha256")
     if expected and expected != table.data_hash():
         log.warning("%s: the runs table differs from the one this law was fitted on", table.source)
-    targets = list(weights.groups)
-    return FitData(
-        wide[columns].to_numpy(float),
-        wide[targets].to_numpy(float),
-        wide["total"].to_numpy(float),
-        targets,
-        list(fitted.domains),
-        weights,
-        wide,
-        dict(sel),
-        table.data_hash(),
-        table.source,
-    )
+    keys = ("model", "params", "step", "tokens", "step_tol", "train_domains", "valid_domains", "metric")
+    data = FitData.from_table(table, weights, domains=list(fitted.domains), **{k: sel.get(k) for k in keys})
+    data.selection = dict(sel)
+    return data
 
 
 __all__ = [

@@ -77,18 +77,7 @@ def test_cv_folds_never_leak_across_checkpoints(spy):
     table = synthetic_table()
     weights = load_weights(None, table.valid_domains)
     wide = aggregate(table, weights)  # every checkpoint and seed: 6 rows per mixture
-    data = FitData(
-        wide[table.domain_columns].to_numpy(float),
-        wide[list(weights.groups)].to_numpy(float),
-        wide["total"].to_numpy(float),
-        list(weights.groups),
-        table.domains,
-        weights,
-        wide,
-        {},
-        "",
-        "t",
-    )
+    data = FitData.from_wide(wide, weights, table.domains, total_column="total", source="t")
     assert len(data.X) == 6 * data.n_mixtures
     folds = mixture_folds(data.mixture_id, 5, 0)
     result = cross_validate(data, "spy", cv=5, seed=0)

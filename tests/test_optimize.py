@@ -83,7 +83,7 @@ def test_constraints_respected_exactly():
         ({"fixed": {"d0": 0.7}, "bounds": {"d0": (0, 0.5)}}, "outside its allowed range"),
         ({"fixed": {"d0": 0.7, "d1": 0.6}}, "sum to"),
         ({"bounds": {"d0": (0.5, 0.2)}}, "above upper"),
-        ({"bounds": {"zz": (0, 0.2)}}, "unknown training domain"),
+        ({"bounds": {"zz": (0, 0.2)}}, "unknown domain"),
         ({"available": {"d0": 1e9}}, "target-tokens"),
     ],
 )
@@ -135,6 +135,6 @@ def test_projection_and_parse_mixture():
     assert np.allclose(parse_mixture("d0=0.5,p_d1=0.5", ["d0", "d1", "d2"]), [0.5, 0.5, 0])
     with pytest.raises(MixlawInputError, match="sum to"):
         parse_mixture("d0=0.5,d1=0.6", ["d0", "d1"])
-    with pytest.raises(MixlawInputError, match="unknown training domain"):
+    with pytest.raises(MixlawInputError, match="unknown domain"):
         parse_mixture("d9=1", ["d0", "d1"])
     assert build_constraints(["a", "b"]).upper.tolist() == [1, 1]

@@ -204,7 +204,7 @@ def test_joint_scale_law(tmp_path, cli):
         (["--model", "s1"], "--fit-sizes"),
         (["--law", "nope"], "unknown law"),
         (["--baseline", "a=0.7,b=0.7"], "sum to"),
-        (["--baseline", "a=0.5,zz=0.5"], "unknown training domain"),
+        (["--baseline", "a=0.5,zz=0.5"], "unknown domain"),
         (["--available", "MISSING.csv"], "not found"),
         (["--step-exponent", "2:1"], "LO < HI"),
     ],

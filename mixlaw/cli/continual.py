@@ -12,8 +12,8 @@ import pandas as pd
 
 from mixlaw.cli.common import _csv_list, add_output_flags, command_line, status
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import read_json, read_yaml
-from mixlaw.runs import RunsTable, dump_json, read_table, to_jsonable, validate_runs
+from mixlaw.files import dump_json, read_json, read_yaml, to_jsonable
+from mixlaw.runs import RunsTable, read_table, validate_runs
 
 RAW = argparse.RawDescriptionHelpFormatter
 

@@ -18,9 +18,10 @@ from mixlaw.cli.common import (
 )
 from mixlaw.errors import MixlawInputError
 from mixlaw.evaluate import cross_validate, holdout
+from mixlaw.files import to_jsonable
 from mixlaw.fitted import FittedLaw, fit_law, read_mixtures
 from mixlaw.laws import LAWS, get_law, parse_hyper
-from mixlaw.runs import to_jsonable, write_runs
+from mixlaw.runs import write_runs
 
 RAW = argparse.RawDescriptionHelpFormatter
 

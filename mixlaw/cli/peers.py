@@ -9,7 +9,8 @@ import time
 
 from mixlaw.cli.common import add_output_flags, add_runs_flags, prepare_from_args, status
 from mixlaw.errors import MixlawInputError
-from mixlaw.runs import dump_json, to_jsonable, write_runs
+from mixlaw.files import dump_json, to_jsonable
+from mixlaw.runs import write_runs
 
 RAW = argparse.RawDescriptionHelpFormatter
 

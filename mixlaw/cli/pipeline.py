@@ -11,11 +11,13 @@ import numpy as np
 
 from mixlaw.cli.common import add_output_flags, add_runs_flags, command_line, load_table, status
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import dump_json
 from mixlaw.fitted import FittedLaw
 from mixlaw.laws import LAWS
+from mixlaw.mixture import mixtures_array, strip_prefix
 from mixlaw.optimize import optimize, parse_mixture
 from mixlaw.pipeline import STEP_GRID_FACTORS, PipelineConfig, run_pipeline, write_outputs
-from mixlaw.runs import PROPORTION_PREFIX, check_proportions, dump_json, load_weights, read_table
+from mixlaw.runs import load_weights, read_table
 from mixlaw.scaling import SHARE_OPTIONS
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -198,11 +200,6 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
 # --------------------------------------------------------------------------------------------- input files
 
 
-def _domain_name(name: str) -> str:
-    name = str(name).strip()
-    return name[len(PROPORTION_PREFIX) :] if name.startswith(PROPORTION_PREFIX) else name
-
-
 def read_bounds(path: str) -> dict[str, tuple[float | None, float | None]]:
     frame = read_table(path, "bounds")
     if "domain" not in frame.columns:
@@ -223,7 +220,7 @@ def read_bounds(path: str) -> dict[str, tuple[float | None, float | None]]:
                 raise MixlawInputError(
                     f"{path}: line {i + 2}: column {column}: non-numeric value {value!r}"
                 ) from None
-        name = _domain_name(row["domain"])
+        name = strip_prefix(row["domain"])
         if name in out:
             raise MixlawInputError(f"{path}: domain {name} listed twice")
         out[name] = (values[0], values[1])
@@ -245,7 +242,7 @@ def read_available(path: str) -> dict[str, float]:
             ) from None
         if not np.isfinite(value) or value < 0:
             raise MixlawInputError(f"{path}: line {i + 2}: column tokens: expected a non-negative number")
-        out[_domain_name(row["domain"])] = value
+        out[strip_prefix(row["domain"])] = value
     return out
 
 
@@ -256,7 +253,7 @@ def read_fixed(items: list[str] | None) -> dict[str, float]:
             raise MixlawInputError(f"--fix {item!r}: expected p_domain=value")
         name, value = (s.strip() for s in item.split("=", 1))
         try:
-            out[_domain_name(name)] = float(value)
+            out[strip_prefix(name)] = float(value)
         except ValueError:
             raise MixlawInputError(f"--fix {item}: {value!r} is not a number") from None
     return out
@@ -281,17 +278,10 @@ def read_mixture_arg(spec: str | None, domains: list[str], what: str, renormaliz
     if spec is None:
         return None
     if Path(spec).exists():
-        frame = read_table(spec, what)
-        if len(frame) != 1:
-            raise MixlawInputError(f"{spec}: a {what} file must have exactly one data row, got {len(frame)}")
-        columns = [PROPORTION_PREFIX + d for d in domains]
-        checked = check_proportions(
-            frame[[c for c in frame.columns if c.startswith(PROPORTION_PREFIX)]],
-            spec,
-            renormalize,
-            required=columns,
-        )
-        return checked[columns].to_numpy(dtype=float)[0]
+        X = mixtures_array(spec, domains, spec, renormalize)
+        if len(X) != 1:
+            raise MixlawInputError(f"{spec}: a {what} file must have exactly one data row, got {len(X)}")
+        return X[0]
     if "=" not in spec:
         raise MixlawInputError(f"--{what} {spec}: not a file and not name=value pairs")
     return parse_mixture(spec, domains, f"--{what}", renormalize)

@@ -120,6 +120,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="mean tokens per document of each domain: CSV domain,avg_doc_tokens or JSON {domain: n}",
     )
+    p.add_argument(
+        "--renormalize", action="store_true", help="rescale a mixture whose shares do not sum to 1"
+    )
     p.add_argument("--out", "-o", metavar="FILE", help="output file (default: stdout)")
     add_output_flags(p)
     p.set_defaults(func=cmd_export)
@@ -210,7 +213,7 @@ def _int(value: str) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from mixlaw.export import export_mixture, load_doc_tokens, load_mixture, parse_paths
 
-    mixture = load_mixture(args.optimum)
+    mixture = load_mixture(args.optimum, args.renormalize)
     domains = list(mixture.weights)
     paths = parse_paths(args.paths, domains)
     if args.unit == "documents" and not args.avg_doc_tokens:

@@ -21,7 +21,8 @@ import pandas as pd
 from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw
-from mixlaw.runs import PROPORTION_PREFIX, RunsTable, read_runs, read_table
+from mixlaw.mixture import Domains, Mixture, column, strip_prefix
+from mixlaw.runs import RunsTable, Weights, read_runs, read_table
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +67,24 @@ class ReportData:
         if self.law is not None:
             return list(self.law.domains)
         if self.optimum and isinstance(self.optimum.get("mixture"), dict):
-            return [_strip(k) for k in self.optimum["mixture"]]
+            return [strip_prefix(k) for k in self.optimum["mixture"]]
         return self.runs.domains if self.runs is not None else []
 
 
-def _strip(name: str) -> str:
-    return name[len(PROPORTION_PREFIX) :] if name.startswith(PROPORTION_PREFIX) else name
+def mixture_vector(
+    mixture: dict[str, float] | None, domains: list[str], source: str = "optimum.json"
+) -> np.ndarray | None:
+    """{"p_<domain>" or "<domain>": share} -> array in `domains` order (missing domains are 0); None when there
+    is no mixture over these domains.
 
-
-def mixture_vector(mixture: dict[str, float] | None, domains: list[str]) -> np.ndarray | None:
-    """{"p_<domain>" or "<domain>": share} -> array in `domains` order (missing domains are 0)."""
+    Checked by `Mixture` like every mixture: shares that do not sum to 1 are a one-line error naming `source`,
+    never silently rescaled (they were before, so the report could show a mixture other than the file's)."""
     if not isinstance(mixture, dict) or not domains:
         return None
-    values = {_strip(str(k)): v for k, v in mixture.items()}
-    if not any(d in values for d in domains):
+    known = Domains(domains)
+    if not any(known.find(str(k)) is not None for k in mixture):
         return None
-    x = np.array([float(values.get(d, 0.0) or 0.0) for d in domains])
-    return x / x.sum() if x.sum() > 0 else None
+    return Mixture.parse(mixture, domains, f"{source}: mixture", hint=None).as_array(domains)
 
 
 def versions() -> dict[str, str]:
@@ -184,7 +186,9 @@ def load_results_dir(folder: str | Path) -> ReportData:
         # `mixlaw demo` writes {"optimum": {domain: share}, "predicted_total_at_optimum": ...}
         total = data.optimum.get("predicted_total_at_optimum")
         data.optimum = {
-            "mixture": {f"p_{d}": v for d, v in data.optimum["optimum"].items()},
+            "mixture": Mixture.from_dict(
+                data.optimum["optimum"], source="optimum.json", hint=None
+            ).p_columns(),
             "predicted": {"total": total} if isinstance(total, (int, float)) else {},
         }
     if not any((data.law, data.optimum, data.cv, data.step_law, data.size_law, data.runs)):
@@ -232,7 +236,6 @@ def cross_validate_extrapolated(
     """Cross-validate the mixing law on the pipeline's extrapolated losses (the data it was fitted on), with the
     pipeline's folds (K = 5 unless checks.json says otherwise, seed 0)."""
     from mixlaw.evaluate import cross_validate
-    from mixlaw.runs import Weights
 
     columns = law.domain_columns
     targets = [t for t in law.targets if f"pred_{t}" in frame.columns]
@@ -244,20 +247,16 @@ def cross_validate_extrapolated(
         meta.get("groups") or {t: [t] for t in targets},
         str(meta.get("spec")),
     )
-    Y = frame[[f"pred_{t}" for t in targets]].to_numpy(dtype=float)
-    total = Y @ np.array([law.total_weights[t] for t in targets])
-    fit_data = FitData(
-        frame[columns].to_numpy(dtype=float),
-        Y,
-        total,
-        targets,
-        list(law.domains),
+    fit_data = FitData.from_wide(
+        frame.rename(columns={f"pred_{t}": t for t in targets}),
         weights,
-        frame.reset_index(drop=True),
-        dict(law.meta.get("selection") or {}),
-        "",
-        "predictions.csv",
+        list(law.domains),
+        targets=targets,
+        total_weights=law.total_weights,
+        selection=dict(law.meta.get("selection") or {}),
+        source="predictions.csv",
     )
+    Y, total = fit_data.Y, fit_data.total
     hyper = dict(law.law.hyper) if hasattr(law.law, "hyper") else None
     k = min(int((checks.get("defaults") or {}).get("cv", 5)), fit_data.n_mixtures)
     try:
@@ -447,7 +446,7 @@ def optimum_of(law: FittedLaw, observed: np.ndarray | None = None) -> dict[str, 
     uniform = np.full(len(law.domains), 1 / len(law.domains))
 
     def named(v: np.ndarray) -> dict[str, float]:
-        return {f"p_{d}": float(s) for d, s in zip(law.domains, v)}
+        return {column(d): float(s) for d, s in zip(law.domains, v)}
 
     def predicted(v: np.ndarray) -> dict[str, float]:
         return {k: float(a[0]) for k, a in law.predict(v[None]).items()}

@@ -42,6 +42,7 @@ import numpy as np
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import locked
+from mixlaw.mixture import canonical_name
 from mixlaw.train import sources
 from mixlaw.train.tokenizer import BPETokenizer, ByteTokenizer, Tokenizer, load_tokenizer, train_bpe
 
@@ -50,11 +51,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 SPLITS = ("train", "valid")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
-
-def column_name(domain: str) -> str:
-    """Runs-table-safe form of a domain name: lower case, [a-z0-9_] (e.g. `math-prose` -> `math_prose`)."""
-    return re.sub(r"[^a-z0-9_]", "_", domain.lower())
+column_name = canonical_name  # runs-table spelling of a domain (math-prose -> math_prose), see mixlaw.mixture
 
 
 def cache_root() -> Path:

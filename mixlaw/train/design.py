@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.mixture import Mixture
 
-Mixture = dict[str, float]
+Shares = dict[str, float]  # {domain: share}: a design's mixtures as plain mappings (`Mixture.as_dict()`)
 
 
 def epoch_caps(tokens: Mapping[str, int], train_tokens: int, max_epochs: float) -> dict[str, float]:
@@ -60,7 +61,7 @@ def halving_grid(
     grid: float = 1 / 16,
     n: int | None = None,
     seed: int = 0,
-) -> list[Mixture]:
+) -> list[Shares]:
     """The paper's halving grid from per-domain caps; all candidates, or `n` drawn at random (seeded).
 
     The last domain of `domains` takes the remainder."""
@@ -79,7 +80,7 @@ def halving_grid(
             if v >= grid - 1e-12:
                 vals.add(v)
         value_sets.append(sorted(vals))
-    out: list[Mixture] = []
+    out: list[Shares] = []
     for combo in itertools.product(*value_sets):
         rest = 1.0 - sum(combo)
         if -1e-9 <= rest <= cap[-1] + 1e-9:
@@ -121,7 +122,7 @@ def dirichlet_design(
     min_weight: float = 2e-3,
     decimals: int = 4,
     max_tries: int = 100_000,
-) -> list[Mixture]:
+) -> list[Shares]:
     """`n` Dirichlet mixtures around the token-count prior, within caps; deterministic for `seed`."""
     domains = list(tokens)
     if len(domains) < 2:
@@ -136,7 +137,7 @@ def dirichlet_design(
     strengths = np.geomspace(lo, hi, max(1, n_strengths))
     scale = 10**decimals
     rng = np.random.default_rng(seed)
-    out: list[Mixture] = []
+    out: list[Shares] = []
     seen: set[tuple[int, ...]] = set()
     alpha_floor = 1e-3  # domains with no tokens in the prior can still be drawn, rarely
     for _ in range(max_tries):
@@ -172,19 +173,6 @@ def _round_to_grid(w: np.ndarray, scale: int) -> np.ndarray:
 
 
 def check_mixture(m: Mapping[str, float], domains: Sequence[str], where: str = "mixture") -> dict[str, float]:
-    """Validate one mixture against the training domains; returns it with every domain present."""
-    if not isinstance(m, Mapping) or not m:
-        raise MixlawInputError(f"{where}: expected a mapping domain -> proportion, got {m!r}")
-    unknown = [d for d in m if d not in domains]
-    if unknown:
-        raise MixlawInputError(f"{where}: unknown domain {unknown[0]!r} (training domains: {list(domains)})")
-    out = {}
-    for d in domains:
-        v = m.get(d, 0.0)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
-            raise MixlawInputError(f"{where}.{d}: proportion {v!r} must be a number >= 0")
-        out[d] = float(v)
-    total = sum(out.values())
-    if abs(total - 1.0) > 1e-6:
-        raise MixlawInputError(f"{where}: proportions sum to {total:.6g}, not 1")
-    return out
+    """Validate one mixture against the training domains (`mixlaw.mixture.Mixture`); returns it with every
+    domain present, in `domains` order and spelling."""
+    return Mixture.from_dict(m, domains, where, hint=None).as_dict()

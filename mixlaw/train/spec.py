@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.mixture import Mixture
 
 TRAINER_VERSION = 1
 SCHEDULES = ("constant", "wsd")
@@ -118,10 +119,11 @@ class RunSpec:
         s = dict(d.pop("settings", {}))
         s["eval_steps"] = tuple(s.get("eval_steps", ()))
         stages = tuple(
-            (float(share), tuple((str(a), float(b)) for a, b in mix)) for share, mix in d.pop("stages", ())
+            (float(share), Mixture.from_pairs(mix, "run spec: stage mixture").pairs())
+            for share, mix in d.pop("stages", ())
         )
         return cls(
-            mixture=tuple((str(a), float(b)) for a, b in d.pop("mixture")),
+            mixture=Mixture.from_pairs(d.pop("mixture"), "run spec: mixture").pairs(),
             stages=stages,
             valid_domains=tuple(d.pop("valid_domains", ())),
             settings=TrainSettings(**s),

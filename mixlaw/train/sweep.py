@@ -34,7 +34,8 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import atomic_write, locked, read_yaml, replacing
+from mixlaw.files import atomic_write, locked, read_yaml
+from mixlaw.runs import TRAINER_FLOAT_FORMAT, write_runs
 from mixlaw.train import design as design_mod
 from mixlaw.train.corpus import Corpus, CorpusConfig, demo_corpus_config, parse_corpus_config, prepare_corpus
 from mixlaw.train.spec import (
@@ -511,15 +512,6 @@ def read_results(runs: Sequence[RunSpec], out_dir: str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write the runs table atomically as CSV, or Parquet if the name ends in .parquet."""
-    if Path(path).suffix.lower() in (".parquet", ".pq"):
-        with replacing(path) as tmp:
-            frame.to_parquet(tmp, index=False)
-    else:
-        atomic_write(path, frame.to_csv(index=False, float_format="%.8g"))
-
-
 class _Progress:
     """Polls the runs' progress files; prints runs done, tokens/s and time left on stderr."""
 
@@ -638,9 +630,9 @@ def run_sweep(
         def save_table() -> pd.DataFrame:
             frame = read_results(runs, out)
             if not frame.empty:
-                write_table(frame, out / table)
+                write_runs(frame, out / table, TRAINER_FLOAT_FORMAT)
                 if parquet:
-                    write_table(frame, (out / table).with_suffix(".parquet"))
+                    write_runs(frame, (out / table).with_suffix(".parquet"))
             return frame
 
         frame = save_table()

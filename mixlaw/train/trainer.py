@@ -34,6 +34,7 @@ import pandas as pd
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import atomic_write, replacing
+from mixlaw.runs import TRAINER_FLOAT_FORMAT, write_runs
 from mixlaw.train.corpus import Corpus, column_name
 from mixlaw.train.loader import MixtureLoader
 from mixlaw.train.spec import (
@@ -387,7 +388,7 @@ def train_run(
     if master:
         if s.save_model:
             _save_model(run_dir / MODEL_FILE, raw, spec, tok.id, corpus.id, cfg)
-        atomic_write(run_dir / RESULT, frame.to_csv(index=False, float_format="%.8g"))
+        write_runs(frame, run_dir / RESULT, TRAINER_FLOAT_FORMAT)
         report("done", train_loss)
         if ckpt.exists():
             ckpt.unlink()
