@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mixlaw.cli.peers import compare_laws, diverged, format_table  # noqa: E402
-from mixlaw.fitted import fit_law, prepare  # noqa: E402
+from mixlaw.fitted import prepare  # noqa: E402
 from mixlaw.runs import RunsTable, dump_json, read_runs, to_jsonable, validate_runs  # noqa: E402
+from mixlaw.selection import fit_law_or_auto  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "mixinglaws"
 WEIGHTS = str(DATA / "valid_weights.csv")
@@ -248,7 +249,7 @@ def synthetic_benchmark(laws: list[str] | None, n_runs: int, cv: int, seed: int 
         names.append("dml-implicit")  # not a compare/auto candidate (total only), but timed here too
     for name in names:
         started = time.perf_counter()
-        fitted = fit_law(data, name, {"domain_map": None} if name == "auto" else None)
+        fitted = fit_law_or_auto(data, name, {"domain_map": None} if name == "auto" else None)
         seconds = time.perf_counter() - started
         pred = fitted.predict_total(candidates)
         pick = int(np.argmin(pred))
