@@ -118,6 +118,26 @@ def test_nested_cv_selection_never_sees_outer_fold(spy):
         assert fits[-1] == set(mixture_keys(data.X[~test]))
 
 
+def test_auto_cross_validates_each_candidate_once(spy):
+    """auto's ranking and blend step share each candidate's held-out predictions: the spy law is fitted once
+    per selection fold, plus once on all the data when the result uses it (alone or in a blend)."""
+    data = prepare(synthetic_table(seeds=(0,)), model="m", step=3000)
+    fitted = fit_law_or_auto(data, "auto", {"candidates": ["spy", "regmix-linear"], "cv": 4})
+    blend = fitted.meta["auto"]["blend"]
+    uses_spy = fitted.law.name == "spy" or (blend is not None and "spy" in blend["members"])
+    assert len(spy) == 4 + int(uses_spy)
+    if uses_spy:
+        assert spy[-1] == set(mixture_keys(data.X))
+
+
+def test_pipeline_and_fit_share_one_auto():
+    """The pipeline's mixing law goes through the same dispatcher (leave-one-out up to 40 mixtures, blends)."""
+    from mixlaw import pipeline, selection
+
+    assert pipeline.fit_law_or_auto is selection.fit_law_or_auto
+    assert selection.selection_cv("auto", 40) == "loo" and selection.selection_cv("auto", 41) == 5
+
+
 def test_select_law_ranks_and_skips_inapplicable():
     data = prepare(synthetic_table(seeds=(0,)), model="m", step=3000)
     chosen, table = select_law(data, ["dml", "regmix-linear", "bimix"], cv=4)
