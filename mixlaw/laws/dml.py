@@ -265,9 +265,8 @@ class _ExponentialLaw(MixingLaw):
         return X @ Q, (np.arange(M) > 0).astype(float), Q
 
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
-        large = is_large_swarm(
-            X, self.hyper["large_swarm"]
-        )  # cheaper choices for hundreds of mixtures (see "Large swarms" at the end)
+        # cheaper choices for hundreds of mixtures (see "Large swarms" at the end)
+        large = is_large_swarm(X, self.hyper["large_swarm"])
         options = self._options()
         alphas = (_large_alphas if large else _ridge_options)(self.hyper["ridge"])
         configs = [(o, a) for o in options for a in alphas]
@@ -378,12 +377,12 @@ class _ExponentialLaw(MixingLaw):
 
 class DML(_ExponentialLaw):
     name = "dml"
-    convex = True
-    auto_candidate = 0
     description = (
         "Ye et al. multi-domain law per target: L_i = c_i + k_i exp(sum_j t_ij r_j); explicit aggregation "
         "(ridge=auto: a ridge on the centered t chosen per target by grouped CV on the fitting data)"
     )
+    convex = True
+    auto_candidate = 0
 
     def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         params = super()._fit(X, Y, context)
