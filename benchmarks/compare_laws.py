@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 from mixlaw.cli.peers import compare_laws, diverged, format_table  # noqa: E402
 from mixlaw.files import dump_json, to_jsonable  # noqa: E402
-from mixlaw.fitted import fit_law, prepare  # noqa: E402
+from mixlaw.fitted import prepare  # noqa: E402
 from mixlaw.runs import RunsTable, read_runs, validate_runs  # noqa: E402
+from mixlaw.selection import fit_law_or_auto  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "mixinglaws"
 WEIGHTS = str(DATA / "valid_weights.csv")
@@ -249,7 +250,7 @@ def synthetic_benchmark(laws: list[str] | None, n_runs: int, cv: int, seed: int 
         names.append("dml-implicit")  # not a compare/auto candidate (total only), but timed here too
     for name in names:
         started = time.perf_counter()
-        fitted = fit_law(data, name, {"domain_map": None} if name == "auto" else None)
+        fitted = fit_law_or_auto(data, name, {"domain_map": None} if name == "auto" else None)
         seconds = time.perf_counter() - started
         pred = fitted.predict_total(candidates)
         pick = int(np.argmin(pred))

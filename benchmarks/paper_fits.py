@@ -3,7 +3,7 @@
     python benchmarks/paper_fits.py [--data DIR] [--repeats 10] [--out benchmarks/results/paper_fits.json]
 
 DIR defaults to ../shared/data/mixinglaws relative to the repository root; without it the benchmark prints
-"skipped" and exits 0. Everything goes through the library API (`prepare`, `cross_validate`, `holdout`,
+"skipped" and exits 0. Everything goes through the library API (`prepare`, `cross_validate_law`, `holdout_law`,
 `fit_law`), so the numbers are what users get. Parts:
 
 1. Held-out error of the total loss (and fit time) for 2Mix, 3Mix (410M, 32 mixtures), 5Mix (every size,
@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mixlaw.errors import MixlawInputError  # noqa: E402
-from mixlaw.evaluate import cross_validate, holdout  # noqa: E402
 from mixlaw.fitted import FitData, fit_law, prepare  # noqa: E402
 from mixlaw.fitting import blas_threads, huber  # noqa: E402
 from mixlaw.laws.dml import exp_model  # noqa: E402
 from mixlaw.runs import RunsTable, aggregate, load_weights, read_runs  # noqa: E402
+from mixlaw.selection import cross_validate_law, holdout_law  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mixinglaws"
 PAPER_EVAL_RUNS = ["0", "4", "8", "12", "21", "22"]
@@ -104,7 +104,7 @@ def evaluate_law(
     """LOO, repeated random 6-mixture holdouts and (optionally) the paper's split; MAE of the total."""
     out: dict[str, Any] = {}
     try:
-        loo = cross_validate(data, law, hyper, target, "loo")
+        loo = cross_validate_law(data, law, hyper, target, "loo")
     except MixlawInputError as exc:
         return {"error": str(exc)}
     out["loo"] = {
@@ -119,7 +119,7 @@ def evaluate_law(
         maes, seconds = [], []
         for runs in random_splits(data, 6, repeats):
             try:
-                result = holdout(data, law, runs, hyper, target)
+                result = holdout_law(data, law, runs, hyper, target)
             except MixlawInputError:  # too few mixtures left for this law
                 continue
             maes.append(result["metrics"]["total"]["mae"])
@@ -132,7 +132,7 @@ def evaluate_law(
                 "fit_seconds": float(np.mean(seconds)),
             }
     if paper_split:
-        result = holdout(data, law, PAPER_EVAL_RUNS, hyper, target)
+        result = holdout_law(data, law, PAPER_EVAL_RUNS, hyper, target)
         test = np.isin(data.frame["run"].astype(str), PAPER_EVAL_RUNS)
         out["paper_split"] = {
             "mae": result["metrics"]["total"]["mae"],

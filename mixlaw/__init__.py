@@ -15,7 +15,7 @@ submodule is imported (the module object forwards calls to the function of the s
 import sys as _sys
 import types as _types
 
-__version__ = "0.1.0"
+from mixlaw.version import __version__
 
 __all__ = [
     "MixlawInputError",

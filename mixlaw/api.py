@@ -121,10 +121,10 @@ def fit(
     law: a name from `mixlaw laws` (or "auto"); hyper: the law's hyper-parameters (`--param KEY=VALUE`);
     selection: model, params, step, tokens, step_tol, valid_weights, group, train_domains, valid_domains, metric.
     """
-    from mixlaw.fitted import fit_law
+    from mixlaw.selection import fit_law_or_auto
 
     data = prepare_data(runs, **selection)
-    return fit_law(data, law, _hyper(law, hyper, seed), target, command=f"mixlaw.fit(law={law!r})")
+    return fit_law_or_auto(data, law, _hyper(law, hyper, seed), target, command=f"mixlaw.fit(law={law!r})")
 
 
 def evaluate(
@@ -140,13 +140,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Cross-validate a law with folds grouped by mixture (`mixlaw evaluate`): metrics per target and total,
     and the held-out `predictions` ({target: (n,)})."""
-    from mixlaw.evaluate import cross_validate, holdout
+    from mixlaw.selection import cross_validate_law, holdout_law
 
     data = prepare_data(runs, **selection)
     hyper = _hyper(law, hyper, seed)
     if holdout_runs:
-        return holdout(data, law, [str(r) for r in holdout_runs], hyper, target)
-    return cross_validate(data, law, hyper, target, cv, seed)
+        return holdout_law(data, law, [str(r) for r in holdout_runs], hyper, target)
+    return cross_validate_law(data, law, hyper, target, cv, seed)
 
 
 def mixtures_matrix(mixtures: Any, domains: list[str]) -> np.ndarray:

@@ -232,9 +232,7 @@ def fit_curve(
     maximizing |corr(r, log(y - c))| (vectorized here), then Huber least squares for b, k at that c.
     `joint`: c, b, k together (the `dml2` law)."""
     if c_init == "joint":
-        law = DML2(c_init="joint", restarts=restarts, seed=seed).fit(
-            np.stack([r, 1 - r], axis=1), y[:, None], coordinates=[0]
-        )
+        law = DML2(c_init="joint", restarts=restarts, seed=seed).fit(np.stack([r, 1 - r], axis=1), y[:, None])
         p = law.params_
         return {"c": float(p["c"][0]), "b": float(p["log_k"][0]), "k": float(p["t"][0])}
     if c_init != "correlation":

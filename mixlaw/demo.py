@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from mixlaw.evaluate import cross_validate
 from mixlaw.files import dump_json
 from mixlaw.fitted import fit_law, prepare
 from mixlaw.mixture import Mixture
 from mixlaw.runs import RunsTable, validate_runs, write_runs
+from mixlaw.selection import cross_validate_law
 
 DOMAINS = ["web", "code", "books", "math"]
 VALID_WEIGHTS = np.array([0.4, 0.25, 0.2, 0.15])
@@ -105,7 +105,7 @@ def run_demo(out: str | Path, seed: int = 0, log: Callable[[str], None] = print)
     lines = ["law            LOO MAE(total)  max err   Spearman"]
     scores = {}
     for law in ("dml", "dml-log", "ridge-rlogr"):
-        result = cross_validate(data, law, cv="loo")
+        result = cross_validate_law(data, law, cv="loo")
         m = result["metrics"]["total"]
         scores[law] = m
         lines.append(f"{law:<14} {m['mae']:>14.5f} {m['max']:>9.5f} {m['spearman']:>10.4f}")

@@ -1,18 +1,23 @@
 """Honest evaluation: cross-validation with folds grouped by mixture, and scoring of held-out runs.
 
 Rows of one mixture (seeds, repeats) always fall in the same fold. Every choice a law makes (K, ridge, ...)
-happens inside its own `fit`, so it only ever sees the training folds.
+happens inside its own `fit`, so it only ever sees the training folds. What is fitted is passed in as a
+function `fit(data) -> FittedLaw` (one named law, or `auto`: see `mixlaw.selection.cross_validate_law`), so
+this module sits below the code that chooses laws.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.fitted import FitData, fit_law
+from mixlaw.fitted import FitData, FittedLaw
+
+FitFunction = Callable[[FitData], FittedLaw]
 
 
 def mixture_folds(mixture_id: np.ndarray, cv: int | str, seed: int = 0) -> list[np.ndarray]:
@@ -63,20 +68,22 @@ def _score(
 
 def cross_validate(
     data: FitData,
-    law: str,
-    hyper: dict[str, Any] | None = None,
-    target: str | None = None,
+    fit: FitFunction,
     cv: int | str = "loo",
     seed: int = 0,
-    progress=None,
+    progress: Callable[[int, int], None] | None = None,
+    law: str = "",
 ) -> dict[str, Any]:
-    """Held-out predictions of every row by a law fitted on the other mixtures; metrics per target and total."""
+    """Held-out predictions of every row by `fit` applied to the other mixtures; metrics per target and total.
+
+    `law` labels the result. When `fit` chooses a law itself (`auto`, meta["auto"]), the choice made inside each
+    outer fold is listed under "auto_choices" (nested cross-validation)."""
     folds = mixture_folds(data.mixture_id, cv, seed)
     predictions: dict[str, np.ndarray] = {}
     started = time.perf_counter()
-    choices = []  # law == "auto": the law chosen inside each outer fold (nested cross-validation)
+    choices = []
     for i, test in enumerate(folds):
-        fitted = fit_law(data.subset(~test), law, hyper, target)
+        fitted = fit(data.subset(~test))
         if "auto" in fitted.meta:
             choices.append(fitted.meta["auto"]["chosen"])
         for name, values in fitted.predict(data.X[test]).items():
@@ -98,10 +105,8 @@ def cross_validate(
     return result
 
 
-def holdout(
-    data: FitData, law: str, runs: list[str], hyper: dict[str, Any] | None = None, target: str | None = None
-) -> dict[str, Any]:
-    """Fit on every mixture except those of `runs` and score the listed runs."""
+def holdout(data: FitData, fit: FitFunction, runs: list[str], law: str = "") -> dict[str, Any]:
+    """Apply `fit` to every mixture except those of `runs` and score the listed runs (`law` labels the result)."""
     run_ids = data.frame["run"].astype(str).to_numpy()
     unknown = sorted(set(runs) - set(run_ids))
     if unknown:
@@ -111,7 +116,7 @@ def holdout(
     if test.all():
         raise MixlawInputError("--holdout-runs: nothing left to fit on")
     started = time.perf_counter()
-    fitted = fit_law(data.subset(~test), law, hyper, target)
+    fitted = fit(data.subset(~test))
     seconds = time.perf_counter() - started
     predictions = {name: np.full(len(data.X), np.nan) for name in fitted.predict(data.X[:1])}
     for name, values in fitted.predict(data.X[test]).items():

@@ -1,7 +1,7 @@
 """From a runs table to a fitted law and back: selection, targets, explicit aggregation, LAW.json.
 
 data = prepare(read_runs("5mix.csv"), model="70M", step=30000, valid_weights="w.csv", group="pile_category")
-fitted = fit_law(data, "dml")
+fitted = fit_law(data, "dml")      # one named law; "a name or auto" is mixlaw.selection.fit_law_or_auto
 fitted.predict_frame(mixtures)     # pred_<target> columns and pred_total
 fitted.save("law.json"); FittedLaw.load("law.json")
 """
@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, read_json
-from mixlaw.laws import MixingLaw, get_law, law_from_dict
-from mixlaw.laws.dml import DML2
+from mixlaw.laws import FitContext, MixingLaw, get_law, law_from_dict
 from mixlaw.mixture import check_table, column, mixture_keys, to_p_columns
 from mixlaw.runs import RunsTable, Weights, aggregate, load_weights, read_table
+from mixlaw.version import __version__
 
 SCHEMA_VERSION = 1
 
@@ -332,6 +331,12 @@ def resolve_target(
     return [target], data.Y[:, [i]]
 
 
+def fit_context(data: FitData, targets: list[str]) -> FitContext:
+    """What a law may need besides X and Y: the training domains, the fitted targets and each row's step."""
+    steps = data.frame["step"].to_numpy(dtype=float) if "step" in data.frame.columns else None
+    return FitContext(domains=list(data.domains), targets=list(targets), steps=steps)
+
+
 def fit_law(
     data: FitData,
     law: str,
@@ -339,26 +344,16 @@ def fit_law(
     target: str | None = None,
     command: str | None = None,
 ) -> FittedLaw:
-    """Fit law `law` (registry name) on `data`; returns a FittedLaw with provenance metadata."""
-    if law == "auto":  # choose by cross-validation on `data` only (see mixlaw.selection)
-        from mixlaw.selection import fit_auto
+    """Fit the law named `law` (registry name) on `data`; returns a FittedLaw with provenance metadata.
 
-        return fit_auto(data, target=target, command=command, **(hyper or {}))
+    Choosing a law (`auto`) happens a floor above, in `mixlaw.selection.fit_law_or_auto`."""
+    if law == "auto":
+        raise MixlawInputError(
+            "fit_law fits one named law; for auto use mixlaw.selection.fit_law_or_auto(data, 'auto', ...)"
+        )
     law_class = get_law(law)
     names, Y = resolve_target(data, law_class, target)
-    estimator = law_class(**(hyper or {}))
-    if getattr(law_class, "wants_names", False):  # e.g. bimix maps targets to training domains by name
-        estimator.target_names_, estimator.domain_names_ = list(names), list(data.domains)
-    if getattr(law_class, "wants_steps", False) and "step" in data.frame.columns:
-        estimator.steps_ = data.frame["step"].to_numpy(dtype=float)
-    if isinstance(estimator, DML2):
-        estimator.fit(
-            data.X,
-            Y,
-            coordinates=[dml2_coordinate(data.domains, t, estimator.hyper["domain"]) for t in names],
-        )
-    else:
-        estimator.fit(data.X, Y)
+    estimator = law_class(**(hyper or {})).fit(data.X, Y, fit_context(data, names))
     total_weights = None
     if names == ["total"]:
         total_weights = None
@@ -384,21 +379,6 @@ def fit_law(
     if command:
         meta["command"] = command
     return FittedLaw(estimator, data.domains, names, total_weights, meta)
-
-
-def dml2_coordinate(domains: list[str], target: str, domain: str | None) -> int:
-    """r of the two-domain law: the `domain` parameter, else the training domain named like the target, else
-    the first domain."""
-
-    def norm(name: str) -> str:
-        return "".join(ch for ch in name.lower() if ch.isalnum())
-
-    if domain is not None:
-        if norm(str(domain)) not in [norm(d) for d in domains]:
-            raise MixlawInputError(f"--param domain={domain}: not a training domain ({', '.join(domains)})")
-        return [norm(d) for d in domains].index(norm(str(domain)))
-    matches = [i for i, d in enumerate(domains) if norm(d) == norm(target)]
-    return matches[0] if matches else 0
 
 
 def read_mixtures(path: str, domains: list[str], renormalize: bool = False) -> pd.DataFrame:

@@ -35,7 +35,6 @@ from mixlaw.runs import PROPORTION_PREFIX, mixture_distance
 
 log = logging.getLogger(__name__)
 
-CONVEX_LAWS = ("dml", "dml2", "dml-implicit")
 TOL = 1e-9
 
 
@@ -350,7 +349,7 @@ def optimize(
 
     if observed is None and law.meta.get("observed_mixtures") is not None:
         observed = np.asarray(law.meta["observed_mixtures"], dtype=float)
-    convex = law.law.name in CONVEX_LAWS
+    convex = law.law.convex
     rng = np.random.default_rng(seed)
     sample = _feasible_sample(cons, M, 256 if convex else 2048, rng)
     values = f(sample)

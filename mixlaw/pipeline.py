@@ -26,13 +26,12 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.evaluate import cross_validate
 from mixlaw.files import dump_json
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.mixture import strip_prefix
 from mixlaw.runs import RunsTable, Weights, aggregate, write_runs
 from mixlaw.scaling import SHARE_OPTIONS, SIZE_EXPONENT, STEP_EXPONENT, CurveLaws, fit_curves
-from mixlaw.selection import select_law
+from mixlaw.selection import cross_validate_law, fit_law_or_auto
 
 STEP_GRID_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 HOLDOUT_STEP_RATIO = (
@@ -369,11 +368,12 @@ def run_pipeline(
     data = _fit_data(frame, template)
     selection: list[dict[str, Any]] = []
     law_name = config.law
-    if law_name in (None, "auto"):
-        law_name, selection = select_law(data, cv=config.cv, seed=config.seed)
+    if law_name in (None, "auto"):  # the one `auto` (mixlaw.selection): chosen by its CV and fitted on `data`
+        fitted = fit_law_or_auto(data, "auto", {"seed": config.seed})
+        law_name, selection = fitted.meta["auto"]["chosen"], fitted.meta["auto"]["table"]
     else:
         try:
-            result = cross_validate(data, law_name, cv=min(config.cv, data.n_mixtures), seed=config.seed)
+            result = cross_validate_law(data, law_name, cv=min(config.cv, data.n_mixtures), seed=config.seed)
             selection = [
                 {
                     "law": law_name,
@@ -384,7 +384,7 @@ def run_pipeline(
             ]
         except MixlawInputError as exc:
             selection = [{"law": law_name, "error": str(exc)}]
-    fitted = _fit_mixing(frame, template, law_name, config.seed)
+        fitted = _fit_mixing(frame, template, law_name, config.seed)
     timings["mixing_law"] = time.perf_counter() - t0
     log(f"mixing law: {law_name} ({timings['mixing_law']:.1f} s)")
 
@@ -395,7 +395,9 @@ def run_pipeline(
     for value in grid_values:
         grid_frame, _ = extrapolate(value)
         grid_frame = grid_frame.merge(mixtures, left_on="run", right_index=True)
-        grid_laws.append(_fit_mixing(grid_frame, template, law_name, config.seed).law.to_dict())
+        grid_laws.append(
+            fit_law(_fit_data(grid_frame, template), fitted.law.name, fitted.law.hyper).law.to_dict()
+        )
     fitted.meta["step_grid"] = {
         "variable": variable,
         "target": config.target,
@@ -685,7 +687,7 @@ def summary_markdown(
         f"- sizes: {', '.join(d['fit_sizes'])} [all sizes]",
         f"- mixtures: {len(result.runs)} observed at >= {c.min_sizes} sizes [3]; every run id is treated alike",
         f"- exponent sharing: step {c.step_share} [mixture], size {c.size_share} [all], joint {c.joint_share} [all]",
-        f"- mixing law: {result.law.law.name} [chosen by {c.cv}-fold cross-validation on the extrapolated losses]",
+        f"- mixing law: {result.checks['mixing']['law']} [auto: chosen by cross-validation on the extrapolated losses]",
         "",
         "## Stage checks (relative error of the weighted total on held-back data)",
         "",

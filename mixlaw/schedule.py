@@ -28,14 +28,15 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.fitting import fit_multistart, huber
+from mixlaw.fitting import fit_multistart
+from mixlaw.laws.base import FitContext, MixingLaw
 from mixlaw.laws.dml import exp_model, linearized_starts
 from mixlaw.mixture import SUM_TOLERANCE, Domains, Mixture
 from mixlaw.runs import PROPORTION_PREFIX, RunsTable, Weights, aggregate, load_weights
@@ -204,20 +205,26 @@ def prepare_schedules(
 # --------------------------------------------------------------------------------------------- the law
 
 
-class ScheduleLaw:
-    """L_i = c_i + exp(theta_i . r_eff(gamma)); see the module docstring. scikit-learn style fit/predict."""
+class ScheduleLaw(MixingLaw):
+    """L_i = c_i + exp(theta_i . r_eff(gamma)); see the module docstring. The `MixingLaw` contract with
+    schedules (list[Schedule]) in place of the proportion matrix X: fit(schedules, Y), predict(schedules)."""
 
     name = "schedule-dml"
-    defaults: dict[str, Any] = {"gamma": "per-target", "delta": 0.02, "restarts": 16, "seed": 0, "eps": 0.0}
+    description = (
+        "schedule law: L_i = c_i + exp(theta_i . r_eff(gamma)), recency gamma fitted (shared or per target)"
+    )
+    defaults: ClassVar[dict[str, Any]] = {
+        "gamma": "per-target",
+        "delta": 0.02,
+        "restarts": 16,
+        "seed": 0,
+        "eps": 0.0,
+    }
+    seeded = True
+    blendable = False
 
     def __init__(self, **hyper: Any) -> None:
-        unknown = sorted(set(hyper) - set(self.defaults))
-        if unknown:
-            raise MixlawInputError(
-                f"law {self.name}: unknown parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(self.defaults)}"
-            )
-        self.hyper = {**self.defaults, **hyper}
+        super().__init__(**hyper)
         g = str(self.hyper["gamma"])
         if g not in ("shared", "per-target"):
             try:
@@ -226,8 +233,19 @@ class ScheduleLaw:
                 raise MixlawInputError(
                     f"law {self.name}: gamma must be shared, per-target or a number, got {g!r}"
                 ) from None
-        self.params_: dict[str, Any] | None = None
-        self.summary_: dict[str, Any] = {}
+
+    # -- schedules instead of an (n, M) matrix ------------------------------------------------------------
+    def _inputs(self, X: Any) -> list[Schedule]:
+        schedules = [X] if isinstance(X, Schedule) else list(X)
+        if not schedules or not all(isinstance(s, Schedule) for s in schedules):
+            raise ValueError(f"law {self.name} takes a non-empty list of Schedule objects")
+        return schedules
+
+    def _n_domains_of(self, X: list[Schedule]) -> int:
+        return int(X[0].mixtures.shape[1])
+
+    def _n_distinct(self, X: list[Schedule]) -> int:
+        return len({tuple(np.round(np.concatenate([s.shares, s.mixtures.ravel()]), 6)) for s in X})
 
     def features(self, R: np.ndarray) -> np.ndarray:
         """r_eff, plus log(r_eff + eps) when eps > 0 (the dml-log extension for shares at or near 0)."""
@@ -252,16 +270,8 @@ class ScheduleLaw:
         result = fit_multistart(exp_model(R), Y.T, starts, delta=self.hyper["delta"], polish=1)
         return result.theta, result.cost
 
-    def fit(self, schedules: list[Schedule], Y: np.ndarray) -> ScheduleLaw:
-        Y = np.asarray(Y, float)
-        Y = Y[:, None] if Y.ndim == 1 else Y
+    def _fit(self, schedules: list[Schedule], Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         M = self.features(schedules[0].mixtures[:1]).shape[1]
-        distinct = {tuple(np.round(np.concatenate([s.shares, s.mixtures.ravel()]), 6)) for s in schedules}
-        if len(distinct) < self.n_parameters(schedules[0].mixtures.shape[1]):
-            raise MixlawInputError(
-                f"law {self.name} has {self.n_parameters(schedules[0].mixtures.shape[1])} parameters per target but only "
-                f"{len(distinct)} distinct schedules were given"
-            )
         mode = str(self.hyper["gamma"])
         T = Y.shape[1]
         if mode not in ("shared", "per-target"):
@@ -287,22 +297,13 @@ class ScheduleLaw:
                     gammas[t] = self._refine(schedules, Y[:, [t]], grid, best, thetas[best, [t]], None)
                     th, c = self._fit_at(schedules, Y[:, [t]], gammas[t], warm=thetas[best, [t]])
                     theta[t], cost[t] = th[0], c[0]
-        self.n_domains_ = schedules[0].mixtures.shape[1]
-        self.params_ = {
+        return {
             "gamma": gammas.tolist(),
             "log_c": theta[:, 0].tolist(),
             "theta": theta[:, 1:].tolist(),
             "cost": cost.tolist(),
             "gamma_profile": profile,
         }
-        residual = self.predict(schedules) - Y
-        self.summary_ = {
-            "n": int(len(Y)),
-            "rmse": np.sqrt((residual**2).mean(axis=0)).tolist(),
-            "max_abs": np.abs(residual).max(axis=0).tolist(),
-            "huber_mean": huber(residual, self.hyper["delta"]).mean(axis=0).tolist(),
-        }
-        return self
 
     def _refine(self, schedules, Y, grid, best, warm, _unused) -> float:
         """Golden-section search for gamma between the grid neighbours of the best grid point."""
@@ -336,32 +337,13 @@ class ScheduleLaw:
             return c[target] + np.exp(F @ theta[target])
         return c[None] + np.exp(F @ theta.T)
 
-    def predict(self, schedules: list[Schedule]) -> np.ndarray:
+    def _predict(self, schedules: list[Schedule]) -> np.ndarray:
         """Predicted losses (n, T)."""
-        if self.params_ is None:
-            raise RuntimeError("schedule law is not fitted")
         gammas = self.params_["gamma"]
         out = np.empty((len(schedules), len(gammas)))
         for t, g in enumerate(gammas):
             out[:, t] = self.predict_effective(effective_mixtures(schedules, g), t)
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "law": self.name,
-            "hyper": self.hyper,
-            "n_domains": self.n_domains_,
-            "params": self.params_,
-            "summary": self.summary_,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ScheduleLaw:
-        law = cls(**data.get("hyper", {}))
-        law.params_ = data["params"]
-        law.n_domains_ = int(data["n_domains"])
-        law.summary_ = data.get("summary", {})
-        return law
 
 
 @dataclass

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.fitted import FittedLaw, fit_law, prepare
+from mixlaw.fitted import FittedLaw, prepare
 from mixlaw.laws import get_law, law_from_dict
-from mixlaw.selection import blend_weight
+from mixlaw.selection import blend_weight, fit_law_or_auto
 from tests.test_compare import synthetic_table
 
 
@@ -58,8 +58,10 @@ def test_blend_weight_prefers_the_single_law_on_ties_and_blends_opposite_errors(
 
 def test_auto_records_a_blend_and_it_survives_law_json(tmp_path, monkeypatch):
     data = prepare(synthetic_table(seeds=(0,)), model="m", step=3000)
-    monkeypatch.setattr("mixlaw.selection.blend_weight", lambda first, second, truth: (0.5, 0.001))
-    fitted = fit_law(data, "auto", {"candidates": ["dml", "regmix-linear"], "cv": 4})
+    # blend_weights=(0.5,): the only weight on offer, so auto blends
+    fitted = fit_law_or_auto(
+        data, "auto", {"candidates": ["dml", "regmix-linear"], "cv": 4, "blend_weights": (0.5,)}
+    )
     assert fitted.law.name == "blend"
     assert fitted.meta["auto"]["chosen"] == "blend(dml:0.5,regmix-linear:0.5)"
     assert fitted.meta["auto"]["blend"]["members"] == ["dml", "regmix-linear"]

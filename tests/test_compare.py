@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from mixlaw.cli.main import main
-from mixlaw.evaluate import cross_validate, mixture_folds
-from mixlaw.fitted import FitData, FittedLaw, fit_law, prepare
+from mixlaw.evaluate import mixture_folds
+from mixlaw.fitted import FitData, FittedLaw, prepare
 from mixlaw.laws import LAWS, MixingLaw, register
 from mixlaw.runs import RunsTable, aggregate, load_weights, mixture_keys, validate_runs, write_runs
-from mixlaw.selection import select_law
+from mixlaw.selection import cross_validate_law, fit_law_or_auto, select_law
 
 SEEN: list[set] = []  # one set of mixture keys per fit of the spy law
 
@@ -29,7 +29,7 @@ class SpyLaw(MixingLaw):
     def n_parameters(self, n_domains: int) -> int:
         return 1
 
-    def _fit(self, X, Y):
+    def _fit(self, X, Y, context):
         SEEN.append(set(mixture_keys(X)))
         return {"mean": Y.mean(axis=0).tolist()}
 
@@ -80,7 +80,7 @@ def test_cv_folds_never_leak_across_checkpoints(spy):
     data = FitData.from_wide(wide, weights, table.domains, total_column="total", source="t")
     assert len(data.X) == 6 * data.n_mixtures
     folds = mixture_folds(data.mixture_id, 5, 0)
-    result = cross_validate(data, "spy", cv=5, seed=0)
+    result = cross_validate_law(data, "spy", cv=5, seed=0)
     assert len(spy) == 5
     for test, seen in zip(folds, spy):
         assert not (set(mixture_keys(data.X[test])) & seen)
@@ -95,7 +95,7 @@ def test_nested_cv_selection_never_sees_outer_fold(spy):
     that fold's training mixtures."""
     data = prepare(synthetic_table(), model="m", step=3000)
     outer = mixture_folds(data.mixture_id, 4, 0)
-    result = cross_validate(data, "auto", {"candidates": ["spy"], "cv": 3}, cv=4, seed=0)
+    result = cross_validate_law(data, "auto", {"candidates": ["spy"], "cv": 3}, cv=4, seed=0)
     assert result["auto_choices"] == ["spy"] * 4
     per_outer = 3 + 1  # 3 inner folds for the selection + the final fit on the outer training set
     assert len(spy) == 4 * per_outer
@@ -105,6 +105,26 @@ def test_nested_cv_selection_never_sees_outer_fold(spy):
         for seen in fits:
             assert not (held & seen)
         assert fits[-1] == set(mixture_keys(data.X[~test]))
+
+
+def test_auto_cross_validates_each_candidate_once(spy):
+    """auto's ranking and blend step share each candidate's held-out predictions: the spy law is fitted once
+    per selection fold, plus once on all the data when the result uses it (alone or in a blend)."""
+    data = prepare(synthetic_table(seeds=(0,)), model="m", step=3000)
+    fitted = fit_law_or_auto(data, "auto", {"candidates": ["spy", "regmix-linear"], "cv": 4})
+    blend = fitted.meta["auto"]["blend"]
+    uses_spy = fitted.law.name == "spy" or (blend is not None and "spy" in blend["members"])
+    assert len(spy) == 4 + int(uses_spy)
+    if uses_spy:
+        assert spy[-1] == set(mixture_keys(data.X))
+
+
+def test_pipeline_and_fit_share_one_auto():
+    """The pipeline's mixing law goes through the same dispatcher (leave-one-out up to 40 mixtures, blends)."""
+    from mixlaw import pipeline, selection
+
+    assert pipeline.fit_law_or_auto is selection.fit_law_or_auto
+    assert selection.selection_cv("auto", 40) == "loo" and selection.selection_cv("auto", 41) == 5
 
 
 def test_select_law_ranks_and_skips_inapplicable():
@@ -117,7 +137,7 @@ def test_select_law_ranks_and_skips_inapplicable():
 
 def test_fit_auto_records_choice_and_table(tmp_path):
     data = prepare(synthetic_table(seeds=(0,)), model="m", step=3000)
-    fitted = fit_law(data, "auto", {"candidates": ["dml", "regmix-linear"], "cv": 4})
+    fitted = fit_law_or_auto(data, "auto", {"candidates": ["dml", "regmix-linear"], "cv": 4})
     assert fitted.law.name == "dml" and fitted.meta["auto"]["chosen"] == "dml"
     fitted.save(tmp_path / "law.json")
     again = FittedLaw.load(tmp_path / "law.json")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import mixlaw.laws.dml as dml_module
-import mixlaw.laws.peers as peers_module
 from mixlaw.fitting import blas_threads
 from mixlaw.laws import get_law
 from mixlaw.laws.dml import is_large_swarm
@@ -50,14 +48,13 @@ def test_large_swarm_exponential_laws_recover_truth(law):
     assert min(fitted.params_["starts_at_best"]) >= 1
 
 
-def test_large_swarm_matches_small_swarm_fit(monkeypatch):
+def test_large_swarm_matches_small_swarm_fit():
     """On the same data the large-swarm path of dml-log predicts like the full (small-swarm) fit."""
     X = sparse_swarm(120, 6, seed=3)
     Y, _, _ = exp_truth(X, seed=4)
     Y = Y + np.random.default_rng(3).normal(0, 0.003, Y.shape)
     fast = get_law("dml-log")(eps=0.01).fit(X, Y)
-    monkeypatch.setattr(dml_module, "LARGE_SWARM", 10**9)
-    full = get_law("dml-log")(eps=0.01).fit(X, Y)
+    full = get_law("dml-log")(eps=0.01, large_swarm=10**9).fit(X, Y)
     assert "large_swarm" not in full.params_["cv"]
     new = sparse_swarm(100, 6, seed=6)
     assert np.abs(fast.predict(new) - full.predict(new)).mean() < 0.003
@@ -75,15 +72,14 @@ def test_large_swarm_implicit_fits_total():
     )
 
 
-def test_olmix_screened_lm_matches_lbfgs(monkeypatch):
+def test_olmix_screened_lm_matches_lbfgs():
     """olmix on a large swarm (batched LM over the same 300 starts) reaches Olmix's L-BFGS cost or better."""
     X = sparse_swarm(110, 4, seed=10)
     Y, _, _ = exp_truth(X, seed=11)
     Y = Y + np.random.default_rng(4).normal(0, 0.003, Y.shape)
     screened = get_law("olmix")().fit(X, Y)
     assert screened.params_["optimizer"] == "lm-screened"
-    monkeypatch.setattr(peers_module, "is_large_swarm", lambda X: False)
-    lbfgs = get_law("olmix")(steps=30).fit(X, Y)
+    lbfgs = get_law("olmix")(steps=30, large_swarm=10**9).fit(X, Y)
     assert "optimizer" not in lbfgs.params_
     assert np.all(
         np.array(screened.params_["huber_mean"]) <= np.array(lbfgs.params_["huber_mean"]) * (1 + 1e-4)

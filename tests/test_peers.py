@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.laws import LAWS, get_law, law_from_dict
+from mixlaw.laws import LAWS, FitContext, get_law, law_from_dict
 from mixlaw.laws.peers import BiMix, resolve_domain_map
 
 DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mixinglaws") + "/"
@@ -59,8 +59,7 @@ def test_bimix_recovers_plain_form():
     A, alpha = np.array([3.0, 2.4]), np.array([0.12, 0.08])
     Y = A / (X[:, [0, 2]] + 0.01) ** alpha
     law = BiMix(domain_map={"a": ["d0"], "b": ["d2"]})
-    law.target_names_, law.domain_names_ = ["a", "b"], ["d0", "d1", "d2"]
-    law.fit(X, Y)
+    law.fit(X, Y, FitContext(domains=["d0", "d1", "d2"], targets=["a", "b"]))
     assert np.allclose(law.params_["alpha"], alpha, atol=1e-5)
     assert np.allclose(np.exp(law.params_["log_A"]), A, rtol=1e-5)
     assert not law.params_["step_aware"]
@@ -74,8 +73,7 @@ def test_bimix_recovers_step_form():
     alpha, B, beta, C = 0.1, 40.0, 0.45, 2.5
     y = (B / steps**beta + C) / (X[:, 0] + 0.01) ** alpha + rng.normal(0, 1e-4, len(steps))
     law = BiMix(domain_map={"x": ["d0"]})
-    law.target_names_, law.domain_names_ = ["x"], ["d0", "d1"]
-    law.fit(X, y, steps=steps)
+    law.fit(X, y, FitContext(domains=["d0", "d1"], targets=["x"], steps=steps))
     p = law.params_
     assert p["step_aware"]
     assert abs(p["alpha"][0] - alpha) < 0.01 and abs(p["beta"][0] - beta) < 0.05
@@ -86,9 +84,12 @@ def test_bimix_recovers_step_form():
 
 def test_bimix_not_applicable_without_map():
     law = BiMix()
-    law.target_names_, law.domain_names_ = ["Pile-CC"], ["academic", "prose"]
     with pytest.raises(MixlawInputError, match="not applicable"):
-        law.fit(simplex(10, 2), np.full((10, 1), 3.0))
+        law.fit(
+            simplex(10, 2),
+            np.full((10, 1), 3.0),
+            FitContext(domains=["academic", "prose"], targets=["Pile-CC"]),
+        )
 
 
 def test_domain_map_by_name_and_file(tmp_path):

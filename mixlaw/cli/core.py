@@ -17,11 +17,11 @@ from mixlaw.cli.common import (
     status,
 )
 from mixlaw.errors import MixlawInputError
-from mixlaw.evaluate import cross_validate, holdout
 from mixlaw.files import to_jsonable
-from mixlaw.fitted import FittedLaw, fit_law, read_mixtures
+from mixlaw.fitted import FittedLaw, read_mixtures
 from mixlaw.laws import LAWS, get_law, parse_hyper
 from mixlaw.runs import write_runs
+from mixlaw.selection import cross_validate_law, fit_law_or_auto, holdout_law
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -146,7 +146,7 @@ def _add_law_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--candidates",
-        help="auto: comma list of laws to choose from (default: mixlaw.selection.AUTO_CANDIDATES)",
+        help="auto: comma list of laws to choose from (default: mixlaw.selection.default_candidates)",
     )
     p.add_argument(
         "--auto-cv",
@@ -193,7 +193,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         args,
         f"fitting {args.law} on {len(data.X)} rows ({data.n_mixtures} mixtures, {len(data.targets)} targets)",
     )
-    fitted = fit_law(data, args.law, hyper, args.target, command=command_line())
+    fitted = fit_law_or_auto(data, args.law, hyper, args.target, command=command_line())
     if args.bootstrap:
         from mixlaw.uncertainty import attach, bootstrap_law
 
@@ -284,13 +284,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     hyper = _hyper(args)
     data = prepare_from_args(args)
     if args.holdout_runs:
-        result = holdout(
+        result = holdout_law(
             data, args.law, [r.strip() for r in args.holdout_runs.split(",") if r.strip()], hyper, args.target
         )
     else:
         cv = args.cv if args.cv == "loo" else _int(args.cv, "--cv")
         progress = None if args.quiet or not sys.stderr.isatty() else _progress
-        result = cross_validate(data, args.law, hyper, args.target, cv, args.seed, progress)
+        result = cross_validate_law(data, args.law, hyper, args.target, cv, args.seed, progress)
     result.pop("predictions")
     if args.json:
         print(

@@ -117,19 +117,18 @@ def compare_laws(
 ) -> list[dict]:
     """Ranked rows {law, mae, mare, spearman, ..., fit_seconds} on the same folds; non-applicable laws last
     with `error`; the `auto` row (nested CV) is ranked among them."""
-    from mixlaw.evaluate import cross_validate
-    from mixlaw.laws import LAWS
-    from mixlaw.selection import AUTO_CANDIDATES, select_law
+    from mixlaw.selection import auto_candidates as every_auto_candidate
+    from mixlaw.selection import cross_validate_law, select_law
 
     # Explicit --laws: auto chooses among them (olmix excepted); default: every law, auto its own defaults.
     auto_candidates = [c for c in laws if c != "olmix"] or None if laws else None
-    laws = laws or [c for c in AUTO_CANDIDATES + ["olmix"] if c in LAWS]
+    laws = laws or [*every_auto_candidate(), "olmix"]
     n_folds = cv if cv == "loo" else min(int(cv), data.n_mixtures)
     _, table = select_law(data, laws, n_folds, seed, target, domain_map) if laws else (None, [])
     if auto:
         started = time.perf_counter()
         try:
-            result = cross_validate(
+            result = cross_validate_law(
                 data,
                 "auto",
                 {"candidates": auto_candidates, "cv": inner_cv, "seed": seed, "domain_map": domain_map},

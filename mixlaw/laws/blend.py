@@ -2,8 +2,8 @@
 
     Blend(members="dml-log,ridge-rlogr", weights="0.75,0.25").fit(X, Y)   # L = 0.75 L_dml-log + 0.25 L_ridge
 
-Each member is fitted on the same data with its own defaults (plus `seed` and `domain_map` where it takes them);
-the prediction is the weighted mean of the members' predictions, per target. On 20-30 mixtures the choice
+Each member is fitted on the same data and context with its own defaults (plus `seed` and `domain_map` where it
+takes them: `law_hyper`); the prediction is the weighted mean of the members' predictions, per target. On 20-30 mixtures the choice
 between two laws of similar cross-validated error is a coin flip that costs 10-20% when it lands wrong; a
 blend with the weight chosen by the same cross-validation is never worse than the weighted mean of its members'
 errors (|w a + (1 - w) b| <= w |a| + (1 - w) |b| for every prediction) and often better than both.
@@ -11,12 +11,13 @@ errors (|w a + (1 - w) b| <= w |a| + (1 - w) |b| for every prediction) and often
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.laws.base import MixingLaw
+from mixlaw.laws.base import FitContext, MixingLaw
+from mixlaw.laws.registry import LAWS, get_law, law_from_dict, law_hyper
 
 
 def _names(value: Any) -> list[str]:
@@ -34,12 +35,10 @@ class Blend(MixingLaw):
         "its two best candidates when cross-validation prefers that"
     )
     defaults = {"members": "dml-log,ridge-rlogr", "weights": None, "seed": 0, "domain_map": None}
-    wants_names: ClassVar[bool] = True  # forwarded to members that need them (bimix)
-    wants_steps: ClassVar[bool] = True
+    seeded = True
+    blendable = False
 
     def _members(self) -> tuple[list[str], np.ndarray]:
-        from mixlaw.laws import LAWS
-
         names = _names(self.hyper["members"])
         unknown = [n for n in names if n not in LAWS or n == self.name]
         if len(names) < 2 or unknown:
@@ -59,29 +58,21 @@ class Blend(MixingLaw):
         return names, weights
 
     def _member(self, name: str) -> MixingLaw:
-        from mixlaw.laws import get_law
-        from mixlaw.selection import law_hyper  # lazy: selection imports the law registry
-
         law_class = get_law(name)
-        if name == "dml2" or not law_class.per_target:
+        if not law_class.blendable:
             raise MixlawInputError(f"law blend: {name} cannot be a member (it fits a different target)")
-        law = law_class(**law_hyper(name, int(self.hyper["seed"]), self.hyper["domain_map"]))
-        for attribute in ("target_names_", "domain_names_", "steps_"):
-            if hasattr(self, attribute):
-                setattr(law, attribute, getattr(self, attribute))
-        return law
+        return law_class(**law_hyper(name, int(self.hyper["seed"]), self.hyper["domain_map"]))
 
     def n_parameters(self, n_domains: int) -> int:
         return max(self._member(name).n_parameters(n_domains) for name in self._members()[0])
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         names, weights = self._members()
-        members = [self._member(name).fit(X, Y).to_dict() for name in names]
+        members = [self._member(name).fit(X, Y, context).to_dict() for name in names]
         return {"members": members, "weights": weights.tolist()}
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        from mixlaw.laws import law_from_dict
+    def _load(self) -> None:
+        self.members_ = [law_from_dict(member) for member in self.params_["members"]]
 
-        if not hasattr(self, "members_"):  # rebuilt once from params_ (also after a JSON round trip)
-            self.members_ = [law_from_dict(member) for member in self.params_["members"]]
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         return sum(w * m.predict(X) for w, m in zip(self.params_["weights"], self.members_))

@@ -20,7 +20,7 @@ import numpy as np
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitting import fit_multistart, huber
-from mixlaw.laws.base import MixingLaw
+from mixlaw.laws.base import FitContext, MixingLaw
 
 C_FRACTIONS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.995)
 # Ridge strengths alpha tried by `ridge=auto`: the penalty is 0.5 alpha n ||t - mean(t)||^2 (+ ||u||^2 for dml-log)
@@ -36,6 +36,7 @@ CV_RTOL = 1e-6
 # on well-covered swarms extra shrinkage of u biases the extrapolation to shares of 0 the CV cannot see.
 SE_RULE = 1.0
 RIDGE_FLOOR = 1e-8
+LARGE_SWARM = 100  # distinct mixtures from which a fit takes the cheaper large-swarm path (see the end)
 _CHUNK = 4_000_000  # starts x rows x parameters per engine call (bounds memory on large swarms)
 
 
@@ -236,7 +237,15 @@ class _ExponentialLaw(MixingLaw):
     fitting mixtures) near the others instead of letting it run off, so predictions for mixtures that use such a
     domain stay finite; c is still fitted jointly."""
 
-    defaults = {"delta": 0.02, "restarts": 32, "seed": 0, "ridge": "auto", "cv_folds": 5}
+    defaults = {
+        "delta": 0.02,
+        "restarts": 32,
+        "seed": 0,
+        "ridge": "auto",
+        "cv_folds": 5,
+        "large_swarm": LARGE_SWARM,  # distinct mixtures from which the cheaper large-swarm path is taken
+    }
+    seeded = True
 
     def features(self, X: np.ndarray) -> np.ndarray:
         return X
@@ -255,8 +264,9 @@ class _ExponentialLaw(MixingLaw):
         Q = simplex_basis(M)
         return X @ Q, (np.arange(M) > 0).astype(float), Q
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-        large = is_large_swarm(X)  # cheaper choices for hundreds of mixtures (see "Large swarms" at the end)
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
+        # cheaper choices for hundreds of mixtures (see "Large swarms" at the end)
+        large = is_large_swarm(X, self.hyper["large_swarm"])
         options = self._options()
         alphas = (_large_alphas if large else _ridge_options)(self.hyper["ridge"])
         configs = [(o, a) for o in options for a in alphas]
@@ -371,9 +381,11 @@ class DML(_ExponentialLaw):
         "Ye et al. multi-domain law per target: L_i = c_i + k_i exp(sum_j t_ij r_j); explicit aggregation "
         "(ridge=auto: a ridge on the centered t chosen per target by grouped CV on the fitting data)"
     )
+    convex = True
+    auto_candidate = 0
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-        params = super()._fit(X, Y)
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
+        params = super()._fit(X, Y, context)
         params.update(paper_form(np.array(params["theta"])))
         return params
 
@@ -391,6 +403,7 @@ class DMLLog(_ExponentialLaw):
         "(eps=auto, ridge=auto: chosen per target by grouped CV on the fitting data)"
     )
     defaults = {**_ExponentialLaw.defaults, "eps": "auto"}
+    auto_candidate = 1
 
     def features(self, X: np.ndarray, eps: float | None = None) -> np.ndarray:
         eps = self._eps_value() if eps is None else eps
@@ -416,8 +429,8 @@ class DMLLog(_ExponentialLaw):
         weight = np.concatenate([np.zeros(M), np.ones(M)])
         return self.features(X, option) @ Q, weight, Q
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-        params = super()._fit(X, Y)
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
+        params = super()._fit(X, Y, context)
         params.setdefault("eps", [self._eps_value()] * Y.shape[1])
         return params
 
@@ -426,28 +439,30 @@ class DML2(MixingLaw):
     name = "dml2"
     description = "Ye et al. two-domain law L = c + k exp(t r), r = one domain's share; c_init=correlation for the paper's two-stage fit"
     defaults = {"delta": 0.02, "restarts": 32, "seed": 0, "c_init": "joint", "domain": None}
+    seeded = True
+    blendable = False
+    fixed_domains = 2
+    convex = True
 
     def n_parameters(self, n_domains: int) -> int:
         return 2 if self.hyper["c_init"] == "correlation" else 3
 
-    def fit(self, X: np.ndarray, Y: np.ndarray, coordinates: list[int] | None = None) -> DML2:
-        """`coordinates[t]`: which column of X is r for target t (default 0; `mixlaw fit` picks the training
-        domain whose name matches the target, or the `domain` parameter)."""
-        X = np.asarray(X, dtype=float)
-        if X.shape[1] != 2:
-            raise MixlawInputError(f"law dml2 needs exactly 2 training domains, got {X.shape[1]} (use dml)")
+    def coordinates(self, n_targets: int, context: FitContext) -> list[int]:
+        """Which column of X is r for each target: the `domain` parameter, else the training domain named like
+        the target (`context`), else the first domain."""
+        if context.domains is None:
+            return [0] * n_targets
+        targets = context.targets or [""] * n_targets
+        return [dml2_coordinate(list(context.domains), t, self.hyper["domain"]) for t in targets]
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         if self.hyper["c_init"] not in ("joint", "correlation"):
             raise MixlawInputError(
                 f"law dml2: c_init must be joint or correlation, got {self.hyper['c_init']!r}"
             )
-        Y2 = np.asarray(Y, dtype=float)
-        self._coordinates = coordinates or [0] * (Y2.shape[1] if Y2.ndim == 2 else 1)
-        return super().fit(X, Y)
-
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
         rng = np.random.default_rng(self.hyper["seed"])
         T = Y.shape[1]
-        coords = self._coordinates
+        coords = self.coordinates(T, context)
         two_stage = self.hyper["c_init"] == "correlation"
         c_fixed = np.array([correlation_c(X[:, coords[t]], Y[:, t]) for t in range(T)]) if two_stage else None
         thetas, log_c = [], []
@@ -477,6 +492,21 @@ class DML2(MixingLaw):
         p = self.params_
         r = X[:, p["coordinate"]]
         return np.array(p["c"])[None] + np.exp(np.array(p["log_k"])[None] + np.array(p["t"])[None] * r)
+
+
+def dml2_coordinate(domains: list[str], target: str, domain: str | None) -> int:
+    """r of the two-domain law: the `domain` parameter, else the training domain named like the target, else
+    the first domain."""
+
+    def norm(name: str) -> str:
+        return "".join(ch for ch in name.lower() if ch.isalnum())
+
+    if domain is not None:
+        if norm(str(domain)) not in [norm(d) for d in domains]:
+            raise MixlawInputError(f"--param domain={domain}: not a training domain ({', '.join(domains)})")
+        return [norm(d) for d in domains].index(norm(str(domain)))
+    matches = [i for i, d in enumerate(domains) if norm(d) == norm(target)]
+    return matches[0] if matches else 0
 
 
 def correlation_c(r: np.ndarray, y: np.ndarray, n_grid: int = 1000) -> float:
@@ -531,8 +561,12 @@ class DMLImplicit(MixingLaw):
         "seed": 0,
         "ridge": "auto",
         "cv_folds": 5,
+        "large_swarm": LARGE_SWARM,
     }
     per_target = False
+    convex = True
+    seeded = True
+    blendable = False
     cv_restarts = 8
 
     def _K(self) -> int | None:
@@ -541,10 +575,12 @@ class DMLImplicit(MixingLaw):
     def n_parameters(self, n_domains: int) -> int:
         return 1 + (self._K() or 1) * n_domains
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         if Y.shape[1] != 1:
             raise ValueError("dml-implicit fits one target (the total)")
-        large = is_large_swarm(X)  # cheaper inner CV and final fit for hundreds of mixtures ("Large swarms")
+        large = is_large_swarm(
+            X, self.hyper["large_swarm"]
+        )  # cheaper inner CV and final fit for hundreds of mixtures ("Large swarms")
         chooser = _large_swarm_chooser(self) if large else self
         restarts = int(self.hyper["restarts"])
         if large:
@@ -667,7 +703,7 @@ class DMLImplicit(MixingLaw):
 # starts, and the final fit's linearized starts already agree: a 500-run, 20-domain swarm fits in seconds
 # instead of minutes, with the same held-out accuracy on the synthetic benchmark. The choices are still made by
 # grouped CV on the fitting data only, with the same one-standard-error rule.
-LARGE_SWARM = 100
+# LARGE_SWARM (the default of the laws' `large_swarm` hyper-parameter) is defined with the constants at the top.
 LARGE_RIDGE_GRID = (
     1e-8,
     1e-6,
@@ -683,9 +719,11 @@ LARGE_IMPLICIT_CV_STARTS = 4
 LARGE_IMPLICIT_RESTARTS = 16
 
 
-def is_large_swarm(X: np.ndarray) -> bool:
-    """Whether a fit takes the large-swarm path: at least LARGE_SWARM distinct mixtures."""
-    return len(X) >= LARGE_SWARM and len(np.unique(np.round(X, 6), axis=0)) >= LARGE_SWARM
+def is_large_swarm(X: np.ndarray, threshold: int = LARGE_SWARM) -> bool:
+    """Whether a fit takes the large-swarm path: at least `threshold` (a law's `large_swarm` hyper-parameter,
+    default LARGE_SWARM) distinct mixtures."""
+    threshold = int(threshold)
+    return len(X) >= threshold and len(np.unique(np.round(X, 6), axis=0)) >= threshold
 
 
 def _large_alphas(value: Any) -> tuple[float, ...]:

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import read_json
 from mixlaw.fitting import fit_multistart, huber, levenberg_marquardt
-from mixlaw.laws.base import MixingLaw
-from mixlaw.laws.dml import exp_model, is_large_swarm
+from mixlaw.laws.base import FitContext, MixingLaw
+from mixlaw.laws.dml import LARGE_SWARM, exp_model, is_large_swarm
 
 # olmix on large swarms (`is_large_swarm`): LM iterations every start gets, then how many per target continue.
 OLMIX_SCREEN_ITER = 10
@@ -61,6 +61,10 @@ class RegMixLGBM(MixingLaw):
         "seed": 42,
         "threads": 1,
     }
+    seeded = False  # keeps RegMix's own seed (42) in comparisons
+    nonparametric = True
+    auto_candidate = 5
+    auto_min_mixtures = 100  # Olmix reports that LightGBM needs more than ~100 runs
 
     def n_parameters(self, n_domains: int) -> int:
         return 5  # non-parametric; needs a handful of mixtures for the internal split
@@ -84,7 +88,7 @@ class RegMixLGBM(MixingLaw):
             "force_row_wise": True,
         }
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         lgb = _lightgbm()
         params = self._params(len(X))
         # Internal validation split by mixture, drawn from the fitting data only.
@@ -112,14 +116,14 @@ class RegMixLGBM(MixingLaw):
             )
             models.append(full.model_to_string())
             rounds.append(best)
-        self._boosters = None
         return {"rounds": rounds, "models": models}
 
+    def _load(self) -> None:
+        lgb = _lightgbm()
+        self.boosters_ = [lgb.Booster(model_str=s) for s in self.params_["models"]]
+
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        if getattr(self, "_boosters", None) is None:
-            lgb = _lightgbm()
-            self._boosters = [lgb.Booster(model_str=s) for s in self.params_["models"]]
-        return np.stack([b.predict(X) for b in self._boosters], axis=1)
+        return np.stack([b.predict(X) for b in self.boosters_], axis=1)
 
 
 # ------------------------------------------------------------------------------------------ linear baselines
@@ -128,11 +132,12 @@ class RegMixLGBM(MixingLaw):
 class RegMixLinear(MixingLaw):
     name = "regmix-linear"
     description = "RegMix linear baseline: L_i = sum_j w_ij r_j (least squares; the intercept is absorbed on the simplex)"
+    auto_candidate = 4
 
     def n_parameters(self, n_domains: int) -> int:
         return n_domains
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         W = np.linalg.lstsq(X, Y, rcond=None)[0]
         return {"w": W.T.tolist()}
 
@@ -143,8 +148,9 @@ class RegMixLinear(MixingLaw):
 class LogLinear(RegMixLinear):
     name = "log-linear"
     description = "log L_i = sum_j b_ij r_j (least squares in log space; the exponential law with c = 0)"
+    auto_candidate = 3
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         if (Y <= 0).any():
             raise MixlawInputError("law log-linear: not applicable: needs positive losses")
         return {"b": np.linalg.lstsq(X, np.log(Y), rcond=None)[0].T.tolist()}
@@ -248,19 +254,21 @@ class BiMix(MixingLaw):
     name = "bimix"
     description = "BiMix: L_i = A_i / (r_i + eps)^alpha_i on the mapped training share (x (B_i/s^beta_i + C_i) with steps); needs a domain map"
     defaults = {"eps": 0.01, "delta": 0.02, "domain_map": None, "restarts": 16, "seed": 0}
-    wants_names: ClassVar[bool] = True
-    wants_steps: ClassVar[bool] = True
+    seeded = True
+    auto_candidate = 6
 
     def n_parameters(self, n_domains: int) -> int:
         return 2
 
-    def _shares(self, X: np.ndarray) -> np.ndarray:
-        cols = self.params_["columns"] if self.params_ else self._columns
-        return np.stack([X[:, c].sum(axis=1) for c in cols], axis=1)
+    @staticmethod
+    def _shares(X: np.ndarray, columns: list[list[int]]) -> np.ndarray:
+        return np.stack([X[:, c].sum(axis=1) for c in columns], axis=1)
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-        targets = getattr(self, "target_names_", None) or [f"target{t}" for t in range(Y.shape[1])]
-        domains = getattr(self, "domain_names_", None) or [f"d{j}" for j in range(X.shape[1])]
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
+        """Targets are mapped to training domains by name (`context.targets`, `context.domains`) or by the
+        `domain_map`; with 3 or more distinct `context.steps` the step-aware form is fitted."""
+        targets = list(context.targets or [f"target{t}" for t in range(Y.shape[1])])
+        domains = list(context.domains or [f"d{j}" for j in range(X.shape[1])])
         mapping = resolve_domain_map(targets, domains, self.hyper["domain_map"])
         missing = [t for t in targets if t not in mapping]
         if missing:
@@ -269,16 +277,16 @@ class BiMix(MixingLaw):
                 + (" ..." if len(missing) > 6 else "")
                 + " (name match failed; give --domain-map)"
             )
-        self._columns = [mapping[t] for t in targets]
-        R = self._shares(X)
+        columns = [mapping[t] for t in targets]
+        R = self._shares(X, columns)
         eps = float(self.hyper["eps"])
-        steps = getattr(self, "steps_", None)
+        steps = context.steps
         step_aware = steps is not None and len(np.unique(steps)) >= 3
         if (Y <= 0).any():
             raise MixlawInputError("law bimix: not applicable: needs positive losses")
         params: dict[str, Any] = {
-            "columns": self._columns,
-            "map": {t: [domains[j] for j in c] for t, c in zip(targets, self._columns)},
+            "columns": columns,
+            "map": {t: [domains[j] for j in c] for t, c in zip(targets, columns)},
             "step_aware": bool(step_aware),
         }
         if not step_aware:
@@ -337,7 +345,7 @@ class BiMix(MixingLaw):
         """Predicted losses at given steps (n,) or one step; the plain form ignores steps."""
         X = np.atleast_2d(np.asarray(X, dtype=float))
         p = self.params_
-        R = self._shares(X)
+        R = self._shares(X, p["columns"])
         a = (R + float(self.hyper["eps"])) ** -np.array(p["alpha"])[None]
         if not p["step_aware"]:
             return np.exp(np.array(p["log_A"]))[None] * a
@@ -351,22 +359,11 @@ class BiMix(MixingLaw):
         """At the training data's latest step when step-aware."""
         return self.predict_at(X, self.params_.get("reference_step", 1.0))
 
-    def fit(self, X: np.ndarray, Y: np.ndarray, steps: np.ndarray | None = None) -> BiMix:
-        """`steps` (n,) optimizer steps of the rows: with 3 or more distinct steps the step-aware form is fitted."""
-        if steps is not None:
-            self.steps_ = np.asarray(steps, dtype=float)
-        return super().fit(X, Y)
-
-    def goodness_of_fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-        if self.params_ and self.params_["step_aware"]:
-            residual = self.predict_at(X, self.steps_) - Y
-            return {
-                "n": int(len(Y)),
-                "rmse": np.sqrt((residual**2).mean(axis=0)).tolist(),
-                "mae": np.abs(residual).mean(axis=0).tolist(),
-                "huber_mean": huber(residual, self.hyper["delta"]).mean(axis=0).tolist(),
-            }
-        return super().goodness_of_fit(X, Y)
+    def _fitted_values(self, X: np.ndarray, context: FitContext) -> np.ndarray:
+        """Each row at its own step when step-aware."""
+        if self.params_["step_aware"]:
+            return self.predict_at(X, context.steps)
+        return self.predict(X)
 
 
 # ------------------------------------------------------------------------------------------ Olmix default fit
@@ -433,8 +430,16 @@ def batched_lbfgs(
 class OlmixLogLinear(MixingLaw):
     name = "olmix"
     description = "Olmix's default fit of L_i = exp(log c_i) + exp(t_i . r): L-BFGS on Huber (delta 0.02), 300 starts; reference for dml"
-    defaults = {"delta": 0.02, "restarts": 300, "steps": 100, "n_log_c": 10, "seed": 0, "domain_map": None}
-    wants_names: ClassVar[bool] = True
+    defaults = {
+        "delta": 0.02,
+        "restarts": 300,
+        "steps": 100,
+        "n_log_c": 10,
+        "seed": 0,
+        "domain_map": None,
+        "large_swarm": LARGE_SWARM,  # distinct mixtures from which the starts run through the LM engine
+    }
+    seeded = True
 
     def n_parameters(self, n_domains: int) -> int:
         return 1 + n_domains
@@ -448,9 +453,9 @@ class OlmixLogLinear(MixingLaw):
         log_c = np.linspace(-2.0, 1.5, n_c)
         return np.concatenate([np.repeat(log_c, n_t)[:, None], np.tile(t, (n_c, 1))], axis=1)
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-        targets = getattr(self, "target_names_", None) or []
-        domains = getattr(self, "domain_names_", None) or []
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
+        targets = list(context.targets or [])
+        domains = list(context.domains or [])
         mapping = (
             resolve_domain_map(targets, domains, self.hyper["domain_map"]) if targets and domains else {}
         )
@@ -459,7 +464,7 @@ class OlmixLogLinear(MixingLaw):
         n, M = X.shape
         T = Y.shape[1]
         starts = [self._starts(M, mapping.get(targets[t]) if targets else None, rng) for t in range(T)]
-        if is_large_swarm(X):
+        if is_large_swarm(X, self.hyper["large_swarm"]):
             return self._fit_screened(X, Y, np.stack(starts))
         S = len(starts[0])
         y = np.repeat(Y.T, S, axis=0)  # (T * S, n): every start is its own problem
@@ -528,11 +533,15 @@ class GaussianProcess(MixingLaw):
     name = "gp"
     description = "Gaussian-process regression on the simplex (ARD RBF + noise, marginal likelihood); non-parametric reference"
     defaults = {"restarts": 2, "seed": 0, "max_iter": 80, "hp_rows": 200}
+    seeded = True
+    nonparametric = True
+    auto_candidate = 7
+    auto_min_mixtures = 100
 
     def n_parameters(self, n_domains: int) -> int:
         return 3
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         """Targets are standardized; log length-scales (M), log signal and log noise variance are shared by all
         targets and maximize the summed log marginal likelihood (exact gradient, L-BFGS-B) on at most `hp_rows`
         rows; the predictive weights then use every row."""

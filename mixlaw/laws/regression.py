@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from mixlaw.laws.base import MixingLaw
+from mixlaw.laws.base import FitContext, MixingLaw
 
 RIDGE_GRID = tuple(10.0**k for k in range(-6, 3))
 
@@ -34,6 +34,7 @@ class RidgeRLogR(MixingLaw):
     name = "ridge-rlogr"
     description = "baseline: ridge regression of the loss on r_j and log(r_j + eps), alpha by leave-one-out"
     defaults = {"eps": 0.01}
+    auto_candidate = 2
 
     def features(self, X: np.ndarray) -> np.ndarray:
         return np.concatenate([X, np.log(X + self.hyper["eps"])], axis=1)
@@ -41,7 +42,7 @@ class RidgeRLogR(MixingLaw):
     def n_parameters(self, n_domains: int) -> int:
         return 2  # ridge regularizes; it needs only a couple of mixtures to be defined
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    def _fit(self, X: np.ndarray, Y: np.ndarray, context: FitContext) -> dict[str, Any]:
         F = self.features(X)
         fits = [ridge_loo(F, Y[:, t]) for t in range(Y.shape[1])]
         return {"alpha": [f[0] for f in fits], "coef": [f[1].tolist() for f in fits]}

@@ -235,7 +235,7 @@ def cross_validate_extrapolated(
 ) -> CVResult | None:
     """Cross-validate the mixing law on the pipeline's extrapolated losses (the data it was fitted on), with the
     pipeline's folds (K = 5 unless checks.json says otherwise, seed 0)."""
-    from mixlaw.evaluate import cross_validate
+    from mixlaw.selection import cross_validate_law
 
     columns = law.domain_columns
     targets = [t for t in law.targets if f"pred_{t}" in frame.columns]
@@ -260,7 +260,7 @@ def cross_validate_extrapolated(
     hyper = dict(law.law.hyper) if hasattr(law.law, "hyper") else None
     k = min(int((checks.get("defaults") or {}).get("cv", 5)), fit_data.n_mixtures)
     try:
-        result = cross_validate(fit_data, law.law.name, hyper, None, k, 0)
+        result = cross_validate_law(fit_data, law.law.name, hyper, None, k, 0)
     except MixlawInputError as exc:
         log.warning("could not cross-validate the mixing law: %s", exc)
         return None
@@ -326,12 +326,12 @@ def read_predictions(path: Path, law: FittedLaw | None) -> CVResult | None:
 
 def _cross_validate_law(law: FittedLaw, fit_data: FitData, k: int = 5) -> CVResult | None:
     """Cross-validate the law of law.json on the runs it was fitted on (K folds of mixtures, seed 0)."""
-    from mixlaw.evaluate import cross_validate
+    from mixlaw.selection import cross_validate_law
 
     k = min(k, fit_data.n_mixtures)
     target = law.meta.get("fit_target")
     try:
-        result = cross_validate(
+        result = cross_validate_law(
             fit_data, law.law.name, dict(law.law.hyper), None if target == "all" else target, k, 0
         )
     except MixlawInputError as exc:
@@ -397,14 +397,13 @@ def from_runs(
     progress: Callable[[int, int], None] | None = None,
 ) -> ReportData:
     """Fit and cross-validate `law` on `fit_data`, optimize the fitted law, and gather the report."""
-    from mixlaw.evaluate import cross_validate
-    from mixlaw.fitted import fit_law
+    from mixlaw.selection import cross_validate_law, fit_law_or_auto
 
     data = ReportData(source=table.source, runs=table)
     if command:
         data.commands.append(command)
     n_folds = cv if cv == "loo" else min(int(cv), fit_data.n_mixtures)
-    result = cross_validate(fit_data, law, hyper, target, n_folds, seed, progress)
+    result = cross_validate_law(fit_data, law, hyper, target, n_folds, seed, progress)
     truth = {"total": fit_data.total, **{t: fit_data.Y[:, i] for i, t in enumerate(fit_data.targets)}}
     names = [n for n in result["metrics"] if n in result["predictions"]]
     data.cv = CVResult(
@@ -414,7 +413,7 @@ def from_runs(
         {n: result["predictions"][n] for n in names},
         result["metrics"],
     )
-    data.law = fit_law(fit_data, law, hyper, target, command=command)
+    data.law = fit_law_or_auto(fit_data, law, hyper, target, command=command)
     data.observed_X, data.observed_total = fit_data.X, fit_data.total
     data.optimum = optimum_of(data.law, fit_data.X)
     data.notes.append(
