@@ -7,11 +7,17 @@
     result["mixture"], result["predicted"]["total"], result["equivalent_extra_steps"]
 
 The objective is a weighted sum of the law's targets (default: its total), plus an optional quadratic pull
-toward a prior mixture. The search is continuous (SLSQP with an exact simplex constraint and box bounds):
+toward a prior mixture. The search is continuous (SLSQP with an exact simplex constraint and box bounds), with
+the law's analytic gradient where it has one (`jacobian`: the exponential laws) and central finite differences
+otherwise:
 
 - `dml`, `dml2`, `dml-implicit` are sums of c + exp(linear in r) with non-negative weights, so the objective is
   convex and any local optimum is global: two starts are enough, the answer is exact up to solver tolerance.
 - Other laws may be non-convex: many starts, seeded from the best points of a random feasible sample.
+- Tree laws (`regmix-lgbm`) are piecewise constant: their gradient is 0 almost everywhere, so SLSQP would never
+  leave its starts. They get a seeded sample-based search instead (`sample_search`, like RegMix's and Olmix's
+  simulation proposers): Dirichlet samples around the centre, the prior and the best observed mixtures, then
+  rounds of tighter samples around the best so far.
 
 Constraints: per-domain lower/upper bounds, token availability (share_d <= available_d x max_epochs /
 target_tokens), fixed shares, and optionally a maximal L1 distance to the nearest observed mixture.
@@ -30,12 +36,17 @@ import numpy as np
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
 from mixlaw.laws import law_from_dict
-from mixlaw.runs import PROPORTION_PREFIX, mixture_distance
+from mixlaw.runs import PROPORTION_PREFIX
 
 log = logging.getLogger(__name__)
 
 CONVEX_LAWS = ("dml", "dml2", "dml-implicit")
+SEARCH_LAWS = ("regmix-lgbm",)  # piecewise-constant laws: sample-based search instead of SLSQP
 TOL = 1e-9
+SEARCH_SAMPLES = 4096  # mixtures per round of `sample_search`
+SEARCH_ROUNDS = 4
+SEARCH_ELITE = 32  # best mixtures kept between rounds
+_DISTANCE_CHUNK = 2_000_000  # pairwise distances held at once by `nearest_l1` (16 MB)
 
 
 # --------------------------------------------------------------------------------------------- constraints
@@ -192,6 +203,29 @@ def objective_weights(law: FittedLaw, objective: str | dict[str, float] = "total
     return {objective: 1.0}
 
 
+def objective_gradient(
+    law: FittedLaw, weights: dict[str, float]
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Analytic gradient of `objective_function`, X (n, M) -> (n, M), from the law's `jacobian` (n, T, M); None
+    when the law has none (the solver then uses finite differences)."""
+    jacobian = getattr(law.law, "jacobian", None)
+    if jacobian is None:
+        return None
+    index = {t: i for i, t in enumerate(law.targets)}
+    target_weights = np.zeros(len(law.targets))
+    for t, w in weights.items():
+        if t in index:
+            target_weights[index[t]] += w
+        else:  # the total of an explicitly aggregated law
+            for name, share in (law.total_weights or {}).items():
+                target_weights[index[name]] += w * share
+
+    def grad(X: np.ndarray) -> np.ndarray:
+        return np.einsum("ntm,t->nm", jacobian(X), target_weights)
+
+    return grad
+
+
 def objective_function(law: FittedLaw, weights: dict[str, float]) -> Callable[[np.ndarray], np.ndarray]:
     """Vectorised objective: X (n, M) -> (n,) weighted loss."""
     index = {t: i for i, t in enumerate(law.targets)}
@@ -215,8 +249,10 @@ def _solve(
     M: int,
     starts: np.ndarray,
     extra: list[dict] | None = None,
+    grad: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, float, int]:
-    """SLSQP over the free coordinates from each start (full mixtures, (R, M)); returns best (x, value, n_ok)."""
+    """SLSQP over the free coordinates from each start (full mixtures, (R, M)); returns best (x, value, n_ok).
+    `grad` X (n, M) -> (n, M): the objective's analytic gradient (default: central finite differences)."""
     free = np.array([i for i in range(M) if i not in cons.fixed], dtype=int)
     base = np.zeros(M)
     for i, v in cons.fixed.items():
@@ -237,14 +273,18 @@ def _solve(
 
     def value_and_grad(z: np.ndarray) -> tuple[float, np.ndarray]:
         key = z.tobytes()
+        if key not in cache and grad is not None:
+            X = embed(z[None])
+            cache.clear()
+            cache[key] = (float(f(X)[0]), grad(X)[0, free])
         if key not in cache:
             zp = np.minimum(z[None] + h * eye, 1.0)
             zm = np.maximum(z[None] - h * eye, 0.0)
             values = f(embed(np.vstack([z[None], zp, zm])))
             n = len(free)
-            grad = (values[1 : n + 1] - values[n + 1 :]) / np.maximum(np.diag(zp - zm), 1e-12)
+            fd = (values[1 : n + 1] - values[n + 1 :]) / np.maximum(np.diag(zp - zm), 1e-12)
             cache.clear()
-            cache[key] = (float(values[0]), grad)
+            cache[key] = (float(values[0]), fd)
         return cache[key]
 
     constraints = [{"type": "eq", "fun": lambda z: z.sum() - budget, "jac": lambda z: np.ones_like(z)}]
@@ -384,22 +424,48 @@ def optimize(
             out = out + prior_strength * ((X - prior_x) ** 2).sum(axis=1)
         return out
 
+    loss_grad = objective_gradient(law, weights)
+    grad = None
+    if loss_grad is not None:
+
+        def grad(X: np.ndarray) -> np.ndarray:
+            out = loss_grad(X)
+            if prior_x is not None and prior_strength:
+                out = out + 2 * prior_strength * (X - prior_x)
+            return out
+
     if observed is None and law.meta.get("observed_mixtures") is not None:
         observed = np.asarray(law.meta["observed_mixtures"], dtype=float)
     convex = law.law.name in CONVEX_LAWS
     rng = np.random.default_rng(seed)
-    sample = _feasible_sample(cons, M, 256 if convex else 2048, rng)
-    values = f(sample)
-    n_starts = starts or (2 if convex else (12 if M <= 10 else 8 if M <= 25 else 5))
-    order = np.argsort(values)
     center = _feasible_sample_center(cons, M)
-    start_points = np.vstack([center[None], sample[order[: n_starts - 1]]])
-    x, value, n_ok = _solve(f, cons, M, start_points)
+    if law.law.name in SEARCH_LAWS:
+        seeds = [center] + ([] if prior_x is None else [prior_x])
+        if observed is not None and len(observed):
+            seeds += list(observed[np.argsort(f(observed), kind="stable")[:8]])
+        near = None
+        if max_distance is not None and observed is not None and len(observed):
+            near = lambda X: nearest_l1(X, observed)[0] <= max_distance + 1e-9  # noqa: E731
+        elif max_distance is not None:
+            raise MixlawInputError("--max-distance needs the observed mixtures (the law file has none)")
+        x, value, n_evaluated = sample_search(f, cons, M, np.array(seeds), rng, feasible=near)
+        solver = {"method": "sample-search", "starts": len(seeds), "converged_starts": n_evaluated}
+    else:
+        sample = _feasible_sample(cons, M, 256 if convex else 2048, rng)
+        values = f(sample)
+        n_starts = starts or (2 if convex else (12 if M <= 10 else 8 if M <= 25 else 5))
+        order = np.argsort(values)
+        start_points = np.vstack([center[None], sample[order[: n_starts - 1]]])
+        x, value, n_ok = _solve(f, cons, M, start_points, grad=grad)
+        solver = {"method": "SLSQP", "starts": int(len(start_points)), "converged_starts": n_ok}
+    solver["gradient"] = (
+        None if solver["method"] != "SLSQP" else "analytic" if grad is not None else "finite differences"
+    )
 
     distance_info: dict[str, Any] = {"l1": None}
     if observed is not None and len(observed):
-        if max_distance is not None:
-            x, value = _solve_near_observed(f, cons, M, x, value, observed, max_distance)
+        if max_distance is not None and solver["method"] == "SLSQP":
+            x, value = _solve_near_observed(f, cons, M, x, value, observed, max_distance, grad)
         distance_info = _distance_report(x, observed, warn_distance)
         if distance_info["warning"]:
             log.warning(
@@ -451,10 +517,11 @@ def optimize(
         "distance_to_observed": distance_info,
         "constraints": {**cons.to_dict(domains), "active": active, "max_distance": max_distance},
         "solver": {
-            "method": "SLSQP",
+            "method": solver["method"],
             "convex": convex,
-            "starts": int(len(start_points)),
-            "converged_starts": n_ok,
+            "starts": int(solver["starts"]),
+            "converged_starts": int(solver["converged_starts"]),
+            "gradient": solver["gradient"],
             "seconds": time.perf_counter() - started,
         },
         "law": {"name": law.law.name, "targets": law.targets},
@@ -483,34 +550,57 @@ def _predictions(law: FittedLaw, x: np.ndarray, weights: dict[str, float]) -> di
     return {"total": pred.get("total"), **{k: v for k, v in pred.items() if k != "total"}}
 
 
+def nearest_l1(A: np.ndarray, B: np.ndarray, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """L1 distance from each row of A (n, M) to its nearest row of B (m, M), and that row's index: (n,), (n,).
+
+    Computed in row chunks of at most _DISTANCE_CHUNK pairs (memory O((n + m) M), not O(n m M)).
+    `exclude_self`: A is B and a row is not its own neighbour (the nearest-neighbour gaps of one set)."""
+    from scipy.spatial.distance import cdist  # lazy: keeps scipy off the import path of every mixlaw command
+
+    A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+    dist, index = np.empty(len(A)), np.empty(len(A), int)
+    rows = max(1, _DISTANCE_CHUNK // max(len(B), 1))
+    for lo in range(0, len(A), rows):
+        D = cdist(A[lo : lo + rows], B, metric="cityblock")
+        if exclude_self:
+            D[np.arange(len(D)), np.arange(lo, lo + len(D))] = np.inf
+        index[lo : lo + len(D)] = np.argmin(D, axis=1)
+        dist[lo : lo + len(D)] = D[np.arange(len(D)), index[lo : lo + len(D)]]
+    return dist, index
+
+
 def _distance_report(x: np.ndarray, observed: np.ndarray, warn_distance: float | None) -> dict[str, Any]:
-    d = mixture_distance(x[None], observed)[0]
-    i = int(np.argmin(d))
+    d, nearest = nearest_l1(x[None], observed)
+    i = int(nearest[0])
     if warn_distance is None:
         if len(observed) > 1:
-            pair = mixture_distance(observed, observed)
-            np.fill_diagonal(pair, np.inf)
-            warn_distance = float(
-                pair.min(axis=1).max()
-            )  # largest nearest-neighbour gap among observed mixtures
+            # largest nearest-neighbour gap among observed mixtures
+            warn_distance = float(nearest_l1(observed, observed, exclude_self=True)[0].max())
         else:
             warn_distance = 0.1
     return {
-        "l1": float(d[i]),
+        "l1": float(d[0]),
         "nearest_index": i,
         "nearest_mixture": observed[i].tolist(),
         "threshold": warn_distance,
-        "warning": bool(d[i] > warn_distance + 1e-9),
+        "warning": bool(d[0] > warn_distance + 1e-9),
         "metric": "L1 = sum_j |r_j - r'_j| (2 x the share of tokens that would have to move)",
     }
 
 
 def _solve_near_observed(
-    f, cons: Constraints, M: int, x: np.ndarray, value: float, observed: np.ndarray, max_distance: float
+    f,
+    cons: Constraints,
+    M: int,
+    x: np.ndarray,
+    value: float,
+    observed: np.ndarray,
+    max_distance: float,
+    grad: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Best mixture within L1 distance `max_distance` of some observed mixture (smoothed L1 constraint,
     one solve per nearby observed mixture)."""
-    d = mixture_distance(x[None], observed)[0]
+    d = np.abs(observed - x[None]).sum(axis=1)
     if d.min() <= max_distance:
         return x, value
     eps = 1e-9
@@ -530,7 +620,9 @@ def _solve_near_observed(
             else _feasible_sample_center(cons, M)
         )
         try:
-            xi, vi, _ = _solve(f, cons, M, np.vstack([start[None], (0.5 * (start + x))[None]]), [constraint])
+            xi, vi, _ = _solve(
+                f, cons, M, np.vstack([start[None], (0.5 * (start + x))[None]]), [constraint], grad
+            )
         except MixlawInputError:
             continue
         if best is None or vi < best[1]:
@@ -541,6 +633,70 @@ def _solve_near_observed(
             "observed mixture satisfies the bounds"
         )
     return best
+
+
+def _feasible_dirichlet(
+    cons: Constraints, M: int, centers: np.ndarray, concentration: float, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """n mixtures drawn from Dirichlet(concentration x M x center + 0.01) around the given centers (C, M) in
+    turn, projected onto the bounds and fixed shares."""
+    free = np.array([i for i in range(M) if i not in cons.fixed], dtype=int)
+    budget = 1.0 - sum(cons.fixed.values())
+    X = np.zeros((n, M))
+    for i, v in cons.fixed.items():
+        X[:, i] = v
+    if len(free):
+        picks = centers[np.arange(n) % len(centers)][:, free]
+        alpha = concentration * len(free) * picks / np.maximum(picks.sum(axis=1, keepdims=True), 1e-12) + 0.01
+        raw = rng.standard_gamma(alpha)
+        raw = raw / np.maximum(raw.sum(axis=1, keepdims=True), 1e-300) * budget
+        X[:, free] = project(raw, cons.lower[free], cons.upper[free], budget)
+    return X
+
+
+def sample_search(
+    f: Callable[[np.ndarray], np.ndarray],
+    cons: Constraints,
+    M: int,
+    seeds: np.ndarray,
+    rng: np.random.Generator,
+    samples: int = SEARCH_SAMPLES,
+    rounds: int = SEARCH_ROUNDS,
+    elite: int = SEARCH_ELITE,
+    feasible: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, float, int]:
+    """Seeded sample-based minimization of f over the feasible mixtures, for laws without a useful gradient.
+
+    Round 0 evaluates the seeds (C, M) (centre, prior, best observed mixtures), a plain feasible sample and
+    Dirichlet samples around the seeds at several concentrations; each later round draws around the `elite` best
+    so far (and their mean, RegMix's top-k average) with a 4x higher concentration. `feasible` X -> bool mask
+    (e.g. the --max-distance trust region) drops candidates. Returns (best x (M,), its value, mixtures evaluated).
+    Ties go to the first evaluated: the elite mean before the samples around it."""
+    seeds = np.array([project(s, cons.lower, cons.upper, 1.0) if not cons.fixed else s for s in seeds])
+    parts = [seeds, _feasible_sample(cons, M, samples // 4, rng)]
+    per = (samples - samples // 4) // 3
+    parts += [_feasible_dirichlet(cons, M, seeds, k, per, rng) for k in (1.0, 10.0, 100.0)]
+    candidates = np.vstack(parts)
+    pool_x, pool_v = np.empty((0, M)), np.empty(0)
+    n_evaluated = 0
+    concentration = 100.0
+    for r in range(rounds):
+        if feasible is not None:
+            candidates = candidates[feasible(candidates)]
+        values = f(candidates) if len(candidates) else np.empty(0)
+        n_evaluated += len(candidates)
+        pool_x, pool_v = np.vstack([pool_x, candidates]), np.concatenate([pool_v, values])
+        pool_v = np.where(np.isfinite(pool_v), pool_v, np.inf)
+        keep = np.argsort(pool_v, kind="stable")[:elite]
+        pool_x, pool_v = pool_x[keep], pool_v[keep]
+        if r == rounds - 1 or not len(pool_x):
+            break
+        concentration *= 4.0
+        mean = _feasible_dirichlet(cons, M, pool_x.mean(axis=0, keepdims=True), 1e12, 1, rng)
+        candidates = np.vstack([mean, _feasible_dirichlet(cons, M, pool_x, concentration, samples, rng)])
+    if not len(pool_x) or not np.isfinite(pool_v[0]):
+        raise MixlawInputError("the optimizer found no feasible mixture (constraints too tight?)")
+    return pool_x[0], float(pool_v[0]), n_evaluated
 
 
 # --------------------------------------------------------------------------------------------- equivalent steps

@@ -402,6 +402,22 @@ class _ExponentialLaw(MixingLaw):
             return c[None, :] + np.exp(self.features(X) @ theta.T)
         return np.stack([c[t] + np.exp(self.features(X, e) @ theta[t]) for t, e in enumerate(eps)], axis=1)
 
+    def jacobian(self, X: np.ndarray) -> np.ndarray:
+        """Analytic d predict / d X, (n, M) -> (n, T, M) (the optimizer's gradient): exp(F(X) theta_t) times
+        d(F(X) theta_t)/dX."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        theta = np.array(self.params_["theta"])
+        eps = self.params_.get("eps") or [None] * len(theta)
+        out = np.empty((len(X), len(theta), X.shape[1]))
+        for t, e in enumerate(eps):
+            F = self.features(X) if e is None else self.features(X, e)
+            out[:, t] = np.exp(F @ theta[t])[:, None] * self._exponent_gradient(X, theta[t], e)
+        return out
+
+    def _exponent_gradient(self, X: np.ndarray, theta: np.ndarray, eps: float | None) -> np.ndarray:
+        """d(features(X) . theta)/dX (n, M) for the identity features."""
+        return np.broadcast_to(theta[None], X.shape)
+
 
 class DML(_ExponentialLaw):
     name = "dml"
@@ -433,6 +449,11 @@ class DMLLog(_ExponentialLaw):
     def features(self, X: np.ndarray, eps: float | None = None) -> np.ndarray:
         eps = self._eps_value() if eps is None else eps
         return np.concatenate([X, np.log(X + eps)], axis=1)
+
+    def _exponent_gradient(self, X: np.ndarray, theta: np.ndarray, eps: float | None) -> np.ndarray:
+        """d(t . r + u . log(r + eps))/dr = t + u / (r + eps), (n, M)."""
+        M = X.shape[1]
+        return theta[None, :M] + theta[None, M:] / (X + (self._eps_value() if eps is None else eps))
 
     def _eps_value(self) -> float:
         eps = self.hyper["eps"]
@@ -515,6 +536,16 @@ class DML2(MixingLaw):
         p = self.params_
         r = X[:, p["coordinate"]]
         return np.array(p["c"])[None] + np.exp(np.array(p["log_k"])[None] + np.array(p["t"])[None] * r)
+
+    def jacobian(self, X: np.ndarray) -> np.ndarray:
+        """Analytic d predict / d X, (n, 2) -> (n, T, 2): only each target's own coordinate moves it."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        p = self.params_
+        t = np.array(p["t"])
+        e = np.exp(np.array(p["log_k"])[None] + t[None] * X[:, p["coordinate"]])  # (n, T)
+        out = np.zeros((len(X), len(t), X.shape[1]))
+        out[:, np.arange(len(t)), p["coordinate"]] = e * t[None]
+        return out
 
 
 def correlation_c(r: np.ndarray, y: np.ndarray, n_grid: int = 1000) -> float:
@@ -696,6 +727,12 @@ class DMLImplicit(MixingLaw):
         p = self.params_
         theta = np.concatenate([[p["log_C"]], np.ravel(p["t"])])
         return implicit_model(X, p["K"])(theta[None], np.zeros(1, int))[0][0][:, None]
+
+    def jacobian(self, X: np.ndarray) -> np.ndarray:
+        """Analytic d predict / d X, (n, M) -> (n, 1, M): sum_k exp(t_k . r) t_k."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        T = np.array(self.params_["t"])  # (K, M)
+        return (np.exp(X @ T.T) @ T)[:, None, :]
 
 
 # ------------------------------------------------------------------------------------------ large swarms
