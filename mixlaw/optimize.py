@@ -1,6 +1,7 @@
 """Constrained mixture optimization on the simplex, and the paper's `equivalent_extra_steps` metric.
 
     from mixlaw.fitted import FittedLaw
+from mixlaw.fitting import blas_threads
     from mixlaw.optimize import optimize
     result = optimize(FittedLaw.load("law.json"), bounds={"github": (0, 0.2)},
                       available={"github": 30e9, "web": 1e12}, target_tokens=100e9, max_epochs=4)
@@ -35,6 +36,7 @@ import numpy as np
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
+from mixlaw.fitting import blas_threads
 from mixlaw.laws import law_from_dict
 from mixlaw.runs import PROPORTION_PREFIX
 
@@ -43,9 +45,9 @@ log = logging.getLogger(__name__)
 CONVEX_LAWS = ("dml", "dml2", "dml-implicit")
 SEARCH_LAWS = ("regmix-lgbm",)  # piecewise-constant laws: sample-based search instead of SLSQP
 TOL = 1e-9
-SEARCH_SAMPLES = 4096  # mixtures per round of `sample_search`
-SEARCH_ROUNDS = 4
-SEARCH_ELITE = 32  # best mixtures kept between rounds
+SEARCH_SAMPLES = 8192  # mixtures per round of `sample_search` (two rounds)
+SEARCH_ELITE = 100  # best mixtures averaged (RegMix's top-k)
+SEARCH_CONCENTRATION = (0.1, 5.0)  # range of the Dirichlet concentration s (RegMix's swarm sampler)
 _DISTANCE_CHUNK = 2_000_000  # pairwise distances held at once by `nearest_l1` (16 MB)
 
 
@@ -408,6 +410,30 @@ def optimize(
     `baseline`: a mixture (see `parse_mixture`); default the natural token-proportional mixture when
     `available` is given, else uniform. `prior` + `prior_strength` add strength x ||r - prior||^2.
     """
+    with blas_threads(
+        1
+    ):  # SLSQP's tiny dense solves: BLAS threads cost 10x more than they save on busy cores
+        return _optimize(**locals())
+
+
+def _optimize(
+    law: FittedLaw,
+    bounds: dict[str, tuple[float | None, float | None]] | None,
+    available: dict[str, float] | None,
+    target_tokens: float | None,
+    max_epochs: float,
+    fixed: dict[str, float] | None,
+    objective: str | dict[str, float],
+    prior: Any,
+    prior_strength: float,
+    baseline: Any,
+    baseline_name: str | None,
+    observed: np.ndarray | None,
+    max_distance: float | None,
+    warn_distance: float | None,
+    starts: int | None,
+    seed: int,
+) -> dict[str, Any]:
     started = time.perf_counter()
     domains = list(law.domains)
     M = len(domains)
@@ -440,9 +466,12 @@ def optimize(
     rng = np.random.default_rng(seed)
     center = _feasible_sample_center(cons, M)
     if law.law.name in SEARCH_LAWS:
-        seeds = [center] + ([] if prior_x is None else [prior_x])
+        # centres: the prior (RegMix samples around the natural token distribution), else the observed swarm's
+        # mean (its sampler's centre), else the centre of the feasible set; then the best observed mixtures
+        seeds = [] if prior_x is None else [prior_x]
         if observed is not None and len(observed):
-            seeds += list(observed[np.argsort(f(observed), kind="stable")[:8]])
+            seeds += [observed.mean(axis=0), *observed[np.argsort(f(observed), kind="stable")[:8]]]
+        seeds += [center]
         near = None
         if max_distance is not None and observed is not None and len(observed):
             near = lambda X: nearest_l1(X, observed)[0] <= max_distance + 1e-9  # noqa: E731
@@ -551,21 +580,23 @@ def _predictions(law: FittedLaw, x: np.ndarray, weights: dict[str, float]) -> di
 
 
 def nearest_l1(A: np.ndarray, B: np.ndarray, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """L1 distance from each row of A (n, M) to its nearest row of B (m, M), and that row's index: (n,), (n,).
+    """L1 distance from each row of A (n, M) to its nearest row of B (m, M), and that row's index (the lowest
+    among ties): (n,), (n,). `exclude_self`: A is B and a row is not its own neighbour.
 
-    Computed in row chunks of at most _DISTANCE_CHUNK pairs (memory O((n + m) M), not O(n m M)).
-    `exclude_self`: A is B and a row is not its own neighbour (the nearest-neighbour gaps of one set)."""
+    In chunks of rows of at most _DISTANCE_CHUNK distances (scipy's cdist): memory O((n + m) M) plus the chunk
+    instead of an (n, m, M) array."""
     from scipy.spatial.distance import cdist  # lazy: keeps scipy off the import path of every mixlaw command
 
-    A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+    A, B = np.atleast_2d(np.asarray(A, dtype=float)), np.atleast_2d(np.asarray(B, dtype=float))
     dist, index = np.empty(len(A)), np.empty(len(A), int)
     rows = max(1, _DISTANCE_CHUNK // max(len(B), 1))
     for lo in range(0, len(A), rows):
         D = cdist(A[lo : lo + rows], B, metric="cityblock")
+        r = np.arange(len(D))
         if exclude_self:
-            D[np.arange(len(D)), np.arange(lo, lo + len(D))] = np.inf
-        index[lo : lo + len(D)] = np.argmin(D, axis=1)
-        dist[lo : lo + len(D)] = D[np.arange(len(D)), index[lo : lo + len(D)]]
+            D[r, lo + r] = np.inf
+        index[lo : lo + len(D)] = i = np.argmin(D, axis=1)
+        dist[lo : lo + len(D)] = D[r, i]
     return dist, index
 
 
@@ -635,11 +666,23 @@ def _solve_near_observed(
     return best
 
 
+def _to_feasible(cons: Constraints, M: int, X: np.ndarray) -> np.ndarray:
+    """Mixtures (n, M) moved onto the feasible set: fixed shares set, the rest projected onto the box."""
+    free = np.array([i for i in range(M) if i not in cons.fixed], dtype=int)
+    budget = 1.0 - sum(cons.fixed.values())
+    out = np.array(X, dtype=float)
+    for i, v in cons.fixed.items():
+        out[:, i] = v
+    if len(free):
+        out[:, free] = project(out[:, free], cons.lower[free], cons.upper[free], budget)
+    return out
+
+
 def _feasible_dirichlet(
-    cons: Constraints, M: int, centers: np.ndarray, concentration: float, n: int, rng: np.random.Generator
+    cons: Constraints, M: int, centers: np.ndarray, n: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """n mixtures drawn from Dirichlet(concentration x M x center + 0.01) around the given centers (C, M) in
-    turn, projected onto the bounds and fixed shares."""
+    """RegMix's proposal: n mixtures from Dirichlet(s x center) around the given centers (C, M) in turn, with
+    the concentration s log-uniform in [SEARCH_CONCENTRATION], projected onto the bounds and fixed shares."""
     free = np.array([i for i in range(M) if i not in cons.fixed], dtype=int)
     budget = 1.0 - sum(cons.fixed.values())
     X = np.zeros((n, M))
@@ -647,8 +690,10 @@ def _feasible_dirichlet(
         X[:, i] = v
     if len(free):
         picks = centers[np.arange(n) % len(centers)][:, free]
-        alpha = concentration * len(free) * picks / np.maximum(picks.sum(axis=1, keepdims=True), 1e-12) + 0.01
-        raw = rng.standard_gamma(alpha)
+        picks = picks / np.maximum(picks.sum(axis=1, keepdims=True), 1e-12)
+        lo, hi = np.log(SEARCH_CONCENTRATION)
+        s = np.exp(rng.uniform(lo, hi, n))
+        raw = rng.standard_gamma(np.maximum(s[:, None] * picks, 1e-3))
         raw = raw / np.maximum(raw.sum(axis=1, keepdims=True), 1e-300) * budget
         X[:, free] = project(raw, cons.lower[free], cons.upper[free], budget)
     return X
@@ -658,45 +703,54 @@ def sample_search(
     f: Callable[[np.ndarray], np.ndarray],
     cons: Constraints,
     M: int,
-    seeds: np.ndarray,
+    centers: np.ndarray,
     rng: np.random.Generator,
     samples: int = SEARCH_SAMPLES,
-    rounds: int = SEARCH_ROUNDS,
     elite: int = SEARCH_ELITE,
     feasible: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, float, int]:
-    """Seeded sample-based minimization of f over the feasible mixtures, for laws without a useful gradient.
-
-    Round 0 evaluates the seeds (C, M) (centre, prior, best observed mixtures), a plain feasible sample and
-    Dirichlet samples around the seeds at several concentrations; each later round draws around the `elite` best
-    so far (and their mean, RegMix's top-k average) with a 4x higher concentration. `feasible` X -> bool mask
-    (e.g. the --max-distance trust region) drops candidates. Returns (best x (M,), its value, mixtures evaluated).
-    Ties go to the first evaluated: the elite mean before the samples around it."""
-    seeds = np.array([project(s, cons.lower, cons.upper, 1.0) if not cons.fixed else s for s in seeds])
-    parts = [seeds, _feasible_sample(cons, M, samples // 4, rng)]
-    per = (samples - samples // 4) // 3
-    parts += [_feasible_dirichlet(cons, M, seeds, k, per, rng) for k in (1.0, 10.0, 100.0)]
-    candidates = np.vstack(parts)
+    """Seeded sample-based minimization of f for laws without a useful gradient (trees), after RegMix's
+    simulation: Dirichlet samples around the `centers` (C, M) (the swarm's centre or the prior first: it gets
+    half the samples), the mean of the `elite` best predicted (RegMix's top-k average, which keeps the answer
+    off the single samples a tree happens to score lowest); then one refinement round of samples around that
+    mean, whose elite mean is kept if f scores it lower. `feasible` X -> bool mask (the --max-distance trust
+    region) drops candidates. Returns (x (M,), f(x), mixtures evaluated)."""
+    half = samples // 2
+    X = np.vstack(
+        [
+            _to_feasible(cons, M, centers),
+            _feasible_dirichlet(cons, M, centers[:1], half, rng),
+            _feasible_dirichlet(cons, M, centers, samples - half, rng),
+        ]
+    )
+    best_x, best_v, n_evaluated = None, np.inf, 0
     pool_x, pool_v = np.empty((0, M)), np.empty(0)
-    n_evaluated = 0
-    concentration = 100.0
-    for r in range(rounds):
+    for _ in range(2):
         if feasible is not None:
-            candidates = candidates[feasible(candidates)]
-        values = f(candidates) if len(candidates) else np.empty(0)
-        n_evaluated += len(candidates)
-        pool_x, pool_v = np.vstack([pool_x, candidates]), np.concatenate([pool_v, values])
-        pool_v = np.where(np.isfinite(pool_v), pool_v, np.inf)
+            X = X[feasible(X)]
+        values = f(X) if len(X) else np.empty(0)
+        n_evaluated += len(X)
+        pool_x, pool_v = (
+            np.vstack([pool_x, X]),
+            np.concatenate([pool_v, np.where(np.isfinite(values), values, np.inf)]),
+        )
         keep = np.argsort(pool_v, kind="stable")[:elite]
         pool_x, pool_v = pool_x[keep], pool_v[keep]
-        if r == rounds - 1 or not len(pool_x):
+        pool_x, pool_v = pool_x[np.isfinite(pool_v)], pool_v[np.isfinite(pool_v)]
+        if not len(pool_x):
             break
-        concentration *= 4.0
-        mean = _feasible_dirichlet(cons, M, pool_x.mean(axis=0, keepdims=True), 1e12, 1, rng)
-        candidates = np.vstack([mean, _feasible_dirichlet(cons, M, pool_x, concentration, samples, rng)])
-    if not len(pool_x) or not np.isfinite(pool_v[0]):
-        raise MixlawInputError("the optimizer found no feasible mixture (constraints too tight?)")
-    return pool_x[0], float(pool_v[0]), n_evaluated
+        mean = pool_x.mean(axis=0)  # a convex combination of feasible mixtures: feasible for the box and sums
+        if feasible is None or feasible(mean[None])[0]:
+            value = float(f(mean[None])[0])
+            n_evaluated += 1
+            if value < best_v:
+                best_x, best_v = mean, value
+        X = _feasible_dirichlet(cons, M, mean[None], samples, rng)
+    if best_x is None:
+        if not len(pool_x):
+            raise MixlawInputError("the optimizer found no feasible mixture (constraints too tight?)")
+        best_x, best_v = pool_x[0], float(pool_v[0])
+    return best_x, best_v, n_evaluated
 
 
 # --------------------------------------------------------------------------------------------- equivalent steps
