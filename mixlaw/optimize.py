@@ -7,11 +7,17 @@
     result["mixture"], result["predicted"]["total"], result["equivalent_extra_steps"]
 
 The objective is a weighted sum of the law's targets (default: its total), plus an optional quadratic pull
-toward a prior mixture. The search is continuous (SLSQP with an exact simplex constraint and box bounds):
+toward a prior mixture. The search is continuous (SLSQP with an exact simplex constraint and box bounds), with
+the law's analytic gradient where it has one (`jacobian`: the exponential laws) and central finite differences
+otherwise:
 
 - `dml`, `dml2`, `dml-implicit` are sums of c + exp(linear in r) with non-negative weights, so the objective is
   convex and any local optimum is global: two starts are enough, the answer is exact up to solver tolerance.
 - Other laws may be non-convex: many starts, seeded from the best points of a random feasible sample.
+- Tree laws (`regmix-lgbm`) are piecewise constant: their gradient is 0 almost everywhere, so SLSQP would never
+  leave its starts. They get a seeded sample-based search instead (`sample_search`, like RegMix's and Olmix's
+  simulation proposers): Dirichlet samples around the centre, the prior and the best observed mixtures, then
+  rounds of tighter samples around the best so far.
 
 Constraints: per-domain lower/upper bounds, token availability (share_d <= available_d x max_epochs /
 target_tokens), fixed shares, and optionally a maximal L1 distance to the nearest observed mixture.
@@ -29,13 +35,18 @@ import numpy as np
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
+from mixlaw.fitting import blas_threads
 from mixlaw.laws import law_from_dict
 from mixlaw.mixture import Domains, Mixture
-from mixlaw.runs import PROPORTION_PREFIX, mixture_distance
+from mixlaw.runs import PROPORTION_PREFIX
 
 log = logging.getLogger(__name__)
 
 TOL = 1e-9
+SEARCH_SAMPLES = 4096  # mixtures per round of `sample_search` (two rounds; a tree law costs ~0.15 ms each)
+SEARCH_ELITE = 100  # best mixtures averaged (RegMix's top-k)
+SEARCH_CONCENTRATION = (0.1, 5.0)  # range of the Dirichlet concentration s (RegMix's swarm sampler)
+_DISTANCE_CHUNK = 2_000_000  # pairwise distances held at once by `nearest_l1` (16 MB)
 
 
 # --------------------------------------------------------------------------------------------- constraints
@@ -189,6 +200,29 @@ def objective_weights(law: FittedLaw, objective: str | dict[str, float] = "total
     return {objective: 1.0}
 
 
+def objective_gradient(
+    law: FittedLaw, weights: dict[str, float]
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Analytic gradient of `objective_function`, X (n, M) -> (n, M), from the law's `jacobian` (n, T, M); None
+    when the law has none (the solver then uses finite differences)."""
+    jacobian = getattr(law.law, "jacobian", None)
+    if jacobian is None:
+        return None
+    index = {t: i for i, t in enumerate(law.targets)}
+    target_weights = np.zeros(len(law.targets))
+    for t, w in weights.items():
+        if t in index:
+            target_weights[index[t]] += w
+        else:  # the total of an explicitly aggregated law
+            for name, share in (law.total_weights or {}).items():
+                target_weights[index[name]] += w * share
+
+    def grad(X: np.ndarray) -> np.ndarray:
+        return np.einsum("ntm,t->nm", jacobian(X), target_weights)
+
+    return grad
+
+
 def objective_function(law: FittedLaw, weights: dict[str, float]) -> Callable[[np.ndarray], np.ndarray]:
     """Vectorised objective: X (n, M) -> (n,) weighted loss."""
     index = {t: i for i, t in enumerate(law.targets)}
@@ -212,8 +246,10 @@ def _solve(
     M: int,
     starts: np.ndarray,
     extra: list[dict] | None = None,
+    grad: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, float, int]:
-    """SLSQP over the free coordinates from each start (full mixtures, (R, M)); returns best (x, value, n_ok)."""
+    """SLSQP over the free coordinates from each start (full mixtures, (R, M)); returns best (x, value, n_ok).
+    `grad` X (n, M) -> (n, M): the objective's analytic gradient (default: central finite differences)."""
     free = np.array([i for i in range(M) if i not in cons.fixed], dtype=int)
     base = np.zeros(M)
     for i, v in cons.fixed.items():
@@ -234,14 +270,18 @@ def _solve(
 
     def value_and_grad(z: np.ndarray) -> tuple[float, np.ndarray]:
         key = z.tobytes()
+        if key not in cache and grad is not None:
+            X = embed(z[None])
+            cache.clear()
+            cache[key] = (float(f(X)[0]), grad(X)[0, free])
         if key not in cache:
             zp = np.minimum(z[None] + h * eye, 1.0)
             zm = np.maximum(z[None] - h * eye, 0.0)
             values = f(embed(np.vstack([z[None], zp, zm])))
             n = len(free)
-            grad = (values[1 : n + 1] - values[n + 1 :]) / np.maximum(np.diag(zp - zm), 1e-12)
+            fd = (values[1 : n + 1] - values[n + 1 :]) / np.maximum(np.diag(zp - zm), 1e-12)
             cache.clear()
-            cache[key] = (float(values[0]), grad)
+            cache[key] = (float(values[0]), fd)
         return cache[key]
 
     constraints = [{"type": "eq", "fun": lambda z: z.sum() - budget, "jac": lambda z: np.ones_like(z)}]
@@ -331,6 +371,33 @@ def optimize(
     `baseline`: a mixture (see `parse_mixture`); default the natural token-proportional mixture when
     `available` is given, else uniform. `prior` + `prior_strength` add strength x ||r - prior||^2.
     """
+    arguments = dict(locals())
+    # SLSQP's tiny dense solves: BLAS threads cost 10x more than they save on busy cores. scipy's own BLAS is
+    # loaded first: threadpoolctl limits only the libraries already loaded when the block starts.
+    import scipy.optimize  # noqa: F401  (lazy: keeps scipy off the import path of every mixlaw command)
+
+    with blas_threads(1):
+        return _optimize(**arguments)
+
+
+def _optimize(
+    law: FittedLaw,
+    bounds: dict[str, tuple[float | None, float | None]] | None,
+    available: dict[str, float] | None,
+    target_tokens: float | None,
+    max_epochs: float,
+    fixed: dict[str, float] | None,
+    objective: str | dict[str, float],
+    prior: Any,
+    prior_strength: float,
+    baseline: Any,
+    baseline_name: str | None,
+    observed: np.ndarray | None,
+    max_distance: float | None,
+    warn_distance: float | None,
+    starts: int | None,
+    seed: int,
+) -> dict[str, Any]:
     started = time.perf_counter()
     domains = list(law.domains)
     M = len(domains)
@@ -347,22 +414,51 @@ def optimize(
             out = out + prior_strength * ((X - prior_x) ** 2).sum(axis=1)
         return out
 
+    loss_grad = objective_gradient(law, weights)
+    grad = None
+    if loss_grad is not None:
+
+        def grad(X: np.ndarray) -> np.ndarray:
+            out = loss_grad(X)
+            if prior_x is not None and prior_strength:
+                out = out + 2 * prior_strength * (X - prior_x)
+            return out
+
     if observed is None and law.meta.get("observed_mixtures") is not None:
         observed = np.asarray(law.meta["observed_mixtures"], dtype=float)
     convex = law.law.convex
     rng = np.random.default_rng(seed)
-    sample = _feasible_sample(cons, M, 256 if convex else 2048, rng)
-    values = f(sample)
-    n_starts = starts or (2 if convex else (12 if M <= 10 else 8 if M <= 25 else 5))
-    order = np.argsort(values)
     center = _feasible_sample_center(cons, M)
-    start_points = np.vstack([center[None], sample[order[: n_starts - 1]]])
-    x, value, n_ok = _solve(f, cons, M, start_points)
+    if law.law.piecewise_constant:
+        # centres: the prior (RegMix samples around the natural token distribution), else the observed swarm's
+        # mean (its sampler's centre), else the centre of the feasible set; then the best observed mixtures
+        seeds = [] if prior_x is None else [prior_x]
+        if observed is not None and len(observed):
+            seeds += [observed.mean(axis=0), *observed[np.argsort(f(observed), kind="stable")[:8]]]
+        seeds += [center]
+        near = None
+        if max_distance is not None and observed is not None and len(observed):
+            near = lambda X: nearest_l1(X, observed)[0] <= max_distance + 1e-9  # noqa: E731
+        elif max_distance is not None:
+            raise MixlawInputError("--max-distance needs the observed mixtures (the law file has none)")
+        x, value, n_evaluated = sample_search(f, cons, M, np.array(seeds), rng, feasible=near)
+        solver = {"method": "sample-search", "starts": len(seeds), "converged_starts": n_evaluated}
+    else:
+        sample = _feasible_sample(cons, M, 256 if convex else 2048, rng)
+        values = f(sample)
+        n_starts = starts or (2 if convex else (12 if M <= 10 else 8 if M <= 25 else 5))
+        order = np.argsort(values)
+        start_points = np.vstack([center[None], sample[order[: n_starts - 1]]])
+        x, value, n_ok = _solve(f, cons, M, start_points, grad=grad)
+        solver = {"method": "SLSQP", "starts": int(len(start_points)), "converged_starts": n_ok}
+    solver["gradient"] = (
+        None if solver["method"] != "SLSQP" else "analytic" if grad is not None else "finite differences"
+    )
 
     distance_info: dict[str, Any] = {"l1": None}
     if observed is not None and len(observed):
-        if max_distance is not None:
-            x, value = _solve_near_observed(f, cons, M, x, value, observed, max_distance)
+        if max_distance is not None and solver["method"] == "SLSQP":
+            x, value = _solve_near_observed(f, cons, M, x, value, observed, max_distance, grad)
         distance_info = _distance_report(x, observed, warn_distance)
         if distance_info["warning"]:
             log.warning(
@@ -414,10 +510,11 @@ def optimize(
         "distance_to_observed": distance_info,
         "constraints": {**cons.to_dict(domains), "active": active, "max_distance": max_distance},
         "solver": {
-            "method": "SLSQP",
+            "method": solver["method"],
             "convex": convex,
-            "starts": int(len(start_points)),
-            "converged_starts": n_ok,
+            "starts": int(solver["starts"]),
+            "converged_starts": int(solver["converged_starts"]),
+            "gradient": solver["gradient"],
             "seconds": time.perf_counter() - started,
         },
         "law": {"name": law.law.name, "targets": law.targets},
@@ -446,34 +543,59 @@ def _predictions(law: FittedLaw, x: np.ndarray, weights: dict[str, float]) -> di
     return {"total": pred.get("total"), **{k: v for k, v in pred.items() if k != "total"}}
 
 
+def nearest_l1(A: np.ndarray, B: np.ndarray, exclude_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """L1 distance from each row of A (n, M) to its nearest row of B (m, M), and that row's index (the lowest
+    among ties): (n,), (n,). `exclude_self`: A is B and a row is not its own neighbour.
+
+    In chunks of rows of at most _DISTANCE_CHUNK distances (scipy's cdist): memory O((n + m) M) plus the chunk
+    instead of an (n, m, M) array."""
+    from scipy.spatial.distance import cdist  # lazy: keeps scipy off the import path of every mixlaw command
+
+    A, B = np.atleast_2d(np.asarray(A, dtype=float)), np.atleast_2d(np.asarray(B, dtype=float))
+    dist, index = np.empty(len(A)), np.empty(len(A), int)
+    rows = max(1, _DISTANCE_CHUNK // max(len(B), 1))
+    for lo in range(0, len(A), rows):
+        D = cdist(A[lo : lo + rows], B, metric="cityblock")
+        r = np.arange(len(D))
+        if exclude_self:
+            D[r, lo + r] = np.inf
+        index[lo : lo + len(D)] = i = np.argmin(D, axis=1)
+        dist[lo : lo + len(D)] = D[r, i]
+    return dist, index
+
+
 def _distance_report(x: np.ndarray, observed: np.ndarray, warn_distance: float | None) -> dict[str, Any]:
-    d = mixture_distance(x[None], observed)[0]
-    i = int(np.argmin(d))
+    d, nearest = nearest_l1(x[None], observed)
+    i = int(nearest[0])
     if warn_distance is None:
         if len(observed) > 1:
-            pair = mixture_distance(observed, observed)
-            np.fill_diagonal(pair, np.inf)
-            warn_distance = float(
-                pair.min(axis=1).max()
-            )  # largest nearest-neighbour gap among observed mixtures
+            # largest nearest-neighbour gap among observed mixtures
+            warn_distance = float(nearest_l1(observed, observed, exclude_self=True)[0].max())
         else:
             warn_distance = 0.1
     return {
-        "l1": float(d[i]),
+        "l1": float(d[0]),
         "nearest_index": i,
         "nearest_mixture": observed[i].tolist(),
         "threshold": warn_distance,
-        "warning": bool(d[i] > warn_distance + 1e-9),
+        "warning": bool(d[0] > warn_distance + 1e-9),
         "metric": "L1 = sum_j |r_j - r'_j| (2 x the share of tokens that would have to move)",
     }
 
 
 def _solve_near_observed(
-    f, cons: Constraints, M: int, x: np.ndarray, value: float, observed: np.ndarray, max_distance: float
+    f,
+    cons: Constraints,
+    M: int,
+    x: np.ndarray,
+    value: float,
+    observed: np.ndarray,
+    max_distance: float,
+    grad: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Best mixture within L1 distance `max_distance` of some observed mixture (smoothed L1 constraint,
     one solve per nearby observed mixture)."""
-    d = mixture_distance(x[None], observed)[0]
+    d = np.abs(observed - x[None]).sum(axis=1)
     if d.min() <= max_distance:
         return x, value
     eps = 1e-9
@@ -493,7 +615,9 @@ def _solve_near_observed(
             else _feasible_sample_center(cons, M)
         )
         try:
-            xi, vi, _ = _solve(f, cons, M, np.vstack([start[None], (0.5 * (start + x))[None]]), [constraint])
+            xi, vi, _ = _solve(
+                f, cons, M, np.vstack([start[None], (0.5 * (start + x))[None]]), [constraint], grad
+            )
         except MixlawInputError:
             continue
         if best is None or vi < best[1]:
@@ -504,6 +628,93 @@ def _solve_near_observed(
             "observed mixture satisfies the bounds"
         )
     return best
+
+
+def _to_feasible(cons: Constraints, M: int, X: np.ndarray) -> np.ndarray:
+    """Mixtures (n, M) moved onto the feasible set: fixed shares set, the rest projected onto the box."""
+    free = np.array([i for i in range(M) if i not in cons.fixed], dtype=int)
+    budget = 1.0 - sum(cons.fixed.values())
+    out = np.array(X, dtype=float)
+    for i, v in cons.fixed.items():
+        out[:, i] = v
+    if len(free):
+        out[:, free] = project(out[:, free], cons.lower[free], cons.upper[free], budget)
+    return out
+
+
+def _feasible_dirichlet(
+    cons: Constraints, M: int, centers: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """RegMix's proposal: n mixtures from Dirichlet(s x center) around the given centers (C, M) in turn, with
+    the concentration s log-uniform in [SEARCH_CONCENTRATION], projected onto the bounds and fixed shares."""
+    free = np.array([i for i in range(M) if i not in cons.fixed], dtype=int)
+    budget = 1.0 - sum(cons.fixed.values())
+    X = np.zeros((n, M))
+    for i, v in cons.fixed.items():
+        X[:, i] = v
+    if len(free):
+        picks = centers[np.arange(n) % len(centers)][:, free]
+        picks = picks / np.maximum(picks.sum(axis=1, keepdims=True), 1e-12)
+        lo, hi = np.log(SEARCH_CONCENTRATION)
+        s = np.exp(rng.uniform(lo, hi, n))
+        raw = rng.standard_gamma(np.maximum(s[:, None] * picks, 1e-3))
+        raw = raw / np.maximum(raw.sum(axis=1, keepdims=True), 1e-300) * budget
+        X[:, free] = project(raw, cons.lower[free], cons.upper[free], budget)
+    return X
+
+
+def sample_search(
+    f: Callable[[np.ndarray], np.ndarray],
+    cons: Constraints,
+    M: int,
+    centers: np.ndarray,
+    rng: np.random.Generator,
+    samples: int = SEARCH_SAMPLES,
+    elite: int = SEARCH_ELITE,
+    feasible: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, float, int]:
+    """Seeded sample-based minimization of f for laws without a useful gradient (trees), after RegMix's
+    simulation: Dirichlet samples around the `centers` (C, M) (the swarm's centre or the prior first: it gets
+    half the samples), the mean of the `elite` best predicted (RegMix's top-k average, which keeps the answer
+    off the single samples a tree happens to score lowest); then one refinement round of samples around that
+    mean, whose elite mean is kept if f scores it lower. `feasible` X -> bool mask (the --max-distance trust
+    region) drops candidates. Returns (x (M,), f(x), mixtures evaluated)."""
+    half = samples // 2
+    X = np.vstack(
+        [
+            _to_feasible(cons, M, centers),
+            _feasible_dirichlet(cons, M, centers[:1], half, rng),
+            _feasible_dirichlet(cons, M, centers, samples - half, rng),
+        ]
+    )
+    best_x, best_v, n_evaluated = None, np.inf, 0
+    pool_x, pool_v = np.empty((0, M)), np.empty(0)
+    for _ in range(2):
+        if feasible is not None:
+            X = X[feasible(X)]
+        values = f(X) if len(X) else np.empty(0)
+        n_evaluated += len(X)
+        pool_x, pool_v = (
+            np.vstack([pool_x, X]),
+            np.concatenate([pool_v, np.where(np.isfinite(values), values, np.inf)]),
+        )
+        keep = np.argsort(pool_v, kind="stable")[:elite]
+        pool_x, pool_v = pool_x[keep], pool_v[keep]
+        pool_x, pool_v = pool_x[np.isfinite(pool_v)], pool_v[np.isfinite(pool_v)]
+        if not len(pool_x):
+            break
+        mean = pool_x.mean(axis=0)  # a convex combination of feasible mixtures: feasible for the box and sums
+        if feasible is None or feasible(mean[None])[0]:
+            value = float(f(mean[None])[0])
+            n_evaluated += 1
+            if value < best_v:
+                best_x, best_v = mean, value
+        X = _feasible_dirichlet(cons, M, mean[None], samples, rng)
+    if best_x is None:
+        if not len(pool_x):
+            raise MixlawInputError("the optimizer found no feasible mixture (constraints too tight?)")
+        best_x, best_v = pool_x[0], float(pool_v[0])
+    return best_x, best_v, n_evaluated
 
 
 # --------------------------------------------------------------------------------------------- equivalent steps

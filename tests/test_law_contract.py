@@ -91,7 +91,7 @@ def _fit(case: Case, seed: int = 0, law: MixingLaw | None = None) -> MixingLaw:
 def test_facts_are_declared(case):
     law_class = case.law_class
     assert law_class.name and law_class.description
-    for fact in ("per_target", "convex", "seeded", "nonparametric", "blendable"):
+    for fact in ("per_target", "convex", "seeded", "nonparametric", "piecewise_constant", "blendable"):
         assert isinstance(getattr(law_class, fact), bool), fact
     assert law_class.auto_candidate is None or isinstance(law_class.auto_candidate, int)
     assert isinstance(law_class.auto_min_mixtures, int)

@@ -58,17 +58,30 @@ def exp_model(F: np.ndarray, fit_c: bool = True, c_fixed: np.ndarray | None = No
     return model
 
 
-def batched_exp_model(F: np.ndarray):
-    """Model c + exp(F_b theta) with one feature matrix per problem: F (B, n, q); theta = [log c, theta_1..q]."""
+def batched_exp_model(F: np.ndarray, design: np.ndarray | None = None):
+    """Model c + exp(F_b theta) with one feature matrix per problem: F (B, n, q), or the distinct matrices
+    F (G, n, q) with `design` (B,) the index of each problem's (no per-problem copies); theta = [log c, ...]."""
 
     def model(theta: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Fk = F[index]
+        Fk = F[index if design is None else design[index]]
         c = np.exp(theta[:, 0])
         e = np.exp(np.einsum("knq,kq->kn", Fk, theta[:, 1:]))
         jac = np.concatenate([np.broadcast_to(c[:, None, None], e.shape + (1,)), e[:, :, None] * Fk], axis=2)
         return c[:, None] + e, jac
 
     return model
+
+
+def design_products(F: np.ndarray, design: np.ndarray | None, theta: np.ndarray) -> np.ndarray:
+    """F_b theta_br for B problems x R coefficient vectors: theta (B, R, q) -> (B, R, n), one matrix product
+    per distinct design (F (G, n, q) with `design` (B,)) or per problem (F (B, n, q), design None)."""
+    if design is None:
+        return np.einsum("bnq,brq->brn", F, theta)
+    out = np.empty(theta.shape[:2] + (F.shape[1],))
+    for g in np.unique(design):
+        rows = np.flatnonzero(design == g)
+        out[rows] = theta[rows] @ F[g].T
+    return out
 
 
 def simplex_basis(M: int) -> np.ndarray:
@@ -127,25 +140,58 @@ def _jitter(base: np.ndarray, n_starts: int, rng: np.random.Generator, y_min: fl
 
 
 def batched_starts(
-    F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, n_starts: int, rng: np.random.Generator
+    F: np.ndarray,
+    Y: np.ndarray,
+    penalty: np.ndarray,
+    n_starts: int,
+    rng: np.random.Generator,
+    design: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Linearized starts for B problems at once: F (B, n, q), Y (B, n) with NaN = not fitted, penalty (B, q)
-    square roots of the ridge weights. Returns (B, n_starts, 1 + q)."""
+    """Linearized starts for B problems at once: F (B, n, q) (or the distinct matrices (G, n, q) with `design`
+    (B,) each problem's index into them), Y (B, n) with NaN = not fitted, penalty (B, q) square roots of the
+    ridge weights. Returns (B, n_starts, 1 + q)."""
+    base, y_min = _linearized_base(F, Y, penalty, design)
+    return np.stack([_jitter(base[b], n_starts, rng, y_min[b]) for b in range(len(Y))])
+
+
+def _linearized_base(
+    F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, design: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted linear solves behind `batched_starts`, one per c fraction: (B, fractions, 1 + q) and y_min (B,).
+
+    Problems with the same design and data row (e.g. the ridge values of one option, fold and target in the inner
+    CV) differ only in their penalty, so their Gram matrices F^T diag(w) F are computed once (a batched matmul,
+    in memory-bounded chunks) and only the penalized solves are per problem."""
+    B = len(Y)
+    design = np.arange(B) if design is None else np.asarray(design)
     mask = ~np.isnan(Y)
     y_min = np.nanmin(Y, axis=1)
     fractions = np.array(C_FRACTIONS)
-    c = fractions[None] * y_min[:, None]  # (B, f)
-    gap = np.where(mask[:, None], Y[:, None] - c[:, :, None], 1.0)  # (B, f, n)
-    z = np.log(np.maximum(gap, 1e-12))
-    w2 = np.where(mask[:, None], gap**2, 0.0)
-    A = np.einsum("bfn,bnq,bnr->bfqr", w2, F, F)
-    rhs = np.einsum("bfn,bnq,bfn->bfq", w2, F, z)
     q = F.shape[2]
-    scale = np.einsum("bfqq->bf", A)[:, :, None, None] / q
-    A = A + (penalty**2)[:, None, :, None] * np.eye(q) + 1e-10 * scale * np.eye(q)
-    theta = np.linalg.solve(A, rhs[..., None])[..., 0]  # (B, f, q)
-    base = np.concatenate([np.log(np.maximum(c, 1e-8))[..., None], theta], axis=2)
-    return np.stack([_jitter(base[b], n_starts, rng, y_min[b]) for b in range(len(Y))])
+    key = np.column_stack([design, np.where(mask, Y, np.inf)])
+    _, first, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    group = group.ravel()
+    base = np.empty((B, len(fractions), 1 + q))
+    eye = np.eye(q)
+    per_group = len(fractions) * F.shape[1] * q
+    chunk = max(1, _CHUNK // per_group)
+    for lo in range(0, len(first), chunk):
+        reps = first[lo : lo + chunk]  # one problem standing for each group
+        m, Fg = mask[reps], F[design[reps]]  # (g, n), (g, n, q)
+        c = fractions[None] * y_min[reps][:, None]  # (g, f)
+        gap = np.where(m[:, None], Y[reps][:, None] - c[:, :, None], 1.0)  # (g, f, n)
+        z = np.log(np.maximum(gap, 1e-12))
+        w2 = np.where(m[:, None], gap**2, 0.0)
+        A = np.matmul((w2[..., None] * Fg[:, None]).transpose(0, 1, 3, 2), Fg[:, None])  # (g, f, q, q)
+        rhs = np.matmul((w2 * z)[:, :, None, :], Fg[:, None])[:, :, 0]  # (g, f, q)
+        scale = np.trace(A, axis1=2, axis2=3)[:, :, None, None] / q
+        members = np.flatnonzero((group >= lo) & (group < lo + len(reps)))
+        local = group[members] - lo
+        Ab = A[local] + (penalty[members] ** 2)[:, None, :, None] * eye + 1e-10 * scale[local] * eye
+        theta = np.linalg.solve(Ab, rhs[local][..., None])[..., 0]  # (members, f, q)
+        base[members, :, 0] = np.log(np.maximum(c[local], 1e-8))
+        base[members, :, 1:] = theta
+    return base, y_min
 
 
 def fit_exp_problems(
@@ -158,31 +204,19 @@ def fit_exp_problems(
     polish: int = 3,
     max_iter: int = 100,
     rtol: float = 1e-12,
+    design: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit B independent problems c_b + exp(F_b theta_b) with ridge 0.5 ||penalty_b * theta_b||^2.
 
-    F (B, n, q), Y (B, n) (NaN = row not fitted), penalty (B, q). Returns theta (B, 1 + q) = [log c, ...] and
-    the number of starts that reached the best cost (B,). Problems are solved in memory-bounded chunks; `polish`,
-    `max_iter`, `rtol` as in `fit_multistart` (the inner CV uses cheaper settings)."""
-    B, n, q = F.shape
+    F (B, n, q) (or the distinct matrices (G, n, q) with `design` (B,)), Y (B, n) (NaN = row not fitted),
+    penalty (B, q). Returns theta (B, 1 + q) = [log c, ...] and the number of starts that reached the best cost
+    (B,). Problems are solved in memory-bounded chunks; `polish`, `max_iter`, `rtol` as in `fit_multistart`
+    (the inner CV uses cheaper settings)."""
     rng = np.random.default_rng(seed)
-    theta, success = np.empty((B, 1 + q)), np.empty(B, int)
-    chunk = max(1, _CHUNK // (restarts * n * (q + 1)))
-    for lo in range(0, B, chunk):
-        part = slice(lo, lo + chunk)
-        starts = batched_starts(F[part], Y[part], penalty[part], restarts, rng)
-        ridge = np.concatenate([np.zeros((len(starts), 1)), penalty[part]], axis=1)
-        result = fit_multistart(
-            batched_exp_model(F[part]),
-            Y[part],
-            starts,
-            delta=delta,
-            ridge=ridge if ridge.any() else None,
-            polish=polish,
-            max_iter=max_iter,
-            rtol=rtol,
-        )
-        theta[part], success[part] = result.theta, result.n_success
+    starts = batched_starts(F, Y, penalty, restarts, rng, design)
+    theta, _, success = _fit_from_starts(
+        F, Y, penalty, starts, delta, design=design, polish=polish, max_iter=max_iter, rtol=rtol
+    )
     return theta, success
 
 
@@ -277,13 +311,14 @@ class _ExponentialLaw(MixingLaw):
         else:
             chosen = [0] * T
         designs = {o: self._design(X, o) for o in options}
-        F = np.stack([designs[configs[k][0]][0] for k in chosen])
+        F = np.stack([designs[o][0] for o in options])  # the distinct design matrices, indexed per target
+        design = np.array([options.index(configs[k][0]) for k in chosen])
         penalty = np.stack([_penalty(designs[configs[k][0]][1], configs[k][1], len(X)) for k in chosen])
         restarts, seed, delta = int(self.hyper["restarts"]), int(self.hyper["seed"]), self.hyper["delta"]
         if large:
-            coef, success = _final_fit_large_swarm(F, Y.T, penalty, restarts, seed, delta)
+            coef, success = _final_fit_large_swarm(F, Y.T, penalty, restarts, seed, delta, design)
         else:
-            coef, success = fit_exp_problems(F, Y.T, penalty, restarts, seed, delta)
+            coef, success = fit_exp_problems(F, Y.T, penalty, restarts, seed, delta, design=design)
         theta = np.stack([coef[t, 1:] @ designs[configs[k][0]][2].T for t, k in enumerate(chosen)])
         params = {
             "log_c": coef[:, 0].tolist(),
@@ -315,19 +350,21 @@ class _ExponentialLaw(MixingLaw):
         are fitted in one batch (fold rows masked as missing). `large`: one start per problem, the best
         linearized one (LARGE_CV_STARTS)."""
         folds = _mixture_folds(X, int(self.hyper["cv_folds"]), int(self.hyper["seed"]))
-        designs = {o: self._design(X, o) for o, _ in configs}
+        options = list(dict.fromkeys(o for o, _ in configs))
+        designs = {o: self._design(X, o) for o in options}
         n, T = Y.shape
         problems = [(k, f, t) for k in range(len(configs)) for f in range(len(folds)) for t in range(T)]
-        F = np.stack([designs[configs[k][0]][0] for k, _, _ in problems])
+        F = np.stack([designs[o][0] for o in options])  # (options, n, q): problems index into it
+        design = np.array([options.index(configs[k][0]) for k, _, _ in problems])
         Yp = np.stack([np.where(folds[f], np.nan, Y[:, t]) for _, f, t in problems])
         penalty = np.stack(
             [_penalty(designs[configs[k][0]][1], configs[k][1], (~folds[f]).sum()) for k, f, _ in problems]
         )
         delta = self.hyper["delta"]
         if large:
-            starts = _best_linearized(F, Yp, penalty, LARGE_CV_STARTS, delta)
+            starts = _best_linearized(F, Yp, penalty, LARGE_CV_STARTS, delta, design)
             coef = _fit_from_starts(
-                F, Yp, penalty, starts, delta, polish=0, max_iter=CV_MAX_ITER, rtol=CV_RTOL
+                F, Yp, penalty, starts, delta, design=design, polish=0, max_iter=CV_MAX_ITER, rtol=CV_RTOL
             )[0]
         else:
             coef, _ = fit_exp_problems(
@@ -340,9 +377,10 @@ class _ExponentialLaw(MixingLaw):
                 polish=0,
                 max_iter=CV_MAX_ITER,
                 rtol=CV_RTOL,
+                design=design,
             )
         with np.errstate(over="ignore", invalid="ignore"):
-            pred = np.exp(coef[:, :1]) + np.exp(np.einsum("bnq,bq->bn", F, coef[:, 1:]))
+            pred = np.exp(coef[:, :1]) + np.exp(design_products(F, design, coef[:, None, 1:])[:, 0])
         errors = np.full((len(configs), T, n), np.nan)
         for b, (k, f, t) in enumerate(problems):
             errors[k, t, folds[f]] = np.abs(pred[b, folds[f]] - Y[folds[f], t])
@@ -373,6 +411,22 @@ class _ExponentialLaw(MixingLaw):
         if eps is None:
             return c[None, :] + np.exp(self.features(X) @ theta.T)
         return np.stack([c[t] + np.exp(self.features(X, e) @ theta[t]) for t, e in enumerate(eps)], axis=1)
+
+    def jacobian(self, X: np.ndarray) -> np.ndarray:
+        """Analytic d predict / d X, (n, M) -> (n, T, M) (the optimizer's gradient): exp(F(X) theta_t) times
+        d(F(X) theta_t)/dX."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        theta = np.array(self.params_["theta"])
+        eps = self.params_.get("eps") or [None] * len(theta)
+        out = np.empty((len(X), len(theta), X.shape[1]))
+        for t, e in enumerate(eps):
+            F = self.features(X) if e is None else self.features(X, e)
+            out[:, t] = np.exp(F @ theta[t])[:, None] * self._exponent_gradient(X, theta[t], e)
+        return out
+
+    def _exponent_gradient(self, X: np.ndarray, theta: np.ndarray, eps: float | None) -> np.ndarray:
+        """d(features(X) . theta)/dX (n, M) for the identity features."""
+        return np.broadcast_to(theta[None], X.shape)
 
 
 class DML(_ExponentialLaw):
@@ -408,6 +462,11 @@ class DMLLog(_ExponentialLaw):
     def features(self, X: np.ndarray, eps: float | None = None) -> np.ndarray:
         eps = self._eps_value() if eps is None else eps
         return np.concatenate([X, np.log(X + eps)], axis=1)
+
+    def _exponent_gradient(self, X: np.ndarray, theta: np.ndarray, eps: float | None) -> np.ndarray:
+        """d(t . r + u . log(r + eps))/dr = t + u / (r + eps), (n, M)."""
+        M = X.shape[1]
+        return theta[None, :M] + theta[None, M:] / (X + (self._eps_value() if eps is None else eps))
 
     def _eps_value(self) -> float:
         eps = self.hyper["eps"]
@@ -492,6 +551,16 @@ class DML2(MixingLaw):
         p = self.params_
         r = X[:, p["coordinate"]]
         return np.array(p["c"])[None] + np.exp(np.array(p["log_k"])[None] + np.array(p["t"])[None] * r)
+
+    def jacobian(self, X: np.ndarray) -> np.ndarray:
+        """Analytic d predict / d X, (n, 2) -> (n, T, 2): only each target's own coordinate moves it."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        p = self.params_
+        t = np.array(p["t"])
+        e = np.exp(np.array(p["log_k"])[None] + t[None] * X[:, p["coordinate"]])  # (n, T)
+        out = np.zeros((len(X), len(t), X.shape[1]))
+        out[:, np.arange(len(t)), p["coordinate"]] = e * t[None]
+        return out
 
 
 def dml2_coordinate(domains: list[str], target: str, domain: str | None) -> int:
@@ -627,7 +696,7 @@ class DMLImplicit(MixingLaw):
         rng = np.random.default_rng(self.hyper["seed"])
         B, M = len(Y), XQ.shape[1]
         pen = np.sqrt(weight)[:, None] * (np.arange(M) > 0)[None]  # (B, M): centered part only
-        single = batched_starts(np.broadcast_to(XQ, (B,) + XQ.shape), Y, pen, restarts, rng)  # (B, R, 1 + M)
+        single = batched_starts(XQ[None], Y, pen, restarts, rng, np.zeros(B, int))  # (B, R, 1 + M)
         R = single.shape[1]
         starts = np.empty((B, R, 1 + K * M))
         starts[:, :, 0] = single[:, :, 0]
@@ -695,6 +764,12 @@ class DMLImplicit(MixingLaw):
         theta = np.concatenate([[p["log_C"]], np.ravel(p["t"])])
         return implicit_model(X, p["K"])(theta[None], np.zeros(1, int))[0][0][:, None]
 
+    def jacobian(self, X: np.ndarray) -> np.ndarray:
+        """Analytic d predict / d X, (n, M) -> (n, 1, M): sum_k exp(t_k . r) t_k."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        T = np.array(self.params_["t"])  # (K, M)
+        return (np.exp(X @ T.T) @ T)[:, None, :]
+
 
 # ------------------------------------------------------------------------------------------ large swarms
 # Speed path, taken only when the fitting data has at least LARGE_SWARM distinct mixtures (the paper's swarms
@@ -731,11 +806,16 @@ def _large_alphas(value: Any) -> tuple[float, ...]:
 
 
 def _exp_cost(
-    F: np.ndarray, Y: np.ndarray, theta: np.ndarray, penalty: np.ndarray, delta: float | None
+    F: np.ndarray,
+    Y: np.ndarray,
+    theta: np.ndarray,
+    penalty: np.ndarray,
+    delta: float | None,
+    design: np.ndarray | None = None,
 ) -> np.ndarray:
     """Penalized Huber cost of c + exp(F_b theta_b) for B problems x R candidate thetas (B, R, 1 + q) -> (B, R)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        pred = np.exp(theta[:, :, :1]) + np.exp(np.einsum("bnq,brq->brn", F, theta[:, :, 1:]))
+        pred = np.exp(theta[:, :, :1]) + np.exp(design_products(F, design, theta[:, :, 1:]))
         residual = np.where(np.isnan(Y)[:, None], 0.0, pred - np.nan_to_num(Y)[:, None])
         cost = huber(residual, delta).sum(axis=2) + 0.5 * ((theta[:, :, 1:] * penalty[:, None]) ** 2).sum(
             axis=2
@@ -749,19 +829,21 @@ def _fit_from_starts(
     penalty: np.ndarray,
     starts: np.ndarray,
     delta: float | None,
+    design: np.ndarray | None = None,
     **settings: Any,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`fit_multistart` of c + exp(F_b theta_b) from given starts (B, R, 1 + q), in memory-bounded chunks.
+    """`fit_multistart` of c + exp(F_b theta_b) from given starts (B, R, 1 + q), in memory-bounded chunks
+    (F (B, n, q), or the distinct matrices (G, n, q) with `design` (B,)).
     Returns (theta (B, 1 + q), cost (B,), n_success (B,))."""
-    B, n, q = F.shape
-    R = starts.shape[1]
+    B, R = starts.shape[:2]
+    n, q = F.shape[1:]
     theta, cost, success = np.empty((B, 1 + q)), np.empty(B), np.empty(B, int)
     chunk = max(1, _CHUNK // (R * n * (q + 1)))
     for lo in range(0, B, chunk):
         part = slice(lo, lo + chunk)
         ridge = np.concatenate([np.zeros((len(starts[part]), 1)), penalty[part]], axis=1)
         result = fit_multistart(
-            batched_exp_model(F[part]),
+            batched_exp_model(F[part]) if design is None else batched_exp_model(F, design[part]),
             Y[part],
             starts[part],
             delta=delta,
@@ -773,31 +855,44 @@ def _fit_from_starts(
 
 
 def _best_linearized(
-    F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, k: int, delta: float | None
+    F: np.ndarray,
+    Y: np.ndarray,
+    penalty: np.ndarray,
+    k: int,
+    delta: float | None,
+    design: np.ndarray | None = None,
 ) -> np.ndarray:
     """The k linearized starts (one per c fraction) of lowest nonlinear cost, per problem: (B, k, 1 + q)."""
-    base = batched_starts(F, Y, penalty, len(C_FRACTIONS), np.random.default_rng(0))  # no jitter: all base
-    order = np.argsort(_exp_cost(F, Y, base, penalty, delta), axis=1, kind="stable")[:, :k]
+    base = _linearized_base(F, Y, penalty, design)[0]  # all fractions, no jitter
+    order = np.argsort(_exp_cost(F, Y, base, penalty, delta, design), axis=1, kind="stable")[:, :k]
     return np.take_along_axis(base, order[:, :, None], axis=1)
 
 
 def _final_fit_large_swarm(
-    F: np.ndarray, Y: np.ndarray, penalty: np.ndarray, restarts: int, seed: int, delta: float | None
+    F: np.ndarray,
+    Y: np.ndarray,
+    penalty: np.ndarray,
+    restarts: int,
+    seed: int,
+    delta: float | None,
+    design: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The final fit on a large swarm: LARGE_RESTARTS starts (the linearized ones plus jitter), rerun with all
     `restarts` for a problem whose starts do not agree (fewer than LARGE_AGREE reach the best cost).
     Returns (theta (B, 1 + q), n_success (B,)) like `fit_exp_problems`."""
     rng = np.random.default_rng(seed)
-    first = batched_starts(F, Y, penalty, min(LARGE_RESTARTS, restarts), rng)
-    coef, cost, success = _fit_from_starts(F, Y, penalty, first, delta)
+    design = np.arange(len(Y)) if design is None else np.asarray(design)
+    first = batched_starts(F, Y, penalty, min(LARGE_RESTARTS, restarts), rng, design)
+    coef, cost, success = _fit_from_starts(F, Y, penalty, first, delta, design)
     retry = np.flatnonzero(success < min(LARGE_AGREE, restarts))
     if len(retry) and restarts > LARGE_RESTARTS:
         more = _fit_from_starts(
-            F[retry],
+            F,
             Y[retry],
             penalty[retry],
-            batched_starts(F[retry], Y[retry], penalty[retry], restarts, rng),
+            batched_starts(F, Y[retry], penalty[retry], restarts, rng, design[retry]),
             delta,
+            design[retry],
         )
         better = more[1] < cost[retry]
         coef[retry[better]], success[retry] = more[0][better], more[2]

@@ -63,6 +63,7 @@ class RegMixLGBM(MixingLaw):
     }
     seeded = False  # keeps RegMix's own seed (42) in comparisons
     nonparametric = True
+    piecewise_constant = True
     auto_candidate = 5
     auto_min_mixtures = 100  # Olmix reports that LightGBM needs more than ~100 runs
 
