@@ -60,7 +60,9 @@ class MixingLaw:
     auto_candidate: ClassVar[int | None] = None  # place in `auto`'s default candidate list; None: not tried
     auto_min_mixtures: ClassVar[int] = 0  # `auto` tries it by default only on at least this many mixtures
     nonparametric: ClassVar[bool] = False  # no fixed functional form (trees, kernels)
-    piecewise_constant: ClassVar[bool] = False  # zero gradient almost everywhere: optimize by sampling, not SLSQP
+    piecewise_constant: ClassVar[bool] = (
+        False  # zero gradient almost everywhere: optimize by sampling, not SLSQP
+    )
     blendable: ClassVar[bool] = True  # may be a member of a `blend` (fits every target on the same X)
     fixed_domains: ClassVar[int | None] = None  # the number of training domains the law needs, if fixed
 
