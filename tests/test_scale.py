@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mixlaw.fitted import FittedLaw, pack_mixtures, unpack_mixtures
-from mixlaw.laws import get_law
+from mixlaw.laws import FitContext, get_law
 from mixlaw.laws.dml import C_FRACTIONS, _jitter, batched_starts
 from mixlaw.optimize import (
     _distance_report,
@@ -98,7 +98,8 @@ def test_analytic_jacobian_equals_finite_differences(name):
         Y = Y.mean(axis=1, keepdims=True)
     hyper = {"eps": "auto"} if name == "dml-log" else {}
     law = get_law(name)(**hyper)
-    law.fit(X, Y, coordinates=[0, 1, 0]) if name == "dml2" else law.fit(X, Y)
+    context = FitContext(domains=["a", "b"], targets=["a", "b", "a"]) if name == "dml2" else None
+    law.fit(X, Y, context=context)
     at = sparse_swarm(6, M, seed=9) * 0.9 + 0.1 / M  # interior points: the central differences stay inside
     J = law.jacobian(at)
     assert J.shape == (6, Y.shape[1], M)
