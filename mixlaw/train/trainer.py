@@ -415,7 +415,7 @@ def _checkpoint_due(s: TrainSettings, step: int, since_last: float, ddp_on: str 
 
 def _save_model(path: Path, model, spec: RunSpec, tokenizer_id: str, corpus_id: str, cfg) -> None:
     """Final weights only (no optimizer), for `--init-from`; deterministic bytes for a deterministic run."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {
         f"model.{k}": v.detach().cpu().contiguous().clone()
@@ -429,8 +429,18 @@ def _save_model(path: Path, model, spec: RunSpec, tokenizer_id: str, corpus_id: 
         "corpus": corpus_id,
         "config": json.dumps(cfg.to_dict(), sort_keys=True),
     }
-    with replacing(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    atomic_write(path, _sorted_metadata(save(tensors, metadata=meta)))
+
+
+def _sorted_metadata(blob: bytes) -> bytes:
+    """A safetensors file with its metadata keys sorted: safetensors writes that map in an order that varies
+    from call to call, and the content id of `--init-from` weights is the hash of the file's bytes."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # the data stays 8-byte aligned, as safetensors writes it
+    return len(text).to_bytes(8, "little") + text + blob[8 + n :]
 
 
 def _load_init(spec: RunSpec, model, tokenizer_id: str) -> dict:
