@@ -177,6 +177,31 @@ def test_bad_configs_are_one_line_errors(tmp_path, cache, capsys, monkeypatch, c
     assert "Traceback" not in "\n".join(err)
 
 
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        ({"device": "tpu"}, "training.device: 'tpu' is not a device"),
+        ({"device": "cuda"}, "CUDA is not available"),
+        ({"eval_steps": [4, 40]}, "training.eval_steps: 40 is beyond the longest run (12 steps)"),
+        ({"warmup_steps": 13}, "training.warmup_steps: 13 is longer than the 12-step run of model L1-D32"),
+        ({"eval_steps": [True]}, "training.eval_steps"),
+    ],
+)
+def test_sweep_settings_are_checked_before_the_corpus_is_built(
+    tmp_path, capsys, monkeypatch, training, message
+):
+    if training.get("device") == "cuda":
+        torch = pytest.importorskip("torch")
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    fresh = tmp_path / "cache"
+    monkeypatch.setenv("MIXLAW_CACHE", str(fresh))
+    code = main(["sweep", str(_config(tmp_path, **training)), "--out", str(tmp_path / "o"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not fresh.exists() and not (tmp_path / "o").exists()  # refused before any corpus or sweep work
+
+
 def test_missing_config_and_design_cli(tmp_path, cache, capsys, monkeypatch):
     monkeypatch.setenv("MIXLAW_CACHE", str(cache))
     assert main(["sweep", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")]) == 2
