@@ -63,6 +63,7 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("mixlaw-cache")
 
 
+@pytest.mark.slow
 def test_tiny_sweep_end_to_end_writes_a_valid_runs_table(tmp_path, cache):
     cfg = _config(tmp_path)
     out = tmp_path / "out"
@@ -92,6 +93,7 @@ def test_tiny_sweep_end_to_end_writes_a_valid_runs_table(tmp_path, cache):
     read_runs(out / "runs.csv")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_loses_no_finished_run_and_gives_the_same_table(tmp_path, cache):
     cfg_path = _config(tmp_path, steps=250, models=("L1-D32", "L1-D48"))
     cfg = load_sweep_config(cfg_path)
@@ -178,6 +180,7 @@ def _files(out: Path) -> dict[str, int]:
     return {str(p.relative_to(out)): p.stat().st_size for p in out.glob("runs/*/*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_sigkill_while_workers_start_leaves_no_orphan_and_no_run_without_the_lock(tmp_path, cache):
     cfg_path = _config(tmp_path, steps=250, models=("L1-D32", "L1-D48"))
     prepare_sweep(load_sweep_config(cfg_path), cache_dir=cache)  # the corpus is cached: workers start at once
@@ -222,6 +225,7 @@ def test_sigkill_while_workers_start_leaves_no_orphan_and_no_run_without_the_loc
     assert (kills, orphans, written) == (4, 0, 0)
 
 
+@pytest.mark.slow
 def test_sigint_checkpoints_the_running_run_and_starts_no_queued_one(tmp_path, cache):
     cfg_path = _config(tmp_path, steps=20000, models=("L1-D32",), checkpoint_every=0, checkpoint_seconds=600)
     out = tmp_path / "out"
@@ -355,6 +359,7 @@ def test_missing_config_and_design_cli(tmp_path, cache, capsys, monkeypatch):
     assert "no mixture can satisfy" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_model_parameter_counts_and_wsd_schedule(tmp_path, cache):
     import torch
 

@@ -39,6 +39,7 @@ def spec(tmp_path_factory):
     return runs[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["constant", "wsd"])
 def test_a_stop_request_checkpoints_and_the_resumed_run_is_identical(tmp_path, spec, schedule):
     spec = replace(spec, settings=replace(spec.settings, schedule=schedule))
