@@ -99,6 +99,7 @@ def test_laws_listing(cli):
     assert all("\t" in line for line in out.strip().splitlines())
 
 
+@pytest.mark.slow  # 60 s on a loaded 2-core machine
 def test_demo_runs_end_to_end(tmp_path, cli):
     code, out, _ = cli("demo", "--out", tmp_path / "demo", "--quiet")
     assert code == 0

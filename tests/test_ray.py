@@ -47,6 +47,7 @@ def runs(tmp_path, monkeypatch):
     return specs
 
 
+@pytest.mark.slow
 def test_ray_executor_writes_the_same_table_as_the_local_pool(tmp_path, runs):
     local = LocalExecutor(workers=2)
     try:
@@ -68,6 +69,7 @@ def test_ray_executor_writes_the_same_table_as_the_local_pool(tmp_path, runs):
         assert (tmp_path / "ray" / "runs" / r.run_id / "result.csv").is_file()
 
 
+@pytest.mark.slow
 def test_ray_executor_resumes_finished_runs_without_resubmitting(tmp_path, runs):
     local = LocalExecutor(workers=1)
     try:

@@ -83,6 +83,7 @@ def reference(tmp_path_factory, cache):
     return out, proc, time.time() - t0
 
 
+@pytest.mark.slow
 def test_run_end_to_end_writes_the_results_folder(reference):
     out, proc, seconds = reference
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -133,6 +134,7 @@ def test_run_end_to_end_writes_the_results_folder(reference):
     assert data.step_law is not None and data.size_law is not None and data.summary_md
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_same_results(tmp_path, cache, reference):
     ref_out, ref_proc, seconds = reference
     print(f"reference tiny run: {seconds:.1f} s")
@@ -268,6 +270,7 @@ def _spec_dir(tmp: Path, spec) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_ddp_entry_matches_the_single_process_trainer(tmp_path, cache):
     from mixlaw.train.trainer import train_run
 
@@ -312,6 +315,7 @@ def test_ddp_entry_matches_the_single_process_trainer(tmp_path, cache):
     assert json.loads((two / "progress.json").read_text())["world_size"] == 2  # written by rank 0 only
 
 
+@pytest.mark.slow
 def test_torchrun_executor_trains_a_sweep_run(tmp_path, cache, monkeypatch):
     from mixlaw.train.ddp import TorchrunExecutor
     from mixlaw.train.sweep import run_sweep

@@ -209,6 +209,7 @@ def test_schedule_cli_fit_predict_optimize(tmp_path, capsys):
     assert "unknown domain 'zz'" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_staged_and_initialized_runs_end_to_end(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     import yaml

@@ -1,5 +1,6 @@
 """Sweeps end to end: CLI runs table, resume after a real SIGKILL, one-line config errors, model and schedules."""
 
+import json
 import os
 import signal
 import subprocess
@@ -62,6 +63,7 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("mixlaw-cache")
 
 
+@pytest.mark.slow
 def test_tiny_sweep_end_to_end_writes_a_valid_runs_table(tmp_path, cache):
     cfg = _config(tmp_path)
     out = tmp_path / "out"
@@ -91,6 +93,7 @@ def test_tiny_sweep_end_to_end_writes_a_valid_runs_table(tmp_path, cache):
     read_runs(out / "runs.csv")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_loses_no_finished_run_and_gives_the_same_table(tmp_path, cache):
     cfg_path = _config(tmp_path, steps=250, models=("L1-D32", "L1-D48"))
     cfg = load_sweep_config(cfg_path)
@@ -147,6 +150,131 @@ def test_resume_after_sigkill_loses_no_finished_run_and_gives_the_same_table(tmp
     assert len(ref) == len(got)
 
 
+def _session(sid: int) -> list[tuple[str, str]]:
+    """(pid, command) of the live (not zombie) processes of session `sid`."""
+    ps = subprocess.run(
+        ["ps", "-ww", "-s", str(sid), "-o", "pid=,stat=,args="], capture_output=True, text=True
+    ).stdout
+    rows = [line.split(None, 2) for line in ps.splitlines() if line.strip()]
+    return [(r[0], r[2] if len(r) > 2 else "") for r in rows if not r[1].startswith("Z")]
+
+
+def _left_after(sid: int, seconds: float = 5.0) -> list[tuple[str, str]]:
+    """The live processes of session `sid` after giving dying ones `seconds` to go."""
+    deadline = time.time() + seconds
+    while (live := _session(sid)) and time.time() < deadline:
+        time.sleep(0.1)
+    return live
+
+
+def _running(progress: Path, old_pids: set[int]) -> bool:
+    """Whether a run's progress file says a new worker (not one of `old_pids`) is training it."""
+    try:
+        info = json.loads(progress.read_text())
+    except (OSError, ValueError):
+        return False
+    return info["status"] == "running" and info["step"] > 0 and info["pid"] not in old_pids
+
+
+def _files(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_size for p in out.glob("runs/*/*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_sigkill_while_workers_start_leaves_no_orphan_and_no_run_without_the_lock(tmp_path, cache):
+    cfg_path = _config(tmp_path, steps=250, models=("L1-D32", "L1-D48"))
+    prepare_sweep(load_sweep_config(cfg_path), cache_dir=cache)  # the corpus is cached: workers start at once
+    kills = orphans = written = 0
+    for delay in (0.0, 0.05, 0.2, 0.5):  # after the first worker process appears
+        out = tmp_path / f"kill-{delay}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mixlaw",
+            "sweep",
+            str(cfg_path),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "-q",
+        ]
+        proc = subprocess.Popen(
+            cmd, env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline and not any("spawn_main" in c for _, c in _session(proc.pid)):
+                assert proc.poll() is None, "the sweep ended before starting its workers"
+                time.sleep(0.005)
+            time.sleep(delay)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            kills += 1
+            before = _files(out)
+            time.sleep(3.0)
+            stray = _session(proc.pid)
+            orphans += len(stray)
+            after = _files(out)
+            written += len({k for k in after if after[k] != before.get(k)})
+        finally:
+            if _session(proc.pid):
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert not stray, f"processes outlived the sweep killed {delay}s after its first worker: {stray}"
+        assert after == before, f"files written after the kill, without the lock: {set(after) - set(before)}"
+    assert (kills, orphans, written) == (4, 0, 0)
+
+
+@pytest.mark.slow
+def test_sigint_checkpoints_the_running_run_and_starts_no_queued_one(tmp_path, cache):
+    cfg_path = _config(tmp_path, steps=20000, models=("L1-D32",), checkpoint_every=0, checkpoint_seconds=600)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "mixlaw", "sweep", str(cfg_path), "--out", str(out), "--workers", "1", "-q"]
+    seen: set[int] = set()  # worker pids of the earlier phase
+    for target in ("group", "parent"):  # Ctrl-C in a terminal signals the group; `kill -INT` only the parent
+        proc = subprocess.Popen(
+            cmd, env=_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                if any(_running(p, seen) for p in out.glob("runs/*/progress.json")):
+                    break
+                assert proc.poll() is None, proc.stderr.read().decode()
+                time.sleep(0.05)
+            (os.killpg if target == "group" else os.kill)(proc.pid, signal.SIGINT)
+            t0 = time.time()
+            code = proc.wait(timeout=60)
+            stopped_in = time.time() - t0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert code == 130 and stopped_in < 30, (target, code, stopped_in)
+        assert not _left_after(proc.pid)
+        progress = list(out.glob("runs/*/progress.json"))
+        assert len(progress) == 1, "a queued run was started after SIGINT"
+        run = progress[0].parent
+        info = json.loads(progress[0].read_text())
+        assert info["status"] == "stopped" and info["step"] > 0
+        seen.add(info["pid"])
+        assert (run / "checkpoint.safetensors").is_file() and not (run / "result.csv").exists()
+        assert not list(out.glob("**/.*.tmp"))
+
+
+def test_a_second_sweep_into_a_busy_folder_is_refused_before_the_corpus_is_built(
+    tmp_path, capsys, monkeypatch
+):
+    from mixlaw.files import locked
+
+    fresh = tmp_path / "cache"
+    monkeypatch.setenv("MIXLAW_CACHE", str(fresh))
+    out = tmp_path / "busy"
+    with locked(out / ".sweep.lock"):
+        code = main(["sweep", str(_config(tmp_path)), "--out", str(out), "-q"])
+    assert code == 2 and "another sweep is running in this folder" in capsys.readouterr().err
+    assert not fresh.exists()
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -175,6 +303,31 @@ def test_bad_configs_are_one_line_errors(tmp_path, cache, capsys, monkeypatch, c
     assert code == 2
     assert err[-1].startswith("mixlaw: error:") and message in err[-1], err
     assert "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        ({"device": "tpu"}, "training.device: 'tpu' is not a device"),
+        ({"device": "cuda"}, "CUDA is not available"),
+        ({"eval_steps": [4, 40]}, "training.eval_steps: 40 is beyond the longest run (12 steps)"),
+        ({"warmup_steps": 13}, "training.warmup_steps: 13 is longer than the 12-step run of model L1-D32"),
+        ({"eval_steps": [True]}, "training.eval_steps"),
+    ],
+)
+def test_sweep_settings_are_checked_before_the_corpus_is_built(
+    tmp_path, capsys, monkeypatch, training, message
+):
+    if training.get("device") == "cuda":
+        torch = pytest.importorskip("torch")
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    fresh = tmp_path / "cache"
+    monkeypatch.setenv("MIXLAW_CACHE", str(fresh))
+    code = main(["sweep", str(_config(tmp_path, **training)), "--out", str(tmp_path / "o"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not fresh.exists() and not (tmp_path / "o").exists()  # refused before any corpus or sweep work
 
 
 def test_missing_config_and_design_cli(tmp_path, cache, capsys, monkeypatch):
@@ -206,6 +359,7 @@ def test_missing_config_and_design_cli(tmp_path, cache, capsys, monkeypatch):
     assert "no mixture can satisfy" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_model_parameter_counts_and_wsd_schedule(tmp_path, cache):
     import torch
 
@@ -224,5 +378,13 @@ def test_model_parameter_counts_and_wsd_schedule(tmp_path, cache):
     _, runs = prepare_sweep(cfg, cache_dir=cache)
     table = run_sweep(runs, tmp_path / "wsd", executor=InlineExecutor(), progress=False)
     assert set(table["schedule"]) == {"wsd"} and len(table) == 3 * 4
+    rid = runs[0].run_id
+    stale = [
+        tmp_path / "wsd" / ".runs.csv.99999.tmp",
+        tmp_path / "wsd" / "runs" / rid / ".progress.json.4242.tmp",
+    ]
+    for path in stale:  # left by a killed sweep
+        path.write_text("partial")
     again = run_sweep(runs, tmp_path / "wsd", executor=InlineExecutor(), progress=False)  # all skipped
     pd.testing.assert_frame_equal(table, again)
+    assert not any(p.exists() for p in stale)  # removed on resume

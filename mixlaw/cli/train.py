@@ -126,6 +126,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from mixlaw.train.sweep import (
         InlineExecutor,
         LocalExecutor,
+        check_folder_free,
         load_sweep_config,
         prepare_sweep,
         repetition_report,
@@ -137,6 +138,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     cfg = load_sweep_config(args.config)
     if args.init_from:
         cfg.init_from = args.init_from
+    if not args.dry_run:
+        check_folder_free(args.out)  # a busy folder is refused before the corpus is built
     if not args.quiet:
         print(f"sweep: preparing corpus {cfg.corpus.name} ...", file=sys.stderr, flush=True)
     corpus, runs = prepare_sweep(cfg, cache_dir=args.cache_dir, rebuild=args.rebuild_corpus)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 
 from mixlaw.errors import MixlawInputError
@@ -14,6 +15,7 @@ TRAINER_VERSION = 1
 SCHEDULES = ("constant", "wsd")
 # Settings that change how a run is executed but not its result; they are left out of the run id.
 OPERATIONAL = ("checkpoint_every", "checkpoint_seconds", "device", "threads", "save_model")
+DEVICES = r"auto|cpu|mps|cuda(:\d+)?"  # the `device` values the trainer knows
 
 
 @dataclass(frozen=True)
@@ -196,37 +198,7 @@ def parse_settings(raw: object, where: str = "training") -> TrainSettings:
     unknown = set(raw) - set(fields)
     if unknown:
         raise MixlawInputError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(fields)})")
-    out = {}
-    for key, value in raw.items():
-        default = getattr(TrainSettings(), key)
-        w = f"{where}.{key}"
-        if key == "eval_steps":
-            if not isinstance(value, list) or not all(isinstance(x, int) and x > 0 for x in value):
-                raise MixlawInputError(f"{w}: {value!r} must be a list of positive integers")
-            out[key] = tuple(value)
-        elif key in ("schedule", "device"):
-            if not isinstance(value, str):
-                raise MixlawInputError(f"{w}: {value!r} must be a string")
-            if key == "schedule" and value not in SCHEDULES:
-                raise MixlawInputError(f"{w}: {value!r} is not one of {list(SCHEDULES)}")
-            out[key] = value
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise MixlawInputError(f"{w}: {value!r} must be true or false")
-            out[key] = value
-        elif isinstance(default, int):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise MixlawInputError(f"{w}: {value!r} must be a non-negative integer")
-            out[key] = value
-        else:
-            if (
-                not isinstance(value, (int, float))
-                or isinstance(value, bool)
-                or value < 0
-                or not math.isfinite(value)
-            ):
-                raise MixlawInputError(f"{w}: {value!r} must be a non-negative number")
-            out[key] = float(value)
+    out = {key: _setting(key, value, f"{where}.{key}") for key, value in raw.items()}
     s = TrainSettings(**out)
     for key in ("batch_size", "seq_len", "threads", "eval_tokens"):
         if getattr(s, key) < 1:
@@ -236,6 +208,62 @@ def parse_settings(raw: object, where: str = "training") -> TrainSettings:
     if not 0 < s.cooldown_fraction < 1:
         raise MixlawInputError(f"{where}.cooldown_fraction: {s.cooldown_fraction!r} must be between 0 and 1")
     return s
+
+
+def _setting(key: str, value: object, w: str) -> object:
+    """One `training:` value checked against the type of its TrainSettings default (`w` names it in errors)."""
+    default = getattr(TrainSettings(), key)
+    if key == "eval_steps":
+        if not isinstance(value, list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in value
+        ):
+            raise MixlawInputError(f"{w}: {value!r} must be a list of positive integers")
+        return tuple(value)
+    if key in ("schedule", "device"):
+        if not isinstance(value, str):
+            raise MixlawInputError(f"{w}: {value!r} must be a string")
+        if key == "schedule" and value not in SCHEDULES:
+            raise MixlawInputError(f"{w}: {value!r} is not one of {list(SCHEDULES)}")
+        if key == "device" and not re.fullmatch(DEVICES, value):
+            raise MixlawInputError(f"{w}: {value!r} is not a device (auto, cpu, cuda, cuda:N or mps)")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise MixlawInputError(f"{w}: {value!r} must be true or false")
+        return value
+    if isinstance(default, int):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise MixlawInputError(f"{w}: {value!r} must be a non-negative integer")
+        return value
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or value < 0
+        or not math.isfinite(value)
+    ):
+        raise MixlawInputError(f"{w}: {value!r} must be a non-negative number")
+    return float(value)
+
+
+def check_device(name: str, where: str = "training.device") -> None:
+    """Refuse a `device` this machine does not have (imports torch only for cuda and mps; without torch the
+    sweep itself says it needs PyTorch)."""
+    if name in ("auto", "cpu"):
+        return
+    try:
+        import torch
+    except ImportError:
+        return
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise MixlawInputError(f"{where}: {name!r} requested but CUDA is not available on this machine")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise MixlawInputError(
+                f"{where}: {name!r} but this machine has {torch.cuda.device_count()} GPU(s)"
+            )
+    elif name == "mps" and not torch.backends.mps.is_available():
+        raise MixlawInputError(f"{where}: 'mps' requested but MPS is not available on this machine")
 
 
 MODEL_FILE = "model.safetensors"

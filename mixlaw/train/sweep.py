@@ -8,8 +8,10 @@ Layout of a sweep folder:
 
 A run is finished iff its `result.csv` exists (written atomically, last). Rerunning a sweep skips finished
 runs and resumes the others from their last checkpoint, so killing the process at any moment (SIGKILL included)
-loses at most the work since the last checkpoint. Workers die with the sweep process (PR_SET_PDEATHSIG on Linux,
-plus a parent watchdog), and `DIR/.sweep.lock` keeps two sweeps from writing the same folder.
+loses at most the work since the last checkpoint. `DIR/.sweep.lock` keeps two sweeps from writing the same
+folder; pool workers are tied to the sweep process from their start (`mixlaw.train.worker`: PR_SET_PDEATHSIG on
+Linux, plus a parent watchdog), check before each run that the sweep is alive and holds the lock, and on SIGINT
+checkpoint the running run and take no other. Temporary files of a killed sweep are removed on resume.
 
 Executors: anything with `submit(fn, *args) -> concurrent.futures.Future` and `shutdown(wait, cancel_futures)`.
 `LocalExecutor` (a spawn-context process pool, one single-threaded run per core) and `InlineExecutor` (in this
@@ -19,10 +21,13 @@ process, for debugging) are built in; a Ray or submitit backend only has to wrap
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import logging
 import math
 import os
+import re
+import signal
 import sys
 import threading
 import time
@@ -37,10 +42,12 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.files import atomic_write, locked, read_yaml
 from mixlaw.runs import TRAINER_FLOAT_FORMAT, write_runs
 from mixlaw.train import design as design_mod
+from mixlaw.train import worker
 from mixlaw.train.corpus import Corpus, CorpusConfig, demo_corpus_config, parse_corpus_config, prepare_corpus
 from mixlaw.train.spec import (
     RunSpec,
     TrainSettings,
+    check_device,
     cooldown_start,
     parse_settings,
     resolve_eval_steps,
@@ -53,6 +60,7 @@ log = logging.getLogger(__name__)
 RESULT = "result.csv"
 PROGRESS = "progress.json"
 CKPT = "checkpoint.safetensors"
+LOCK = ".sweep.lock"
 TABLE_DTYPES = {
     "run": str,
     "model": str,
@@ -79,30 +87,6 @@ class Executor(Protocol):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
 
 
-def _worker_init(threads: int) -> None:
-    """Pool worker setup: single-threaded math, and die when the sweep process dies."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-
-    def watchdog() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watchdog, daemon=True).start()
-
-
 class LocalExecutor:
     """A process pool on this machine (spawn context): `workers` runs at once, `threads` torch threads each."""
 
@@ -118,10 +102,17 @@ class LocalExecutor:
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=mp.get_context("spawn"),
-                initializer=_worker_init,
-                initargs=(self.threads,),
+                initializer=worker.init,  # a light module: tied to this process before heavy imports
+                initargs=(os.getpid(), self.threads),
             )
         return self._pool.submit(fn, *args)
+
+    def interrupt(self) -> None:
+        """Ask the workers to stop: each checkpoints its run and takes no other (SIGINT, see `worker`)."""
+        procs = getattr(self._pool, "_processes", None) or {}  # the pool's {pid: process}; no public API
+        for pid in list(procs):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGINT)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if self._pool is not None:
@@ -149,11 +140,15 @@ class InlineExecutor:
 
 
 def execute_run(spec: dict, run_dir: str) -> dict:
-    """The unit of work sent to executors: train (or resume) one run. Returns a small summary."""
+    """The unit of work sent to executors: train (or resume) one run. Returns a small summary.
+
+    In a pool worker it first checks that the sweep is alive and holds the folder's lock, and stops at a
+    checkpoint when told to (SIGINT)."""
+    worker.check_may_train(Path(run_dir).parent.parent / LOCK)
     from mixlaw.train.trainer import train_run
 
     t0 = time.time()
-    frame = train_run(RunSpec.from_dict(spec), run_dir)
+    frame = train_run(RunSpec.from_dict(spec), run_dir, should_stop=worker.stop_requested)
     return {"run": spec.get("run_id"), "rows": len(frame), "seconds": time.time() - t0}
 
 
@@ -226,83 +221,26 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
 
 
 def parse_sweep_config(raw: object, where: str = "config", base_dir: str | Path = ".") -> SweepConfig:
-    if not isinstance(raw, dict):
-        raise MixlawInputError(f"{where}: expected a mapping with corpus, models, steps and mixtures")
-    unknown = set(raw) - _SWEEP_KEYS
-    if unknown:
-        raise MixlawInputError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(_SWEEP_KEYS)})")
-    corpus_raw = raw.get("corpus", "demo")
-    if corpus_raw == "demo":
-        corpus = demo_corpus_config()
-    elif isinstance(corpus_raw, dict) and "demo" in corpus_raw:
-        opts = corpus_raw["demo"] or {}
-        allowed = {"max_bytes", "math_tokens", "tokenizer", "valid_fraction", "vocab_size"}
-        if not isinstance(opts, dict) or set(opts) - allowed:
-            raise MixlawInputError(f"{where}: corpus.demo: allowed keys are {sorted(allowed)}")
-        corpus = demo_corpus_config(**opts)
-    else:
-        corpus = parse_corpus_config(corpus_raw, f"{where}: corpus", base_dir=base_dir)
+    """Validate a sweep config mapping into a SweepConfig: every key and value, the run lengths against the
+    training settings, and that the device exists here. Errors are one line naming `where`, the key and value."""
+    raw = _check_keys(raw, where)
+    corpus = _parse_corpus(raw.get("corpus", "demo"), where, base_dir)
     names = corpus.domain_names
-
-    def domain_list(key: str) -> list[str]:
-        v = raw.get(key)
-        if v is None:
-            return list(names)
-        if not isinstance(v, list) or not v:
-            raise MixlawInputError(f"{where}: {key}: expected a non-empty list of domain names")
-        for d in v:
-            if d not in names:
-                raise MixlawInputError(f"{where}: {key}: unknown domain {d!r} (corpus domains: {names})")
-        return list(v)
-
-    train_domains, valid_domains = domain_list("train_domains"), domain_list("valid_domains")
+    train_domains = _domain_list(raw.get("train_domains"), "train_domains", names, where)
+    valid_domains = _domain_list(raw.get("valid_domains"), "valid_domains", names, where)
     settings = parse_settings(raw.get("training"), f"{where}: training")
     models = _parse_models(raw.get("models"), where)
-    steps_raw = raw.get("steps")
-    steps = [steps_raw] if isinstance(steps_raw, int) else steps_raw
-    if steps_raw is None and all(m.steps for m in models):
-        steps = [0]
-    if (
-        not isinstance(steps, list)
-        or not steps
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in steps)
-    ):
-        raise MixlawInputError(f"{where}: steps: {steps_raw!r} must be a positive integer or a list of them")
-    seeds_raw = raw.get("seeds", raw.get("seed", [0]))
-    seeds = [seeds_raw] if isinstance(seeds_raw, int) else seeds_raw
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-    ):
-        raise MixlawInputError(f"{where}: seeds: {seeds_raw!r} must be an integer or a list of integers")
-    mixtures_raw = raw.get("mixtures") or []
-    if not isinstance(mixtures_raw, list):
-        raise MixlawInputError(f"{where}: mixtures: expected a list of mappings domain -> proportion")
-    mixtures = [
-        design_mod.check_mixture(m, train_domains, f"{where}: mixtures[{i}]")
-        for i, m in enumerate(mixtures_raw)
-    ]
-    dsg = raw.get("design")
-    if dsg is not None:
-        if not isinstance(dsg, dict):
-            raise MixlawInputError(f"{where}: design: expected a mapping (method: grid | dirichlet, n: ...)")
-        bad = set(dsg) - _DESIGN_KEYS
-        if bad:
-            raise MixlawInputError(
-                f"{where}: design: unknown key(s) {sorted(bad)} (allowed: {sorted(_DESIGN_KEYS)})"
-            )
-        if dsg.get("method", "dirichlet") not in ("grid", "dirichlet"):
-            raise MixlawInputError(f"{where}: design.method: {dsg.get('method')!r} is not grid or dirichlet")
+    steps = _parse_steps(raw.get("steps"), models, where)
+    seeds = _parse_seeds(raw.get("seeds", raw.get("seed", [0])), where)
+    mixtures = _parse_mixtures(raw.get("mixtures") or [], train_domains, where)
+    dsg = _parse_design(raw.get("design"), where)
     schedules = _parse_schedules(raw.get("schedules"), train_domains, where)
     if not mixtures and dsg is None and not schedules:
         raise MixlawInputError(f"{where}: give `mixtures:` (a list), `schedules:` or a `design:` block")
-    init_from = raw.get("init_from") or ""
-    if init_from:
-        if not isinstance(init_from, str):
-            raise MixlawInputError(f"{where}: init_from: {init_from!r} must be a path")
-        init_from = str(Path(base_dir) / Path(init_from).expanduser())
-    cfg = SweepConfig(
+    init_from = _parse_init_from(raw.get("init_from") or "", base_dir, where)
+    _check_lengths(models, steps, settings, where)
+    check_device(settings.device, f"{where}: training.device")
+    return SweepConfig(
         corpus=corpus,
         models=models,
         steps=steps,
@@ -316,11 +254,114 @@ def parse_sweep_config(raw: object, where: str = "config", base_dir: str | Path 
         schedules=schedules,
         init_from=init_from,
     )
+
+
+def _check_keys(raw: object, where: str) -> dict:
+    if not isinstance(raw, dict):
+        raise MixlawInputError(f"{where}: expected a mapping with corpus, models, steps and mixtures")
+    unknown = set(raw) - _SWEEP_KEYS
+    if unknown:
+        raise MixlawInputError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: {sorted(_SWEEP_KEYS)})")
+    return raw
+
+
+def _parse_corpus(raw: object, where: str, base_dir: str | Path) -> CorpusConfig:
+    """`corpus:` is `demo`, `{demo: {options}}` or a corpus mapping (see `parse_corpus_config`)."""
+    if raw == "demo":
+        return demo_corpus_config()
+    if isinstance(raw, dict) and "demo" in raw:
+        opts = raw["demo"] or {}
+        allowed = {"max_bytes", "math_tokens", "tokenizer", "valid_fraction", "vocab_size"}
+        if not isinstance(opts, dict) or set(opts) - allowed:
+            raise MixlawInputError(f"{where}: corpus.demo: allowed keys are {sorted(allowed)}")
+        return demo_corpus_config(**opts)
+    return parse_corpus_config(raw, f"{where}: corpus", base_dir=base_dir)
+
+
+def _domain_list(raw: object, key: str, names: list[str], where: str) -> list[str]:
+    """`train_domains:` / `valid_domains:`: a non-empty list of corpus domains; all of them when absent."""
+    if raw is None:
+        return list(names)
+    if not isinstance(raw, list) or not raw:
+        raise MixlawInputError(f"{where}: {key}: expected a non-empty list of domain names")
+    for d in raw:
+        if d not in names:
+            raise MixlawInputError(f"{where}: {key}: unknown domain {d!r} (corpus domains: {names})")
+    return list(raw)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _parse_steps(raw: object, models: list[ModelSpec], where: str) -> list[int]:
+    """`steps:` an integer or a list of them; may be left out when every model gives its own `steps`."""
+    steps = [raw] if isinstance(raw, int) else raw
+    if raw is None and all(m.steps for m in models):
+        steps = [0]
+    if not isinstance(steps, list) or not steps or not all(_is_int(s) and s >= 0 for s in steps):
+        raise MixlawInputError(f"{where}: steps: {raw!r} must be a positive integer or a list of them")
+    return steps
+
+
+def _parse_seeds(raw: object, where: str) -> list[int]:
+    seeds = [raw] if isinstance(raw, int) else raw
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds):
+        raise MixlawInputError(f"{where}: seeds: {raw!r} must be an integer or a list of integers")
+    return seeds
+
+
+def _parse_mixtures(raw: object, train_domains: list[str], where: str) -> list[dict[str, float]]:
+    if not isinstance(raw, list):
+        raise MixlawInputError(f"{where}: mixtures: expected a list of mappings domain -> proportion")
+    return [design_mod.check_mixture(m, train_domains, f"{where}: mixtures[{i}]") for i, m in enumerate(raw)]
+
+
+def _parse_design(raw: object, where: str) -> dict | None:
+    """`design:` a mapping of `_DESIGN_KEYS` with method grid or dirichlet (its values are read by
+    `design_mixtures`)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise MixlawInputError(f"{where}: design: expected a mapping (method: grid | dirichlet, n: ...)")
+    bad = set(raw) - _DESIGN_KEYS
+    if bad:
+        raise MixlawInputError(
+            f"{where}: design: unknown key(s) {sorted(bad)} (allowed: {sorted(_DESIGN_KEYS)})"
+        )
+    if raw.get("method", "dirichlet") not in ("grid", "dirichlet"):
+        raise MixlawInputError(f"{where}: design.method: {raw.get('method')!r} is not grid or dirichlet")
+    return raw
+
+
+def _parse_init_from(raw: object, base_dir: str | Path, where: str) -> str:
+    """`init_from:` a weights path, relative to the config's folder."""
+    if not raw:
+        return ""
+    if not isinstance(raw, str):
+        raise MixlawInputError(f"{where}: init_from: {raw!r} must be a path")
+    return str(Path(base_dir) / Path(raw).expanduser())
+
+
+def _check_lengths(models: list[ModelSpec], steps: list[int], settings: TrainSettings, where: str) -> None:
+    """Every run has at least one step and a warmup no longer than itself; explicit `eval_steps` lie within
+    the longest run (points beyond a shorter run are left out of that run, as documented)."""
+    lengths = []
     for m in models:
         for st in [m.steps] if m.steps else steps:
             if st < 1:
                 raise MixlawInputError(f"{where}: steps: model {m.label} has {st} steps; give steps >= 1")
-    return cfg
+            if settings.warmup_steps > st:
+                raise MixlawInputError(
+                    f"{where}: training.warmup_steps: {settings.warmup_steps} is longer than the {st}-step run "
+                    f"of model {m.label}"
+                )
+            lengths.append(st)
+    beyond = [e for e in settings.eval_steps if e > max(lengths)]
+    if beyond:
+        raise MixlawInputError(
+            f"{where}: training.eval_steps: {beyond[0]} is beyond the longest run ({max(lengths)} steps)"
+        )
 
 
 def _parse_schedules(
@@ -606,7 +647,8 @@ def run_sweep(
     """Run (or resume) `runs` into `out_dir` and return the runs table of all of them.
 
     Finished runs are skipped, interrupted runs resume from their last checkpoint; `DIR/runs.csv` is rewritten
-    atomically after each run finishes. Raises SweepError after all runs are tried if some failed."""
+    atomically after each run finishes. Raises SweepError after all runs are tried if some failed. On
+    KeyboardInterrupt an executor with `interrupt()` is told to stop its workers at a checkpoint."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     unique: dict[str, RunSpec] = {}
@@ -615,7 +657,8 @@ def run_sweep(
     runs = list(unique.values())
     if not runs:
         raise MixlawInputError("sweep: no runs to do")
-    with locked(out / ".sweep.lock", busy=f"{out}: another sweep is running in this folder"):
+    with locked(out / LOCK, busy=_busy(out)):
+        _remove_stale_tmp(out)
         atomic_write(out / "sweep.json", json.dumps({"runs": [r.to_dict() for r in runs]}, indent=1).encode())
         for r in runs:
             rd = out / "runs" / r.run_id
@@ -637,49 +680,82 @@ def run_sweep(
 
         frame = save_table()
         failures: list[tuple[RunSpec, BaseException]] = []
-        own = executor is None
         if todo:
+            own = executor is None
             if executor is None:
                 executor = LocalExecutor(workers=min(len(todo), os.cpu_count() or 1))
             with _Progress(runs, out, finished, progress) as prog:
                 try:
-                    futures = {
-                        executor.submit(execute_run, r.to_dict(), str(out / "runs" / r.run_id)): r
-                        for r in todo
-                    }
-                    for fut in cf.as_completed(futures):
-                        r = futures[fut]
-                        try:
-                            res = fut.result()
-                            frame = save_table()
-                            prog.run_done(
-                                r.run_id,
-                                f"sweep: run {r.run_id} {r.model_label} {r.steps} steps "
-                                f"finished in {res['seconds']:.1f}s",
-                            )
-                        except Exception as exc:  # noqa: BLE001 - keep going; report at the end
-                            failures.append((r, exc))
-                            atomic_write(
-                                out / "runs" / r.run_id / "error.txt",
-                                f"{type(exc).__name__}: {exc}\n".encode(),
-                            )
-                            prog.run_done(
-                                r.run_id, f"sweep: run {r.run_id} FAILED: {type(exc).__name__}: {exc}"
-                            )
+                    failures = _execute(todo, executor, out, prog, save_table)
+                except KeyboardInterrupt:
+                    if hasattr(executor, "interrupt"):
+                        executor.interrupt()
+                    raise
                 finally:
                     if own:
                         executor.shutdown(wait=True, cancel_futures=True)
+            frame = read_results(runs, out)
         if failures:
-            r, exc = failures[0]
-            if all(isinstance(e, MixlawInputError) for _, e in failures):
-                raise MixlawInputError(
-                    f"{len(failures)} of {len(runs)} runs failed; first ({r.run_id}): {exc}"
-                )
-            raise SweepError(
-                f"{len(failures)} of {len(runs)} runs failed; first ({r.run_id}): "
-                f"{type(exc).__name__}: {exc} (see {out}/runs/<id>/error.txt; rerun to retry)"
-            )
+            _raise_failures(failures, len(runs), out)
         return frame
+
+
+def _execute(
+    todo: list[RunSpec],
+    executor: Executor,
+    out: Path,
+    prog: _Progress,
+    save_table: Callable[[], pd.DataFrame],
+) -> list[tuple[RunSpec, BaseException]]:
+    """Submit every run, rewrite the table as each finishes; the failures, each with an `error.txt`."""
+    failures: list[tuple[RunSpec, BaseException]] = []
+    futures = {executor.submit(execute_run, r.to_dict(), str(out / "runs" / r.run_id)): r for r in todo}
+    for fut in cf.as_completed(futures):
+        r = futures[fut]
+        try:
+            res = fut.result()
+            save_table()
+            prog.run_done(
+                r.run_id,
+                f"sweep: run {r.run_id} {r.model_label} {r.steps} steps finished in {res['seconds']:.1f}s",
+            )
+        except Exception as exc:  # noqa: BLE001 - keep going; report at the end
+            failures.append((r, exc))
+            atomic_write(out / "runs" / r.run_id / "error.txt", f"{type(exc).__name__}: {exc}\n".encode())
+            prog.run_done(r.run_id, f"sweep: run {r.run_id} FAILED: {type(exc).__name__}: {exc}")
+    return failures
+
+
+def _raise_failures(failures: list[tuple[RunSpec, BaseException]], n_runs: int, out: Path) -> None:
+    r, exc = failures[0]
+    if all(isinstance(e, MixlawInputError) for _, e in failures):
+        raise MixlawInputError(f"{len(failures)} of {n_runs} runs failed; first ({r.run_id}): {exc}")
+    raise SweepError(
+        f"{len(failures)} of {n_runs} runs failed; first ({r.run_id}): "
+        f"{type(exc).__name__}: {exc} (see {out}/runs/<id>/error.txt; rerun to retry)"
+    )
+
+
+def _busy(out: Path) -> str:
+    return f"{out}: another sweep is running in this folder"
+
+
+def check_folder_free(out_dir: str | Path) -> None:
+    """Refuse a folder that another sweep is writing, before any work (`run_sweep` holds the lock itself)."""
+    lock = Path(out_dir) / LOCK
+    if lock.is_file():
+        with locked(lock, busy=_busy(Path(out_dir))):
+            pass
+
+
+_TMP = re.compile(r"\..+\.\d+\.tmp")  # `files.replacing`'s temporary files: .NAME.PID.tmp
+
+
+def _remove_stale_tmp(out: Path) -> None:
+    """Temporary files of a killed sweep (under the lock, no one else writes them)."""
+    for path in [*out.glob(".*.tmp"), *out.glob("runs/*/.*.tmp")]:
+        if _TMP.fullmatch(path.name):
+            path.unlink(missing_ok=True)
 
 
 def prepare_sweep(
