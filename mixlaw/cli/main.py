@@ -29,8 +29,17 @@ EPILOG = """exit codes: 0 ok, 2 bad input (one-line message), 1 internal error (
 Run `mixlaw COMMAND --help` for examples."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the command and the flag (no usage dump)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        command = self.prog.removeprefix("mixlaw").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"mixlaw: error: {where}{message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mixlaw",
         description="Data mixing laws: predict and optimize a pretraining data mixture from small proxy runs.",
         epilog=EPILOG,
