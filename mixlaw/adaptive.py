@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.simplex import bounds_array, project
 
 log = logging.getLogger(__name__)
 
@@ -33,60 +34,6 @@ Mixture = dict[str, float]
 
 
 # --------------------------------------------------------------------------------------------- geometry
-
-
-def bounds_array(
-    domains: Sequence[str], lower: Mapping[str, float] | None = None, caps: Mapping[str, float] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(lo, hi) arrays for the domains; checks names, ranges and that the bounded simplex is not empty."""
-    domains = list(domains)
-    for name, values in (("lower", lower), ("caps", caps)):
-        unknown = sorted(set(values or {}) - set(domains))
-        if unknown:
-            raise MixlawInputError(
-                f"design {name}: unknown domain(s) {', '.join(unknown)} (domains: {', '.join(domains)})"
-            )
-    lo = np.array([float((lower or {}).get(d, 0.0)) for d in domains])
-    hi = np.array([float((caps or {}).get(d, 1.0)) for d in domains])
-    if (
-        not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)))
-        or np.any(lo < 0)
-        or np.any(hi > 1)
-        or np.any(lo > hi)
-    ):
-        raise MixlawInputError(
-            f"design: bounds must satisfy 0 <= lower <= cap <= 1; got lower {lo.tolist()} caps {hi.tolist()}"
-        )
-    if lo.sum() > 1 + 1e-12 or hi.sum() < 1 - 1e-12:
-        raise MixlawInputError(
-            f"design: no mixture satisfies the bounds (lower bounds sum to {lo.sum():.4g}, caps to {hi.sum():.4g})"
-        )
-    return lo, hi
-
-
-def project(Y: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 100) -> np.ndarray:
-    """Euclidean projection of rows of Y onto {lo <= x <= hi, sum x = 1} (bisection on the shift)."""
-    Y = np.atleast_2d(np.asarray(Y, dtype=float))
-    a = (Y - hi).min(axis=1) - 1.0
-    b = (Y - lo).max(axis=1) + 1.0
-    for _ in range(iterations):
-        tau = 0.5 * (a + b)
-        s = np.clip(Y - tau[:, None], lo, hi).sum(axis=1)
-        a = np.where(s > 1, tau, a)
-        b = np.where(s > 1, b, tau)
-    X = np.clip(Y - 0.5 * (a + b)[:, None], lo, hi)
-    return _fix_sum(X, lo, hi)
-
-
-def _fix_sum(X: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Remove the last float error of the sum using the domain with the most room."""
-    X = X.copy()
-    for i in range(len(X)):
-        gap = 1.0 - X[i].sum()
-        room = (hi - X[i]) if gap > 0 else (X[i] - lo)
-        j = int(np.argmax(room))
-        X[i, j] = min(hi[j], max(lo[j], X[i, j] + gap))
-    return X
 
 
 def round_feasible(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, decimals: int = 4) -> np.ndarray:

@@ -23,8 +23,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# The submodules named like the functions below are imported here, before `mixlaw/__init__.py` binds the
+# functions over them (see there).
+from mixlaw import evaluate as _evaluate_module
+from mixlaw import export as _export_module
+from mixlaw import optimize as _optimize_module
+from mixlaw import report as _report_module
 from mixlaw.errors import MixlawInputError
-from mixlaw.fitted import FitData, FittedLaw, prepare
+from mixlaw.fitted import FitData, FittedLaw, fit_law, prepare
+from mixlaw.laws import get_law
 from mixlaw.runs import PROPORTION_PREFIX, RunsTable, read_table, validate_runs
 from mixlaw.runs import read_runs as _read_runs
 
@@ -89,9 +96,9 @@ def prepare_data(runs: RunsLike, **selection: Any) -> FitData:
     return prepare(table, **{k: v for k, v in selection.items() if v is not None})
 
 
-def _hyper(law: str, hyper: Mapping[str, Any] | None, seed: int) -> dict[str, Any]:
-    from mixlaw.laws import get_law
-
+def law_hyper(law: str, hyper: Mapping[str, Any] | None, seed: int) -> dict[str, Any]:
+    """A law's hyper-parameters checked against its defaults, with `seed` added when the law takes one
+    (the one place the seed enters hyper-parameters)."""
     hyper = dict(hyper or {})
     if law != "auto":
         defaults = get_law(law).defaults
@@ -120,10 +127,8 @@ def fit(
     law: a name from `mixlaw laws` (or "auto"); hyper: the law's hyper-parameters (`--param KEY=VALUE`);
     selection: model, params, step, tokens, step_tol, valid_weights, group, train_domains, valid_domains, metric.
     """
-    from mixlaw.fitted import fit_law
-
     data = prepare_data(runs, **selection)
-    return fit_law(data, law, _hyper(law, hyper, seed), target, command=f"mixlaw.fit(law={law!r})")
+    return fit_law(data, law, law_hyper(law, hyper, seed), target, command=f"mixlaw.fit(law={law!r})")
 
 
 def evaluate(
@@ -139,13 +144,11 @@ def evaluate(
 ) -> dict[str, Any]:
     """Cross-validate a law with folds grouped by mixture (`mixlaw evaluate`): metrics per target and total,
     and the held-out `predictions` ({target: (n,)})."""
-    from mixlaw.evaluate import cross_validate, holdout
-
     data = prepare_data(runs, **selection)
-    hyper = _hyper(law, hyper, seed)
+    hyper = law_hyper(law, hyper, seed)
     if holdout_runs:
-        return holdout(data, law, [str(r) for r in holdout_runs], hyper, target)
-    return cross_validate(data, law, hyper, target, cv, seed)
+        return _evaluate_module.holdout(data, law, [str(r) for r in holdout_runs], hyper, target)
+    return _evaluate_module.cross_validate(data, law, hyper, target, cv, seed)
 
 
 def mixtures_matrix(mixtures: Any, domains: list[str]) -> np.ndarray:
@@ -189,11 +192,7 @@ def predict(law: LawLike, mixtures: Any) -> pd.DataFrame:
 
 def optimize(law: LawLike, *args: Any, **kwargs: Any) -> Any:
     """Optimize the mixture under a fitted law (`mixlaw optimize`); arguments as `mixlaw.optimize.optimize`."""
-    try:
-        from mixlaw.optimize import optimize as _optimize
-    except ImportError as exc:
-        raise ImportError(f"the optimizer (mixlaw.optimize) is not available: {exc}") from exc
-    return _optimize(load_law(law), *args, **kwargs)
+    return _optimize_module.optimize(load_law(law), *args, **kwargs)
 
 
 def report(
@@ -216,24 +215,22 @@ def report(
     source: a results folder (reads law.json, optimum.json, predictions.csv, step/size laws, summary.md,
     runs.csv) or a runs table (path, DataFrame, RunsTable: the law is fitted and cross-validated first).
     """
-    from mixlaw.report import from_runs, load_results_dir, write_report
-
     if isinstance(source, (str, Path)) and Path(source).is_dir():
-        data = load_results_dir(source)
+        data = _report_module.load_results_dir(source)
     else:
         table = as_runs(source)
-        data = from_runs(
+        data = _report_module.from_runs(
             table,
             prepare_data(table, **selection),
             law,
-            _hyper(law, hyper, seed),
+            law_hyper(law, hyper, seed),
             target,
             cv,
             seed,
             command=f"mixlaw.report({table.source!r}, law={law!r})",
             progress=progress,
         )
-    path, _ = write_report(data, out, figures_dir, tuple(formats), title)
+    path, _ = _report_module.write_report(data, out, figures_dir, tuple(formats), title)
     return path
 
 
@@ -252,13 +249,11 @@ def export(
     hf-datasets, nanotron, json, yaml. unit "documents" converts token shares with `avg_doc_tokens`
     (file or {domain: mean tokens per document}).
     """
-    from mixlaw.export import export_mixture, load_doc_tokens, load_mixture, mixture_from_dict
-
     if isinstance(optimum, (str, Path)):
-        mixture = load_mixture(optimum)
+        mixture = _export_module.load_mixture(optimum)
     else:
         raw = optimum.to_dict() if hasattr(optimum, "to_dict") else optimum
-        mixture = mixture_from_dict(dict(raw), "optimum")
+        mixture = _export_module.mixture_from_dict(dict(raw), "optimum")
     domains = list(mixture.weights)
     doc_tokens = None
     if isinstance(avg_doc_tokens, Mapping):
@@ -267,13 +262,13 @@ def export(
         if missing:
             raise MixlawInputError(f"avg_doc_tokens: no mean document length for {', '.join(missing)}")
     elif avg_doc_tokens is not None:
-        doc_tokens = load_doc_tokens(avg_doc_tokens, domains)
+        doc_tokens = _export_module.load_doc_tokens(avg_doc_tokens, domains)
     unknown = sorted(set(paths or {}) - set(domains))
     if unknown:
         raise MixlawInputError(
             f"paths: unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(domains)}"
         )
-    text, notes = export_mixture(mixture, format, dict(paths or {}), unit, doc_tokens)
+    text, notes = _export_module.export_mixture(mixture, format, dict(paths or {}), unit, doc_tokens)
     for note in notes:
         log.info("%s", note)
     if out is not None:

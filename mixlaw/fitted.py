@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import read_json
 from mixlaw.laws import MixingLaw, get_law, law_from_dict
@@ -33,6 +32,7 @@ from mixlaw.runs import (
     mixture_keys,
     read_table,
 )
+from mixlaw.version import __version__
 
 SCHEMA_VERSION = 1
 

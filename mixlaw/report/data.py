@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw
+from mixlaw.optimize import optimize
 from mixlaw.runs import PROPORTION_PREFIX, RunsTable, read_runs, read_table
+from mixlaw.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -425,38 +426,14 @@ def from_runs(
 
 
 def optimum_of(law: FittedLaw, observed: np.ndarray | None = None) -> dict[str, Any] | None:
-    """Optimize the law's total (through mixlaw.optimize when available) against the uniform mixture."""
+    """Optimize the law's total (`mixlaw.optimize`) against the uniform mixture; None when it cannot."""
     if "total" not in law.predict(np.full((1, len(law.domains)), 1 / len(law.domains))):
         return None
     try:
-        from mixlaw.api import optimize
-
-        result = optimize(law, observed=observed)
-        if isinstance(result, dict) and "mixture" in result:
-            return result
-        if hasattr(result, "to_dict"):
-            return result.to_dict()
-    except ImportError:
-        pass
+        return optimize(law, observed=observed)
     except MixlawInputError as exc:
         log.warning("could not optimize the law: %s", exc)
         return None
-    from mixlaw.demo import minimize_on_simplex
-
-    x = minimize_on_simplex(lambda v: float(law.predict_total(v[None])[0]), len(law.domains), starts=8)
-    uniform = np.full(len(law.domains), 1 / len(law.domains))
-
-    def named(v: np.ndarray) -> dict[str, float]:
-        return {f"p_{d}": float(s) for d, s in zip(law.domains, v)}
-
-    def predicted(v: np.ndarray) -> dict[str, float]:
-        return {k: float(a[0]) for k, a in law.predict(v[None]).items()}
-
-    return {
-        "mixture": named(x),
-        "predicted": predicted(x),
-        "baseline": {"name": "uniform", "mixture": named(uniform), "predicted": predicted(uniform)},
-    }
 
 
 def command_line() -> str:
