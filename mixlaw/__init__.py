@@ -13,9 +13,9 @@ every submodule whose name they share (`mixlaw.evaluate`, `mixlaw.optimize`, `mi
 function bound afterwards stays. Once those submodules are renamed, nothing here depends on that order.
 """
 
-from mixlaw.version import __version__
-from mixlaw.errors import MixlawInputError
 from mixlaw.api import evaluate, export, fit, load_law, optimize, predict, read_runs, report
+from mixlaw.errors import MixlawInputError
+from mixlaw.version import __version__
 
 __all__ = [
     "MixlawInputError",
