@@ -9,6 +9,10 @@
     best = mixlaw.optimize(law)                  # the pipeline's optimizer (mixlaw.optimize)
     mixlaw.report("results/", out="report.html") # or a runs table: mixlaw.report(runs, law="dml-log")
     print(mixlaw.export(best, "olmo-core", paths={"web": "s3://b/web/*.npy"}))
+    sol = mixlaw.api.solve(runs, weights, PipelineConfig(1e9, target_step=1e5), "out/")  # `mixlaw pipeline`
+
+The optimizer's inputs read from files and strings as the command line takes them: `read_bounds`,
+`read_available`, `read_fixed`, `read_objective`, `read_mixture`.
 
 Errors in the input raise `mixlaw.MixlawInputError` (the CLI's exit code 2).
 """
@@ -29,11 +33,40 @@ from mixlaw import evaluate as _evaluate_module
 from mixlaw import export as _export_module
 from mixlaw import optimize as _optimize_module
 from mixlaw import report as _report_module
+from mixlaw.constraints import read_available, read_bounds, read_fixed, read_mixture, read_objective
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw, fit_law, prepare
-from mixlaw.laws import get_law
+from mixlaw.pipeline import PipelineResult, run_pipeline
 from mixlaw.runs import PROPORTION_PREFIX, RunsTable, read_table, validate_runs
 from mixlaw.runs import read_runs as _read_runs
+from mixlaw.settings import PipelineConfig, law_hyper
+from mixlaw.solve import Solution, optimize_with_intervals, solve
+
+__all__ = [
+    "PipelineConfig",
+    "PipelineResult",
+    "Solution",
+    "as_runs",
+    "evaluate",
+    "export",
+    "fit",
+    "law_hyper",
+    "load_law",
+    "mixtures_matrix",
+    "optimize",
+    "optimize_with_intervals",
+    "predict",
+    "prepare_data",
+    "read_available",
+    "read_bounds",
+    "read_fixed",
+    "read_mixture",
+    "read_objective",
+    "read_runs",
+    "report",
+    "run_pipeline",
+    "solve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,23 +127,6 @@ def prepare_data(runs: RunsLike, **selection: Any) -> FitData:
     if selection.get("model") is not None and selection.get("params") is not None:
         raise MixlawInputError("give model or params, not both")
     return prepare(table, **{k: v for k, v in selection.items() if v is not None})
-
-
-def law_hyper(law: str, hyper: Mapping[str, Any] | None, seed: int) -> dict[str, Any]:
-    """A law's hyper-parameters checked against its defaults, with `seed` added when the law takes one
-    (the one place the seed enters hyper-parameters)."""
-    hyper = dict(hyper or {})
-    if law != "auto":
-        defaults = get_law(law).defaults
-        unknown = sorted(set(hyper) - set(defaults))
-        if unknown:
-            raise MixlawInputError(
-                f"law {law}: unknown hyper-parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(defaults) or 'none'}"
-            )
-        if "seed" in defaults:
-            hyper.setdefault("seed", seed)
-    return hyper
 
 
 def fit(
