@@ -30,10 +30,20 @@ def rule(
     choices: tuple | None = None,
     increasing: bool = False,
     key: str | None = None,
+    check: Callable[[Any], str | None] | None = None,
 ) -> dict[str, Any]:
     """Field metadata: bounds (`gt`, `ge`, `le`), allowed `choices`, `increasing` for a (lo, hi) pair with
-    0 < lo < hi, and `key`: the name users see (flag / config key) when it differs from the field's."""
-    return {"gt": gt, "ge": ge, "le": le, "choices": choices, "increasing": increasing, "key": key}
+    0 < lo < hi, `key`: the name users see (flag / config key) when it differs from the field's, and
+    `check`: a function of the value returning what is wrong with it (or None)."""
+    return {
+        "gt": gt,
+        "ge": ge,
+        "le": le,
+        "choices": choices,
+        "increasing": increasing,
+        "key": key,
+        "check": check,
+    }
 
 
 def external_name(cls: type, name: str) -> str:
@@ -68,7 +78,7 @@ def defaults(cls: type) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- type checks
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
@@ -97,7 +107,7 @@ def _check_type(value: Any, hint: Any, label: str) -> Any:
             raise MixlawInputError(f"{label}: {value!r} must be an integer")
         return value
     if hint is float:
-        if not _is_number(value):
+        if not is_number(value):
             raise MixlawInputError(f"{label}: {value!r} must be a finite number")
         return float(value)
     if hint is str:
@@ -129,6 +139,9 @@ def _check_rule(value: Any, meta: Mapping[str, Any], label: str) -> None:
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise MixlawInputError(f"{label}: {value!r} is not one of {', '.join(map(str, choices))}")
+    problem = meta["check"](value) if meta.get("check") else None
+    if problem:
+        raise MixlawInputError(f"{label}: {problem}")
     if meta.get("increasing") and not 0 < value[0] < value[1]:
         raise MixlawInputError(f"{label}: {list(value)!r} must be [lo, hi] with 0 < lo < hi")
     for bound, ok, words in (
@@ -267,7 +280,7 @@ class OptimizeConfig:
         for d, b in (self.bounds or {}).items():
             if d not in domains:
                 raise MixlawInputError(f"{where}.bounds: unknown domain {d!r} (training domains: {domains})")
-            if not (isinstance(b, list) and len(b) == 2 and all(x is None or _is_number(x) for x in b)):
+            if not (isinstance(b, list) and len(b) == 2 and all(x is None or is_number(x) for x in b)):
                 raise MixlawInputError(f"{where}.bounds.{d}: {b!r} must be [lower, upper] (null = 0 or 1)")
             lo, hi = (0.0 if b[0] is None else b[0]), (1.0 if b[1] is None else b[1])
             if not 0 <= lo <= hi <= 1:
@@ -275,7 +288,7 @@ class OptimizeConfig:
         for d, v in (self.fixed or {}).items():
             if d not in domains:
                 raise MixlawInputError(f"{where}.fixed: unknown domain {d!r} (training domains: {domains})")
-            if not _is_number(v) or not 0 <= v <= 1:
+            if not is_number(v) or not 0 <= v <= 1:
                 raise MixlawInputError(f"{where}.fixed.{d}: {v!r} must be a share in [0, 1]")
         if sum((self.fixed or {}).values()) > 1 + 1e-9:
             raise MixlawInputError(f"{where}.fixed: the fixed shares sum to more than 1")
@@ -289,7 +302,7 @@ class OptimizeConfig:
             check_mixture(self.baseline, domains, f"{where}.baseline")
         if isinstance(self.objective, dict):
             for k, v in self.objective.items():
-                if not _is_number(v) or v < 0:
+                if not is_number(v) or v < 0:
                     raise MixlawInputError(f"{where}.objective.{k}: {v!r} must be a weight >= 0")
 
 
@@ -305,6 +318,13 @@ class ValidateConfig:
 STEP_GRID_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 
 
+def known_law(name: str) -> str | None:
+    """What is wrong with a law name (None: a registered law or auto)."""
+    if name in ("auto", *LAWS):
+        return None
+    return f"unknown law {name!r}; available: auto, {', '.join(LAWS)}"
+
+
 @dataclass
 class PipelineConfig:
     """What the pipeline predicts and how. Steps and tokens are in the units of the runs table's columns.
@@ -317,7 +337,7 @@ class PipelineConfig:
     target_tokens: float | None = field(default=None, metadata=rule(gt=0))
     fit_steps: tuple[float | None, float | None] | None = None
     fit_sizes: list[str] | None = None
-    law: str | None = None  # None or "auto": chosen by cross-validation
+    law: str | None = field(default=None, metadata=rule(check=known_law))  # None or auto: cross-validated
     scale: str = field(default="chain", metadata=rule(choices=("chain", "joint"), key="scale_law"))
     step_share: str = field(default="mixture", metadata=rule(choices=SHARE_OPTIONS))
     size_share: str = field(default="all", metadata=rule(choices=SHARE_OPTIONS))
@@ -336,8 +356,6 @@ class PipelineConfig:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         for name, value in check_fields(type(self), values, flag_label(type(self))).items():
             setattr(self, name, value)
-        if self.law not in (None, "auto") and self.law not in LAWS:
-            raise MixlawInputError(f"unknown law {self.law!r}; available: auto, {', '.join(LAWS)}")
 
     @property
     def variable(self) -> str:

@@ -101,7 +101,7 @@ def make_executor(args: argparse.Namespace, workers: int | None):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from mixlaw.cli.common import command_line
-    from mixlaw.run import load_run_config, run_job
+    from mixlaw.job import load_run_config, run_job
 
     if args.workers is not None and args.workers < 1:
         raise MixlawInputError(f"--workers: {args.workers} must be at least 1")

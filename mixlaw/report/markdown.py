@@ -76,3 +76,87 @@ def summary_markdown(result: Any, optimum: dict[str, Any] | None, command: str |
         ]
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()), ""]
     return "\n".join(lines)
+
+
+def validation_markdown(result: dict[str, Any], n_seeds: int, command: str | None) -> str:
+    """The validation section that opens `mixlaw run`'s summary.md (`result`: validation.json's content)."""
+    t, arms, g = result["target"], result["arms"], result["gain"]
+    eq = result["equivalent_steps"]
+    lines = ["# mixlaw run: validation at the target scale", ""]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines += [
+        f"Target: {t['model']} ({t['params']:,} non-embedding parameters), {t['steps']} steps "
+        f"({t['tokens']:,} tokens); {n_seeds} seeds per mixture.",
+        "",
+        f"**Verdict: {result['verdict']['result']}.** {result['verdict']['text']}",
+        "",
+        "| mixture | predicted | measured (mean ± seed std) | rel. error | seeds |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in ("optimum", "baseline"):
+        a = arms[arm]
+        m = a["measured"]
+        name = arm if arm == "optimum" else f"baseline ({a['name']})"
+        lines.append(
+            f"| {name} | {a['predicted']:.4f} | {m['mean']:.4f} ± {m['std']:.4f} | "
+            f"{100 * a['rel_error']:+.2f}% | {m['n']} |"
+        )
+    lines += [
+        "",
+        f"Gain (baseline − optimum, objective, nats): measured {g['measured']:+.4f}, predicted "
+        f"{g['predicted']:+.4f}; pooled seed std {g['sigma_pooled']:.4f}; paired by seed "
+        f"{g['paired']['mean']:+.4f} ± {g['paired']['std']:.4f}.",
+        "",
+    ]
+    m = eq["measured"]
+    if m.get("ratio") is not None:
+        lines.append(
+            f"Equivalent training steps (measured): the baseline needs {m['steps']:.0f} steps "
+            f"({m['ratio']:.2f}x the target) to reach the optimum's loss; {m['method']}."
+        )
+    else:
+        lines.append(f"Equivalent training steps (measured): not available ({m.get('reason')}).")
+    pe = eq.get("predicted")
+    lines.append(
+        "Equivalent training steps (predicted by the pipeline): "
+        + (f"{pe:.2f}x." if pe is not None else f"not available ({eq.get('predicted_reason')}).")
+    )
+    if result["verdict"]["result"] == "within noise":
+        lines.append("The difference is within noise, so the equivalent-steps figure is not a claimed gain.")
+    elif result["verdict"]["result"] == "loss":
+        lines.append(
+            "The chosen mixture lost to the baseline: a ratio below 1 says how many of the target steps "
+            "the baseline needed to match it."
+        )
+    lines += ["", "| domain | optimum | baseline |", "|---|---|---|"]
+    for k, v in arms["optimum"]["mixture"].items():
+        lines.append(f"| {k} | {v:.4f} | {arms['baseline']['mixture'][k]:.4f} |")
+    lines += [
+        "",
+        "Per target at the target steps (predicted / measured mean ± std):",
+        "",
+        "| target | optimum | baseline |",
+        "|---|---|---|",
+    ]
+    for tname in arms["optimum"]["per_target"]:
+        cells = []
+        for arm in ("optimum", "baseline"):
+            pt = arms[arm]["per_target"][tname]
+            pred = f"{pt['predicted']:.4f}" if pt["predicted"] is not None else "n/a"
+            cells.append(f"{pred} / {pt['measured']['mean']:.4f} ± {pt['measured']['std']:.4f}")
+        lines.append(f"| {tname} | {cells[0]} | {cells[1]} |")
+    tm = result.get("timings") or {}
+    if tm:
+        lines += [
+            "",
+            "Stage times of this invocation (s; a resumed job skips finished work, earlier invocations "
+            "are listed in run.json): " + ", ".join(f"{k} {v:.0f}" for k, v in tm.items()),
+        ]
+    lines += [
+        "",
+        "Files: runs.csv (proxies), law.json, optimum.json, predictions.csv, step_laws.json, "
+        "size_laws.json, checks.json, validation.json, validation.csv, validation/runs.csv, report.html",
+        "",
+    ]
+    return "\n".join(lines)
