@@ -262,6 +262,17 @@ class ModelShape:
         return shape
 
 
+MIN_BOOTSTRAP = 10  # fewer bootstrap refits give no usable intervals
+
+
+def _bootstrap_size(n: int) -> str | None:
+    return (
+        None
+        if n == 0 or n >= MIN_BOOTSTRAP
+        else f"{n}: use 0 (no intervals) or at least {MIN_BOOTSTRAP} refits"
+    )
+
+
 @dataclass
 class OptimizeConfig:
     """The optimization problem of `mixlaw run` (block `optimize:`); shares are in training-domain names."""
@@ -272,7 +283,7 @@ class OptimizeConfig:
     objective: str | dict[str, float] = "total"
     baseline: str | dict[str, float] = "natural"
     max_distance: float | None = field(default=None, metadata=rule(gt=0))
-    bootstrap: int = field(default=30, metadata=rule(ge=0))
+    bootstrap: int = field(default=30, metadata=rule(ge=0, check=_bootstrap_size))
     interval: float = field(default=0.9, metadata=rule(gt=0, le=0.999999))
 
     def check_domains(self, domains: list[str], where: str) -> None:

@@ -37,6 +37,7 @@ from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.laws import get_law, law_from_dict
 from mixlaw.optimize import optimize
 from mixlaw.runs import PROPORTION_PREFIX, RunsTable, aggregate
+from mixlaw.settings import MIN_BOOTSTRAP
 
 log = logging.getLogger(__name__)
 
@@ -340,8 +341,8 @@ def bootstrap_law(
 ) -> Ensemble:
     """Refit `law` on mixtures resampled from `data`; noise from `table` (checkpoints) or repeats (seeds), or
     given as `noise` (an `estimate_noise` result, e.g. computed once for many ensembles)."""
-    if n_bootstrap < 10:
-        raise MixlawInputError(f"--bootstrap {n_bootstrap}: use at least 10 refits")
+    if n_bootstrap < MIN_BOOTSTRAP:
+        raise MixlawInputError(f"--bootstrap {n_bootstrap}: use at least {MIN_BOOTSTRAP} refits")
     law_class = get_law(law)
     hyper = dict(hyper or {})
     fitted = fitted or fit_law(data, law, hyper, target)

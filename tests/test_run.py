@@ -224,6 +224,7 @@ def test_bad_configs_are_one_line_errors(tmp_path, change, message, capsys):
         ("optimize", {"max_epochs": -1}, "optimize.max_epochs"),
         ("optimize", {"bootstrap": -3}, "optimize.bootstrap"),
         ("optimize", {"bootstrap": "many"}, "optimize.bootstrap"),
+        ("optimize", {"bootstrap": 4}, "at least 10 refits"),
         ("optimize", {"baseline": "best"}, "optimize.baseline"),
         ("optimize", {"objective": {"code": -1}}, "optimize.objective.code"),
         ("optimize", {"max_distance": float("nan")}, "optimize.max_distance"),
