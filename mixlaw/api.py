@@ -113,11 +113,16 @@ def load_law(law: LawLike) -> FittedLaw:
     raise MixlawInputError(f"law: expected a FittedLaw, a LAW.json path or dict, got {type(law).__name__}")
 
 
-def prepare_data(runs: RunsLike, **selection: Any) -> FitData:
+def prepare_data(runs: RunsLike | FitData, **selection: Any) -> FitData:
     """Select one model size and checkpoint and aggregate targets, as `mixlaw fit` does with its flags.
 
     selection: model, params, step, tokens, step_tol, valid_weights, group, train_domains, valid_domains, metric.
+    A FitData is returned as it is (no selection allowed then).
     """
+    if isinstance(runs, FitData):
+        if any(v is not None for v in selection.values()):
+            raise MixlawInputError("selection arguments apply to a runs table, not to prepared FitData")
+        return runs
     unknown = sorted(set(selection) - set(SELECTION_KEYS))
     if unknown:
         raise MixlawInputError(
@@ -130,12 +135,13 @@ def prepare_data(runs: RunsLike, **selection: Any) -> FitData:
 
 
 def fit(
-    runs: RunsLike,
+    runs: RunsLike | FitData,
     law: str = "dml",
     *,
     target: str | None = None,
     hyper: Mapping[str, Any] | None = None,
     seed: int = 0,
+    command: str | None = None,
     **selection: Any,
 ) -> FittedLaw:
     """Fit a mixing law (`mixlaw fit`). Returns a FittedLaw: `.predict(X)`, `.predict_frame(df)`, `.save(path)`.
@@ -144,11 +150,12 @@ def fit(
     selection: model, params, step, tokens, step_tol, valid_weights, group, train_domains, valid_domains, metric.
     """
     data = prepare_data(runs, **selection)
-    return fit_law(data, law, law_hyper(law, hyper, seed), target, command=f"mixlaw.fit(law={law!r})")
+    command = command or f"mixlaw.fit(law={law!r})"
+    return fit_law(data, law, law_hyper(law, hyper, seed), target, command=command)
 
 
 def evaluate(
-    runs: RunsLike,
+    runs: RunsLike | FitData,
     law: str = "dml",
     *,
     cv: int | str = "loo",
@@ -156,6 +163,7 @@ def evaluate(
     target: str | None = None,
     hyper: Mapping[str, Any] | None = None,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
     **selection: Any,
 ) -> dict[str, Any]:
     """Cross-validate a law with folds grouped by mixture (`mixlaw evaluate`): metrics per target and total,
@@ -164,7 +172,7 @@ def evaluate(
     hyper = law_hyper(law, hyper, seed)
     if holdout_runs:
         return _evaluate_module.holdout(data, law, [str(r) for r in holdout_runs], hyper, target)
-    return _evaluate_module.cross_validate(data, law, hyper, target, cv, seed)
+    return _evaluate_module.cross_validate(data, law, hyper, target, cv, seed, progress)
 
 
 def mixtures_matrix(mixtures: Any, domains: list[str]) -> np.ndarray:
