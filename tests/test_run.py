@@ -382,3 +382,14 @@ def test_torchrun_executor_trains_a_sweep_run(tmp_path, cache, monkeypatch):
     finally:
         executor.shutdown()
     assert set(table["run"]) == {spec.run_id} and (tmp_path / "sweep" / "runs.csv").is_file()
+
+
+def test_validation_to_dict_is_validation_json():
+    from mixlaw.job import Validation
+
+    parts = {k: {"x": 1} for k in ("target", "objective", "arms", "gain", "verdict", "equivalent_steps")}
+    v = Validation(**parts, per_seed=[{"arm": "optimum"}])
+    keys = ["target", "objective", "arms", "gain", "verdict", "equivalent_steps", "per_seed"]
+    assert list(v.to_dict()) == keys
+    v.proxies, v.timings = {"runs": 3}, {"total": 1.0}
+    assert list(v.to_dict()) == keys + ["proxies", "timings"]

@@ -3,12 +3,13 @@ scale). `config` parses and checks the YAML, `stages` runs the resumable stages,
 prediction with the validation runs."""
 
 from mixlaw.job.config import RunConfig, default_config_path, load_run_config, parse_run_config
-from mixlaw.job.measure import NOISE_SIGMAS, equivalent_steps, measure, verdict
+from mixlaw.job.measure import NOISE_SIGMAS, Validation, equivalent_steps, measure, verdict
 from mixlaw.job.stages import non_embedding_params, run_job
 
 __all__ = [
     "NOISE_SIGMAS",
     "RunConfig",
+    "Validation",
     "default_config_path",
     "equivalent_steps",
     "load_run_config",

@@ -8,6 +8,7 @@ pooled seed standard deviations (NOISE_SIGMAS); otherwise the difference is with
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,28 @@ from mixlaw.runs import aggregate, load_weights, read_runs
 from mixlaw.scaling import fit_curves
 
 NOISE_SIGMAS = 2.0
+
+
+@dataclass
+class Validation:
+    """The validation at the target scale (validation.json): the target, the objective measured, both arms
+    (predicted and measured loss per seed), the gain, the verdict, the equivalent steps and one row per
+    validation run; `proxies` and `timings` are added by the job."""
+
+    target: dict[str, Any]
+    objective: dict[str, Any]
+    arms: dict[str, dict[str, Any]]
+    gain: dict[str, Any]
+    verdict: dict[str, str]
+    equivalent_steps: dict[str, Any]
+    per_seed: list[dict[str, Any]]
+    proxies: dict[str, Any] | None = None
+    timings: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """validation.json's content (`proxies`/`timings` only once set)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: v for k, v in out.items() if v is not None or k not in ("proxies", "timings")}
 
 
 def _first_crossing(steps: np.ndarray, curve: np.ndarray, level: float) -> float | None:
@@ -133,7 +156,7 @@ def verdict(gain: float, sigma: float, baseline_name: str) -> tuple[str, str]:
     return kind, text
 
 
-def measure(cfg: RunConfig, out: Path, optimum: dict, specs: list, baseline_name: str) -> dict[str, Any]:
+def measure(cfg: RunConfig, out: Path, optimum: dict, specs: list, baseline_name: str) -> Validation:
     """Predicted against measured loss of both arms, the seed noise, the verdict and the measured step gain
     (validation.json's content) from the validation runs in `out/validation`."""
     table = read_runs(out / "validation" / "runs.csv")
@@ -213,20 +236,20 @@ def measure(cfg: RunConfig, out: Path, optimum: dict, specs: list, baseline_name
         np.array(bcurve["step"], dtype=float), np.array(bcurve["mean"], dtype=float), o["mean"], S
     )
     pred_gain = optimum["baseline"]["predicted"]["objective"] - optimum["predicted"]["objective"]
-    return {
-        "target": {
+    return Validation(
+        target={
             "model": cfg.target_label,
             "steps": S,
             "baseline_steps": cfg.baseline_len,
             "params": int(table.frame["params"].iloc[0]),
             "tokens": int(S * cfg.sweep.settings.batch_size * cfg.sweep.settings.seq_len),
         },
-        "objective": {
+        objective={
             "weights": obj_w,
             "note": "the optimizer's objective: weighted sum of per-target losses (nats/token)",
         },
-        "arms": arms,
-        "gain": {
+        arms=arms,
+        gain={
             "measured": gain,
             "predicted": pred_gain,
             "sigma_pooled": sigma,
@@ -238,16 +261,16 @@ def measure(cfg: RunConfig, out: Path, optimum: dict, specs: list, baseline_name
                 "n": int(len(diffs)),
             },
         },
-        "verdict": {
+        verdict={
             "result": kind,
             "text": text,
             "rule": f"win or loss only beyond {NOISE_SIGMAS:g} pooled seed "
             "standard deviations of the objective at the target steps",
         },
-        "equivalent_steps": {
+        equivalent_steps={
             "measured": eq,
             "predicted": optimum.get("equivalent_extra_steps"),
             "predicted_reason": optimum.get("equivalent_extra_steps_reason"),
         },
-        "per_seed": per_seed,
-    }
+        per_seed=per_seed,
+    )

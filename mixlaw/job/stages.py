@@ -33,7 +33,7 @@ import yaml
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import atomic_write, locked
 from mixlaw.job.config import RunConfig
-from mixlaw.job.measure import measure
+from mixlaw.job.measure import Validation, measure
 from mixlaw.laws import get_law
 from mixlaw.report import load_results_dir, write_report
 from mixlaw.report.markdown import validation_markdown
@@ -147,7 +147,7 @@ def run_job(
     command: str | None = None,
     report: bool = True,
     validation_executor: Any = None,
-) -> dict[str, Any]:
+) -> Validation:
     """Run (or resume) every stage into `out_dir`; returns the validation result (also in validation.json).
 
     `executor` trains the proxies and, unless `validation_executor` is given (e.g. torchrun for a large
@@ -255,7 +255,7 @@ def run_job(
         t0 = time.perf_counter()
         _say("[5/5] summary and report", quiet)
         result = measure(cfg, out, optimum, specs, baseline[0])
-        result["proxies"] = {
+        result.proxies = {
             "runs": len(proxies),
             "mixtures": n_mix,
             "sizes": sizes,
@@ -263,11 +263,11 @@ def run_job(
             "rows": int(len(table)),
         }
         del vtable
-        dump_json(result, out / "validation.json")
-        pd.DataFrame(result["per_seed"]).to_csv(out / "validation.csv", index=False, float_format="%.6g")
+        dump_json(result.to_dict(), out / "validation.json")
+        pd.DataFrame(result.per_seed).to_csv(out / "validation.csv", index=False, float_format="%.6g")
         pipeline_md = (out / "pipeline-summary.md").read_text()
         timings["summary"] = time.perf_counter() - t0
-        result["timings"] = {**timings, "total": time.perf_counter() - started}
+        result.timings = {**timings, "total": time.perf_counter() - started}
         (out / "summary.md").write_text(
             validation_markdown(result, len(cfg.seeds), command) + "\n" + pipeline_md
         )
@@ -279,10 +279,10 @@ def run_job(
                 _say(f"report not written ({type(exc).__name__}: {exc}); run `mixlaw report {out}`", quiet)
             timings["report"] = time.perf_counter() - t1
         timings["total"] = time.perf_counter() - started
-        result["timings"] = timings
-        dump_json(result, out / "validation.json")
+        result.timings = timings
+        dump_json(result.to_dict(), out / "validation.json")
         state["timings"] = timings
-        state["verdict"] = result["verdict"]
+        state["verdict"] = result.verdict
         state.setdefault("invocations", []).append(
             {"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command, "timings": timings}
         )

@@ -78,10 +78,10 @@ def summary_markdown(result: Any, optimum: dict[str, Any] | None, command: str |
     return "\n".join(lines)
 
 
-def validation_markdown(result: dict[str, Any], n_seeds: int, command: str | None) -> str:
-    """The validation section that opens `mixlaw run`'s summary.md (`result`: validation.json's content)."""
-    t, arms, g = result["target"], result["arms"], result["gain"]
-    eq = result["equivalent_steps"]
+def validation_markdown(result: Any, n_seeds: int, command: str | None) -> str:
+    """The validation section that opens `mixlaw run`'s summary.md (`result`: a `mixlaw.job.Validation`)."""
+    t, arms, g = result.target, result.arms, result.gain
+    eq, verdict = result.equivalent_steps, result.verdict
     lines = ["# mixlaw run: validation at the target scale", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
@@ -89,7 +89,7 @@ def validation_markdown(result: dict[str, Any], n_seeds: int, command: str | Non
         f"Target: {t['model']} ({t['params']:,} non-embedding parameters), {t['steps']} steps "
         f"({t['tokens']:,} tokens); {n_seeds} seeds per mixture.",
         "",
-        f"**Verdict: {result['verdict']['result']}.** {result['verdict']['text']}",
+        f"**Verdict: {verdict['result']}.** {verdict['text']}",
         "",
         "| mixture | predicted | measured (mean ± seed std) | rel. error | seeds |",
         "|---|---|---|---|---|",
@@ -122,9 +122,9 @@ def validation_markdown(result: dict[str, Any], n_seeds: int, command: str | Non
         "Equivalent training steps (predicted by the pipeline): "
         + (f"{pe:.2f}x." if pe is not None else f"not available ({eq.get('predicted_reason')}).")
     )
-    if result["verdict"]["result"] == "within noise":
+    if verdict["result"] == "within noise":
         lines.append("The difference is within noise, so the equivalent-steps figure is not a claimed gain.")
-    elif result["verdict"]["result"] == "loss":
+    elif verdict["result"] == "loss":
         lines.append(
             "The chosen mixture lost to the baseline: a ratio below 1 says how many of the target steps "
             "the baseline needed to match it."
@@ -146,7 +146,7 @@ def validation_markdown(result: dict[str, Any], n_seeds: int, command: str | Non
             pred = f"{pt['predicted']:.4f}" if pt["predicted"] is not None else "n/a"
             cells.append(f"{pred} / {pt['measured']['mean']:.4f} ± {pt['measured']['std']:.4f}")
         lines.append(f"| {tname} | {cells[0]} | {cells[1]} |")
-    tm = result.get("timings") or {}
+    tm = result.timings or {}
     if tm:
         lines += [
             "",
