@@ -82,6 +82,45 @@ def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
+def _check_scalar(value: Any, hint: Any, label: str) -> Any:
+    """`value` as a bool, int, float (finite) or str, or a one-line error."""
+    if hint is bool:
+        ok, kind = isinstance(value, bool), "true or false"
+    elif hint is int:
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif hint is float:
+        ok, kind = is_number(value), "a finite number"
+    else:
+        ok, kind = isinstance(value, str), "a string"
+    if not ok:
+        raise MixlawInputError(f"{label}: {value!r} must be {kind}")
+    return float(value) if hint is float else value
+
+
+def _check_union(value: Any, args: tuple, label: str) -> Any:
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for option in (a for a in args if a is not type(None)):
+        try:
+            return _check_type(value, option, label)
+        except MixlawInputError as exc:
+            errors.append(str(exc))
+    raise MixlawInputError(errors[0] if len(errors) == 1 else f"{label}: {value!r} has the wrong type")
+
+
+def _check_sequence(value: Any, origin: Any, args: tuple, label: str) -> Any:
+    if not isinstance(value, (list, tuple)):
+        raise MixlawInputError(f"{label}: {value!r} must be a list")
+    if origin is list:
+        return [_check_type(v, args[0], label) for v in value] if args else list(value)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_check_type(v, args[0], label) for v in value)
+    if len(value) != len(args):
+        raise MixlawInputError(f"{label}: {value!r} must have {len(args)} values")
+    return tuple(_check_type(v, a, label) for v, a in zip(value, args))
+
+
 def _check_type(value: Any, hint: Any, label: str) -> Any:
     """`value` converted to `hint` (int, float, str, bool, X | None, tuple[...], list[...], dict[...]) or a
     one-line error."""
@@ -89,43 +128,11 @@ def _check_type(value: Any, hint: Any, label: str) -> Any:
     if hint is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for option in (a for a in args if a is not type(None)):
-            try:
-                return _check_type(value, option, label)
-            except MixlawInputError as exc:
-                errors.append(str(exc))
-        raise MixlawInputError(errors[0] if len(errors) == 1 else f"{label}: {value!r} has the wrong type")
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise MixlawInputError(f"{label}: {value!r} must be true or false")
-        return value
-    if hint is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise MixlawInputError(f"{label}: {value!r} must be an integer")
-        return value
-    if hint is float:
-        if not is_number(value):
-            raise MixlawInputError(f"{label}: {value!r} must be a finite number")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise MixlawInputError(f"{label}: {value!r} must be a string")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise MixlawInputError(f"{label}: {value!r} must be a list")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_check_type(v, args[0], label) for v in value)
-        if len(value) != len(args):
-            raise MixlawInputError(f"{label}: {value!r} must have {len(args)} values")
-        return tuple(_check_type(v, a, label) for v, a in zip(value, args))
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise MixlawInputError(f"{label}: {value!r} must be a list")
-        return [_check_type(v, args[0], label) for v in value] if args else list(value)
+        return _check_union(value, args, label)
+    if hint in (bool, int, float, str):
+        return _check_scalar(value, hint, label)
+    if origin in (tuple, list):
+        return _check_sequence(value, origin, args, label)
     if origin in (dict, Mapping) or hint is dict:
         if not isinstance(value, Mapping):
             raise MixlawInputError(f"{label}: {value!r} must be a mapping")

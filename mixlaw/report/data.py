@@ -137,6 +137,20 @@ def load_results_dir(folder: str | Path) -> ReportData:
         data.optimum = _read_json(folder / "optimum.json")
     else:
         data.notes.append("no optimum.json: the optimum is not shown")
+    _read_scale_laws_and_commands(folder, data)
+    data.runs = _runs_for(folder, data.law, data.notes)
+    data.cv = _held_out_predictions(folder, data)
+    data.optimum = _as_optimum(data.optimum)
+    if not any((data.law, data.optimum, data.cv, data.step_law, data.size_law, data.runs)):
+        raise MixlawInputError(
+            f"{folder}: no results to report (expected some of {', '.join(RESULT_FILES)}; "
+            f"found {', '.join(sorted(found)[:10]) or 'nothing'})"
+        )
+    return data
+
+
+def _read_scale_laws_and_commands(folder: Path, data: ReportData) -> None:
+    """Step/size law JSON, summary.md, checks.json and the commands recorded in the folder."""
     step = _first(folder, STEP_LAW_FILES)
     size = _first(folder, SIZE_LAW_FILES)
     data.step_law = _read_json(step) if step else None
@@ -158,42 +172,43 @@ def load_results_dir(folder: str | Path) -> ReportData:
         data.notes.append(
             "joint_law.json (scale law L(N, D)) is not drawn; its stage checks are in the summary"
         )
-    data.runs = _runs_for(folder, data.law, data.notes)
+
+
+def _held_out_predictions(folder: Path, data: ReportData) -> CVResult | None:
+    """Held-out predictions: cv_predictions.csv, a pipeline's extrapolated losses, predictions.csv, or a
+    cross-validation of the law on its observed points (a note when none is possible)."""
+    cv = None
     if (folder / "cv_predictions.csv").is_file():
-        data.cv = read_predictions(folder / "cv_predictions.csv", data.law)
+        cv = read_predictions(folder / "cv_predictions.csv", data.law)
     if (folder / "predictions.csv").is_file():
         frame = read_table(folder / "predictions.csv", "predictions")
         if _is_pipeline_predictions(frame):
             data.target_predictions = frame
-            if data.cv is None and data.law is not None:
-                data.cv = cross_validate_extrapolated(data.law, frame, data.checks)
-        elif data.cv is None:
-            data.cv = read_predictions(folder / "predictions.csv", data.law)
+            if cv is None and data.law is not None:
+                cv = cross_validate_extrapolated(data.law, frame, data.checks)
+        elif cv is None:
+            cv = read_predictions(folder / "predictions.csv", data.law)
     fit_data = _observed_points(data)
-    if data.cv is None and fit_data is not None:
-        data.cv = _cross_validate_law(data.law, fit_data)
-    if data.cv is None:
+    if cv is None and fit_data is not None:
+        cv = _cross_validate_law(data.law, fit_data)
+    if cv is None:
         data.notes.append(
             "no held-out predictions (predictions.csv with observed and predicted losses): "
             "the predicted-against-observed figure is skipped"
         )
-    if (
-        data.optimum is not None
-        and "mixture" not in data.optimum
-        and isinstance(data.optimum.get("optimum"), dict)
-    ):
-        # `mixlaw demo` writes {"optimum": {domain: share}, "predicted_total_at_optimum": ...}
-        total = data.optimum.get("predicted_total_at_optimum")
-        data.optimum = {
-            "mixture": {f"p_{d}": v for d, v in data.optimum["optimum"].items()},
+    return cv
+
+
+def _as_optimum(optimum: dict | None) -> dict | None:
+    """optimum.json as the report reads it; `mixlaw demo` writes {"optimum": {domain: share},
+    "predicted_total_at_optimum": ...}."""
+    if optimum is not None and "mixture" not in optimum and isinstance(optimum.get("optimum"), dict):
+        total = optimum.get("predicted_total_at_optimum")
+        return {
+            "mixture": {f"p_{d}": v for d, v in optimum["optimum"].items()},
             "predicted": {"total": total} if isinstance(total, (int, float)) else {},
         }
-    if not any((data.law, data.optimum, data.cv, data.step_law, data.size_law, data.runs)):
-        raise MixlawInputError(
-            f"{folder}: no results to report (expected some of {', '.join(RESULT_FILES)}; "
-            f"found {', '.join(sorted(found)[:10]) or 'nothing'})"
-        )
-    return data
+    return optimum
 
 
 def _runs_for(folder: Path, law: FittedLaw | None, notes: list[str]) -> RunsTable | None:
