@@ -18,7 +18,7 @@ from mixlaw.optimize import optimize
 from mixlaw.pipeline import PipelineResult, run_pipeline
 from mixlaw.report.markdown import summary_markdown
 from mixlaw.runs import RunsTable, Weights, dump_json, write_runs
-from mixlaw.settings import PipelineConfig
+from mixlaw.settings import OptimizeConfig, PipelineConfig, check_fields, flag_label
 from mixlaw.uncertainty import Ensemble, attach, bootstrap_law, optimum_uncertainty
 
 NO_ENSEMBLE = "no bootstrap ensemble: fit with --bootstrap N (or pipeline --bootstrap N)"
@@ -61,6 +61,7 @@ def optimize_with_intervals(
     unknown = sorted(set(problem) - set(PROBLEM_KEYS))
     if unknown:
         raise MixlawInputError(f"optimize: unknown problem key(s) {', '.join(unknown)}")
+    check_fields(OptimizeConfig, {"interval": interval}, flag_label(OptimizeConfig))
     result = optimize(law, **problem, baseline=baseline, baseline_name=baseline_name, seed=seed)
     if ensemble is None and law.meta.get("uncertainty"):
         ensemble = Ensemble.from_fitted(law)
@@ -109,6 +110,7 @@ def solve(
     `problem`: `optimize` keyword arguments (PROBLEM_KEYS); a missing `target_tokens` is derived from the
     table when the target is a step. A bootstrap that cannot run raises with `strict_bootstrap`, else the
     optimum has no intervals and `uncertainty_reason` says why. The seed is `config.seed`."""
+    check_fields(OptimizeConfig, {"bootstrap": bootstrap, "interval": interval}, flag_label(OptimizeConfig))
     problem = dict(problem or {})
     if problem.get("target_tokens") is None:
         problem["target_tokens"] = target_tokens_of(table, config)

@@ -122,6 +122,28 @@ def test_optimize_with_intervals_says_why_there_are_none(tmp_path):
     assert result["uncertainty"] is None and "bootstrap" in result["uncertainty_reason"]
     with pytest.raises(MixlawInputError, match="unknown problem key"):
         optimize_with_intervals(law, {"epochs": 1})
+    with pytest.raises(MixlawInputError, match="--interval"):
+        optimize_with_intervals(law, {}, interval=1.5)
+
+
+@pytest.mark.parametrize(
+    "flags, match", [(["--bootstrap", "3"], "--bootstrap"), (["--interval", "2"], "--interval")]
+)
+def test_pipeline_flags_checked_before_fitting(tmp_path, capsys, flags, match):
+    path = _write(tmp_path, _table())
+    argv = [
+        "pipeline",
+        str(path),
+        "--target-params",
+        "4e4",
+        "--target-step",
+        "40",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main(argv + flags) == 2
+    err = capsys.readouterr().err
+    assert match in err and "mixtures at" not in err and len(err.strip().splitlines()) == 1
 
 
 def _write(tmp_path, frame: pd.DataFrame):
