@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,6 @@ TARGET_KEYS = {"model", "steps", "lr"}
 PIPELINE_FIELDS = ("law", "scale", "cv", "min_sizes", "step_share", "size_share", "delta")
 PIPELINE_FIELDS += ("step_exponent", "size_exponent")
 WEIGHT_KEYS = {"valid_weights", "group"}
-DEFAULT_EVAL_FRACTIONS = defaults(ValidateConfig)["eval_fractions"]
 
 
 def default_config_path(quick: bool = False) -> Path:
@@ -61,12 +60,12 @@ class RunConfig:
     target_steps: int
     target_lr: float | None
     pipeline_config: PipelineConfig
-    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    optimize: OptimizeConfig
+    seeds: list[int]  # validation seeds
+    baseline_steps: float
+    eval_fractions: tuple[float, ...]
     valid_weights: str | None = None  # resolved path, "uniform" or None
     group: str | None = None
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    baseline_steps: float = 1.5
-    eval_fractions: tuple[float, ...] = DEFAULT_EVAL_FRACTIONS
     workers: int | None = None
 
     @property
@@ -142,7 +141,7 @@ def _pipeline_settings(
     allowed = {names[k] for k in PIPELINE_FIELDS} | WEIGHT_KEYS
     block = check_keys(block, allowed, where)
     settings = {k: v for k, v in block.items() if k not in WEIGHT_KEYS}
-    settings.setdefault("min_sizes", min(3, n_sizes))
+    settings.setdefault("min_sizes", min(defaults(PipelineConfig)["min_sizes"], n_sizes))
     if settings.get("law") == "auto":
         settings["law"] = None
     assert set(settings) <= config_keys(PipelineConfig)
@@ -224,7 +223,7 @@ def parse_run_config(raw: dict, where: str = "run config", base_dir: str | Path 
     opt.check_domains(list(sweep.train_domains), f"{where}: optimize")
     val_where = f"{where}: validate"
     val_block = check_keys(raw.get("validate"), config_keys(ValidateConfig), val_where)
-    seeds = _seeds(val_block.get("seeds", [0, 1, 2]), val_where)
+    seeds = _seeds(val_block.get("seeds", defaults(ValidateConfig)["seeds"]), val_where)
     val = from_mapping(ValidateConfig, {k: v for k, v in val_block.items() if k != "seeds"}, val_where)
     if not all(f > 0 for f in val.eval_fractions):
         raise MixlawInputError(
