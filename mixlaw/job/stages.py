@@ -178,6 +178,8 @@ def run_job(
             settings.seq_len,
         )
         baseline = _baseline_mixture(cfg, counts)
+        # the weights against the validation domains the runs will have, before any training
+        load_weights(cfg.valid_weights, list(cfg.sweep.valid_domains) or corpus.domains, cfg.group)
 
         # 2. proxies
         t0 = time.perf_counter()
