@@ -7,14 +7,14 @@
     mixlaw.report("results/", out="report.html")
     mixlaw.export(best, "megatron", paths={"web": "data/web_text_document"})
 
-The public functions live in `mixlaw.api` and are loaded on first use, so `import mixlaw` stays fast.
-`mixlaw.evaluate`, `mixlaw.optimize`, `mixlaw.report` and `mixlaw.export` are also submodules; they stay callable after the
-submodule is imported (the module object forwards calls to the function of the same name in `mixlaw.api`).
+The public functions live in `mixlaw.api` (see there). They are bound here after `mixlaw.api` has imported
+every submodule whose name they share (`mixlaw.evaluate`, `mixlaw.optimize`, `mixlaw.report`,
+`mixlaw.export`): the import system sets `mixlaw.<name>` to a submodule only when it first loads it, so the
+function bound afterwards stays. Once those submodules are renamed, nothing here depends on that order.
 """
 
-import sys as _sys
-import types as _types
-
+from mixlaw.api import evaluate, export, fit, load_law, optimize, predict, read_runs, report
+from mixlaw.errors import MixlawInputError
 from mixlaw.version import __version__
 
 __all__ = [
@@ -29,42 +29,3 @@ __all__ = [
     "report",
     "__version__",
 ]
-
-_API = {"read_runs", "fit", "evaluate", "predict", "optimize", "report", "export", "load_law"}
-_CALLABLE_SUBMODULES = {"evaluate", "optimize", "report", "export"}
-
-
-def __getattr__(name: str):
-    if name in _API:
-        from mixlaw import api
-
-        return getattr(api, name)
-    if name == "MixlawInputError":
-        from mixlaw.errors import MixlawInputError
-
-        return MixlawInputError
-    raise AttributeError(f"module 'mixlaw' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | _API | {"MixlawInputError"})
-
-
-class _CallableModule(_types.ModuleType):
-    """A submodule that is also the API function of the same name (`mixlaw.export(...)`)."""
-
-    def __call__(self, *args, **kwargs):
-        from mixlaw import api
-
-        return getattr(api, self.__name__.rsplit(".", 1)[1])(*args, **kwargs)
-
-
-class _Package(_types.ModuleType):
-    # The import system sets `mixlaw.<sub>` to the submodule on import; keep those three callable.
-    def __setattr__(self, name: str, value) -> None:
-        if name in _CALLABLE_SUBMODULES and type(value) is _types.ModuleType:
-            value.__class__ = _CallableModule
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package

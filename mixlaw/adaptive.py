@@ -27,6 +27,7 @@ import numpy as np
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.mixture import Mixture, as_mixture_list
+from mixlaw.simplex import bounds_array, project
 
 log = logging.getLogger(__name__)
 
@@ -34,60 +35,6 @@ Shares = dict[str, float]  # {domain: share}: a design's mixtures as plain mappi
 
 
 # --------------------------------------------------------------------------------------------- geometry
-
-
-def bounds_array(
-    domains: Sequence[str], lower: Mapping[str, float] | None = None, caps: Mapping[str, float] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(lo, hi) arrays for the domains; checks names, ranges and that the bounded simplex is not empty."""
-    domains = list(domains)
-    for name, values in (("lower", lower), ("caps", caps)):
-        unknown = sorted(set(values or {}) - set(domains))
-        if unknown:
-            raise MixlawInputError(
-                f"design {name}: unknown domain(s) {', '.join(unknown)} (domains: {', '.join(domains)})"
-            )
-    lo = np.array([float((lower or {}).get(d, 0.0)) for d in domains])
-    hi = np.array([float((caps or {}).get(d, 1.0)) for d in domains])
-    if (
-        not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)))
-        or np.any(lo < 0)
-        or np.any(hi > 1)
-        or np.any(lo > hi)
-    ):
-        raise MixlawInputError(
-            f"design: bounds must satisfy 0 <= lower <= cap <= 1; got lower {lo.tolist()} caps {hi.tolist()}"
-        )
-    if lo.sum() > 1 + 1e-12 or hi.sum() < 1 - 1e-12:
-        raise MixlawInputError(
-            f"design: no mixture satisfies the bounds (lower bounds sum to {lo.sum():.4g}, caps to {hi.sum():.4g})"
-        )
-    return lo, hi
-
-
-def project(Y: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 100) -> np.ndarray:
-    """Euclidean projection of rows of Y onto {lo <= x <= hi, sum x = 1} (bisection on the shift)."""
-    Y = np.atleast_2d(np.asarray(Y, dtype=float))
-    a = (Y - hi).min(axis=1) - 1.0
-    b = (Y - lo).max(axis=1) + 1.0
-    for _ in range(iterations):
-        tau = 0.5 * (a + b)
-        s = np.clip(Y - tau[:, None], lo, hi).sum(axis=1)
-        a = np.where(s > 1, tau, a)
-        b = np.where(s > 1, b, tau)
-    X = np.clip(Y - 0.5 * (a + b)[:, None], lo, hi)
-    return _fix_sum(X, lo, hi)
-
-
-def _fix_sum(X: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Remove the last float error of the sum using the domain with the most room."""
-    X = X.copy()
-    for i in range(len(X)):
-        gap = 1.0 - X[i].sum()
-        room = (hi - X[i]) if gap > 0 else (X[i] - lo)
-        j = int(np.argmax(room))
-        X[i, j] = min(hi[j], max(lo[j], X[i, j] + gap))
-    return X
 
 
 def round_feasible(X: np.ndarray, lo: np.ndarray, hi: np.ndarray, decimals: int = 4) -> np.ndarray:
@@ -344,112 +291,3 @@ def adaptive_design(
         "member_optima": optima.tolist(),
     }
     return _as_mixtures(cands[chosen], domains), diagnostics
-
-
-# --------------------------------------------------------------------------------------------- CLI glue
-
-
-def add_design_flags(parser) -> None:
-    """Flags of `mixlaw design --method spacefilling|adaptive` (added to the design parser)."""
-    g = parser.add_argument_group("spacefilling / adaptive")
-    g.add_argument("--lower", default=None, help="per-domain minimum proportions, e.g. web=0.2")
-    g.add_argument("--decimals", type=int, default=4, help="round proposals to 10^-decimals (default 4)")
-    g.add_argument("--runs", default=None, help="adaptive: the runs so far (runs table)")
-    g.add_argument("--law", default="dml-log", help="adaptive: law to bootstrap (default dml-log)")
-    g.add_argument("--model", default=None, help="adaptive: model label of the runs to use")
-    g.add_argument("--step", type=float, default=None, help="adaptive: checkpoint step of the runs to use")
-    g.add_argument(
-        "--valid-weights", default=None, help="adaptive: validation weights file (default uniform)"
-    )
-    g.add_argument("--group", default=None, help="adaptive: grouping column of the weights file")
-    g.add_argument("--bootstrap", type=int, default=32, help="adaptive: bootstrap refits (default 32)")
-    g.add_argument(
-        "--objective",
-        default="both",
-        choices=["both", "optimum", "prediction"],
-        help="adaptive: reduce the optimum's uncertainty, the prediction's, or both (default)",
-    )
-
-
-def parse_pairs(text: str | None, flag: str) -> dict[str, float]:
-    """`a=0.5,b=2` -> {'a': 0.5, 'b': 2.0}; one-line errors naming the flag."""
-    out: dict[str, float] = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise MixlawInputError(f"{flag}: {part!r} is not name=value")
-        k, v = part.split("=", 1)
-        try:
-            out[k.strip()] = float(v)
-        except ValueError:
-            raise MixlawInputError(f"{flag}: {v!r} for {k.strip()!r} is not a number") from None
-    return out
-
-
-def design_command(args, caps: dict[str, float]) -> list[Shares]:
-    """`mixlaw design --method spacefilling|adaptive`: mixtures from the parsed arguments."""
-    from mixlaw.train import design as dm
-
-    seed = args.seed or 0
-    lower = parse_pairs(getattr(args, "lower", None), "--lower")
-    if args.method == "adaptive":
-        from mixlaw.fitted import prepare
-        from mixlaw.runs import read_runs
-
-        if not getattr(args, "runs", None):
-            raise MixlawInputError("design --method adaptive needs --runs RUNS (the runs so far) and --law")
-        table = read_runs(args.runs)
-        data = prepare(
-            table, model=args.model, step=args.step, valid_weights=args.valid_weights, group=args.group
-        )
-        mixtures, info = adaptive_design(
-            data,
-            args.law,
-            args.n or 4,
-            seed=seed,
-            lower=lower,
-            caps=caps,
-            n_bootstrap=args.bootstrap,
-            decimals=args.decimals,
-            objective=args.objective,
-            table=table,
-        )
-        log.info("adaptive design: %s", {k: v for k, v in info.items() if k != "member_optima"})
-        return mixtures
-    if args.config:
-        from mixlaw.train.sweep import load_sweep_config
-
-        cfg = load_sweep_config(args.config)
-        domains = list(cfg.train_domains)
-        if args.max_epochs is not None:
-            from mixlaw.train.corpus import prepare_corpus
-
-            counts = prepare_corpus(cfg.corpus, cache_dir=args.cache_dir).token_counts("train")
-            tokens = args.train_tokens or cfg.settings.__dict__.get("train_tokens")
-            if not tokens:
-                raise MixlawInputError("--max-epochs with spacefilling needs --train-tokens (tokens per run)")
-            caps = {
-                k: min(caps.get(k, 1.0), v)
-                for k, v in dm.epoch_caps(counts, int(tokens), args.max_epochs).items()
-                if k in domains
-            }
-    elif args.tokens or args.domains:
-        counts = (
-            {k: int(v) for k, v in parse_pairs(args.tokens, "--tokens").items()}
-            if args.tokens
-            else {k.strip(): 1 for k in args.domains.split(",") if k.strip()}
-        )
-        domains = list(counts)
-        if args.max_epochs is not None:
-            if not args.train_tokens:
-                raise MixlawInputError("--max-epochs without a config needs --train-tokens (tokens per run)")
-            caps = {
-                k: min(caps.get(k, 1.0), v)
-                for k, v in dm.epoch_caps(counts, int(args.train_tokens), args.max_epochs).items()
-            }
-    else:
-        raise MixlawInputError("design: give a sweep CONFIG, or --tokens name=count,... or --domains a,b,c")
-    return spacefilling_design(
-        domains, args.n or 8, seed=seed, lower=lower, caps=caps, decimals=args.decimals
-    )

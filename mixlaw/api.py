@@ -9,6 +9,10 @@
     best = mixlaw.optimize(law)                  # the pipeline's optimizer (mixlaw.optimize)
     mixlaw.report("results/", out="report.html") # or a runs table: mixlaw.report(runs, law="dml-log")
     print(mixlaw.export(best, "olmo-core", paths={"web": "s3://b/web/*.npy"}))
+    sol = mixlaw.api.solve(runs, weights, PipelineConfig(1e9, target_step=1e5), "out/")  # `mixlaw pipeline`
+
+The optimizer's inputs read from files and strings as the command line takes them: `read_bounds`,
+`read_available`, `read_fixed`, `read_objective`, `read_mixture`.
 
 Errors in the input raise `mixlaw.MixlawInputError` (the CLI's exit code 2).
 """
@@ -23,11 +27,47 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# The submodules named like the functions below are imported here, before `mixlaw/__init__.py` binds the
+# functions over them (see there).
+from mixlaw import export as _export_module
+from mixlaw import optimize as _optimize_module
+from mixlaw import report as _report_module
+from mixlaw.constraints import read_available, read_bounds, read_fixed, read_mixture, read_objective
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw, prepare
 from mixlaw.mixture import Domains, mixtures_array, strip_prefix
+from mixlaw.pipeline import PipelineResult, run_pipeline
 from mixlaw.runs import RunsTable, validate_runs
 from mixlaw.runs import read_runs as _read_runs
+from mixlaw.selection import cross_validate_law, fit_law_or_auto, holdout_law
+from mixlaw.settings import PipelineConfig, law_hyper
+from mixlaw.solve import Solution, optimize_with_intervals, solve
+
+__all__ = [
+    "PipelineConfig",
+    "PipelineResult",
+    "Solution",
+    "as_runs",
+    "evaluate",
+    "export",
+    "fit",
+    "law_hyper",
+    "load_law",
+    "mixtures_matrix",
+    "optimize",
+    "optimize_with_intervals",
+    "predict",
+    "prepare_data",
+    "read_available",
+    "read_bounds",
+    "read_fixed",
+    "read_mixture",
+    "read_objective",
+    "read_runs",
+    "report",
+    "run_pipeline",
+    "solve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +114,16 @@ def load_law(law: LawLike) -> FittedLaw:
     raise MixlawInputError(f"law: expected a FittedLaw, a LAW.json path or dict, got {type(law).__name__}")
 
 
-def prepare_data(runs: RunsLike, **selection: Any) -> FitData:
+def prepare_data(runs: RunsLike | FitData, **selection: Any) -> FitData:
     """Select one model size and checkpoint and aggregate targets, as `mixlaw fit` does with its flags.
 
     selection: model, params, step, tokens, step_tol, valid_weights, group, train_domains, valid_domains, metric.
+    A FitData is returned as it is (no selection allowed then).
     """
+    if isinstance(runs, FitData):
+        if any(v is not None for v in selection.values()):
+            raise MixlawInputError("selection arguments apply to a runs table, not to prepared FitData")
+        return runs
     unknown = sorted(set(selection) - set(SELECTION_KEYS))
     if unknown:
         raise MixlawInputError(
@@ -90,30 +135,14 @@ def prepare_data(runs: RunsLike, **selection: Any) -> FitData:
     return prepare(table, **{k: v for k, v in selection.items() if v is not None})
 
 
-def _hyper(law: str, hyper: Mapping[str, Any] | None, seed: int) -> dict[str, Any]:
-    from mixlaw.laws import get_law
-
-    hyper = dict(hyper or {})
-    if law != "auto":
-        defaults = get_law(law).defaults
-        unknown = sorted(set(hyper) - set(defaults))
-        if unknown:
-            raise MixlawInputError(
-                f"law {law}: unknown hyper-parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(defaults) or 'none'}"
-            )
-        if "seed" in defaults:
-            hyper.setdefault("seed", seed)
-    return hyper
-
-
 def fit(
-    runs: RunsLike,
+    runs: RunsLike | FitData,
     law: str = "dml",
     *,
     target: str | None = None,
     hyper: Mapping[str, Any] | None = None,
     seed: int = 0,
+    command: str | None = None,
     **selection: Any,
 ) -> FittedLaw:
     """Fit a mixing law (`mixlaw fit`). Returns a FittedLaw: `.predict(X)`, `.predict_frame(df)`, `.save(path)`.
@@ -121,14 +150,13 @@ def fit(
     law: a name from `mixlaw laws` (or "auto"); hyper: the law's hyper-parameters (`--param KEY=VALUE`);
     selection: model, params, step, tokens, step_tol, valid_weights, group, train_domains, valid_domains, metric.
     """
-    from mixlaw.selection import fit_law_or_auto
-
     data = prepare_data(runs, **selection)
-    return fit_law_or_auto(data, law, _hyper(law, hyper, seed), target, command=f"mixlaw.fit(law={law!r})")
+    command = command or f"mixlaw.fit(law={law!r})"
+    return fit_law_or_auto(data, law, law_hyper(law, hyper, seed), target, command=command)
 
 
 def evaluate(
-    runs: RunsLike,
+    runs: RunsLike | FitData,
     law: str = "dml",
     *,
     cv: int | str = "loo",
@@ -136,17 +164,16 @@ def evaluate(
     target: str | None = None,
     hyper: Mapping[str, Any] | None = None,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
     **selection: Any,
 ) -> dict[str, Any]:
     """Cross-validate a law with folds grouped by mixture (`mixlaw evaluate`): metrics per target and total,
     and the held-out `predictions` ({target: (n,)})."""
-    from mixlaw.selection import cross_validate_law, holdout_law
-
     data = prepare_data(runs, **selection)
-    hyper = _hyper(law, hyper, seed)
+    hyper = law_hyper(law, hyper, seed)
     if holdout_runs:
         return holdout_law(data, law, [str(r) for r in holdout_runs], hyper, target)
-    return cross_validate_law(data, law, hyper, target, cv, seed)
+    return cross_validate_law(data, law, hyper, target, cv, seed, progress)
 
 
 def mixtures_matrix(mixtures: Any, domains: list[str]) -> np.ndarray:
@@ -168,11 +195,7 @@ def predict(law: LawLike, mixtures: Any) -> pd.DataFrame:
 
 def optimize(law: LawLike, *args: Any, **kwargs: Any) -> Any:
     """Optimize the mixture under a fitted law (`mixlaw optimize`); arguments as `mixlaw.optimize.optimize`."""
-    try:
-        from mixlaw.optimize import optimize as _optimize
-    except ImportError as exc:
-        raise ImportError(f"the optimizer (mixlaw.optimize) is not available: {exc}") from exc
-    return _optimize(load_law(law), *args, **kwargs)
+    return _optimize_module.optimize(load_law(law), *args, **kwargs)
 
 
 def report(
@@ -195,24 +218,22 @@ def report(
     source: a results folder (reads law.json, optimum.json, predictions.csv, step/size laws, summary.md,
     runs.csv) or a runs table (path, DataFrame, RunsTable: the law is fitted and cross-validated first).
     """
-    from mixlaw.report import from_runs, load_results_dir, write_report
-
     if isinstance(source, (str, Path)) and Path(source).is_dir():
-        data = load_results_dir(source)
+        data = _report_module.load_results_dir(source)
     else:
         table = as_runs(source)
-        data = from_runs(
+        data = _report_module.from_runs(
             table,
             prepare_data(table, **selection),
             law,
-            _hyper(law, hyper, seed),
+            law_hyper(law, hyper, seed),
             target,
             cv,
             seed,
             command=f"mixlaw.report({table.source!r}, law={law!r})",
             progress=progress,
         )
-    path, _ = write_report(data, out, figures_dir, tuple(formats), title)
+    path, _ = _report_module.write_report(data, out, figures_dir, tuple(formats), title)
     return path
 
 
@@ -231,13 +252,11 @@ def export(
     hf-datasets, nanotron, json, yaml. unit "documents" converts token shares with `avg_doc_tokens`
     (file or {domain: mean tokens per document}).
     """
-    from mixlaw.export import export_mixture, load_doc_tokens, load_mixture, mixture_from_dict
-
     if isinstance(optimum, (str, Path)):
-        mixture = load_mixture(optimum)
+        mixture = _export_module.load_mixture(optimum)
     else:
         raw = optimum.to_dict() if hasattr(optimum, "to_dict") else optimum
-        mixture = mixture_from_dict(dict(raw), "optimum")
+        mixture = _export_module.mixture_from_dict(dict(raw), "optimum")
     domains = list(mixture.weights)
     doc_tokens = None
     if isinstance(avg_doc_tokens, Mapping):
@@ -247,7 +266,7 @@ def export(
         if missing:
             raise MixlawInputError(f"avg_doc_tokens: no mean document length for {', '.join(missing)}")
     elif avg_doc_tokens is not None:
-        doc_tokens = load_doc_tokens(avg_doc_tokens, domains)
+        doc_tokens = _export_module.load_doc_tokens(avg_doc_tokens, domains)
     known = Domains(domains)
     unknown = sorted(d for d in paths or {} if known.find(str(d)) is None)
     if unknown:
@@ -255,7 +274,7 @@ def export(
             f"paths: unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(domains)}"
         )
     paths = {known.find(str(d)): p for d, p in (paths or {}).items()}
-    text, notes = export_mixture(mixture, format, paths, unit, doc_tokens)
+    text, notes = _export_module.export_mixture(mixture, format, paths, unit, doc_tokens)
     for note in notes:
         log.info("%s", note)
     if out is not None:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
 
 from mixlaw.files import dump_json
 from mixlaw.fitted import fit_law, prepare
 from mixlaw.mixture import Mixture
 from mixlaw.runs import RunsTable, validate_runs, write_runs
 from mixlaw.selection import cross_validate_law
+from mixlaw.simplex import minimize_on_simplex
 
 DOMAINS = ["web", "code", "books", "math"]
 VALID_WEIGHTS = np.array([0.4, 0.25, 0.2, 0.15])
@@ -68,26 +68,6 @@ def simulate_runs(n_mixtures: int = 28, seed: int = 0) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
-
-
-def minimize_on_simplex(
-    objective: Callable[[np.ndarray], float], n: int, starts: int = 16, seed: int = 0
-) -> np.ndarray:
-    """Multi-start SLSQP over the probability simplex."""
-    rng = np.random.default_rng(seed)
-    best = None
-    for x0 in np.vstack([np.full(n, 1 / n), rng.dirichlet(np.ones(n), size=starts - 1)]):
-        res = minimize(
-            objective,
-            x0,
-            method="SLSQP",
-            bounds=[(0, 1)] * n,
-            constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}],
-        )
-        if best is None or res.fun < best.fun:
-            best = res
-    x = np.clip(best.x, 0, 1)
-    return x / x.sum()
 
 
 def run_demo(out: str | Path, seed: int = 0, log: Callable[[str], None] = print) -> dict:

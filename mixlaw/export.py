@@ -31,11 +31,11 @@ from pathlib import Path
 
 import yaml
 
-from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import read_json
 from mixlaw.mixture import Domains, Mixture, strip_prefix
 from mixlaw.runs import read_table
+from mixlaw.version import __version__
 
 DECIMALS = 6
 TOKEN_FORMATS = ("megatron", "nemo", "nanotron", "olmo-core")

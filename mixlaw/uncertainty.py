@@ -30,14 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.stats import norm
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.laws import get_law, law_from_dict
 from mixlaw.mixture import Mixture
+from mixlaw.optimize import optimize
 from mixlaw.runs import RunsTable, Weights, aggregate
+from mixlaw.settings import MIN_BOOTSTRAP
 
 log = logging.getLogger(__name__)
 
@@ -341,8 +342,8 @@ def bootstrap_law(
 ) -> Ensemble:
     """Refit `law` on mixtures resampled from `data`; noise from `table` (checkpoints) or repeats (seeds), or
     given as `noise` (an `estimate_noise` result, e.g. computed once for many ensembles)."""
-    if n_bootstrap < 10:
-        raise MixlawInputError(f"--bootstrap {n_bootstrap}: use at least 10 refits")
+    if n_bootstrap < MIN_BOOTSTRAP:
+        raise MixlawInputError(f"--bootstrap {n_bootstrap}: use at least {MIN_BOOTSTRAP} refits")
     law_class = get_law(law)
     hyper = dict(hyper or {})
     fitted = fitted or fit_law(data, law, hyper, target)
@@ -426,64 +427,11 @@ def _vector(mixture, domains: list[str]) -> np.ndarray:
     return Mixture.parse(mixture, domains, "mixture").as_array(domains)
 
 
-def _bounds(domains: list[str], lower=None, caps=None) -> tuple[np.ndarray, np.ndarray]:
-    from mixlaw.adaptive import bounds_array
-
-    return bounds_array(domains, lower, caps)
-
-
-def simplex_minimize(
-    fitted: FittedLaw, lower=None, caps=None, seed: int = 0, starts: int = 8, x0: np.ndarray | None = None
-) -> np.ndarray:
-    """Multi-start SLSQP minimum of the predicted total on {lower <= r <= caps, sum r = 1}."""
-    from mixlaw.adaptive import project
-
-    domains = fitted.domains
-    lo, hi = _bounds(domains, lower, caps)
-    rng = np.random.default_rng(seed)
-    inits = [project(np.full(len(domains), 1.0 / len(domains)), lo, hi)[0]]
-    if x0 is not None:
-        inits.append(project(x0, lo, hi)[0])
-    cands = project(rng.dirichlet(np.ones(len(domains)), size=256), lo, hi)
-    with np.errstate(all="ignore"):
-        values = fitted.predict_total(cands)
-    values = np.where(np.isfinite(values), values, np.inf)
-    inits += list(cands[np.argsort(values, kind="stable")[: max(1, starts - len(inits))]])
-
-    def objective(r: np.ndarray) -> float:
-        with np.errstate(all="ignore"):
-            v = float(fitted.predict_total(r[None])[0])
-        return v if np.isfinite(v) else 1e6
-
-    best, best_value = inits[0], objective(inits[0])
-    constraint = {"type": "eq", "fun": lambda r: r.sum() - 1.0, "jac": lambda r: np.ones_like(r)}
-    for start in inits:
-        result = minimize(
-            objective,
-            start,
-            method="SLSQP",
-            bounds=list(zip(lo, hi)),
-            constraints=[constraint],
-            options={"maxiter": 200, "ftol": 1e-10},
-        )
-        r = project(result.x, lo, hi)[0]
-        value = objective(r)
-        if value < best_value:
-            best, best_value = r, value
-    return best
-
-
 def reoptimize(fitted: FittedLaw, seed: int = 0, lower=None, caps=None, **kwargs: Any) -> np.ndarray:
     """Optimal mixture of one law (e.g. a bootstrap member) as an (M,) array.
 
     Uses `mixlaw.optimize.optimize` (extra keyword arguments such as `bounds`, `available`, `target_tokens`,
-    `max_epochs`, `fixed`, `objective` go to it; `lower`/`caps` become `bounds`), else `simplex_minimize`."""
-    try:
-        from mixlaw.optimize import optimize
-    except ImportError:  # the optimizer module is optional for this one
-        optimize = None
-    if optimize is None:
-        return simplex_minimize(fitted, lower, caps, seed=seed)
+    `max_epochs`, `fixed`, `objective` go to it; `lower`/`caps` become `bounds`)."""
     bounds = {k: tuple(v) for k, v in (kwargs.pop("bounds", None) or {}).items()}
     for d in fitted.domains:
         if (lower and d in lower) or (caps and d in caps):
@@ -583,5 +531,4 @@ __all__ = [
     "estimate_noise",
     "optimum_uncertainty",
     "reoptimize",
-    "simplex_minimize",
 ]

@@ -1,3 +1,3 @@
-"""The package version, importable without importing the package itself (which loads the API)."""
+"""The package version, in a module of its own so that modules need not import the package for it."""
 
 __version__ = "0.1.0"

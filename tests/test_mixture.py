@@ -13,6 +13,7 @@ import yaml
 from mixlaw.errors import MixlawInputError
 from mixlaw.export import load_mixture, parse_paths
 from mixlaw.fitted import FitData, prepare
+from mixlaw.job.stages import _mixture_tuple
 from mixlaw.mixture import (
     SUM_TOLERANCE,
     Domains,
@@ -24,7 +25,6 @@ from mixlaw.mixture import (
 )
 from mixlaw.optimize import parse_mixture
 from mixlaw.report.data import mixture_vector
-from mixlaw.run import _mixture_tuple
 from mixlaw.runs import TRAINER_FLOAT_FORMAT, RunsTable, load_weights, validate_runs, write_runs
 from mixlaw.train.spec import RunSpec
 

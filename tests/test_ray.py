@@ -91,7 +91,7 @@ def test_run_command_accepts_the_ray_executor_flags():
     args = build_parser().parse_args(["run", "--executor", "ray", "--address", "auto", "--gpus-per-run", "1"])
     assert args.executor == "ray" and args.address == "auto" and args.gpus_per_run == 1.0
     code = (
-        "import sys, mixlaw.cli.main as m; m.build_parser(); import mixlaw.run; print('ray' in sys.modules)"
+        "import sys, mixlaw.cli.main as m; m.build_parser(); import mixlaw.job; print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.stdout.strip() == "False", out.stderr  # Ray is imported lazily

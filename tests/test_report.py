@@ -133,18 +133,6 @@ def test_python_api_mirrors_cli(tmp_path, results):
         mixlaw.fit(runs, law="dml", modle="70M")
 
 
-def test_submodules_stay_callable():
-    import mixlaw.evaluate
-    import mixlaw.export
-    import mixlaw.optimize
-    import mixlaw.report
-
-    assert callable(mixlaw.export) and hasattr(mixlaw.export, "FORMATS")
-    assert callable(mixlaw.report) and hasattr(mixlaw.report, "FIGURES")
-    assert callable(mixlaw.optimize) and hasattr(mixlaw.optimize, "build_constraints")
-    assert callable(mixlaw.evaluate) and hasattr(mixlaw.evaluate, "cross_validate")
-
-
 def _commands() -> dict[str, object]:
     parser = build_parser()
     action = next(a for a in parser._actions if a.dest == "command")

@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 
 from mixlaw.cli.main import main  # noqa: E402
 from mixlaw.errors import MixlawInputError  # noqa: E402
-from mixlaw.run import equivalent_steps, load_run_config, verdict  # noqa: E402
+from mixlaw.job import equivalent_steps, load_run_config, verdict  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -187,7 +187,7 @@ def test_quick_config_and_default_config_parse():
     assert quick.target_steps < default.target_steps
     large = load_run_config(REPO / "configs" / "cpu-large.yaml")
     assert len(large.sweep.models) == 3 and len(large.seeds) >= 3
-    from mixlaw.run import non_embedding_params
+    from mixlaw.job import non_embedding_params
 
     largest = max(large.sweep.models, key=lambda m: m.width * m.layers)
     proxy_params = non_embedding_params(largest.layers, largest.width, largest.heads, 257, 64)
@@ -214,6 +214,63 @@ def test_bad_configs_are_one_line_errors(tmp_path, change, message, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+@pytest.mark.parametrize(
+    "block, change, message",
+    [
+        ("optimize", {"bounds": {"code": [0.6, 0.2]}}, "optimize.bounds.code"),
+        ("optimize", {"bounds": {"code": [0, 1.5]}}, "0 <= lower <= upper <= 1"),
+        ("optimize", {"fixed": {"code": 1.5}}, "optimize.fixed.code"),
+        ("optimize", {"fixed": {"code": 0.6, "docs": 0.6}}, "sum to more than 1"),
+        ("optimize", {"max_epochs": -1}, "optimize.max_epochs"),
+        ("optimize", {"bootstrap": -3}, "optimize.bootstrap"),
+        ("optimize", {"bootstrap": "many"}, "optimize.bootstrap"),
+        ("optimize", {"bootstrap": 4}, "at least 10 refits"),
+        ("optimize", {"baseline": "best"}, "optimize.baseline"),
+        ("optimize", {"objective": {"code": -1}}, "optimize.objective.code"),
+        ("optimize", {"max_distance": float("nan")}, "optimize.max_distance"),
+        ("optimize", {"surprise": 1}, "optimize: unknown key(s) ['surprise']"),
+        ("pipeline", {"cv": -2}, "pipeline.cv"),
+        ("pipeline", {"min_sizes": "3"}, "pipeline.min_sizes"),
+        ("pipeline", {"step_share": "some"}, "pipeline.step_share"),
+        ("pipeline", {"size_share": 1}, "pipeline.size_share"),
+        ("pipeline", {"scale_law": "both"}, "pipeline.scale_law"),
+        ("pipeline", {"huber_delta": -0.1}, "pipeline.huber_delta"),
+        ("pipeline", {"step_exponent": [1.5, 0.3]}, "pipeline.step_exponent"),
+        ("pipeline", {"size_exponent": "0.1:1"}, "pipeline.size_exponent"),
+        ("pipeline", {"law": "nope"}, "unknown law 'nope'"),
+        ("pipeline", {"valid_weights": "missing.csv"}, "pipeline.valid_weights"),
+        ("pipeline", {"group": "category"}, "pipeline.group"),
+        ("pipeline", {"delta": 0.1}, "pipeline: unknown key(s) ['delta']"),
+        ("validate", {"baseline_steps": "long"}, "validate.baseline_steps"),
+        ("validate", {"eval_fractions": [0.5, -1]}, "validate.eval_fractions"),
+        ("target", {"model": "L2-D32", "steps": 40, "lr": -1}, "target.lr"),
+        ("target", {"model": "L2-D32", "steps": 0}, "target.steps"),
+        ("target", {"model": {"layers": 2, "width": 30, "heads": 4}, "steps": 40}, "target.model.heads"),
+        ("proxies", {**TINY["proxies"], "include_baseline": "yes"}, "proxies.include_baseline"),
+    ],
+)
+def test_the_whole_config_is_checked_before_any_training(tmp_path, block, change, message, capsys):
+    """Every block, value and referenced file is checked when the config is read (docs/run.md: "an unknown
+    key or bad value stops the job before any training")."""
+    cfg = {**TINY, block: change if block in ("target", "proxies") else {**TINY.get(block, {}), **change}}
+    path = _write(tmp_path, cfg)
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and str(path) in err, err
+    assert not (tmp_path / "o").exists()  # refused before the corpus or any run
+
+
+def test_a_valid_weights_file_is_checked_when_the_config_is_read(tmp_path, capsys):
+    weights = tmp_path / "w.csv"
+    weights.write_text("valid_domain,valid_weight\ncode,-1\n")
+    path = _write(tmp_path, {**TINY, "pipeline": {**TINY["pipeline"], "valid_weights": "w.csv"}})
+    assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "negative weight" in capsys.readouterr().err
+    weights.write_text("valid_domain,valid_weight\ncode,1\ndocs,2\n")
+    cfg = load_run_config(path)
+    assert cfg.valid_weights == str(weights) and cfg.pipeline_config.law == "dml"
 
 
 def test_quick_flag_needs_a_quick_block(tmp_path, capsys):
@@ -329,3 +386,14 @@ def test_torchrun_executor_trains_a_sweep_run(tmp_path, cache, monkeypatch):
     finally:
         executor.shutdown()
     assert set(table["run"]) == {spec.run_id} and (tmp_path / "sweep" / "runs.csv").is_file()
+
+
+def test_validation_to_dict_is_validation_json():
+    from mixlaw.job import Validation
+
+    parts = {k: {"x": 1} for k in ("target", "objective", "arms", "gain", "verdict", "equivalent_steps")}
+    v = Validation(**parts, per_seed=[{"arm": "optimum"}])
+    keys = ["target", "objective", "arms", "gain", "verdict", "equivalent_steps", "per_seed"]
+    assert list(v.to_dict()) == keys
+    v.proxies, v.timings = {"runs": 3}, {"total": 1.0}
+    assert list(v.to_dict()) == keys + ["proxies", "timings"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mixlaw import api
 from mixlaw.errors import MixlawInputError
-from mixlaw.fitted import FitData, prepare
+from mixlaw.fitted import FitData
 from mixlaw.runs import RunsTable, read_runs
 
 
@@ -60,7 +61,7 @@ def prepare_from_args(args: argparse.Namespace, table: RunsTable | None = None) 
     table = table or load_table(args)
     if args.model is not None and args.params is not None:
         raise MixlawInputError("give --model or --params, not both")
-    return prepare(
+    return api.prepare_data(
         table,
         model=args.model,
         params=args.params,

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 
+from mixlaw import api
 from mixlaw.cli.common import (
     add_output_flags,
     add_runs_flags,
@@ -21,7 +22,7 @@ from mixlaw.files import to_jsonable
 from mixlaw.fitted import FittedLaw, read_mixtures
 from mixlaw.laws import LAWS, get_law, parse_hyper
 from mixlaw.runs import write_runs
-from mixlaw.selection import cross_validate_law, fit_law_or_auto, holdout_law
+from mixlaw.settings import law_hyper
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -170,19 +171,16 @@ def _hyper(args: argparse.Namespace) -> dict:
         candidates = [c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None
         for name in candidates or []:
             get_law(name)
-        return {
+        auto = {
             "candidates": candidates,
             "cv": args.auto_cv if args.auto_cv in ("loo", "auto") else _int(args.auto_cv, "--auto-cv"),
-            "seed": args.seed,
-            "domain_map": args.domain_map,
         }
+        return law_hyper("auto", auto, args.seed) | {"domain_map": args.domain_map}
     law_class = get_law(args.law)
     hyper = parse_hyper(law_class, args.param)
-    if "seed" in law_class.defaults and "seed" not in hyper:
-        hyper["seed"] = args.seed
     if "domain_map" in law_class.defaults and args.domain_map and "domain_map" not in hyper:
         hyper["domain_map"] = args.domain_map
-    return hyper
+    return law_hyper(args.law, hyper, args.seed)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -193,7 +191,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         args,
         f"fitting {args.law} on {len(data.X)} rows ({data.n_mixtures} mixtures, {len(data.targets)} targets)",
     )
-    fitted = fit_law_or_auto(data, args.law, hyper, args.target, command=command_line())
+    fitted = api.fit(data, args.law, target=args.target, hyper=hyper, seed=args.seed, command=command_line())
     if args.bootstrap:
         from mixlaw.uncertainty import attach, bootstrap_law
 
@@ -231,7 +229,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    fitted = FittedLaw.load(args.law)
+    fitted = api.load_law(args.law)
     mixtures = read_mixtures(args.mixtures, fitted.domains, args.renormalize)
     out = fitted.predict_frame(mixtures, args.mixtures, args.renormalize)
     if args.interval is not None:
@@ -283,14 +281,19 @@ def _add_intervals(args: argparse.Namespace, fitted: FittedLaw, out):
 def cmd_evaluate(args: argparse.Namespace) -> int:
     hyper = _hyper(args)
     data = prepare_from_args(args)
-    if args.holdout_runs:
-        result = holdout_law(
-            data, args.law, [r.strip() for r in args.holdout_runs.split(",") if r.strip()], hyper, args.target
-        )
-    else:
-        cv = args.cv if args.cv == "loo" else _int(args.cv, "--cv")
-        progress = None if args.quiet or not sys.stderr.isatty() else _progress
-        result = cross_validate_law(data, args.law, hyper, args.target, cv, args.seed, progress)
+    holdout_runs = [r.strip() for r in (args.holdout_runs or "").split(",") if r.strip()]
+    cv = "loo" if holdout_runs or args.cv == "loo" else _int(args.cv, "--cv")
+    progress = None if args.quiet or not sys.stderr.isatty() else _progress
+    result = api.evaluate(
+        data,
+        args.law,
+        cv=cv,
+        holdout_runs=holdout_runs,
+        target=args.target,
+        hyper=hyper,
+        seed=args.seed,
+        progress=progress,
+    )
     result.pop("predictions")
     if args.json:
         print(

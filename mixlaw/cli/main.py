@@ -11,8 +11,8 @@ import logging
 import sys
 import traceback
 
-from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
+from mixlaw.version import __version__
 
 # One module per command group; each exposes `register(subparsers)`.
 COMMAND_MODULES = [

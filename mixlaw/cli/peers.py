@@ -11,6 +11,7 @@ from mixlaw.cli.common import add_output_flags, add_runs_flags, prepare_from_arg
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, to_jsonable
 from mixlaw.runs import write_runs
+from mixlaw.settings import law_hyper
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -131,7 +132,8 @@ def compare_laws(
             result = cross_validate_law(
                 data,
                 "auto",
-                {"candidates": auto_candidates, "cv": inner_cv, "seed": seed, "domain_map": domain_map},
+                law_hyper("auto", {"candidates": auto_candidates, "cv": inner_cv}, seed)
+                | {"domain_map": domain_map},
                 target,
                 n_folds,
                 seed,

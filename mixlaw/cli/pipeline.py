@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from mixlaw import api
 from mixlaw.cli.common import add_output_flags, add_runs_flags, command_line, load_table, status
+from mixlaw.constraints import read_available, read_bounds, read_fixed, read_mixture, read_objective
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json
-from mixlaw.fitted import FittedLaw
 from mixlaw.laws import LAWS
-from mixlaw.mixture import mixtures_array, strip_prefix
-from mixlaw.optimize import optimize, parse_mixture
-from mixlaw.pipeline import STEP_GRID_FACTORS, PipelineConfig, run_pipeline, write_outputs
-from mixlaw.runs import load_weights, read_table
+from mixlaw.optimize import optimize
+from mixlaw.runs import load_weights
 from mixlaw.scaling import SHARE_OPTIONS
+from mixlaw.settings import PipelineConfig, defaults
+
+PIPELINE = defaults(PipelineConfig)
+MAX_EPOCHS = inspect.signature(optimize).parameters["max_epochs"].default
+SOLVE = {k: v.default for k, v in inspect.signature(api.solve).parameters.items()}
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -81,52 +83,68 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "[default: every checkpoint up to the largest one observed at all sizes]",
     )
     s.add_argument("--fit-sizes", metavar="LIST", help="comma list of model labels or params [default: all]")
-    s.add_argument("--min-sizes", type=int, default=3, help="sizes a mixture needs to be used [3]")
+    s.add_argument(
+        "--min-sizes",
+        type=int,
+        default=PIPELINE["min_sizes"],
+        help=f"sizes a mixture needs to be used [{PIPELINE['min_sizes']}]",
+    )
     s.add_argument(
         "--scale-law",
         choices=["chain", "joint"],
-        default="chain",
+        default=PIPELINE["scale"],
         help="chain: step law then size law [default]; joint: E + A/N^alpha + B/D^beta per mixture/target",
     )
     s.add_argument(
         "--step-share",
         choices=SHARE_OPTIONS,
-        default="mixture",
+        default=PIPELINE["step_share"],
         help="curves sharing the step exponent: none, mixture (its targets, at one size) [default], "
         "all (every curve of one size)",
     )
     s.add_argument(
         "--size-share",
         choices=SHARE_OPTIONS,
-        default="all",
+        default=PIPELINE["size_share"],
         help="curves sharing the size exponent: none, mixture, all [default]",
     )
     s.add_argument(
-        "--joint-share", choices=SHARE_OPTIONS, default="all", help="joint law exponents sharing [all]"
+        "--joint-share",
+        choices=SHARE_OPTIONS,
+        default=PIPELINE["joint_share"],
+        help="joint law exponents sharing [all]",
     )
     s.add_argument(
         "--step-exponent",
         metavar="LO:HI",
-        default="0.3:1.5",
-        help="allowed range of the step (token) exponent beta [0.3:1.5]",
+        default="{:g}:{:g}".format(*PIPELINE["step_exponent"]),
+        help="allowed range of the step (token) exponent beta [{:g}:{:g}]".format(*PIPELINE["step_exponent"]),
     )
     s.add_argument(
         "--size-exponent",
         metavar="LO:HI",
-        default="0.05:1.5",
-        help="allowed range of the size exponent alpha [0.05:1.5]",
+        default="{:g}:{:g}".format(*PIPELINE["size_exponent"]),
+        help="allowed range of the size exponent alpha [{:g}:{:g}]".format(*PIPELINE["size_exponent"]),
     )
     s.add_argument(
-        "--huber-delta", type=float, default=0.02, help="Huber delta of the scale-law fits, nats [0.02]"
+        "--huber-delta",
+        type=float,
+        default=PIPELINE["delta"],
+        help=f"Huber delta of the scale-law fits, nats [{PIPELINE['delta']:g}]",
     )
     m = p.add_argument_group("mixing law")
     m.add_argument(
         "--law", default="auto", help=f"auto (cross-validation) [default] or one of: {', '.join(LAWS)}"
     )
-    m.add_argument("--cv", type=int, default=5, help="folds for the law choice and its reported error [5]")
+    m.add_argument(
+        "--cv",
+        type=int,
+        default=PIPELINE["cv"],
+        help=f"folds for the law choice and its reported error [{PIPELINE['cv']}]",
+    )
     _add_optimize_flags(p, pipeline=True)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=PIPELINE["seed"])
     add_output_flags(p)
     p.set_defaults(func=cmd_pipeline)
 
@@ -157,7 +175,10 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
     o.add_argument("--bounds", metavar="FILE", help="CSV domain,lower,upper")
     o.add_argument("--available", metavar="TOKENS.csv", help="CSV domain,tokens: tokens available per domain")
     o.add_argument(
-        "--max-epochs", type=float, default=1.0, help="allowed passes over each domain's tokens [1]"
+        "--max-epochs",
+        type=float,
+        default=MAX_EPOCHS,
+        help=f"allowed passes over each domain's tokens [{MAX_EPOCHS:g}]",
     )
     o.add_argument("--fix", action="append", metavar="p_x=V", help="fix a domain's share (repeatable)")
     o.add_argument(
@@ -185,14 +206,14 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
     o.add_argument(
         "--interval",
         type=float,
-        default=0.9,
+        default=SOLVE["interval"],
         help="level of the intervals on the optimum when the law has a bootstrap ensemble [0.9]",
     )
     if pipeline:
         o.add_argument(
             "--bootstrap",
             type=int,
-            default=30,
+            default=SOLVE["bootstrap"],
             help="bootstrap refits of the mixing law for intervals on the optimum (0: none) [30]",
         )
 
@@ -200,151 +221,27 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
 # --------------------------------------------------------------------------------------------- input files
 
 
-def read_bounds(path: str) -> dict[str, tuple[float | None, float | None]]:
-    frame = read_table(path, "bounds")
-    if "domain" not in frame.columns:
-        raise MixlawInputError(f"{path}: missing column domain (expected domain,lower,upper)")
-    if "lower" not in frame.columns and "upper" not in frame.columns:
-        raise MixlawInputError(f"{path}: needs a lower and/or upper column")
-    out = {}
-    for i, row in frame.iterrows():
-        values = []
-        for column in ("lower", "upper"):
-            value = row.get(column)
-            if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
-                values.append(None)
-                continue
-            try:
-                values.append(float(value))
-            except ValueError:
-                raise MixlawInputError(
-                    f"{path}: line {i + 2}: column {column}: non-numeric value {value!r}"
-                ) from None
-        name = strip_prefix(row["domain"])
-        if name in out:
-            raise MixlawInputError(f"{path}: domain {name} listed twice")
-        out[name] = (values[0], values[1])
-    return out
-
-
-def read_available(path: str) -> dict[str, float]:
-    frame = read_table(path, "available tokens")
-    for column in ("domain", "tokens"):
-        if column not in frame.columns:
-            raise MixlawInputError(f"{path}: missing column {column} (expected domain,tokens)")
-    out = {}
-    for i, row in frame.iterrows():
-        try:
-            value = float(row["tokens"])
-        except (TypeError, ValueError):
-            raise MixlawInputError(
-                f"{path}: line {i + 2}: column tokens: non-numeric value {row['tokens']!r}"
-            ) from None
-        if not np.isfinite(value) or value < 0:
-            raise MixlawInputError(f"{path}: line {i + 2}: column tokens: expected a non-negative number")
-        out[strip_prefix(row["domain"])] = value
-    return out
-
-
-def read_fixed(items: list[str] | None) -> dict[str, float]:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise MixlawInputError(f"--fix {item!r}: expected p_domain=value")
-        name, value = (s.strip() for s in item.split("=", 1))
-        try:
-            out[strip_prefix(name)] = float(value)
-        except ValueError:
-            raise MixlawInputError(f"--fix {item}: {value!r} is not a number") from None
-    return out
-
-
-def read_objective(spec: str) -> str | dict[str, float]:
-    if Path(spec).suffix.lower() not in (".csv", ".json", ".jsonl", ".parquet"):
-        return spec
-    frame = read_table(spec, "objective weights")
-    name = next((c for c in ("target", "domain", "group", "valid_domain") if c in frame.columns), None)
-    weight = next((c for c in ("weight", "valid_weight") if c in frame.columns), None)
-    if name is None or weight is None:
-        raise MixlawInputError(f"{spec}: expected columns target,weight")
-    try:
-        return {str(k): float(v) for k, v in zip(frame[name], frame[weight])}
-    except ValueError:
-        raise MixlawInputError(f"{spec}: column {weight}: non-numeric weight") from None
-
-
-def read_mixture_arg(spec: str | None, domains: list[str], what: str, renormalize: bool) -> np.ndarray | None:
-    """A mixture given as a CSV file with one row of p_ columns, or `name=value,...` pairs."""
-    if spec is None:
-        return None
-    if Path(spec).exists():
-        X = mixtures_array(spec, domains, spec, renormalize)
-        if len(X) != 1:
-            raise MixlawInputError(f"{spec}: a {what} file must have exactly one data row, got {len(X)}")
-        return X[0]
-    if "=" not in spec:
-        raise MixlawInputError(f"--{what} {spec}: not a file and not name=value pairs")
-    return parse_mixture(spec, domains, f"--{what}", renormalize)
-
-
-def _constraints_from_args(
-    args: argparse.Namespace, law: FittedLaw, target_tokens: float | None
-) -> dict[str, Any]:
+def _problem_from_args(args: argparse.Namespace, domains: list[str], target_tokens: float | None) -> dict:
     """Keyword arguments of `optimize` that define the problem (constraints and objective)."""
-    available = read_available(args.available) if args.available else None
-    if available is not None and target_tokens is None:
-        raise MixlawInputError("--available needs --target-tokens (or a target step with a tokens column)")
-    renormalize = getattr(args, "renormalize", False)
     return {
         "bounds": read_bounds(args.bounds) if args.bounds else None,
-        "available": available,
+        "available": read_available(args.available) if args.available else None,
         "target_tokens": target_tokens,
         "max_epochs": args.max_epochs,
         "fixed": read_fixed(args.fix),
         "objective": read_objective(args.objective),
-        "prior": read_mixture_arg(args.prior, law.domains, "prior", renormalize),
+        "prior": read_mixture(args.prior, domains, "prior", getattr(args, "renormalize", False)),
         "prior_strength": args.prior_strength,
         "max_distance": args.max_distance,
         "starts": args.starts,
     }
 
 
-def _optimize_from_args(
-    args: argparse.Namespace, law: FittedLaw, target_tokens: float | None, ensemble=None
-) -> dict[str, Any]:
-    """Optimize; with a bootstrap `ensemble` (or one stored in LAW.json) add `uncertainty` intervals."""
-    constraints = _constraints_from_args(args, law, target_tokens)
-    result = optimize(
-        law,
-        **constraints,
-        baseline=read_mixture_arg(
-            args.baseline, law.domains, "baseline", getattr(args, "renormalize", False)
-        ),
-        baseline_name=args.baseline if args.baseline and not Path(args.baseline).exists() else args.baseline,
-        seed=args.seed,
-    )
-    if ensemble is None and law.meta.get("uncertainty"):
-        from mixlaw.uncertainty import Ensemble
-
-        ensemble = Ensemble.from_fitted(law)
-    if ensemble is not None:
-        from mixlaw.uncertainty import optimum_uncertainty
-
-        status(args, f"optimum intervals from {len(ensemble.members)} bootstrap refits")
-        result["uncertainty"] = optimum_uncertainty(
-            ensemble,
-            result["mixture"],
-            result["baseline"]["mixture"],
-            args.interval,
-            seed=args.seed,
-            **{k: v for k, v in constraints.items() if k not in ("max_distance", "starts")},
-        )
-    else:
-        result["uncertainty"] = None
-        result["uncertainty_reason"] = (
-            "no bootstrap ensemble: fit with --bootstrap N (or pipeline --bootstrap N)"
-        )
-    return result
+def _baseline_from_args(args: argparse.Namespace, domains: list[str]) -> tuple[Any, str | None]:
+    """(baseline mixture or None, its name) from --baseline."""
+    return read_mixture(
+        args.baseline, domains, "baseline", getattr(args, "renormalize", False)
+    ), args.baseline
 
 
 def _print_optimum(result: dict[str, Any]) -> None:
@@ -373,8 +270,14 @@ def _print_optimum(result: dict[str, Any]) -> None:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    law = FittedLaw.load(args.law)
-    result = _optimize_from_args(args, law, args.target_tokens)
+    law = api.load_law(args.law)
+    problem = _problem_from_args(args, law.domains, args.target_tokens)
+    if problem["available"] is not None and args.target_tokens is None:
+        raise MixlawInputError("--available needs --target-tokens (or a target step with a tokens column)")
+    baseline, name = _baseline_from_args(args, law.domains)
+    result = api.optimize_with_intervals(
+        law, problem, baseline, name, args.seed, interval=args.interval, log=lambda m: status(args, m)
+    )
     dump_json(result, args.out)
     status(args, f"wrote {args.out}")
     _print_optimum(result)
@@ -408,8 +311,6 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         raise MixlawInputError(
             "the pipeline uses several sizes: choose them with --fit-sizes, not --model/--params"
         )
-    if args.law != "auto" and args.law not in LAWS:
-        raise MixlawInputError(f"unknown law {args.law!r}; available: auto, {', '.join(LAWS)}")
     config = PipelineConfig(
         target_params=args.target_params,
         target_step=args.target_step,
@@ -425,7 +326,6 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         delta=args.huber_delta,
         cv=args.cv,
         seed=args.seed,
-        step_grid=STEP_GRID_FACTORS,
         step_exponent=_parse_bounds(args.step_exponent, "--step-exponent"),
         size_exponent=_parse_bounds(args.size_exponent, "--size-exponent"),
     )
@@ -437,38 +337,31 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     table = table.select(
         train_domains=args.train_domains, valid_domains=args.valid_domains, metric=args.metric
     )
-    for what in ("baseline", "prior"):  # fail before the fits
-        read_mixture_arg(getattr(args, what), table.domains, what, args.renormalize)
-    for name in read_fixed(args.fix):
-        if name not in table.domains:
+    problem = _problem_from_args(args, table.domains, config.target_tokens)
+    baseline, name = _baseline_from_args(args, table.domains)
+    for domain in problem["fixed"]:
+        if domain not in table.domains:
             raise MixlawInputError(
-                f"--fix: unknown training domain {name!r}; known: {', '.join(table.domains)}"
+                f"--fix: unknown training domain {domain!r}; known: {', '.join(table.domains)}"
             )
     weights = load_weights(args.valid_weights, table.valid_domains, args.group)
-    result = run_pipeline(table, weights, config, log=lambda m: status(args, m))
-
-    target_tokens = config.target_tokens
-    if target_tokens is None and "tokens" in table.frame.columns and "step" in table.frame.columns:
-        ratio = (table.frame["tokens"] / table.frame["step"].where(table.frame["step"] > 0)).dropna()
-        if len(ratio) and np.allclose(ratio, ratio.iloc[0], rtol=1e-6):
-            target_tokens = float(ratio.iloc[0]) * config.target
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    result.law.meta["command"] = command_line()
-    ensemble = None
-    if args.bootstrap:
-        from mixlaw.uncertainty import attach, bootstrap_law
-
-        status(args, f"bootstrapping the mixing law ({args.bootstrap} refits)")
-        ensemble = bootstrap_law(
-            result.data, result.law.law.name, fitted=result.law, n_bootstrap=args.bootstrap, seed=args.seed
-        )
-        attach(result.law, ensemble)
-    optimum = _optimize_from_args(args, result.law, target_tokens, ensemble)
-    write_outputs(result, optimum, out, command_line())
+    solution = api.solve(
+        table,
+        weights,
+        config,
+        args.out,
+        problem,
+        baseline,
+        name,
+        bootstrap=args.bootstrap,
+        interval=args.interval,
+        command=command_line(),
+        log=lambda m: status(args, m),
+    )
+    result, optimum = solution.pipeline, solution.optimum
     status(
         args,
-        f"wrote {out}/: predictions.csv, law.json, optimum.json, summary.md ({result.timings['total']:.1f} s)",
+        f"wrote {args.out}/: predictions.csv, law.json, optimum.json, summary.md ({result.timings['total']:.1f} s)",
     )
     for name in ("step", "step_beyond", "size", "chain"):
         check = result.checks.get(name)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.job.measure import Validation
 
 EPILOG = """examples:
   mixlaw run                                   # embedded default on the demo corpus (~5 min on 2 cores)
@@ -101,7 +102,7 @@ def make_executor(args: argparse.Namespace, workers: int | None):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from mixlaw.cli.common import command_line
-    from mixlaw.run import load_run_config, run_job
+    from mixlaw.job import load_run_config, run_job
 
     if args.workers is not None and args.workers < 1:
         raise MixlawInputError(f"--workers: {args.workers} must be at least 1")
@@ -139,11 +140,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(result: dict, out: Path) -> None:
-    arms, g = result["arms"], result["gain"]
+def _print(result: Validation, out: Path) -> None:
+    arms, g = result.arms, result.gain
     print(
-        f"target {result['target']['model']} ({result['target']['params']:,} params), "
-        f"{result['target']['steps']} steps, {arms['optimum']['measured']['n']} seeds per mixture"
+        f"target {result.target['model']} ({result.target['params']:,} params), "
+        f"{result.target['steps']} steps, {arms['optimum']['measured']['n']} seeds per mixture"
     )
     print("mixture     predicted  measured (mean ± std)  rel. error")
     for arm in ("optimum", "baseline"):
@@ -155,10 +156,10 @@ def _print(result: dict, out: Path) -> None:
         f"gain: measured {g['measured']:+.4f} nats, predicted {g['predicted']:+.4f}; "
         f"pooled seed std {g['sigma_pooled']:.4f}"
     )
-    eq = result["equivalent_steps"]["measured"]
+    eq = result.equivalent_steps["measured"]
     if eq.get("ratio") is not None:
         print(f"equivalent steps (measured): {eq['ratio']:.2f}x ({eq['method'].split(' (')[0]})")
-    print(f"verdict: {result['verdict']['result']}: {result['verdict']['text']}")
+    print(f"verdict: {result.verdict['result']}: {result.verdict['text']}")
     print(f"results in {out}/ (summary.md, validation.json, report.html)")
 
 

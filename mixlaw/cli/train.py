@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from mixlaw.cli.design import add_design_flags, design_command, parse_pairs
 from mixlaw.errors import MixlawInputError
 
 SWEEP_EPILOG = """examples:
@@ -106,15 +107,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     d.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     d.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
-    from mixlaw.adaptive import add_design_flags
-
     add_design_flags(d)
     d.set_defaults(func=cmd_design)
 
 
 def _kv(text: str, flag: str) -> dict[str, float]:
-    from mixlaw.adaptive import parse_pairs
-
     out = parse_pairs(text, flag)
     if not out:
         raise MixlawInputError(f"{flag}: empty")
@@ -187,8 +184,6 @@ def cmd_design(args: argparse.Namespace) -> int:
 
     caps = _kv(args.caps, "--caps") if args.caps else {}
     if args.method in ("spacefilling", "adaptive"):
-        from mixlaw.adaptive import design_command
-
         _write_mixtures(design_command(args, caps), args.out)
         return 0
     if args.config:

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixlaw import __version__
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw
-from mixlaw.mixture import Domains, Mixture, column, strip_prefix
+from mixlaw.mixture import Domains, Mixture, strip_prefix
+from mixlaw.optimize import optimize
 from mixlaw.runs import RunsTable, Weights, read_runs, read_table
+from mixlaw.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,20 @@ def load_results_dir(folder: str | Path) -> ReportData:
         data.optimum = _read_json(folder / "optimum.json")
     else:
         data.notes.append("no optimum.json: the optimum is not shown")
+    _read_scale_laws_and_commands(folder, data)
+    data.runs = _runs_for(folder, data.law, data.notes)
+    data.cv = _held_out_predictions(folder, data)
+    data.optimum = _as_optimum(data.optimum)
+    if not any((data.law, data.optimum, data.cv, data.step_law, data.size_law, data.runs)):
+        raise MixlawInputError(
+            f"{folder}: no results to report (expected some of {', '.join(RESULT_FILES)}; "
+            f"found {', '.join(sorted(found)[:10]) or 'nothing'})"
+        )
+    return data
+
+
+def _read_scale_laws_and_commands(folder: Path, data: ReportData) -> None:
+    """Step/size law JSON, summary.md, checks.json and the commands recorded in the folder."""
     step = _first(folder, STEP_LAW_FILES)
     size = _first(folder, SIZE_LAW_FILES)
     data.step_law = _read_json(step) if step else None
@@ -159,44 +174,43 @@ def load_results_dir(folder: str | Path) -> ReportData:
         data.notes.append(
             "joint_law.json (scale law L(N, D)) is not drawn; its stage checks are in the summary"
         )
-    data.runs = _runs_for(folder, data.law, data.notes)
+
+
+def _held_out_predictions(folder: Path, data: ReportData) -> CVResult | None:
+    """Held-out predictions: cv_predictions.csv, a pipeline's extrapolated losses, predictions.csv, or a
+    cross-validation of the law on its observed points (a note when none is possible)."""
+    cv = None
     if (folder / "cv_predictions.csv").is_file():
-        data.cv = read_predictions(folder / "cv_predictions.csv", data.law)
+        cv = read_predictions(folder / "cv_predictions.csv", data.law)
     if (folder / "predictions.csv").is_file():
         frame = read_table(folder / "predictions.csv", "predictions")
         if _is_pipeline_predictions(frame):
             data.target_predictions = frame
-            if data.cv is None and data.law is not None:
-                data.cv = cross_validate_extrapolated(data.law, frame, data.checks)
-        elif data.cv is None:
-            data.cv = read_predictions(folder / "predictions.csv", data.law)
+            if cv is None and data.law is not None:
+                cv = cross_validate_extrapolated(data.law, frame, data.checks)
+        elif cv is None:
+            cv = read_predictions(folder / "predictions.csv", data.law)
     fit_data = _observed_points(data)
-    if data.cv is None and fit_data is not None:
-        data.cv = _cross_validate_law(data.law, fit_data)
-    if data.cv is None:
+    if cv is None and fit_data is not None:
+        cv = _cross_validate_law(data.law, fit_data)
+    if cv is None:
         data.notes.append(
             "no held-out predictions (predictions.csv with observed and predicted losses): "
             "the predicted-against-observed figure is skipped"
         )
-    if (
-        data.optimum is not None
-        and "mixture" not in data.optimum
-        and isinstance(data.optimum.get("optimum"), dict)
-    ):
-        # `mixlaw demo` writes {"optimum": {domain: share}, "predicted_total_at_optimum": ...}
-        total = data.optimum.get("predicted_total_at_optimum")
-        data.optimum = {
-            "mixture": Mixture.from_dict(
-                data.optimum["optimum"], source="optimum.json", hint=None
-            ).p_columns(),
+    return cv
+
+
+def _as_optimum(optimum: dict | None) -> dict | None:
+    """optimum.json as the report reads it; `mixlaw demo` writes {"optimum": {domain: share},
+    "predicted_total_at_optimum": ...}."""
+    if optimum is not None and "mixture" not in optimum and isinstance(optimum.get("optimum"), dict):
+        total = optimum.get("predicted_total_at_optimum")
+        return {
+            "mixture": Mixture.from_dict(optimum["optimum"], source="optimum.json", hint=None).p_columns(),
             "predicted": {"total": total} if isinstance(total, (int, float)) else {},
         }
-    if not any((data.law, data.optimum, data.cv, data.step_law, data.size_law, data.runs)):
-        raise MixlawInputError(
-            f"{folder}: no results to report (expected some of {', '.join(RESULT_FILES)}; "
-            f"found {', '.join(sorted(found)[:10]) or 'nothing'})"
-        )
-    return data
+    return optimum
 
 
 def _runs_for(folder: Path, law: FittedLaw | None, notes: list[str]) -> RunsTable | None:
@@ -423,38 +437,14 @@ def from_runs(
 
 
 def optimum_of(law: FittedLaw, observed: np.ndarray | None = None) -> dict[str, Any] | None:
-    """Optimize the law's total (through mixlaw.optimize when available) against the uniform mixture."""
+    """Optimize the law's total (`mixlaw.optimize`) against the uniform mixture; None when it cannot."""
     if "total" not in law.predict(np.full((1, len(law.domains)), 1 / len(law.domains))):
         return None
     try:
-        from mixlaw.api import optimize
-
-        result = optimize(law, observed=observed)
-        if isinstance(result, dict) and "mixture" in result:
-            return result
-        if hasattr(result, "to_dict"):
-            return result.to_dict()
-    except ImportError:
-        pass
+        return optimize(law, observed=observed)
     except MixlawInputError as exc:
         log.warning("could not optimize the law: %s", exc)
         return None
-    from mixlaw.demo import minimize_on_simplex
-
-    x = minimize_on_simplex(lambda v: float(law.predict_total(v[None])[0]), len(law.domains), starts=8)
-    uniform = np.full(len(law.domains), 1 / len(law.domains))
-
-    def named(v: np.ndarray) -> dict[str, float]:
-        return {column(d): float(s) for d, s in zip(law.domains, v)}
-
-    def predicted(v: np.ndarray) -> dict[str, float]:
-        return {k: float(a[0]) for k, a in law.predict(v[None]).items()}
-
-    return {
-        "mixture": named(x),
-        "predicted": predicted(x),
-        "baseline": {"name": "uniform", "mixture": named(uniform), "predicted": predicted(uniform)},
-    }
 
 
 def command_line() -> str:

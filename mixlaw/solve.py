@@ -1,0 +1,164 @@
+"""One path from a runs table to the result files: pipeline -> bootstrap -> optimum -> intervals -> files.
+
+Used by `mixlaw pipeline`, `mixlaw run` and `mixlaw.api.solve`; `optimize_with_intervals` is the optimum and
+its intervals alone (also `mixlaw optimize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mixlaw.constraints import tokens_per_step
+from mixlaw.errors import MixlawInputError
+from mixlaw.fitted import FittedLaw
+from mixlaw.optimize import optimize
+from mixlaw.pipeline import PipelineResult, run_pipeline
+from mixlaw.report.markdown import summary_markdown
+from mixlaw.runs import RunsTable, Weights, dump_json, write_runs
+from mixlaw.settings import OptimizeConfig, PipelineConfig, check_fields, flag_label
+from mixlaw.uncertainty import Ensemble, attach, bootstrap_law, optimum_uncertainty
+
+NO_ENSEMBLE = "no bootstrap ensemble: fit with --bootstrap N (or pipeline --bootstrap N)"
+# Keyword arguments of `optimize` that define the problem; all but the last two also constrain the intervals.
+PROBLEM_KEYS = (
+    "bounds",
+    "available",
+    "target_tokens",
+    "max_epochs",
+    "fixed",
+    "objective",
+    "prior",
+    "prior_strength",
+    "max_distance",
+    "starts",
+)
+
+
+@dataclass
+class Solution:
+    """The pipeline's result and the optimum (optimum.json's content)."""
+
+    pipeline: PipelineResult
+    optimum: dict[str, Any]
+
+
+def optimize_with_intervals(
+    law: FittedLaw,
+    problem: Mapping[str, Any],
+    baseline: Any = None,
+    baseline_name: str | None = None,
+    seed: int = 0,
+    ensemble: Ensemble | None = None,
+    interval: float = 0.9,
+    no_ensemble_reason: str = NO_ENSEMBLE,
+    log: Callable[[str], None] = lambda m: None,
+) -> dict[str, Any]:
+    """The optimum of `law` under `problem` (keys of PROBLEM_KEYS) with `uncertainty` intervals from
+    `ensemble` (or the one stored in the law); without one, `uncertainty` is None and says why."""
+    unknown = sorted(set(problem) - set(PROBLEM_KEYS))
+    if unknown:
+        raise MixlawInputError(f"optimize: unknown problem key(s) {', '.join(unknown)}")
+    check_fields(OptimizeConfig, {"interval": interval}, flag_label(OptimizeConfig))
+    result = optimize(law, **problem, baseline=baseline, baseline_name=baseline_name, seed=seed)
+    if ensemble is None and law.meta.get("uncertainty"):
+        ensemble = Ensemble.from_fitted(law)
+    if ensemble is None:
+        result["uncertainty"] = None
+        result["uncertainty_reason"] = no_ensemble_reason
+        return result
+    log(f"optimum intervals from {len(ensemble.members)} bootstrap refits")
+    result["uncertainty"] = optimum_uncertainty(
+        ensemble,
+        result["mixture"],
+        result["baseline"]["mixture"],
+        interval,
+        seed=seed,
+        **{k: v for k, v in problem.items() if k not in ("max_distance", "starts")},
+    )
+    return result
+
+
+def target_tokens_of(table: RunsTable, config: PipelineConfig) -> float | None:
+    """The target's training tokens: given, or the target step times the table's constant tokens per step."""
+    if config.target_tokens is not None:
+        return float(config.target_tokens)
+    ratio = tokens_per_step(table.frame)
+    return ratio * config.target if ratio is not None else None
+
+
+def solve(
+    table: RunsTable,
+    weights: Weights,
+    config: PipelineConfig,
+    out: str | Path,
+    problem: Mapping[str, Any] | None = None,
+    baseline: Any = None,
+    baseline_name: str | None = None,
+    bootstrap: int = 30,
+    interval: float = 0.9,
+    strict_bootstrap: bool = True,
+    command: str | None = None,
+    summary_name: str = "summary.md",
+    log: Callable[[str], None] = lambda m: None,
+) -> Solution:
+    """Pipeline -> bootstrap (`bootstrap` refits of the mixing law, 0 = none) -> optimum -> intervals ->
+    files in `out` (see `write_outputs`).
+
+    `problem`: `optimize` keyword arguments (PROBLEM_KEYS); a missing `target_tokens` is derived from the
+    table when the target is a step. A bootstrap that cannot run raises with `strict_bootstrap`, else the
+    optimum has no intervals and `uncertainty_reason` says why. The seed is `config.seed`."""
+    check_fields(OptimizeConfig, {"bootstrap": bootstrap, "interval": interval}, flag_label(OptimizeConfig))
+    problem = dict(problem or {})
+    if problem.get("target_tokens") is None:
+        problem["target_tokens"] = target_tokens_of(table, config)
+    if problem.get("available") is not None and problem["target_tokens"] is None:
+        raise MixlawInputError("--available needs --target-tokens (or a target step with a tokens column)")
+    result = run_pipeline(table, weights, config, log=log)
+    result.law.meta["command"] = command
+    ensemble, reason = None, NO_ENSEMBLE
+    if bootstrap and result.data is not None:
+        log(f"bootstrapping the mixing law ({bootstrap} refits)")
+        try:
+            ensemble = bootstrap_law(
+                result.data, result.law.law.name, fitted=result.law, n_bootstrap=bootstrap, seed=config.seed
+            )
+        except MixlawInputError as exc:
+            if strict_bootstrap:
+                raise
+            log(f"no intervals on the optimum: {exc}")
+            reason = f"bootstrap not possible: {exc}"
+        else:
+            attach(result.law, ensemble)
+    optimum = optimize_with_intervals(
+        result.law, problem, baseline, baseline_name, config.seed, ensemble, interval, reason, log
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_outputs(result, optimum, out, command, summary_name)
+    return Solution(result, optimum)
+
+
+def write_outputs(
+    result: PipelineResult,
+    optimum: dict[str, Any],
+    out: Path,
+    command: str | None = None,
+    summary_name: str = "summary.md",
+) -> None:
+    """The pipeline's result files in `out`: predictions.csv, law.json, optimum.json, step/size (or joint) law
+    JSON, checks.json and the summary (`summary_name`)."""
+    write_runs(result.predictions, out / "predictions.csv")
+    result.law.save(out / "law.json")
+    dump_json(optimum, out / "optimum.json")
+    if result.step_laws is not None:
+        dump_json(result.step_laws.to_dict(), out / "step_laws.json")
+        dump_json(result.size_laws.to_dict(), out / "size_laws.json")
+    if result.joint_law is not None:
+        dump_json(result.joint_law.to_dict(), out / "joint_law.json")
+    dump_json(
+        {"checks": result.checks, "defaults": result.defaults, "timings": result.timings}, out / "checks.json"
+    )
+    (out / summary_name).write_text(summary_markdown(result, optimum, command))
