@@ -360,17 +360,18 @@ def fit_curves(
         raise ValueError(f"Y must be (C, {len(x)}), got {Y.shape}")
     if (x <= 0).any():
         raise MixlawInputError(f"{form} law: {', '.join(variables)} must be positive")
+    if bounds is None:
+        bounds = {"step": [STEP_EXPONENT], "size": [SIZE_EXPONENT], "joint": [SIZE_EXPONENT, STEP_EXPONENT]}[
+            form
+        ]
     n_points = (~np.isnan(Y)).sum(axis=1)
-    needed = {"step": 3, "size": 3, "joint": 4}[form]
+    # An exponent fixed by its bounds (lo == hi) is not fitted: one point fewer is enough.
+    needed = {"step": 3, "size": 3, "joint": 4}[form] - sum(1 for lo, hi in bounds if lo == hi)
     if (n_points < needed).any():
         bad = keys[int(np.argmin(n_points))]
         raise MixlawInputError(
             f"{form} law: curve {bad} has {int(n_points.min())} points, needs at least {needed}"
         )
-    if bounds is None:
-        bounds = {"step": [STEP_EXPONENT], "size": [SIZE_EXPONENT], "joint": [SIZE_EXPONENT, STEP_EXPONENT]}[
-            form
-        ]
     ref = x.max(axis=0)
     logx = np.log(x / ref)
     _, groups = np.unique(share_groups, return_inverse=True)
@@ -392,3 +393,68 @@ def fit_curves(
         rmse,
         {"delta": delta, "exponent_bounds": [list(b) for b in bounds]},
     )
+
+
+# --------------------------------------------------------------------------------------------- diagnosis
+
+
+def end_shape(law: CurveLaws) -> tuple[np.ndarray, np.ndarray]:
+    """Local log-log slope and curvature of each fitted step curve at its last fitted point (x = ref).
+
+    With u = log S and L = E + B e^(-beta u): slope = d log L / du, curvature = d^2 log L / du^2. A pure power
+    law (E = 0) is straight (curvature 0); an irreducible loss bends it flat (curvature > 0). Returns (C,) each.
+    """
+    E, B, beta = law.coef[:, 0], law.coef[:, -1], law.exps[:, -1]
+    L = E + B
+    d1, d2 = -beta * B, beta**2 * B
+    return d1 / L, d2 / L - (d1 / L) ** 2
+
+
+def step_regime(
+    law: CurveLaws,
+    params: dict[str, float] | None = None,
+    tokens_per_step: float | None = None,
+    tol: float = 1e-3,
+) -> dict[str, Any]:
+    """Regime of a set of step fits (issue 14 item 6): are the proxies where the laws they fit hold?
+
+    Reports the share of curves whose exponent sits at a bound of the allowed range (the fit wanted to leave
+    it: the bound, not the data, sets the extrapolation), the exponent's quantiles, the log-log slope and
+    curvature at the end of the fitted curves (`end_shape`), and, when `params` maps each curve's `model` to
+    its parameter count, the tokens per parameter at the last fitted point (`tokens_per_step` converts steps
+    to tokens; a `tokens` variable needs none). Chinchilla-optimal training is about 20 tokens per parameter.
+    """
+    if law.form != "step":
+        raise ValueError(f"step_regime needs step laws, got {law.form} laws")
+    lo, hi = law.meta.get("exponent_bounds", [STEP_EXPONENT])[-1]
+    beta = law.exps[:, -1]
+    at_lo = np.isclose(beta, lo, rtol=tol)
+    at_hi = np.isclose(beta, hi, rtol=tol)
+    slope, curvature = end_shape(law)
+    out: dict[str, Any] = {
+        "n_curves": int(len(beta)),
+        "exponent_bounds": [float(lo), float(hi)],
+        "at_lower_bound": float(at_lo.mean()),
+        "at_upper_bound": float(at_hi.mean()),
+        "at_bound": float((at_lo | at_hi).mean()),
+        "beta_quantiles": dict(zip(("q10", "q50", "q90"), np.quantile(beta, [0.1, 0.5, 0.9]).tolist())),
+        "end_slope_median": float(np.median(slope)),
+        "end_curvature_median": float(np.median(curvature)),
+        "reducible_share_median": float(np.median(law.coef[:, -1] / (law.coef[:, 0] + law.coef[:, -1]))),
+    }
+    if params:
+        last = law.ref[0] * (1.0 if law.variables[0] == "tokens" else (tokens_per_step or np.nan))
+        models = sorted({str(k.get("model")) for k in law.keys if k.get("model") is not None}, key=str)
+        per_model = {}
+        for m in models:
+            rows = np.array([str(k.get("model")) == m for k in law.keys])
+            if m not in params:
+                continue
+            per_model[m] = {
+                "tokens_per_param": float(last / params[m]) if np.isfinite(last) else None,
+                "at_bound": float((at_lo | at_hi)[rows].mean()),
+                "beta_median": float(np.median(beta[rows])),
+                "end_curvature_median": float(np.median(curvature[rows])),
+            }
+        out["per_model"] = per_model
+    return out
