@@ -458,3 +458,102 @@ def step_regime(
             }
         out["per_model"] = per_model
     return out
+
+
+# --------------------------------------------------------------------------------------------- schedule-aware
+
+
+def lr_areas(lr: np.ndarray, decay: float = 0.999) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and annealing areas of a learning-rate sequence (Tissue et al. 2024, "Scaling law with learning
+    rate annealing").
+
+    lr (n,) the learning rate of steps 1..n relative to its peak (warmup included). S1[s] = sum_{i<=s} lr_i
+    (in peak-LR steps); S2[s] = sum_{i<=s} m_i with momentum m_i = decay m_{i-1} + (lr_{i-1} - lr_i): the
+    annealing area, which grows while the LR falls and keeps growing briefly after it stops. Returns (S1, S2).
+    """
+    lr = np.asarray(lr, dtype=float)
+    drop = np.concatenate([[0.0], lr[:-1] - lr[1:]])
+    m = np.zeros_like(lr)
+    acc = 0.0
+    for i, d in enumerate(drop):
+        acc = decay * acc + d
+        m[i] = acc
+    return np.cumsum(lr), np.cumsum(m)
+
+
+@dataclass
+class AnnealingLaw:
+    """Schedule-aware step law  L = L0 + A (S1 / S1_ref)^-alpha - C (S2 / S1_ref), one per curve.
+
+    S1, S2 from `lr_areas`. A constant-LR run has S2 = 0 and reduces to the ordinary step law; a WSD cooldown
+    or a cosine tail adds the annealing drop C S2. For fixed alpha the law is linear in its non-negative
+    coefficients (L0, A, C), solved exactly (`nonneg_lstsq`); alpha is searched on a grid over `bounds`
+    (shared by every curve of a share group). Learned: coef_ (C, 3) = [L0, A, C], alpha_ (C,), ref_.
+    """
+
+    bounds: tuple[float, float] = STEP_EXPONENT
+    grid: int = 60
+
+    def _phi(self, s1: np.ndarray, s2: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        x1 = s1 / self.ref_
+        return np.stack(
+            [
+                np.ones((len(alpha), len(s1))),
+                x1[None] ** -alpha[:, None],
+                np.broadcast_to(-s2 / self.ref_, (len(alpha), len(s1))),
+            ],
+            axis=2,
+        )
+
+    def fit(
+        self, s1: np.ndarray, s2: np.ndarray, Y: np.ndarray, groups: np.ndarray | None = None
+    ) -> AnnealingLaw:
+        """s1, s2 (n,) areas of each observed point; Y (C, n) losses (NaN = missing); groups (C,) share ids."""
+        s1, s2 = np.asarray(s1, float), np.asarray(s2, float)
+        Y = np.atleast_2d(np.asarray(Y, float))
+        C = len(Y)
+        groups = np.arange(C) if groups is None else np.unique(groups, return_inverse=True)[1]
+        if ((~np.isnan(Y)).sum(axis=1) < 4).any():
+            raise MixlawInputError("annealing law: every curve needs at least 4 points")
+        self.ref_ = float(s1.max())
+        mask = ~np.isnan(Y)
+        y0, w = np.where(mask, Y, 0.0), mask.astype(float)
+        alphas = np.exp(np.linspace(np.log(self.bounds[0]), np.log(self.bounds[1]), self.grid))
+        cost = np.empty((len(alphas), C))
+        for a, alpha in enumerate(alphas):
+            phi = self._phi(s1, s2, np.full(C, alpha))
+            coef = nonneg_lstsq(phi, y0, w)
+            cost[a] = (w * ((phi @ coef[:, :, None])[:, :, 0] - y0) ** 2).sum(axis=1)
+        group_cost = np.stack([_group_sum(c[None], groups, groups.max() + 1)[0] for c in cost])
+        self.alpha_ = alphas[np.argmin(group_cost, axis=0)][groups]
+        phi = self._phi(s1, s2, self.alpha_)
+        self.coef_ = np.stack(
+            [nonneg_lstsq(phi[i : i + 1], y0[i : i + 1], w[i : i + 1])[0] for i in range(C)]
+        )
+        return self
+
+    def predict(self, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
+        """Loss of every curve at areas (s1, s2) (m,) -> (C, m)."""
+        s1, s2 = np.atleast_1d(np.asarray(s1, float)), np.atleast_1d(np.asarray(s2, float))
+        phi = self._phi(s1, s2, self.alpha_)
+        return np.einsum("cmq,cq->cm", phi, self.coef_)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "annealing_law",
+            "formula": "L0 + A * (S1 / ref)^-alpha - C * S2 / ref",
+            "bounds": list(self.bounds),
+            "ref": self.ref_,
+            "curves": [
+                {"L0": float(c[0]), "A": float(c[1]), "C": float(c[2]), "alpha": float(a)}
+                for c, a in zip(self.coef_, self.alpha_)
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnnealingLaw:
+        law = cls(tuple(data["bounds"]))
+        law.ref_ = float(data["ref"])
+        law.coef_ = np.array([[c["L0"], c["A"], c["C"]] for c in data["curves"]], dtype=float)
+        law.alpha_ = np.array([c["alpha"] for c in data["curves"]], dtype=float)
+        return law
