@@ -278,13 +278,14 @@ def fit_frame(fam: Family, sc: Scenario, setting: StepSetting) -> pd.DataFrame:
     return f
 
 
-def size_exponent(other: Family) -> float:
-    """alpha of the size law shared by every curve of the other family (4 sizes, observed at 30k)."""
+def size_exponent(other: Family, share: str = "all") -> np.ndarray:
+    """alpha of the size laws of the other family (4 sizes, observed at 30k): one value shared by every curve
+    (`share="all"`), or one per mixture (`"mixture"`, for the spread of plausible exponents)."""
     at30 = other.wide[other.wide["step"] == 30000]
     runs = set.intersection(*[set(at30[at30["model"] == m]["run"]) for m in other.params])
     values = at30[at30["run"].isin(runs)][["model", "run"] + other.targets]
-    law = fit_size_laws(values, other.params, other.targets, "all", DELTA)
-    return float(law.exps[0, 0])
+    law = fit_size_laws(values, other.params, other.targets, share, DELTA)
+    return np.unique(law.exps[:, 0])
 
 
 # --------------------------------------------------------------------------------------------- predictions
@@ -399,11 +400,22 @@ def mixing_intervals(fam: Family, pred: pd.DataFrame, merged: pd.DataFrame, seed
 
 
 def scale_members(
-    fam: Family, sc: Scenario, chosen: StepSetting, alpha: float, variants: list[StepSetting], n_boot: int
+    fam: Family,
+    sc: Scenario,
+    chosen: StepSetting,
+    alpha: float,
+    variants: list[StepSetting],
+    n_boot: int,
+    alpha_range: list[float],
 ) -> list[pd.DataFrame]:
-    """Predictions of the scale-law variants (sharing x fit window, chosen bounds) and of `n_boot` checkpoint
-    bootstraps of the chosen setting (checkpoint steps resampled, the same steps for every curve)."""
+    """Predictions of the scale-law variants (sharing x fit window, chosen bounds), of `n_boot` checkpoint
+    bootstraps of the chosen setting (checkpoint steps resampled, the same steps for every curve) and, with a
+    size law, of the size exponents at the ends of `alpha_range` (10-90% of the other family's per-mixture
+    exponents)."""
     members = []
+    if sc.kind in ("size", "both"):
+        for a in alpha_range:
+            members.append(with_total(fam, predict_losses(fam, sc, chosen, a)))
     for v in variants:
         try:
             members.append(with_total(fam, predict_losses(fam, sc, v, alpha)))
@@ -456,7 +468,11 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
     """Every scenario under every step setting, then full metrics for the current and the chosen setting."""
     started = time.perf_counter()
     fams = {name: load_family(data, name) for name in FILES}
-    alphas = {"5Mix": size_exponent(fams["RedPajama"]), "RedPajama": size_exponent(fams["5Mix"])}
+    other = {"5Mix": "RedPajama", "RedPajama": "5Mix"}
+    alphas = {f: float(size_exponent(fams[o])[0]) for f, o in other.items()}
+    alpha_range = {
+        f: np.quantile(size_exponent(fams[o], "mixture"), [0.1, 0.9]).tolist() for f, o in other.items()
+    }
     log.info("size exponents (from the other family): %s", alphas)
     all_sc = [sc for fam in fams.values() for sc in scenarios(fam)]
 
@@ -477,8 +493,15 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
         log.info(
             "%s: %d settings (%.0f s)", sc.key, len(table.get(sc.key, {})), time.perf_counter() - started
         )
-    ranked = sorted(table[SELECTION_SCENARIO].items(), key=lambda kv: kv[1]["mre"])
-    chosen = next(s for s in settings if s.name == ranked[0][0])
+    by_name = {s.name: s for s in settings}
+
+    def changes(s: StepSetting) -> int:  # ties (to 1e-4) go to the setting closest to the current default
+        return (s.bounds != CURRENT.bounds) + (s.share != CURRENT.share) + (s.window != CURRENT.window)
+
+    ranked = sorted(
+        table[SELECTION_SCENARIO].items(), key=lambda kv: (round(kv[1]["mre"], 4), changes(by_name[kv[0]]))
+    )
+    chosen = by_name[ranked[0][0]]
     log.info("chosen on %s: %s (mre %.4f)", SELECTION_SCENARIO, chosen.name, ranked[0][1]["mre"])
     variants = [
         StepSetting(chosen.bounds, s, w) for s in ["none", "mixture", "all"] for w in [None, 3.0, 2.0]
@@ -500,7 +523,9 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
             groups, ref = merged["group"].to_numpy(), merged["reference"].to_numpy()
             noise = curve_noise(fam.wide, list(merged[["model", "step"]].drop_duplicates().itertuples(False)))
             iv = mixing_intervals(fam, p, merged)
-            members = member_matrix(scale_members(fam, sc, s, alphas[sc.family], variants, n_boot), merged)
+            members = member_matrix(
+                scale_members(fam, sc, s, alphas[sc.family], variants, n_boot, alpha_range[sc.family]), merged
+            )
             spread = robust_sd(members) if len(members) >= 3 else np.zeros(len(obs))
             g_members = gains(members, groups, ref)
             g_spread = robust_sd(g_members) if len(members) >= 3 else np.zeros(len(obs))
@@ -539,6 +564,17 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
                 (g_pred + g_half)[np.isfinite(g_pred)],
             ),
             "scale_width_factor": [k_loss, k_gain],
+            "halfwidth90_median": float(np.nanmedian(iv["hi"] - iv["lo"]) / 2)
+            if np.isfinite(iv["hi"]).any()
+            else None,
+            "gain_halfwidth90_median": float(np.nanmedian(iv["gain_hi"] - iv["gain_lo"]) / 2)
+            if np.isfinite(iv["gain_hi"]).any()
+            else None,
+            "scale_halfwidth90_median": float(np.median(half)),
+            "scale_gain_halfwidth90_median": float(np.nanmedian(g_half[np.isfinite(g_pred)]))
+            if np.isfinite(g_pred).any()
+            else None,
+            "calibrated_here": sc.key == SELECTION_SCENARIO,
             "mixing_law_mre": relative_errors(
                 iv["pred"][np.isfinite(iv["pred"])], obs[np.isfinite(iv["pred"])]
             )["mre"]
@@ -546,6 +582,7 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
             else None,
             "tuned_here": sc.key == SELECTION_SCENARIO and label == "chosen",
             "size_alpha": alphas[sc.family] if sc.kind != "steps" else None,
+            "size_alpha_range": alpha_range[sc.family] if sc.kind != "steps" else None,
             "notes": sc.notes,
         }
         if sc.kind != "size":
@@ -577,16 +614,22 @@ def print_table(result: dict[str, Any]) -> None:
 
     print(
         f"{'family':9} {'scenario':26} {'steps':>5} {'size':>5} {'n':>4} {'MRE%':>6} {'bias%':>6} "
-        f"{'pair':>5} {'regret':>7} {'cov90':>5} {'gMAE':>7} {'gcov':>5} {'scov':>5} {'sgcov':>5}"
+        f"{'pair':>5} {'regret':>7} {'cov90':>5} {'hw':>6} {'gMAE':>7} {'gcov':>5} {'scov':>5} {'shw':>6} {'sgcov':>5}"
     )
     for r in result["scenarios"]:
         print(
             f"{r['family']:9} {r['name']:26} {r['steps_ratio']:5.2f} {r['size_ratio']:5.2f} {r['n']:4d} "
             f"{pct(r['mre'])} {pct(r['bias'])} {num(r['pairwise_accuracy'], '{:5.2f}')} "
-            f"{num(r['regret'], '{:7.4f}')} {num(r['coverage90'], '{:5.2f}')} {num(r['gain_mae'], '{:7.4f}')} "
+            f"{num(r['regret'], '{:7.4f}')} {num(r['coverage90'], '{:5.2f}')} "
+            f"{num(r['halfwidth90_median'], '{:6.3f}')} {num(r['gain_mae'], '{:7.4f}')} "
             f"{num(r['gain_coverage90'], '{:5.2f}')} {num(r['scale_coverage90'], '{:5.2f}')} "
+            f"{num(r['scale_halfwidth90_median'], '{:6.3f}')} "
             f"{num(r['scale_gain_coverage90'], '{:5.2f}')}"
         )
+    print(
+        "(MRE, bias in %; regret, gMAE (gain MAE), hw (half-width of today's 90% interval), shw (scale-aware) "
+        "in nats; cov = coverage of today's mixing-law bootstrap interval, scov of the scale-aware one, g* gains)"
+    )
     sel = result["selection"]
     print(f"\nstep setting chosen on {sel['chosen_on']}: {sel['chosen']} (current default {sel['current']})")
     print("\nstep settings, MRE% per scenario:")
