@@ -461,6 +461,57 @@ def calibrate_factor(z: np.ndarray, level: float = LEVEL) -> float:
     return float(z[min(conformal_rank(len(z), level), len(z)) - 1])
 
 
+# --------------------------------------------------------------------------------------------- mechanism
+
+
+def mechanism(fam: Family, three_x: pd.DataFrame | None) -> dict[str, Any]:
+    """Evidence on why step extrapolation fails (issue 14 item 4), from the data alone.
+
+    - anneal_to_planned_length: bias of the <= 10k -> 30k prediction (current setting) for the runs that
+      continue past 30k vs the runs that stop there. Had each run decayed its LR to its own planned length,
+      the stopping runs' 30k losses would sit lower (larger positive bias) than the continuing runs'.
+    - kink_at_30k: d loss / d log step of the continued runs just before and just after 30k (a schedule
+      ending at 30k would bend the curve there).
+    - early_vs_late_beta: median exponent of unshared step laws fitted on the early checkpoints (<= 10k) and
+      on the late ones (10k-30k): a curve that steepens early (warmup transient) gives a large early beta,
+      whose extrapolation flattens too soon.
+    """
+    out: dict[str, Any] = {}
+    continued = {(m, r) for m, runs in CONTINUED[fam.name].items() for r in runs}
+    if three_x is not None:
+        m = three_x.assign(
+            rel=three_x["pred_total"] / three_x["total"] - 1,
+            continues=[(a, b) in continued for a, b in zip(three_x["model"], three_x["run"])],
+        )
+        out["anneal_to_planned_length"] = {
+            f"{model}/{'continues' if c else 'stops_at_30k'}": {"bias": float(g["rel"].mean()), "n": len(g)}
+            for (model, c), g in m.groupby(["model", "continues"])
+        }
+    kinks = []
+    for model, run in sorted(continued):
+        c = fam.wide[(fam.wide["model"] == model) & (fam.wide["run"] == run)].set_index("step")["total"]
+        if {27000, 30000, 40000} <= set(c.index):
+            before = (c[30000] - c[27000]) / np.log(30000 / 27000)
+            after = (c[40000] - c[30000]) / np.log(40000 / 30000)
+            kinks.append(
+                {"model": model, "run": run, "slope_27k_30k": float(before), "slope_30k_40k": float(after)}
+            )
+    out["kink_at_30k"] = kinks
+    betas = {}
+    for name, (lo, hi) in {"early_3k_10k": (0, 10000), "late_10k_30k": (10000, 30000)}.items():
+        f = fam.wide[(fam.wide["step"] >= lo) & (fam.wide["step"] <= hi)]
+        try:
+            law = fit_step_laws(f, "step", fam.targets, "none", DELTA, (0.05, 3.0))
+        except MixlawInputError:
+            continue
+        betas[name] = {
+            m: float(np.median(law.exps[[k["model"] == m for k in law.keys], 0]))
+            for m in sorted({k["model"] for k in law.keys}, key=fam.params.get)
+        }
+    out["early_vs_late_beta"] = betas
+    return out
+
+
 # --------------------------------------------------------------------------------------------- the run
 
 
@@ -589,8 +640,15 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
             fitted = fit_step_laws(fit_frame(fam, sc, s), "step", fam.targets, s.share, DELTA, s.bounds)
             row["regime"] = step_regime(fitted, params=fam.params, tokens_per_step=2**20)
         rows.append(row)
+    mech = {}
+    for name, fam in fams.items():
+        key = f"{name}/steps_3x"
+        p = preds.get((key, CURRENT.name))
+        sc = next((x for x in all_sc if x.key == key), None)
+        mech[name] = mechanism(fam, truth_vector(fam, sc, p) if p is not None else None)
     result = {
         "scenarios": rows,
+        "mechanism": mech,
         "selection": {
             "chosen_on": SELECTION_SCENARIO,
             "chosen": chosen.name,
