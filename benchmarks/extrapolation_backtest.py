@@ -48,7 +48,7 @@ import pandas as pd
 from mixlaw.errors import MixlawInputError
 from mixlaw.pipeline import _fit_data, fit_size_laws, fit_step_laws
 from mixlaw.runs import RunsTable, Weights, aggregate, dump_json, load_weights, read_runs
-from mixlaw.scaling import STEP_EXPONENT, step_regime
+from mixlaw.scaling import STEP_EXPONENT, late_window, step_regime
 from mixlaw.uncertainty import bootstrap_law, conformal_rank, robust_sd
 
 FILES = {"5Mix": "5mix.csv", "RedPajama": "redpajama.csv"}
@@ -273,9 +273,7 @@ def fit_frame(fam: Family, sc: Scenario, setting: StepSetting) -> pd.DataFrame:
     f = fam.wide[fam.wide["model"].isin(sc.fit_sizes) & (fam.wide["step"] <= sc.fit_max_step)]
     if sc.fit_runs is not None:
         f = f[f["run"].isin(sc.fit_runs)]
-    if setting.window is not None:
-        f = f[f["step"] >= sc.fit_max_step / setting.window - 1e-9]
-    return f
+    return f[late_window(f["step"].to_numpy(float), setting.window, last=sc.fit_max_step)]
 
 
 def size_exponent(other: Family, share: str = "all") -> np.ndarray:

@@ -12,6 +12,7 @@ from mixlaw.scaling import (
     CurveLaws,
     end_shape,
     fit_curves,
+    late_window,
     lr_areas,
     nonneg_lstsq,
     step_regime,
@@ -184,3 +185,12 @@ def test_annealing_law_recovers_a_known_schedule_law():
     assert np.allclose(again.predict(t1, t2), pred[:, None])
     with pytest.raises(MixlawInputError):
         AnnealingLaw().fit(s1[:3], s2[:3], y[None, :3])
+
+
+def test_late_window():
+    x = np.array([3, 4, 6, 9, 10, 30]) * 1000.0
+    assert late_window(x, 3.0).tolist() == [False, False, False, False, True, True]
+    assert late_window(x, 3.0, last=10000.0).tolist() == [False, True, True, True, True, True]
+    assert late_window(x, None).all()
+    with pytest.raises(MixlawInputError):
+        late_window(x, 0.5)
