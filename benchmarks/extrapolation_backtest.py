@@ -19,16 +19,20 @@ so the size law's alpha is fixed to the one fitted (shared across all curves) on
 
 Step-law settings (item 4 of issue 14): exponent bounds x sharing x fit window. The setting is CHOSEN on the
 steps_3x scenario only (lowest mean relative error) and SCORED on every other scenario; the steps_3x row of the
-chosen setting is therefore in-sample and flagged `tuned_here`. The scale-aware interval's width factor is
-calibrated on steps_3x the same way.
+chosen setting is therefore in-sample and flagged `tuned_here` (and `calibrated_here` where a row's interval
+width was calibrated on its own scenario).
 
 Metrics per scenario (weighted total): mre, bias (signed mean relative error, fractions), pairwise_accuracy over
 mixture pairs in the same (size, step) whose observed gap exceeds twice the noise estimate (checkpoint scatter of
 the observed curves around a quadratic in log step), regret (observed loss of the predicted-best mixture minus
-the observed best, nats, mean over (size, step) groups), coverage90 (today's mixing-law bootstrap interval),
+the observed best, nats, mean over (size, step) groups), coverage90 (today's interval: the mixing-law bootstrap
+of `mixlaw pipeline`, fitted on the extrapolated losses; it carries no step- or size-law uncertainty),
 gain_* for the gain over the reference mixture (the family's default: RedPajama run 999, 5Mix the Pile-like
-mixture of 1B run 999; the nearest observed mixture in each group). Scale-aware intervals: `scale_coverage90`,
-`scale_gain_coverage90`.
+mixture of 1B run 999; the nearest observed mixture in each group). Scale-aware intervals (`scale_coverage90`,
+`scale_gain_coverage90`): center = the setting's prediction, half-width = k sqrt(s^2 + noise^2) with s the
+robust spread over scale-law variants (step sharing x fit window, size exponents at the 10%/90% of the other
+family's per-mixture exponents) and checkpoint bootstraps; k is calibrated on the steps_3x scenario for step
+scenarios and on the other family's scenario of the same kind for size and both (`scale_calibrated_on`).
 """
 
 from __future__ import annotations
@@ -510,6 +514,15 @@ def mechanism(fam: Family, three_x: pd.DataFrame | None) -> dict[str, Any]:
     return out
 
 
+def calibration_source(sc: Scenario) -> str:
+    """Where the scale-aware interval's width factor of a scenario is calibrated: step scenarios on the
+    selection scenario (5Mix <= 10k -> 30k); size and both on the other family's scenario of the same kind
+    (leave-one-family-out), since no step scenario exercises the size law."""
+    if sc.kind == "steps":
+        return SELECTION_SCENARIO
+    return f"{'RedPajama' if sc.family == '5Mix' else '5Mix'}/{sc.name}"
+
+
 # --------------------------------------------------------------------------------------------- the run
 
 
@@ -578,15 +591,16 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
             spread = robust_sd(members) if len(members) >= 3 else np.zeros(len(obs))
             g_members = gains(members, groups, ref)
             g_spread = robust_sd(g_members) if len(members) >= 3 else np.zeros(len(obs))
-            if sc.key == SELECTION_SCENARIO:
-                calib_z[label] = (
+            if len(members) >= 3:
+                calib_z[(label, sc.key)] = (
                     scale_scores(obs, pred, spread, noise),
                     scale_scores(gains(obs, groups, ref), gains(pred, groups, ref), g_spread, noise * 2**0.5),
                 )
             pending.append((label, s, sc, fam, merged, obs, pred, groups, ref, noise, iv, spread, g_spread))
     for label, s, sc, fam, merged, obs, pred, groups, ref, noise, iv, spread, g_spread in pending:
-        k_loss = calibrate_factor(calib_z[label][0])
-        k_gain = calibrate_factor(calib_z[label][1])
+        source = calibration_source(sc)
+        z_loss, z_gain = calib_z.get((label, source), (np.empty(0), np.empty(0)))
+        k_loss, k_gain = calibrate_factor(z_loss), calibrate_factor(z_gain)
         half = k_loss * np.sqrt(spread**2 + noise**2)
         g_half = k_gain * np.sqrt(g_spread**2 + 2 * noise**2)
         g_pred = gains(pred, groups, ref)
@@ -623,7 +637,8 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
             "scale_gain_halfwidth90_median": float(np.nanmedian(g_half[np.isfinite(g_pred)]))
             if np.isfinite(g_pred).any()
             else None,
-            "calibrated_here": sc.key == SELECTION_SCENARIO,
+            "scale_calibrated_on": source,
+            "calibrated_here": sc.key == source,
             "mixing_law_mre": relative_errors(
                 iv["pred"][np.isfinite(iv["pred"])], obs[np.isfinite(iv["pred"])]
             )["mre"]
