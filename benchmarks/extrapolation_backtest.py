@@ -50,8 +50,10 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.pipeline import _fit_data, fit_size_laws, fit_step_laws
-from mixlaw.runs import RunsTable, Weights, aggregate, dump_json, load_weights, read_runs
+from mixlaw.extrapolation import fit_size_laws, fit_step_laws
+from mixlaw.files import dump_json
+from mixlaw.pipeline import _fit_data
+from mixlaw.runs import RunsTable, Weights, aggregate, load_weights, read_runs
 from mixlaw.scaling import STEP_EXPONENT, late_window, step_regime
 from mixlaw.uncertainty import bootstrap_law, conformal_rank, robust_sd
 
