@@ -48,11 +48,13 @@ def test_export_golden(cli, tmp_path, fmt, golden, extra):
 def _weights(fmt: str, text: str) -> list[float]:
     if fmt == "megatron":
         return [float(v) for v in text.split()[::2]]
-    if fmt in ("litgpt", "hf-datasets"):
+    if fmt in ("litgpt", "hf-datasets", "nemo2"):
         tree = ast.parse(text)
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign) and node.targets[0].id in ("WEIGHTS", "PROBABILITIES"):
                 return list(ast.literal_eval(node.value))
+            if isinstance(node, ast.Assign) and node.targets[0].id == "PATHS":
+                return [float(v) for v in ast.literal_eval(node.value)[::2]]
         raise AssertionError("no weights in the snippet")
     if fmt == "json":
         return list(json.loads(text)["weights"].values())
@@ -64,7 +66,7 @@ def _weights(fmt: str, text: str) -> list[float]:
     if fmt == "mosaic":
         return [s["proportion"] for s in data["train_loader"]["dataset"]["streams"].values()]
     if fmt == "nanotron":
-        return list(data["data_stages"][0]["data"]["dataset"]["dataset_path"].values())
+        return data["data_stages"][0]["data"]["dataset"]["dataset_weights"]
     return list(data["train"].values())
 
 

@@ -120,6 +120,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="mean tokens per document of each domain: CSV domain,avg_doc_tokens or JSON {domain: n}",
     )
+    p.add_argument(
+        "--seq-len", type=int, metavar="N", help="tokens per training sequence (litgpt block size = N + 1)"
+    )
     p.add_argument("--out", "-o", metavar="FILE", help="output file (default: stdout)")
     add_output_flags(p)
     p.set_defaults(func=cmd_export)
@@ -208,7 +211,8 @@ def _int(value: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mixlaw.export import export_mixture, load_doc_tokens, load_mixture, parse_paths
+    from mixlaw.export import export_mixture, kept_domains, load_doc_tokens, load_mixture, parse_paths
+    from mixlaw.files import read_json
 
     mixture = load_mixture(args.optimum)
     domains = list(mixture.weights)
@@ -217,7 +221,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise MixlawInputError(
             "--unit documents needs --avg-doc-tokens FILE (mean tokens per document per domain)"
         )
-    doc_tokens = load_doc_tokens(args.avg_doc_tokens, domains) if args.avg_doc_tokens else None
+    # lengths are needed only for the domains that are written (zero shares are left out)
+    doc_tokens = load_doc_tokens(args.avg_doc_tokens, kept_domains(mixture)) if args.avg_doc_tokens else None
     text, notes = export_mixture(
         mixture,
         args.format,
@@ -225,6 +230,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.unit,
         doc_tokens,
         Path(args.avg_doc_tokens).name if args.avg_doc_tokens else "--avg-doc-tokens",
+        max_epochs=_max_epochs(read_json(args.optimum, "optimum"), args.optimum),
+        seq_len=args.seq_len,
     )
     if args.out:
         out = Path(args.out)
@@ -236,3 +243,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     for note in notes:
         status(args, note)
     return 0
+
+
+def _max_epochs(data: object, source: str) -> float | None:
+    """The optimizer's epoch limit as a number (OPT.json `constraints.max_epochs`), None when not recorded."""
+    constraints = data.get("constraints") if isinstance(data, dict) else None
+    value = constraints.get("max_epochs") if isinstance(constraints, dict) else None
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+        or value == float("inf")
+    ):
+        raise MixlawInputError(f"{source}: constraints.max_epochs is {value!r}, expected a number > 0")
+    return float(value)
