@@ -214,7 +214,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from mixlaw.export import export_mixture, kept_domains, load_doc_tokens, load_mixture, parse_paths
     from mixlaw.files import read_json
 
-    mixture = load_mixture(args.optimum)
+    data = read_json(args.optimum, "optimum")
+    if isinstance(data, list):  # Olmix's result file: [{"domain": ..., "weight": ...}, ...]
+        from mixlaw.export import mixture_from_dict
+        from mixlaw.importers import olmix_weights
+
+        mixture = mixture_from_dict({"mixture": olmix_weights(data, args.optimum)}, Path(args.optimum).name)
+    else:
+        mixture = load_mixture(args.optimum)
     domains = list(mixture.weights)
     paths = parse_paths(args.paths, domains)
     if args.unit == "documents" and not args.avg_doc_tokens:
@@ -230,7 +237,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.unit,
         doc_tokens,
         Path(args.avg_doc_tokens).name if args.avg_doc_tokens else "--avg-doc-tokens",
-        max_epochs=_max_epochs(read_json(args.optimum, "optimum"), args.optimum),
+        max_epochs=_max_epochs(data, args.optimum),
         seq_len=args.seq_len,
     )
     if args.out:
