@@ -1,13 +1,16 @@
-"""Flags shared by every command that reads a runs table."""
+"""Flags shared by every command that reads a runs table (pandas is imported only when a table is read)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.fitted import FitData, prepare
-from mixlaw.runs import RunsTable, read_runs
+
+if TYPE_CHECKING:
+    from mixlaw.fitted import FitData
+    from mixlaw.runs import RunsTable
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
@@ -53,10 +56,14 @@ def _csv_list(value: str) -> list[str]:
 
 
 def load_table(args: argparse.Namespace) -> RunsTable:
+    from mixlaw.runs import read_runs
+
     return read_runs(args.runs, renormalize=args.renormalize)
 
 
 def prepare_from_args(args: argparse.Namespace, table: RunsTable | None = None) -> FitData:
+    from mixlaw.fitted import prepare
+
     table = table or load_table(args)
     if args.model is not None and args.params is not None:
         raise MixlawInputError("give --model or --params, not both")
