@@ -572,7 +572,7 @@ def _wandb_table(path: str) -> pd.DataFrame:
     frame = _drop_index_columns(read_table(path, "W&B export"))
     for column in list(frame.columns):
         values = frame[column]
-        if values.dtype != object:
+        if values.dtype != object and not pd.api.types.is_string_dtype(values):
             continue
         parsed = values.map(_dict_cell)
         present = values.notna()
