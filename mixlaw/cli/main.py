@@ -30,6 +30,9 @@ Run `mixlaw COMMAND --help` for examples."""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mixlaw.cli.common import defer_imports
+
+    defer_imports()  # pandas loads on first use: --help, laws and export start without it
     parser = argparse.ArgumentParser(
         prog="mixlaw",
         description="Data mixing laws: predict and optimize a pretraining data mixture from small proxy runs.",
