@@ -259,7 +259,7 @@ def check_names(fmt: str, domains: list[str], paths: dict[str, str]) -> None:
         if why is None and fmt in SPLITS_ON_WHITESPACE and any(c.isspace() for c in path):
             why = f"whitespace, which {fmt} splits paths on (all weights would be lost)"
         if why:
-            raise MixlawInputError(f"--paths {d}={path!r}: the path contains {why}")
+            raise MixlawInputError(f"path of domain {d!r} ({path!r}) contains {why}; give one with --paths")
 
 
 def export_mixture(
@@ -287,7 +287,7 @@ def export_mixture(
     kept_names = kept_domains(mixture)
     dropped = [d for d in mixture.weights if d not in kept_names]
     kept = {d: mixture.weights[d] for d in kept_names}
-    check_names(fmt, list(mixture.weights), dict(paths or {}))
+    check_names(fmt, list(mixture.weights), {})
     if dropped:
         notes.append(f"left out domain(s) with zero share: {', '.join(dropped)}")
     if unit == "documents":
@@ -324,6 +324,7 @@ def export_mixture(
         resolved = {d: given.get(d, DEFAULT_PATHS[fmt].format(d=d)) for d in weights}
     else:
         resolved = {d: given[d] for d in weights if d in given}
+    check_names(fmt, [], {**given, **resolved})
     if max_epochs is not None and not (isinstance(max_epochs, (int, float)) and max_epochs > 0):
         raise MixlawInputError(f"max_epochs {max_epochs!r}: expected a number > 0")
     if seq_len is not None and not (isinstance(seq_len, int) and seq_len > 0):

@@ -163,12 +163,19 @@ def test_export_refuses_names_that_change_the_file(cli, tmp_path, fmt, domain):
     assert len(err.strip().splitlines()) == 1 and repr(domain) in err
 
 
-def test_export_refuses_whitespace_paths_where_megatron_splits(cli):
+def test_export_refuses_whitespace_paths_where_megatron_splits(cli, tmp_path):
     for fmt in ("megatron", "nemo", "nemo2"):
         code, _, err = cli("export", OPT, "--format", fmt, "--paths", "web=data/my web")
-        assert code == 2 and "whitespace" in err and "web=" in err
+        assert code == 2 and "whitespace" in err and "'web'" in err
     code, _, err = cli("export", OPT, "--format", "olmo-core", "--paths", "web=data/web\nrequested_tokens: 1")
     assert code == 2 and "control" in err
+    # a placeholder path is checked too: a domain name with a space cannot reach megatron unsplit
+    spaced = tmp_path / "spaced.json"
+    spaced.write_text(json.dumps({"mixture": {"p_dm math": 0.5, "p_code": 0.5}}))
+    code, _, err = cli("export", spaced, "--format", "megatron")
+    assert code == 2 and "'dm math'" in err and "--paths" in err
+    code, _, err = cli("export", spaced, "--format", "megatron", "--paths", "dm math=data/dm_math")
+    assert code == 0, err
 
 
 def test_crafted_source_name_stays_in_its_comment(cli, tmp_path):
