@@ -252,7 +252,15 @@ def export(
     hf-datasets, nanotron, json, yaml. unit "documents" converts token shares with `avg_doc_tokens`
     (file or {domain: mean tokens per document}).
     """
-    from mixlaw.export import export_mixture, load_doc_tokens, load_mixture, mixture_from_dict
+    from mixlaw.export import (
+        export_mixture,
+        kept_domains,
+        load_doc_tokens,
+        load_mixture,
+        mixture_from_dict,
+        recorded_max_epochs,
+    )
+    from mixlaw.files import read_json
 
     if isinstance(optimum, (str, Path)):
         mixture = load_mixture(optimum)
@@ -260,20 +268,23 @@ def export(
         raw = optimum.to_dict() if hasattr(optimum, "to_dict") else optimum
         mixture = mixture_from_dict(dict(raw), "optimum")
     domains = list(mixture.weights)
+    kept = kept_domains(mixture)  # zero shares are left out and need no document length
     doc_tokens = None
     if isinstance(avg_doc_tokens, Mapping):
         doc_tokens = {str(k).removeprefix(PROPORTION_PREFIX): float(v) for k, v in avg_doc_tokens.items()}
-        missing = [d for d in domains if d not in doc_tokens]
+        missing = [d for d in kept if d not in doc_tokens]
         if missing:
             raise MixlawInputError(f"avg_doc_tokens: no mean document length for {', '.join(missing)}")
     elif avg_doc_tokens is not None:
-        doc_tokens = load_doc_tokens(avg_doc_tokens, domains)
+        doc_tokens = load_doc_tokens(avg_doc_tokens, kept)
     unknown = sorted(set(paths or {}) - set(domains))
     if unknown:
         raise MixlawInputError(
             f"paths: unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(domains)}"
         )
-    text, notes = export_mixture(mixture, format, dict(paths or {}), unit, doc_tokens)
+    data = read_json(optimum, "optimum") if isinstance(optimum, (str, Path)) else raw
+    max_epochs = recorded_max_epochs(data, str(optimum) if isinstance(optimum, (str, Path)) else "optimum")
+    text, notes = export_mixture(mixture, format, dict(paths or {}), unit, doc_tokens, max_epochs=max_epochs)
     for note in notes:
         log.info("%s", note)
     if out is not None:

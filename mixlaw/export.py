@@ -232,6 +232,22 @@ def kept_domains(mixture: Mixture) -> list[str]:
     return [d for d, w in mixture.weights.items() if round(w, DECIMALS) != 0]
 
 
+def recorded_max_epochs(data: object, source: str) -> float | None:
+    """The optimizer's epoch limit as a number (OPT.json `constraints.max_epochs`), None when not recorded."""
+    constraints = data.get("constraints") if isinstance(data, dict) else None
+    value = constraints.get("max_epochs") if isinstance(constraints, dict) else None
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+        or value == float("inf")
+    ):
+        raise MixlawInputError(f"{source}: constraints.max_epochs is {value!r}, expected a number > 0")
+    return float(value)
+
+
 def _unsafe(text: str, extra: str = "") -> str | None:
     """Why `text` cannot be written verbatim into a config or code file, or None if it can."""
     for ch in text:

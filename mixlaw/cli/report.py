@@ -211,7 +211,14 @@ def _int(value: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mixlaw.export import export_mixture, kept_domains, load_doc_tokens, load_mixture, parse_paths
+    from mixlaw.export import (
+        export_mixture,
+        kept_domains,
+        load_doc_tokens,
+        load_mixture,
+        parse_paths,
+        recorded_max_epochs,
+    )
     from mixlaw.files import read_json
 
     data = read_json(args.optimum, "optimum")
@@ -237,7 +244,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.unit,
         doc_tokens,
         Path(args.avg_doc_tokens).name if args.avg_doc_tokens else "--avg-doc-tokens",
-        max_epochs=_max_epochs(data, args.optimum),
+        max_epochs=recorded_max_epochs(data, args.optimum),
         seq_len=args.seq_len,
     )
     if args.out:
@@ -250,19 +257,3 @@ def cmd_export(args: argparse.Namespace) -> int:
     for note in notes:
         status(args, note)
     return 0
-
-
-def _max_epochs(data: object, source: str) -> float | None:
-    """The optimizer's epoch limit as a number (OPT.json `constraints.max_epochs`), None when not recorded."""
-    constraints = data.get("constraints") if isinstance(data, dict) else None
-    value = constraints.get("max_epochs") if isinstance(constraints, dict) else None
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not value > 0
-        or value == float("inf")
-    ):
-        raise MixlawInputError(f"{source}: constraints.max_epochs is {value!r}, expected a number > 0")
-    return float(value)
