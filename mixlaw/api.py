@@ -252,21 +252,24 @@ def export(
     hf-datasets, nanotron, json, yaml. unit "documents" converts token shares with `avg_doc_tokens`
     (file or {domain: mean tokens per document}).
     """
+    from mixlaw.files import read_json
+
     if isinstance(optimum, (str, Path)):
         mixture = _export_module.load_mixture(optimum)
     else:
         raw = optimum.to_dict() if hasattr(optimum, "to_dict") else optimum
         mixture = _export_module.mixture_from_dict(dict(raw), "optimum")
     domains = list(mixture.weights)
+    kept = _export_module.kept_domains(mixture)  # zero shares are left out and need no document length
     doc_tokens = None
     if isinstance(avg_doc_tokens, Mapping):
         known = Domains(domains)
         doc_tokens = {known.find(str(k)) or strip_prefix(str(k)): float(v) for k, v in avg_doc_tokens.items()}
-        missing = [d for d in domains if d not in doc_tokens]
+        missing = [d for d in kept if d not in doc_tokens]
         if missing:
             raise MixlawInputError(f"avg_doc_tokens: no mean document length for {', '.join(missing)}")
     elif avg_doc_tokens is not None:
-        doc_tokens = _export_module.load_doc_tokens(avg_doc_tokens, domains)
+        doc_tokens = _export_module.load_doc_tokens(avg_doc_tokens, kept)
     known = Domains(domains)
     unknown = sorted(d for d in paths or {} if known.find(str(d)) is None)
     if unknown:
@@ -274,7 +277,13 @@ def export(
             f"paths: unknown domain(s) {', '.join(unknown)}; the mixture has {', '.join(domains)}"
         )
     paths = {known.find(str(d)): p for d, p in (paths or {}).items()}
-    text, notes = _export_module.export_mixture(mixture, format, paths, unit, doc_tokens)
+    data = read_json(optimum, "optimum") if isinstance(optimum, (str, Path)) else raw
+    max_epochs = _export_module.recorded_max_epochs(
+        data, str(optimum) if isinstance(optimum, (str, Path)) else "optimum"
+    )
+    text, notes = _export_module.export_mixture(
+        mixture, format, paths, unit, doc_tokens, max_epochs=max_epochs
+    )
     for note in notes:
         log.info("%s", note)
     if out is not None:

@@ -7,23 +7,29 @@ The law's mixture is a share of training *tokens*. Frameworks differ in what a w
 | format      | a weight is a share of ...                              | written as                      |
 |-------------|---------------------------------------------------------|---------------------------------|
 | megatron    | samples of seq_len tokens (= tokens)                    | `--data-path`/`--data-args-path` list |
-| nemo        | samples of seq_len tokens (= tokens)                    | `model.data.data_prefix` YAML   |
-| nanotron    | samples of seq_len+1 tokens (= tokens)                  | `data_stages[].data.dataset.dataset_path` YAML |
-| olmo-core   | tokens (`target_ratio`, must sum to 1)                  | `source_list` YAML              |
+| nemo        | samples of seq_len tokens (= tokens)                    | `model.data.data_prefix` YAML (NeMo <= 2.5) |
+| nemo2       | samples of seq_len tokens (= tokens)                    | Python `PreTrainingDataModule(paths=...)` (NeMo 2.x) |
+| nanotron    | samples of seq_len+1 tokens (= tokens)                  | `data_stages[].data.dataset.dataset_folder` + `dataset_weights` YAML |
+| olmo-core   | tokens (`target_ratio`, must sum to 1)                  | `source_list` YAML (+ `max_repetition_ratio`) |
 | litgpt      | examples of each litdata StreamingDataset               | Python `CombinedStreamingDataset` |
 | mosaic      | samples of each stream (`proportion`)                   | llm-foundry `train_loader` YAML |
 | hf-datasets | examples (`interleave_datasets(probabilities=...)`)     | Python snippet                  |
-| json, yaml  | generic (yaml: RegMix-style `train:` mapping)           | JSON / YAML                     |
+| json, yaml  | generic (yaml: RegMix `train:`/`valid:` file prefixes)  | JSON / YAML                     |
 
 Token-level frameworks always get token shares. Example-level samplers (litgpt, mosaic, hf-datasets) get token
 shares by default, which is exact when every example is a fixed-length token block (litdata `TokensLoader`,
 packed MDS shards); with `unit="documents"` the token shares are converted to document shares with each
 domain's mean document length: w_doc[d] is proportional to share[d] / mean_tokens_per_doc[d].
+
+Every domain name and path is checked before anything is written (`check_names`): a name that could end a
+comment, a string or a line (control characters, quotes, `#`) is refused, and so is whitespace in a path of a
+format that splits on it (megatron, nemo), so a crafted runs table cannot add code or keys to the output.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -38,12 +44,24 @@ from mixlaw.runs import read_table
 from mixlaw.version import __version__
 
 DECIMALS = 6
-TOKEN_FORMATS = ("megatron", "nemo", "nanotron", "olmo-core")
+TOKEN_FORMATS = ("megatron", "nemo", "nemo2", "nanotron", "olmo-core")
 EXAMPLE_FORMATS = ("litgpt", "mosaic", "hf-datasets")
-FORMATS = ("megatron", "nemo", "olmo-core", "litgpt", "mosaic", "hf-datasets", "nanotron", "json", "yaml")
+FORMATS = (
+    "megatron",
+    "nemo",
+    "olmo-core",
+    "litgpt",
+    "mosaic",
+    "hf-datasets",
+    "nanotron",
+    "json",
+    "yaml",
+    "nemo2",
+)
 EXTENSIONS = {
     "megatron": "txt",
     "nemo": "yaml",
+    "nemo2": "py",
     "olmo-core": "yaml",
     "litgpt": "py",
     "mosaic": "yaml",
@@ -56,7 +74,8 @@ EXTENSIONS = {
 DEFAULT_PATHS = {
     "megatron": "data/{d}_text_document",
     "nemo": "data/{d}_text_document",
-    "nanotron": "datasets/{d}_input_ids.npy",
+    "nemo2": "data/{d}_text_document",
+    "nanotron": "datasets/{d}",
     "olmo-core": "data/{d}/*.npy",
     "litgpt": "data/{d}",
     "mosaic": "data/{d}",
@@ -65,9 +84,28 @@ DEFAULT_PATHS = {
 SEMANTICS = {
     "megatron": "Megatron blends samples of seq_len tokens, so these weights are token shares",
     "nemo": "NeMo (Megatron datasets) blends samples of seq_len tokens, so these weights are token shares",
+    "nemo2": "NeMo (Megatron datasets) blends samples of seq_len tokens, so these weights are token shares",
     "nanotron": "Nanosets blend samples of sequence_length+1 tokens, so these weights are token shares",
     "olmo-core": "olmo-core target_ratio is a fraction of tokens",
 }
+# The release whose own loader was run on each format's output (tests/test_export.py, docs/report-and-export.md).
+LOADED_BY = {
+    "megatron": "megatron-core 0.16.1 (megatron.core.datasets.utils.get_blend_from_list)",
+    "nemo": "NeMo <= 2.5 (model.data.data_prefix; NeMo 2.6+ dropped the key: use --format nemo2)",
+    "nemo2": "NeMo 2.x (nemo.collections.llm.gpt.data.PreTrainingDataModule(paths=...); "
+    "blend parsed by megatron-core 0.16.1 get_blend_from_list)",
+    "nanotron": "nanotron main since PR #228, Sept 2024 (NanosetDatasetsArgs dataset_folder + dataset_weights; "
+    "the PyPI release 0.4 predates it)",
+    "olmo-core": "ai2-olmo-core 3.0.0 (olmo_core.data.source_mixture.SourceMixtureList)",
+    "litgpt": "litdata 0.2.76 (litdata.streaming.CombinedStreamingDataset)",
+    "mosaic": "mosaicml-streaming 0.13.0 (streaming.Stream proportion, llm-foundry train_loader)",
+    "hf-datasets": "datasets 5.2.0 (datasets.interleave_datasets)",
+    "yaml": "RegMix model_training/pretrain/tinyllama.py --data_yaml_file (keys are file prefixes)",
+}
+# Formats whose consumer splits a data path on whitespace (megatron's --data-args-path, NeMo's blend list).
+SPLITS_ON_WHITESPACE = ("megatron", "nemo", "nemo2")
+UNSAFE_IN_NAMES = "'\"`#\\"
+REGMIX_TRAIN, REGMIX_VALID = "train_", "valid_"
 
 
 @dataclass(frozen=True)
@@ -175,6 +213,57 @@ def to_documents(weights: dict[str, float], doc_tokens: dict[str, float]) -> dic
     return {d: v / total for d, v in raw.items()}
 
 
+def kept_domains(mixture: Mixture) -> list[str]:
+    """Domains whose share survives rounding to DECIMALS (the others are left out of every export)."""
+    return [d for d, w in mixture.weights.items() if round(w, DECIMALS) != 0]
+
+
+def recorded_max_epochs(data: object, source: str) -> float | None:
+    """The optimizer's epoch limit as a number (OPT.json `constraints.max_epochs`), None when not recorded."""
+    constraints = data.get("constraints") if isinstance(data, dict) else None
+    value = constraints.get("max_epochs") if isinstance(constraints, dict) else None
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+        or value == float("inf")
+    ):
+        raise MixlawInputError(f"{source}: constraints.max_epochs is {value!r}, expected a number > 0")
+    return float(value)
+
+
+def _unsafe(text: str, extra: str = "") -> str | None:
+    """Why `text` cannot be written verbatim into a config or code file, or None if it can."""
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"a control or line-break character {ch!r}"
+        if ch in UNSAFE_IN_NAMES:
+            return f"the character {ch!r} (quote, backslash or comment start)"
+        if ch in extra:
+            return f"the character {ch!r}"
+    if text != text.strip():
+        return "leading or trailing whitespace"
+    return None
+
+
+def check_names(fmt: str, domains: list[str], paths: dict[str, str]) -> None:
+    """Refuse a domain name or path that would change the meaning of the file written for `fmt`."""
+    for d in domains:
+        why = _unsafe(d)
+        if why:
+            raise MixlawInputError(
+                f"domain {d!r}: its name contains {why}; rename the p_ column to export it"
+            )
+    for d, path in paths.items():
+        why = next((f"a control or line-break character {c!r}" for c in path if not c.isprintable()), None)
+        if why is None and fmt in SPLITS_ON_WHITESPACE and any(c.isspace() for c in path):
+            why = f"whitespace, which {fmt} splits paths on (all weights would be lost)"
+        if why:
+            raise MixlawInputError(f"path of domain {d!r} ({path!r}) contains {why}; give one with --paths")
+
+
 def export_mixture(
     mixture: OptimumMixture,
     fmt: str,
@@ -182,8 +271,13 @@ def export_mixture(
     unit: str | None = None,
     doc_tokens: dict[str, float] | None = None,
     doc_tokens_source: str = "--avg-doc-tokens",
+    max_epochs: float | None = None,
+    seq_len: int | None = None,
 ) -> tuple[str, list[str]]:
-    """The config text for `fmt` and notes saying what the weights mean (and what was converted or assumed)."""
+    """The config text for `fmt` and notes saying what the weights mean (and what was converted or assumed).
+
+    `max_epochs` is the optimizer's epoch limit (OPT.json `constraints.max_epochs`): olmo-core gets it as
+    `max_repetition_ratio`. `seq_len` (tokens per training sequence) sets litgpt's block size."""
     if fmt not in FORMATS:
         raise MixlawInputError(f"unknown export format {fmt!r}; available: {', '.join(FORMATS)}")
     unit = unit or ("documents" if doc_tokens is not None and fmt not in TOKEN_FORMATS else "tokens")
@@ -192,8 +286,10 @@ def export_mixture(
     notes: list[str] = []
     if fmt in TOKEN_FORMATS and unit == "documents":
         raise MixlawInputError(f"--unit documents does not apply to {fmt}: {SEMANTICS[fmt]}")
-    dropped = [d for d, w in mixture.weights.items() if round(w, DECIMALS) == 0]
-    kept = {d: w for d, w in mixture.weights.items() if d not in dropped}
+    kept_names = kept_domains(mixture)
+    dropped = [d for d in mixture.weights if d not in kept_names]
+    kept = {d: mixture.weights[d] for d in kept_names}
+    check_names(fmt, list(mixture.weights), {})
     if dropped:
         notes.append(f"left out domain(s) with zero share: {', '.join(dropped)}")
     if unit == "documents":
@@ -230,8 +326,23 @@ def export_mixture(
         resolved = {d: given.get(d, DEFAULT_PATHS[fmt].format(d=d)) for d in weights}
     else:
         resolved = {d: given[d] for d in weights if d in given}
-    context = _Context(mixture, fmt, unit, weights, resolved, notes)
+    check_names(fmt, [], {**given, **resolved})
+    if max_epochs is not None and not (isinstance(max_epochs, (int, float)) and max_epochs > 0):
+        raise MixlawInputError(f"max_epochs {max_epochs!r}: expected a number > 0")
+    if seq_len is not None and not (isinstance(seq_len, int) and seq_len > 0):
+        raise MixlawInputError(f"--seq-len {seq_len!r}: expected an integer > 0")
+    context = _Context(mixture, fmt, unit, weights, resolved, notes, max_epochs, seq_len)
     return WRITERS[fmt](context), notes
+
+
+def _one_line(text: str) -> str:
+    """`text` with every control or line-break character escaped, so it cannot end a comment line."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch)[0] in "CZ" and ch != " "
+        else ch
+        for ch in text
+    )
 
 
 @dataclass
@@ -242,12 +353,16 @@ class _Context:
     weights: dict[str, float]
     paths: dict[str, str]
     notes: list[str]
+    max_epochs: float | None = None
+    seq_len: int | None = None
 
-    def header(self, comment: str = "#") -> str:
+    def header(self, comment: str = "#", extra: tuple[str, ...] = ()) -> str:
         lines = [
             f"Data mixture for {self.fmt}, exported by mixlaw {__version__} from {self.mixture.source}.",
-            *self.notes,
         ]
+        if self.fmt in LOADED_BY:
+            lines.append(f"Checked with {LOADED_BY[self.fmt]}.")
+        lines += [*self.notes, *extra]
         total = self.mixture.predicted.get("total")
         if total is not None:
             line = f"Predicted total validation loss at this mixture: {total:.4f}"
@@ -255,7 +370,7 @@ class _Context:
             if base is not None:
                 line += f" (baseline {base:.4f})"
             lines.append(line)
-        return "\n".join(f"{comment} {line}" for line in lines) + "\n"
+        return "\n".join(f"{comment} {_one_line(line)}" for line in lines) + "\n"
 
 
 def _num(w: float) -> str:
@@ -267,7 +382,8 @@ def _yaml(data) -> str:
 
 
 def _megatron(c: _Context) -> str:
-    # The content of a --data-args-path file (whitespace-separated "weight prefix ..."); also pastes after --data-path.
+    # The content of a --data-args-path file (whitespace-separated "weight prefix ..."); also pastes after
+    # --data-path. No header: Megatron splits the whole file on whitespace, so a comment would become a path.
     return " ".join(f"{_num(w)} {c.paths[d]}" for d, w in c.weights.items()) + "\n"
 
 
@@ -278,9 +394,38 @@ def _nemo(c: _Context) -> str:
     return c.header() + _yaml({"model": {"data": {"data_prefix": prefix}}})
 
 
+def _nemo2(c: _Context) -> str:
+    items = "\n".join(f"    {_num(w)!r}, {c.paths[d]!r},  # {d}" for d, w in c.weights.items())
+    return c.header() + (
+        "from nemo.collections.llm.gpt.data import PreTrainingDataModule\n\n"
+        "# NeMo 2.x takes the blend as a flat [weight, prefix, ...] list (megatron-core get_blend_from_list).\n"
+        "PATHS = [\n" + items + "\n]\n\n"
+        "\n"
+        "def data_module(**kwargs) -> PreTrainingDataModule:\n"
+        '    """The mixture as a NeMo 2.x data module; kwargs: seq_length, tokenizer, global_batch_size, ..."""\n'
+        "    return PreTrainingDataModule(paths=PATHS, **kwargs)\n"
+    )
+
+
 def _olmo_core(c: _Context) -> str:
-    sources = [{"source_name": d, "target_ratio": w, "paths": [c.paths[d]]} for d, w in c.weights.items()]
-    return c.header() + _yaml({"source_list": {"sources": sources}})
+    sources = []
+    for d, w in c.weights.items():
+        source = {"source_name": d, "target_ratio": w, "paths": [c.paths[d]]}
+        if c.max_epochs is not None and c.max_epochs > 1:
+            source["max_repetition_ratio"] = float(c.max_epochs)
+        sources.append(source)
+    extra = (
+        "This is the source_list of olmo_core.data.source_mixture.SourceMixtureDatasetConfig: "
+        "SourceMixtureDatasetConfig(source_list=SourceMixtureList.from_dict(this['source_list']), "
+        "requested_tokens=..., global_batch_size=...) inside NumpyFSLDatasetConfig(source_mixture_config=...).",
+    )
+    if c.max_epochs is not None:
+        extra += (
+            f"max_repetition_ratio {c.max_epochs:g} is the optimizer's epoch limit (OPT.json "
+            "constraints.max_epochs)"
+            + (" (1 is olmo-core's default, so it is not written)" if c.max_epochs <= 1 else ""),
+        )
+    return c.header(extra=extra) + _yaml({"source_list": {"sources": sources}})
 
 
 def _nanotron(c: _Context) -> str:
@@ -290,10 +435,15 @@ def _nanotron(c: _Context) -> str:
         "data": {
             "seed": 1234,
             "num_loading_workers": 0,
-            "dataset": {"dataset_path": {c.paths[d]: w for d, w in c.weights.items()}},
+            "dataset": {
+                "dataset_folder": [c.paths[d] for d in c.weights],
+                "dataset_weights": list(c.weights.values()),
+            },
         },
     }
-    return c.header() + _yaml({"data_stages": [stage]})
+    return c.header(extra=("dataset_folder entries are datatrove-tokenized folders",)) + _yaml(
+        {"data_stages": [stage]}
+    )
 
 
 def _mosaic(c: _Context) -> str:
@@ -308,10 +458,16 @@ def _mosaic(c: _Context) -> str:
 def _litgpt(c: _Context) -> str:
     dirs = "\n".join(f"    {c.paths[d]!r},  # {d}" for d in c.weights)
     weights = ", ".join(_num(w) for w in c.weights.values()) + ("," if len(c.weights) == 1 else "")
+    if c.seq_len is None:
+        block = "BLOCK_SIZE = 2049  # seq_len + 1 (placeholder: pass --seq-len to set it)\n"
+    else:
+        block = f"BLOCK_SIZE = {c.seq_len + 1}  # seq_len + 1\n"
     return c.header() + (
         "from litdata.streaming import CombinedStreamingDataset, StreamingDataset, TokensLoader\n\n"
-        "BLOCK_SIZE = 2049  # seq_len + 1; set to your model's\n"
-        "INPUT_DIRS = [\n" + dirs + "\n]\n"
+        + block
+        + "INPUT_DIRS = [\n"
+        + dirs
+        + "\n]\n"
         f"WEIGHTS = ({weights})\n\n"
         "train_dataset = CombinedStreamingDataset(\n"
         "    datasets=[StreamingDataset(input_dir=d, item_loader=TokensLoader(block_size=BLOCK_SIZE), shuffle=True)\n"
@@ -351,14 +507,24 @@ def _json(c: _Context) -> str:
     return json.dumps(out, indent=2) + "\n"
 
 
+def regmix_prefix(domain: str, kind: str = REGMIX_TRAIN) -> str:
+    """RegMix's file prefix of a domain: `train_<domain>` (a name that already has the prefix keeps it)."""
+    return domain if domain.startswith(kind) else kind + domain.removeprefix(REGMIX_TRAIN)
+
+
 def _regmix_yaml(c: _Context) -> str:
-    # RegMix-style exchange format: train: {domain (or path): weight}.
-    return c.header() + _yaml({"train": {c.paths.get(d, d): w for d, w in c.weights.items()}})
+    # RegMix's data_yaml_file: train: {file prefix: weight}, valid: {file prefix: weight}. Its loader deletes
+    # both keys unconditionally and globs f"{prefix}*" in the data folder, so keys are `train_<domain>` prefixes.
+    train = {c.paths.get(d, regmix_prefix(d)): w for d, w in c.weights.items()}
+    valid_names = [v for v in c.mixture.predicted if v not in ("total", "objective")] or list(c.weights)
+    valid = {regmix_prefix(v, REGMIX_VALID): 1.0 for v in valid_names if not _unsafe(v)}
+    return c.header() + _yaml({"train": train, "valid": valid})
 
 
 WRITERS: dict[str, Callable[[_Context], str]] = {
     "megatron": _megatron,
     "nemo": _nemo,
+    "nemo2": _nemo2,
     "olmo-core": _olmo_core,
     "litgpt": _litgpt,
     "mosaic": _mosaic,

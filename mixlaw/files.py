@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import json
 import math
@@ -54,15 +53,23 @@ def locked(path: str | Path, busy: str | None = None) -> Iterator[None]:
     """Hold an exclusive lock on the lock file `path` for the block (released if the process dies).
 
     With `busy`, do not wait: if another process holds the lock, raise MixlawInputError(busy) (a folder that a
-    second `mixlaw run` or sweep must not share). Without it, wait for the lock (a cache built once)."""
+    second `mixlaw run` or sweep must not share). Without it, wait for the lock (a cache built once).
+    Portable (`filelock`: flock on POSIX, msvcrt on Windows)."""
+    from filelock import FileLock, Timeout
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy else 0))
-        except BlockingIOError:
-            raise MixlawInputError(busy) from None
+    # thread_local=False and is_singleton=False: every call is its own lock, so a second holder in the same
+    # process is refused exactly like one in another process.
+    lock = FileLock(path, timeout=0 if busy else -1, thread_local=False, is_singleton=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise MixlawInputError(busy) from None
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def read_json(path: str | Path, what: str) -> Any:

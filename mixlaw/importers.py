@@ -4,13 +4,19 @@
     import_olmix("ratios.csv", "metrics.csv")            # Olmix: run,name,index,<domain>... + run,...,<metric>...
     import_mixinglaws(["70M.txt"], domains=[...])        # Data Mixing Laws raw logs: checkpoint_path valid_file loss
     import_wandb("export.csv", mixture_prefix=..., loss_prefix=...)   # Weights & Biases CSV export
+    read_olmix_mixture("result.json")                     # Olmix's result: [{"domain": d, "weight": w}, ...]
 
 Every importer returns a validated runs frame (`validate_runs`) and raises `MixlawInputError` with a one-line
-message naming the file, line and column for malformed input.
+message naming the file, line and column for malformed input. Text cells that a spreadsheet would run as a
+formula (beginning with `=`, `+`, `-`, `@`, tab or carriage return and not a number) are neutralized with a
+leading `'` (`neutralize_formulas`), and `check_output_path` keeps CSV in `.csv`, Parquet in `.parquet` and
+JSONL in `.jsonl` files.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
 import re
 from pathlib import Path
@@ -19,12 +25,65 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.mixture import OLMIX_SUM_TOLERANCE, olmix_shares
 from mixlaw.mixture import column as p_column
 from mixlaw.runs import read_table, validate_runs
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("regmix", "olmix", "mixinglaws", "wandb")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+OUTPUT_SUFFIXES = {
+    ".csv": "CSV",
+    ".parquet": "Parquet",
+    ".pq": "Parquet",
+    ".jsonl": "JSONL",
+    ".ndjson": "JSONL",
+}
+
+
+def check_output_path(path: str | Path) -> str:
+    """The runs-table format of an output path by its extension; any other extension is an error (so a CSV
+    never lands in a `.xlsx` that a spreadsheet would open as a workbook)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise MixlawInputError(
+            f"--out {path}: unknown extension {suffix or '(none)'!r}; write a runs table to .csv, .parquet "
+            "or .jsonl"
+        )
+    return OUTPUT_SUFFIXES[suffix]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def neutralize_formulas(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Prefix `'` to text cells that a spreadsheet would evaluate as a formula (not numbers like -1.5)."""
+    out = frame.copy()
+    changed = 0
+    for column in out.columns:
+        if out[column].dtype != object and not pd.api.types.is_string_dtype(out[column]):
+            continue
+        values = out[column]
+        text = values.astype(str)
+        risky = values.notna() & text.str.startswith(FORMULA_STARTS) & ~text.map(_is_number)
+        if risky.any():
+            changed += int(risky.sum())
+            out[column] = values.where(~risky, "'" + text)
+    if changed:
+        log.warning(
+            "%s: neutralized %d cell(s) that begin like a spreadsheet formula (prefixed with ')",
+            source,
+            changed,
+        )
+    return out
+
+
 SIZE_PREFIX = re.compile(r"^(\d+(?:\.\d+)?[KMBT])", re.IGNORECASE)
 
 
@@ -46,6 +105,11 @@ def _require(frame: pd.DataFrame, columns: list[str], source: str, hint: str = "
             f"{source}: missing column(s) {', '.join(missing)}{hint} "
             f"(have: {', '.join(map(str, frame.columns[:12]))}{' ...' if len(frame.columns) > 12 else ''})"
         )
+
+
+def _drop_index_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop the index column pandas writes with `to_csv()` (read back as `Unnamed: 0`), as Olmix does."""
+    return frame[[c for c in frame.columns if not str(c).startswith("Unnamed")]]
 
 
 def _unique_key(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
@@ -153,7 +217,7 @@ def import_regmix(
         {d: joined[c] for d, c in metric.items()},
         _constants(model, step, tokens_per_step),
     )
-    return validate_runs(frame, f"{mixture_csv}+{loss_csv}", renormalize)
+    return validate_runs(neutralize_formulas(frame, mixture_csv), f"{mixture_csv}+{loss_csv}", renormalize)
 
 
 # ------------------------------------------------------------------------------------------ Olmix
@@ -171,8 +235,8 @@ def import_olmix(
 ) -> pd.DataFrame:
     """Olmix's `ratios.csv` (`run,name,index,<domain>...`) joined on `run` (or `run_id`) to `metrics.csv`
     (`run,name,index,<metric>...`); every metric becomes a validation domain (lower is better, e.g. BPB)."""
-    ratios = read_table(ratios_csv, "Olmix ratios CSV")
-    metrics = read_table(metrics_csv, "Olmix metrics CSV")
+    ratios = _drop_index_columns(read_table(ratios_csv, "Olmix ratios CSV"))
+    metrics = _drop_index_columns(read_table(metrics_csv, "Olmix metrics CSV"))
     key = "run" if "run" in ratios.columns else "run_id"
     _require(ratios, [key], ratios_csv, " (the join key: run or run_id)")
     _require(metrics, [key], metrics_csv, " (the join key: run or run_id)")
@@ -184,6 +248,17 @@ def import_olmix(
         raise MixlawInputError(f"{metrics_csv}: no metric columns besides {', '.join(OLMIX_META)}")
     for c in domains:
         ratios[c] = _numeric(ratios, c, ratios_csv)
+    sums = ratios[domains].sum(axis=1)
+    off = (sums - 1).abs()
+    if not renormalize and ((off > 1e-6) & (off <= OLMIX_SUM_TOLERANCE)).any():
+        log.warning(
+            "%s: rescaled %d mixture(s) whose ratios sum to within %g of 1 (Olmix's tolerance)",
+            ratios_csv,
+            int(((off > 1e-6) & (off <= OLMIX_SUM_TOLERANCE)).sum()),
+            OLMIX_SUM_TOLERANCE,
+        )
+        near = off <= OLMIX_SUM_TOLERANCE
+        ratios.loc[near, domains] = ratios.loc[near, domains].div(sums[near], axis=0)
     for c in names:
         metrics[c] = _numeric(metrics, c, metrics_csv, allow_missing=True)
     joined = _join(ratios[[key] + domains], metrics[[key] + names], key, ratios_csv, metrics_csv)
@@ -194,7 +269,14 @@ def import_olmix(
         {m: joined[m if m not in domains else m + "_loss"] for m in names},
         _constants(model, step, tokens_per_step),
     )
-    return validate_runs(frame, f"{ratios_csv}+{metrics_csv}", renormalize)
+    return validate_runs(neutralize_formulas(frame, ratios_csv), f"{ratios_csv}+{metrics_csv}", renormalize)
+
+
+def read_olmix_mixture(path: str | Path) -> dict[str, float]:
+    """Olmix's result file (JSON list of `{domain, weight}`) as {domain: share of tokens}."""
+    from mixlaw.files import read_json
+
+    return olmix_shares(read_json(path, "Olmix result"), str(path))
 
 
 # ------------------------------------------------------------------------------------------ Data Mixing Laws logs
@@ -221,17 +303,24 @@ def import_mixinglaws(
     model: str | None = None,
     tokens_per_step: float | None = None,
     renormalize: bool = False,
+    base_mixture: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """The Data Mixing Laws paper's raw loss logs: whitespace-separated lines `checkpoint_path valid_file loss`.
 
     Checkpoint names carry run, proportions (in `domains` order; the names carry no domain names) and step;
     the model size comes from the name's prefix (`70M_...`) or `model` (which overrides it; needed for names
-    without a prefix). The validation domain is `valid_file.split('.')[-2]`. Step directories named `last`
-    are skipped with a warning."""
+    without a prefix). The validation domain is the file name without its extension and `valid` parts
+    (`pythia-pile.valid.Github.bin` -> Github, `starcoder.python.valid.bin` -> python). Step directories named
+    `last` are skipped with a warning.
+
+    A checkpoint name without proportions or step (the `ct` logs' base model, `.../pythia_70m_step20000`) is
+    the base run: run `base`, step 0, mixture `base_mixture` (default: all on the first domain, as the paper's
+    base Pythia was trained on the Pile alone), model label that of the other lines."""
     if not domains:
         raise MixlawInputError("the paper's raw logs need --domains (checkpoint names carry no domain names)")
+    base = _base_mixture(base_mixture, domains)
     rows = []
-    skipped_last = 0
+    skipped_last = base_lines = 0
     for path in paths:
         p = Path(path)
         if not p.exists():
@@ -257,6 +346,15 @@ def import_mixinglaws(
             if step == "last":
                 skipped_last += 1
                 continue
+            if not props and not step.isdigit():
+                base_lines += 1
+                row = {"run": "base", "model": model, "step": 0}
+                if tokens_per_step:
+                    row["tokens"] = 0.0
+                row.update({p_column(d): base[d] for d in domains})
+                row.update({"valid_domain": valid_name(valid_file), "loss": _loss(loss, where)})
+                rows.append(row)
+                continue
             if len(props) != len(domains):
                 raise MixlawInputError(
                     f"{where}: checkpoint name has {len(props)} proportions, --domains gives "
@@ -270,18 +368,14 @@ def import_mixinglaws(
                 step_value = int(step)
             except ValueError:
                 raise MixlawInputError(f"{where}: step {step!r} is not an integer") from None
-            try:
-                loss_value = float(loss)
-            except ValueError:
-                raise MixlawInputError(f"{where}: non-numeric loss {loss!r}") from None
+            loss_value = _loss(loss, where)
             label = model or size
             if label is None:
                 raise MixlawInputError(
                     f"{where}: checkpoint name {checkpoint.rstrip('/').split('/')[-2]!r} has no "
                     "size prefix; pass --model"
                 )
-            parts = valid_file.split(".")
-            valid = parts[-2] if len(parts) >= 2 else valid_file
+            valid = valid_name(valid_file)
             row = {"run": run, "model": label, "step": step_value}
             if tokens_per_step:
                 row["tokens"] = step_value * tokens_per_step
@@ -293,11 +387,51 @@ def import_mixinglaws(
     if not rows:
         raise MixlawInputError(f"{', '.join(paths)}: no loss lines")
     frame = pd.DataFrame(rows)
+    if base_lines:
+        labels = sorted(set(frame.loc[frame["run"] != "base", "model"].dropna()))
+        if model is None and len(labels) != 1:
+            raise MixlawInputError(
+                f"{', '.join(paths)}: {base_lines} base-model line(s) and model sizes "
+                f"{', '.join(labels) or '(none)'}: pass --model"
+            )
+        frame.loc[frame["run"] == "base", "model"] = model or labels[0]
+        log.warning(
+            "mapped %d base-model line(s) to run 'base' at step 0 with mixture %s",
+            base_lines,
+            ", ".join(f"{p_column(d)}={v:g}" for d, v in base.items()),
+        )
     dup = frame.duplicated()
     if dup.any():
         log.warning("dropped %d exact duplicate line(s)", int(dup.sum()))
         frame = frame[~dup]
-    return validate_runs(frame.reset_index(drop=True), ", ".join(paths), renormalize)
+    source = ", ".join(paths)
+    return validate_runs(neutralize_formulas(frame.reset_index(drop=True), source), source, renormalize)
+
+
+def valid_name(valid_file: str) -> str:
+    """Validation domain of a log's validation file: its name without extension and `valid` parts."""
+    name = valid_file.rstrip("/").split("/")[-1]
+    parts = name.split(".")
+    if len(parts) > 1:
+        parts = parts[:-1]  # the extension (.bin)
+    kept = [p for p in parts if p.lower() not in ("valid", "validation", "val")]
+    return kept[-1] if kept else name
+
+
+def _loss(text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise MixlawInputError(f"{where}: non-numeric loss {text!r}") from None
+
+
+def _base_mixture(given: dict[str, float] | None, domains: list[str]) -> dict[str, float]:
+    if given is None:
+        return {d: float(i == 0) for i, d in enumerate(domains)}
+    unknown = [d for d in given if d not in domains]
+    if unknown:
+        raise MixlawInputError(f"base mixture: unknown domain(s) {', '.join(unknown)}")
+    return {d: float(given.get(d, 0.0)) for d in domains}
 
 
 # ------------------------------------------------------------------------------------------ Weights & Biases
@@ -315,12 +449,25 @@ def import_wandb(
     step: float | None = None,
     tokens_per_step: float | None = None,
     renormalize: bool = False,
+    config_path: str | None = None,
 ) -> pd.DataFrame:
     """A W&B CSV export. Mixture columns are `<mixture_prefix><domain>`, loss columns
     `<loss_prefix><valid_domain><loss_suffix>`. A summary export has one row per run (no `step_col`, or `step`
     for all); a history export has one row per logged step (`step_col`, e.g. `_step`), where rows without any
-    loss are skipped and the mixture may be given on any row of the run."""
-    frame = read_table(path, "W&B export")
+    loss are skipped and the mixture may be given on any row of the run.
+
+    Also read: dict-valued cells (the `summary`/`config` columns of the export script in W&B's docs, written
+    as Python or JSON dict text) flattened to `<key>` / `<key>.<subkey>` columns; a history table
+    (`runs.histories()`: `run_id`, `_step`, metrics) with the mixture in a separate `config_path` table joined
+    on the run column (falling back to `run_id`, `name`, `id`); a single run's `run.history()` CSV, which has no
+    run column (the run is named after the file)."""
+    frame = _wandb_table(path)
+    run_col = _wandb_run_column(frame, run_col)
+    if run_col is None:
+        run_col = "run"
+        frame[run_col] = Path(path).stem
+    if config_path is not None:
+        frame = _join_wandb_config(frame, run_col, config_path, mixture_prefix)
     _require(frame, [run_col], path, " (set --run-col)")
     for flag, column in (("--model-col", model_col), ("--step-col", step_col)):
         if column is not None and column not in frame.columns:
@@ -382,21 +529,104 @@ def import_wandb(
         {c[len(loss_prefix) : len(c) - len(loss_suffix)]: frame[c] for c in loss_cols},
         extra,
     )
-    return validate_runs(out, path, renormalize)
+    return validate_runs(neutralize_formulas(out, path), path, renormalize)
+
+
+RUN_COLUMNS = ("run_id", "name", "Name", "id", "run")
+
+
+def _wandb_run_column(frame: pd.DataFrame, preferred: str) -> str | None:
+    if preferred in frame.columns:
+        return preferred
+    return next((c for c in RUN_COLUMNS if c in frame.columns), None)
+
+
+def _wandb_table(path: str) -> pd.DataFrame:
+    """A W&B table with pandas' index column dropped and dict-valued cells flattened into columns."""
+    frame = _drop_index_columns(read_table(path, "W&B export"))
+    for column in list(frame.columns):
+        values = frame[column]
+        if values.dtype != object and not pd.api.types.is_string_dtype(values):
+            continue
+        parsed = values.map(_dict_cell)
+        present = values.notna()
+        if present.any() and parsed[present].map(lambda v: isinstance(v, dict)).all():
+            flat = pd.DataFrame(
+                [_flatten(v) if isinstance(v, dict) else {} for v in parsed], index=frame.index
+            )
+            clash = [c for c in flat.columns if c in frame.columns and c != column]
+            if clash:
+                flat = flat.rename(columns={c: f"{column}.{c}" for c in clash})
+            frame = pd.concat([frame.drop(columns=[column]), flat], axis=1)
+    return frame
+
+
+def _dict_cell(value: object) -> object:
+    if not isinstance(value, str) or not value.lstrip().startswith("{"):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(value)  # W&B's docs script writes str(dict) (Python literals, never code)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return value
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if set(value) == {"value"}:  # W&B config entries as {"value": v, "desc": ...} in some exports
+                out[name] = value["value"]
+            else:
+                out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _join_wandb_config(
+    frame: pd.DataFrame, run_col: str, config_path: str, mixture_prefix: str
+) -> pd.DataFrame:
+    """Put the mixture columns of a config table (one row per run) onto every history row of its run."""
+    config = _wandb_table(config_path)
+    key = run_col if run_col in config.columns else _wandb_run_column(config, run_col)
+    mix_cols = [c for c in config.columns if c.startswith(mixture_prefix)]
+    if not mix_cols:
+        raise MixlawInputError(f"{config_path}: no column starts with --mixture-prefix {mixture_prefix!r}")
+    if key is None:
+        if len(config) != 1 or frame[run_col].nunique() != 1:
+            raise MixlawInputError(f"{config_path}: no run column ({', '.join(RUN_COLUMNS)}) to join on")
+        config = config.assign(_run=frame[run_col].iloc[0])
+        key = "_run"
+    keys = _unique_key(config, key, config_path)
+    table = config[mix_cols].set_axis(keys.to_numpy())
+    runs = frame[run_col].astype(str).str.strip()
+    missing = sorted(set(runs) - set(keys))
+    if missing:
+        raise MixlawInputError(
+            f"{config_path}: run {missing[0]!r} of the history has no row here ({len(missing)} missing)"
+        )
+    joined = table.loc[runs.to_numpy()].set_axis(frame.index)
+    return pd.concat([frame.drop(columns=[c for c in mix_cols if c in frame.columns]), joined], axis=1)
 
 
 def import_any(fmt: str, paths: list[str], **options) -> pd.DataFrame:
     """Dispatch on the format name (`regmix`, `olmix`, `mixinglaws`, `wandb`)."""
     if fmt not in FORMATS:
         raise MixlawInputError(f"--from {fmt}: unknown format; available: {', '.join(FORMATS)}")
-    needed = {"regmix": 2, "olmix": 2, "wandb": 1}
-    if fmt in needed and len(paths) != needed[fmt]:
+    needed = {"regmix": (2,), "olmix": (2,), "wandb": (1, 2)}
+    if fmt in needed and len(paths) not in needed[fmt]:
         what = {
             "regmix": "MIXTURES.csv LOSSES.csv",
             "olmix": "ratios.csv metrics.csv",
-            "wandb": "EXPORT.csv",
+            "wandb": "EXPORT.csv [CONFIG.csv]",
         }[fmt]
-        raise MixlawInputError(f"--from {fmt} takes {needed[fmt]} file(s): {what}; got {len(paths)}")
+        count = " or ".join(map(str, needed[fmt]))
+        raise MixlawInputError(f"--from {fmt} takes {count} file(s): {what}; got {len(paths)}")
     if fmt == "regmix":
         return import_regmix(*paths, **_pick(options, "model", "step", "tokens_per_step", "renormalize"))
     if fmt == "olmix":
@@ -414,6 +644,7 @@ def import_any(fmt: str, paths: list[str], **options) -> pd.DataFrame:
             raise MixlawInputError(f"--from wandb needs --{flag.replace('_', '-')}")
     return import_wandb(
         paths[0],
+        config_path=paths[1] if len(paths) > 1 else None,
         **_pick(
             options,
             "mixture_prefix",

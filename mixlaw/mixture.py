@@ -49,6 +49,7 @@ PREFIX = "p_"  # runs-table column of a training domain: p_<domain>
 SUM_TOLERANCE = 1e-6  # |sum of shares - 1| accepted without renormalizing (see the module docstring)
 DECIMALS = 6  # mixtures equal after rounding to this many decimals are the same mixture
 RENORMALIZE_HINT = "pass --renormalize to rescale"
+OLMIX_SUM_TOLERANCE = 0.01  # Olmix accepts ratios whose sum is within this of 1 (its result files, its runs)
 FILE_SUFFIXES = (".json", ".yaml", ".yml", ".csv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
 
@@ -74,6 +75,33 @@ def column(domain: str) -> str:
 def prefixed_columns(columns: Iterable[Any]) -> list[str]:
     """The `p_<domain>` columns among `columns`, in order."""
     return [str(c) for c in columns if str(c).startswith(PREFIX)]
+
+
+def olmix_shares(data: object, source: str) -> dict[str, float]:
+    """Olmix's result (a list of `{"domain": name, "weight": share}`) as {domain: share}; shares must be
+    numbers >= 0 summing to 1 within Olmix's 0.01 (then rescaled, with a warning)."""
+    if not isinstance(data, list) or not data:
+        raise MixlawInputError(f'{source}: expected a list of {{"domain": ..., "weight": ...}} objects')
+    weights: dict[str, float] = {}
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or "domain" not in item or "weight" not in item:
+            raise MixlawInputError(f'{source}: item {i}: expected an object with "domain" and "weight"')
+        name, value = item["domain"], item["weight"]
+        if not isinstance(name, str) or not name.strip():
+            raise MixlawInputError(f"{source}: item {i}: domain {name!r} is not a name")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise MixlawInputError(
+                f"{source}: item {i}: weight of {name!r} is {value!r}, expected a number >= 0"
+            )
+        if name in weights:
+            raise MixlawInputError(f"{source}: domain {name!r} appears twice")
+        weights[name] = float(value)
+    total = sum(weights.values())
+    if abs(total - 1) > OLMIX_SUM_TOLERANCE:
+        raise MixlawInputError(f"{source}: weights sum to {total:.6g}, not 1 (Olmix allows 0.01)")
+    if abs(total - 1) > 1e-9:
+        log.warning("%s: weights sum to %.6g; rescaled to 1", source, total)
+    return {d: w / total for d, w in weights.items()}
 
 
 @dataclass(frozen=True)
@@ -317,6 +345,8 @@ class Mixture:
     ) -> Mixture:
         """From a parsed JSON/YAML object: `{"mixture": {...}}` (optimum.json), `{"optimum": {...}}` (the
         demo) or a plain {domain: share} mapping."""
+        if isinstance(data, list):  # Olmix's result file: [{"domain": ..., "weight": ...}, ...]
+            return cls.from_dict(olmix_shares(data, source), domains, source, renormalize, hint)
         if not isinstance(data, Mapping):
             raise MixlawInputError(f"{source}: expected a JSON object with a 'mixture' field")
         raw = data.get("mixture", data.get("optimum"))

@@ -508,7 +508,19 @@ def _optimize(
         "equivalent_extra_steps": eq,
         **eq_info,
         "distance_to_observed": distance_info,
-        "constraints": {**cons.to_dict(domains), "active": active, "max_distance": max_distance},
+        "constraints": {
+            **cons.to_dict(domains),
+            "active": active,
+            "max_distance": max_distance,
+            # as numbers, for exporters (olmo-core max_repetition_ratio): the epoch limit and tokens per domain
+            "max_epochs": float(max_epochs) if available is not None else None,
+            "target_tokens": None if target_tokens is None else float(target_tokens),
+            "available_tokens": {
+                PROPORTION_PREFIX + k.removeprefix(PROPORTION_PREFIX): float(v)
+                for k, v in (available or {}).items()
+            }
+            or None,
+        },
         "solver": {
             "method": solver["method"],
             "convex": convex,

@@ -1,14 +1,47 @@
-"""Flags shared by every command that reads a runs table."""
+"""Flags shared by every command that reads a runs table (pandas is imported only when a table is read)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
+import types
+from typing import TYPE_CHECKING
 
 from mixlaw import api
 from mixlaw.errors import MixlawInputError
-from mixlaw.fitted import FitData
-from mixlaw.runs import RunsTable, read_runs
+
+if TYPE_CHECKING:
+    from mixlaw.fitted import FitData
+    from mixlaw.runs import RunsTable
+
+
+# Loaded on first use instead of at start-up, so `mixlaw --help`, `laws` and `export` do not pay for them.
+DEFERRED_MODULES = ("pandas",)
+
+
+class _Deferred(types.ModuleType):
+    """Stands in sys.modules for a module until one of its attributes is used, then imports it for real.
+
+    `import pandas as pd` at the top of a module binds this stand-in and costs nothing; the first `pd.X`
+    (or `from pandas import X`, or a submodule import, which asks for `__path__`) imports pandas."""
+
+    def __getattr__(self, name: str):
+        module = self.__dict__.get("_module")
+        if module is None:
+            del sys.modules[self.__name__]
+            module = importlib.import_module(self.__name__)
+            self.__dict__["_module"] = module
+        return getattr(module, name)
+
+
+def defer_imports(names: tuple[str, ...] = DEFERRED_MODULES) -> None:
+    """Replace each not-yet-imported module in `names` by a `_Deferred` stand-in (call before importing the
+    command modules; a module that is already imported, or not installed, is left alone)."""
+    for name in names:
+        if name not in sys.modules and importlib.util.find_spec(name) is not None:
+            sys.modules[name] = _Deferred(name)
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
@@ -54,10 +87,13 @@ def _csv_list(value: str) -> list[str]:
 
 
 def load_table(args: argparse.Namespace) -> RunsTable:
+    from mixlaw.runs import read_runs
+
     return read_runs(args.runs, renormalize=args.renormalize)
 
 
 def prepare_from_args(args: argparse.Namespace, table: RunsTable | None = None) -> FitData:
+
     table = table or load_table(args)
     if args.model is not None and args.params is not None:
         raise MixlawInputError("give --model or --params, not both")

@@ -39,6 +39,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mixlaw.cli.common import defer_imports
+
+    defer_imports()  # pandas loads on first use: --help, laws and export start without it
     parser = OneLineParser(
         prog="mixlaw",
         description="Data mixing laws: predict and optimize a pretraining data mixture from small proxy runs.",

@@ -75,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         choices=["regmix", "olmix", "mixinglaws", "wandb"],
         help="regmix: MIXTURES.csv LOSSES.csv; olmix: ratios.csv metrics.csv; mixinglaws: log files; "
-        "wandb: EXPORT.csv",
+        "wandb: EXPORT.csv [CONFIG.csv] (a history table plus its runs' config table)",
     )
     p.add_argument("--out", required=True, metavar="RUNS.parquet")
     p.add_argument(
@@ -225,8 +225,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from mixlaw.importers import import_any
+    from mixlaw.importers import check_output_path, import_any
 
+    check_output_path(args.out)  # before any work: CSV only to .csv, Parquet to .parquet, JSONL to .jsonl
     frame = import_any(
         args.fmt,
         args.files,

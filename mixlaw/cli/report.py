@@ -123,6 +123,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--renormalize", action="store_true", help="rescale a mixture whose shares do not sum to 1"
     )
+    p.add_argument(
+        "--seq-len", type=int, metavar="N", help="tokens per training sequence (litgpt block size = N + 1)"
+    )
     p.add_argument("--out", "-o", metavar="FILE", help="output file (default: stdout)")
     add_output_flags(p)
     p.set_defaults(func=cmd_export)
@@ -211,16 +214,26 @@ def _int(value: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mixlaw.export import export_mixture, load_doc_tokens, load_mixture, parse_paths
+    from mixlaw.export import (
+        export_mixture,
+        kept_domains,
+        load_doc_tokens,
+        load_mixture,
+        parse_paths,
+        recorded_max_epochs,
+    )
+    from mixlaw.files import read_json
 
-    mixture = load_mixture(args.optimum, args.renormalize)
+    mixture = load_mixture(args.optimum, args.renormalize)  # optimum.json, or Olmix's result file
+    data = read_json(args.optimum, "optimum")
     domains = list(mixture.weights)
     paths = parse_paths(args.paths, domains)
     if args.unit == "documents" and not args.avg_doc_tokens:
         raise MixlawInputError(
             "--unit documents needs --avg-doc-tokens FILE (mean tokens per document per domain)"
         )
-    doc_tokens = load_doc_tokens(args.avg_doc_tokens, domains) if args.avg_doc_tokens else None
+    # lengths are needed only for the domains that are written (zero shares are left out)
+    doc_tokens = load_doc_tokens(args.avg_doc_tokens, kept_domains(mixture)) if args.avg_doc_tokens else None
     text, notes = export_mixture(
         mixture,
         args.format,
@@ -228,6 +241,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.unit,
         doc_tokens,
         Path(args.avg_doc_tokens).name if args.avg_doc_tokens else "--avg-doc-tokens",
+        max_epochs=recorded_max_epochs(data, args.optimum),
+        seq_len=args.seq_len,
     )
     if args.out:
         out = Path(args.out)

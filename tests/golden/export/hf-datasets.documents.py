@@ -1,4 +1,5 @@
 # Data mixture for hf-datasets, exported by mixlaw <version> from export_opt.json.
+# Checked with datasets 5.2.0 (datasets.interleave_datasets).
 # weights are shares of DOCUMENTS, converted from the law's token shares with the mean document lengths in export_doc_tokens.csv
 # left out domain(s) with zero share: legal
 # no --paths for books, math: wrote placeholder path(s) data/<domain>; edit them

@@ -1,4 +1,5 @@
 # Data mixture for hf-datasets, exported by mixlaw <version> from export_opt.json.
+# Checked with datasets 5.2.0 (datasets.interleave_datasets).
 # weights are shares of TOKENS: exact when every example is a fixed-length token block (pre-tokenized, packed data); for whole-document examples use --unit documents --avg-doc-tokens FILE
 # left out domain(s) with zero share: legal
 # no --paths for books, math: wrote placeholder path(s) data/<domain>; edit them
