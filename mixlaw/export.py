@@ -128,12 +128,16 @@ def load_mixture(path: str | Path, renormalize: bool = False) -> OptimumMixture:
     return mixture_from_dict(read_json(path, "optimum"), path.name, renormalize)
 
 
-def mixture_from_dict(data: dict, source: str = "mixture", renormalize: bool = False) -> OptimumMixture:
-    """An OptimumMixture from an optimizer result dict (or a plain {domain: share} mapping); shares are checked
-    by `Mixture` (sum 1 within `mixlaw.mixture.SUM_TOLERANCE`, rescaled only with `renormalize`)."""
+def mixture_from_dict(
+    data: dict | list, source: str = "mixture", renormalize: bool = False
+) -> OptimumMixture:
+    """An OptimumMixture from an optimizer result dict, a plain {domain: share} mapping or Olmix's result list;
+    shares are checked by `Mixture` (sum 1 within `mixlaw.mixture.SUM_TOLERANCE`, rescaled only with
+    `renormalize`)."""
     mixture = Mixture.from_record(data, None, source, renormalize, hint="pass --renormalize to rescale")
-    predicted = _numbers(data.get("predicted"))
-    baseline = data.get("baseline")
+    meta = data if isinstance(data, dict) else {}
+    predicted = _numbers(meta.get("predicted"))
+    baseline = meta.get("baseline")
     baseline_predicted = _numbers(baseline.get("predicted")) if isinstance(baseline, dict) else {}
     return OptimumMixture(mixture.domains, mixture.shares, source, predicted, baseline_predicted)
 
