@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mixlaw.files import dump_json
-from mixlaw.optimize import optimize
+from mixlaw.optimizer import optimize
 from mixlaw.pipeline import PipelineConfig, run_pipeline
 from mixlaw.runs import load_weights, read_runs
 

@@ -44,7 +44,7 @@ from compare_laws import sample_swarm  # noqa: E402
 
 from mixlaw.fitted import FittedLaw  # noqa: E402
 from mixlaw.laws import get_law  # noqa: E402
-from mixlaw.optimize import optimize  # noqa: E402
+from mixlaw.optimizer import optimize  # noqa: E402
 from mixlaw.runs import dump_json, to_jsonable  # noqa: E402
 
 SIZES = ["5x40", "20x500", "64x1000", "100x2000", "256x5000"]

@@ -7,15 +7,14 @@
     mixlaw.report("results/", out="report.html")
     mixlaw.export(best, "megatron", paths={"web": "data/web_text_document"})
 
-The public functions live in `mixlaw.api` (see there). They are bound here after `mixlaw.api` has imported
-every submodule whose name they share (`mixlaw.evaluate`, `mixlaw.optimize`, `mixlaw.report`,
-`mixlaw.export`): the import system sets `mixlaw.<name>` to a submodule only when it first loads it, so the
-function bound afterwards stays. Once those submodules are renamed, nothing here depends on that order.
+The public functions live in `mixlaw.api` and load on first use (PEP 562), so `import mixlaw` and the
+`mixlaw` command start without pandas and scipy. No submodule shares a name with them.
 """
 
-from mixlaw.api import evaluate, export, fit, load_law, optimize, predict, read_runs, report
 from mixlaw.errors import MixlawInputError
 from mixlaw.version import __version__
+
+_API = ("evaluate", "export", "fit", "load_law", "optimize", "predict", "read_runs", "report")
 
 __all__ = [
     "MixlawInputError",
@@ -29,3 +28,15 @@ __all__ = [
     "report",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from mixlaw import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'mixlaw' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,7 +6,7 @@
     law.predict(X)                               # X (n, M) shares in law.domains order -> {target: (n,)}
     mixlaw.predict(law, mixtures_frame)          # DataFrame in, pred_<target>/pred_total columns out
     scores = mixlaw.evaluate(runs, law="dml", cv="loo")
-    best = mixlaw.optimize(law)                  # the pipeline's optimizer (mixlaw.optimize)
+    best = mixlaw.optimize(law)                  # the pipeline's optimizer (mixlaw.optimizer)
     mixlaw.report("results/", out="report.html") # or a runs table: mixlaw.report(runs, law="dml-log")
     print(mixlaw.export(best, "olmo-core", paths={"web": "s3://b/web/*.npy"}))
     sol = mixlaw.api.solve(runs, weights, PipelineConfig(1e9, target_step=1e5), "out/")  # `mixlaw pipeline`
@@ -27,11 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# The submodules named like the functions below are imported here, before `mixlaw/__init__.py` binds the
-# functions over them (see there).
-from mixlaw import export as _export_module
-from mixlaw import optimize as _optimize_module
-from mixlaw import report as _report_module
+from mixlaw import exporters, optimizer, reporting
 from mixlaw.constraints import read_available, read_bounds, read_fixed, read_mixture, read_objective
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw, prepare
@@ -194,8 +190,8 @@ def predict(law: LawLike, mixtures: Any) -> pd.DataFrame:
 
 
 def optimize(law: LawLike, *args: Any, **kwargs: Any) -> Any:
-    """Optimize the mixture under a fitted law (`mixlaw optimize`); arguments as `mixlaw.optimize.optimize`."""
-    return _optimize_module.optimize(load_law(law), *args, **kwargs)
+    """Optimize the mixture under a fitted law (`mixlaw optimize`); arguments as `mixlaw.optimizer.optimize`."""
+    return optimizer.optimize(load_law(law), *args, **kwargs)
 
 
 def report(
@@ -219,10 +215,10 @@ def report(
     runs.csv) or a runs table (path, DataFrame, RunsTable: the law is fitted and cross-validated first).
     """
     if isinstance(source, (str, Path)) and Path(source).is_dir():
-        data = _report_module.load_results_dir(source)
+        data = reporting.load_results_dir(source)
     else:
         table = as_runs(source)
-        data = _report_module.from_runs(
+        data = reporting.from_runs(
             table,
             prepare_data(table, **selection),
             law,
@@ -233,7 +229,7 @@ def report(
             command=f"mixlaw.report({table.source!r}, law={law!r})",
             progress=progress,
         )
-    path, _ = _report_module.write_report(data, out, figures_dir, tuple(formats), title)
+    path, _ = reporting.write_report(data, out, figures_dir, tuple(formats), title)
     return path
 
 
@@ -255,12 +251,12 @@ def export(
     from mixlaw.files import read_json
 
     if isinstance(optimum, (str, Path)):
-        mixture = _export_module.load_mixture(optimum)
+        mixture = exporters.load_mixture(optimum)
     else:
         raw = optimum.to_dict() if hasattr(optimum, "to_dict") else optimum
-        mixture = _export_module.mixture_from_dict(dict(raw), "optimum")
+        mixture = exporters.mixture_from_dict(dict(raw), "optimum")
     domains = list(mixture.weights)
-    kept = _export_module.kept_domains(mixture)  # zero shares are left out and need no document length
+    kept = exporters.kept_domains(mixture)  # zero shares are left out and need no document length
     doc_tokens = None
     if isinstance(avg_doc_tokens, Mapping):
         known = Domains(domains)
@@ -269,7 +265,7 @@ def export(
         if missing:
             raise MixlawInputError(f"avg_doc_tokens: no mean document length for {', '.join(missing)}")
     elif avg_doc_tokens is not None:
-        doc_tokens = _export_module.load_doc_tokens(avg_doc_tokens, kept)
+        doc_tokens = exporters.load_doc_tokens(avg_doc_tokens, kept)
     known = Domains(domains)
     unknown = sorted(d for d in paths or {} if known.find(str(d)) is None)
     if unknown:
@@ -278,12 +274,10 @@ def export(
         )
     paths = {known.find(str(d)): p for d, p in (paths or {}).items()}
     data = read_json(optimum, "optimum") if isinstance(optimum, (str, Path)) else raw
-    max_epochs = _export_module.recorded_max_epochs(
+    max_epochs = exporters.recorded_max_epochs(
         data, str(optimum) if isinstance(optimum, (str, Path)) else "optimum"
     )
-    text, notes = _export_module.export_mixture(
-        mixture, format, paths, unit, doc_tokens, max_epochs=max_epochs
-    )
+    text, notes = exporters.export_mixture(mixture, format, paths, unit, doc_tokens, max_epochs=max_epochs)
     for note in notes:
         log.info("%s", note)
     if out is not None:

@@ -1,5 +1,5 @@
 """Readers of the optimizer's inputs (bounds, availability, fixed shares, objective, a mixture) from the files
-and strings the command line takes, for API users too: each returns what `mixlaw.optimize.optimize` accepts.
+and strings the command line takes, for API users too: each returns what `mixlaw.optimizer.optimize` accepts.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pandas as pd
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import read_table
 from mixlaw.mixture import mixtures_array, strip_prefix
-from mixlaw.optimize import parse_mixture
+from mixlaw.optimizer import parse_mixture
 
 
 def read_bounds(path: str) -> dict[str, tuple[float | None, float | None]]:

@@ -97,7 +97,7 @@ def run_demo(out: str | Path, seed: int = 0, log: Callable[[str], None] = print)
     def truth_total(x: np.ndarray) -> float:
         return float(true_loss(x[None])[0] @ VALID_WEIGHTS)
 
-    from mixlaw.optimize import optimize
+    from mixlaw.optimizer import optimize
 
     predicted_opt = np.array(list(optimize(fitted, seed=seed)["mixture"].values()))
     true_opt = minimize_on_simplex(truth_total, len(DOMAINS), seed=seed)

@@ -7,7 +7,7 @@ Two ways to reach the target scale (`scale="chain"`, the default, or `scale="joi
 - joint: L(N, D) = E + A N^-alpha + B D^-beta per (mixture, target), fitted on all sizes and checkpoints.
 
 Then a mixing law (chosen by cross-validation unless named) is fitted on the extrapolated losses of every
-mixture observed at enough sizes, and the mixture is optimized (`mixlaw.optimize`). The same extrapolation at
+mixture observed at enough sizes, and the mixture is optimized (`mixlaw.optimizer`). The same extrapolation at
 several training lengths gives a step-aware law (`step_grid` in law.json) for `equivalent_extra_steps`.
 
 Each stage is validated by holding data back (`mixlaw.checks`): the last checkpoints (step stage), the largest

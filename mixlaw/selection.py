@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from mixlaw.crossval import cross_validate, holdout
 from mixlaw.errors import MixlawInputError
-from mixlaw.evaluate import cross_validate, holdout
 from mixlaw.fitted import FitData, FittedLaw, fit_law, resolve_target
 from mixlaw.laws import LAWS, law_hyper
 

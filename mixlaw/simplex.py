@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import minimize
 
 from mixlaw.errors import MixlawInputError
 
@@ -73,6 +72,8 @@ def minimize_on_simplex(
     objective: Callable[[np.ndarray], float], n: int, starts: int = 16, seed: int = 0
 ) -> np.ndarray:
     """Multi-start SLSQP over the probability simplex."""
+    from scipy.optimize import minimize  # scipy loads when a design is optimized, not at `mixlaw --help`
+
     rng = np.random.default_rng(seed)
     best = None
     for x0 in np.vstack([np.full(n, 1 / n), rng.dirichlet(np.ones(n), size=starts - 1)]):

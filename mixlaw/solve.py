@@ -14,9 +14,9 @@ from typing import Any
 from mixlaw.constraints import tokens_per_step
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
-from mixlaw.optimize import optimize
+from mixlaw.optimizer import optimize
 from mixlaw.pipeline import PipelineResult, run_pipeline
-from mixlaw.report.markdown import summary_markdown
+from mixlaw.reporting.markdown import summary_markdown
 from mixlaw.runs import RunsTable, Weights, dump_json, write_runs
 from mixlaw.settings import OptimizeConfig, PipelineConfig, check_fields, flag_label
 from mixlaw.uncertainty import Ensemble, attach, bootstrap_law, optimum_uncertainty
@@ -97,8 +97,8 @@ def solve(
     problem: Mapping[str, Any] | None = None,
     baseline: Any = None,
     baseline_name: str | None = None,
-    bootstrap: int = 30,
-    interval: float = 0.9,
+    bootstrap: int = OptimizeConfig.bootstrap,
+    interval: float = OptimizeConfig.interval,
     strict_bootstrap: bool = True,
     command: str | None = None,
     summary_name: str = "summary.md",

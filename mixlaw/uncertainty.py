@@ -36,7 +36,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.laws import get_law, law_from_dict
 from mixlaw.mixture import Mixture
-from mixlaw.optimize import optimize
+from mixlaw.optimizer import optimize
 from mixlaw.runs import RunsTable, Weights, aggregate
 from mixlaw.settings import MIN_BOOTSTRAP
 
@@ -430,14 +430,14 @@ def _vector(mixture, domains: list[str]) -> np.ndarray:
 def reoptimize(fitted: FittedLaw, seed: int = 0, lower=None, caps=None, **kwargs: Any) -> np.ndarray:
     """Optimal mixture of one law (e.g. a bootstrap member) as an (M,) array.
 
-    Uses `mixlaw.optimize.optimize` (extra keyword arguments such as `bounds`, `available`, `target_tokens`,
+    Uses `mixlaw.optimizer.optimize` (extra keyword arguments such as `bounds`, `available`, `target_tokens`,
     `max_epochs`, `fixed`, `objective` go to it; `lower`/`caps` become `bounds`)."""
     bounds = {k: tuple(v) for k, v in (kwargs.pop("bounds", None) or {}).items()}
     for d in fitted.domains:
         if (lower and d in lower) or (caps and d in caps):
             old = bounds.get(d, (None, None))
             bounds[d] = ((lower or {}).get(d, old[0]), (caps or {}).get(d, old[1]))
-    quiet = logging.getLogger("mixlaw.optimize")
+    quiet = logging.getLogger("mixlaw.optimizer")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:

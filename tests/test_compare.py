@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mixlaw.cli.main import main
-from mixlaw.evaluate import mixture_folds
+from mixlaw.crossval import mixture_folds
 from mixlaw.fitted import FitData, FittedLaw, prepare
 from mixlaw.laws import LAWS, MixingLaw, register
 from mixlaw.runs import RunsTable, aggregate, load_weights, mixture_keys, validate_runs, write_runs

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import mixlaw
-from mixlaw.export import EXTENSIONS, FORMATS, load_mixture, round_shares, to_documents
+from mixlaw.exporters import EXTENSIONS, FORMATS, load_mixture, round_shares, to_documents
 
 GOLDEN = Path(__file__).parent / "golden"
 OPT = GOLDEN / "export_opt.json"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.export import load_mixture, parse_paths
+from mixlaw.exporters import load_mixture, parse_paths
 from mixlaw.fitted import FitData, prepare
 from mixlaw.job.stages import _mixture_tuple
 from mixlaw.mixture import (
@@ -23,8 +23,8 @@ from mixlaw.mixture import (
     mixtures_array,
     to_p_columns,
 )
-from mixlaw.optimize import parse_mixture
-from mixlaw.report.data import mixture_vector
+from mixlaw.optimizer import parse_mixture
+from mixlaw.reporting.data import mixture_vector
 from mixlaw.runs import TRAINER_FLOAT_FORMAT, RunsTable, load_weights, validate_runs, write_runs
 from mixlaw.train.spec import RunSpec
 

@@ -11,7 +11,7 @@ import pytest
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
 from mixlaw.laws import get_law
-from mixlaw.optimize import build_constraints, optimize, parse_mixture, project
+from mixlaw.optimizer import build_constraints, optimize, parse_mixture, project
 
 
 def make_law(M: int, T: int = 3, name: str = "dml", seed: int = 0) -> FittedLaw:

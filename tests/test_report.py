@@ -14,7 +14,7 @@ from report_fixtures import FAST, write_results_dir, write_runs_csv
 
 import mixlaw
 from mixlaw.cli.main import build_parser
-from mixlaw.report import FIGURES
+from mixlaw.reporting import FIGURES
 
 GOLDEN = Path(__file__).parent / "golden" / "report_figures.json"
 UPDATE = os.environ.get("MIXLAW_UPDATE_GOLDEN") == "1"

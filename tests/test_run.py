@@ -127,7 +127,7 @@ def test_run_end_to_end_writes_the_results_folder(reference):
     assert sorted(val["arm"].value_counts().tolist()) == [3, 3]
     assert "verdict:" in proc.stdout
     # the results folder is what `mixlaw report DIR` reads
-    from mixlaw.report import load_results_dir
+    from mixlaw.reporting import load_results_dir
 
     data = load_results_dir(out)
     assert data.law is not None and data.optimum is not None and data.runs is not None

@@ -11,7 +11,7 @@ import pytest
 from mixlaw.fitted import FittedLaw, pack_mixtures, unpack_mixtures
 from mixlaw.laws import FitContext, get_law
 from mixlaw.laws.dml import C_FRACTIONS, _jitter, batched_starts
-from mixlaw.optimize import (
+from mixlaw.optimizer import (
     _distance_report,
     _feasible_sample,
     build_constraints,
@@ -155,7 +155,7 @@ def old_distance_report(x, observed):
 
 @pytest.mark.parametrize("n,M", [(2, 3), (30, 4), (120, 9)])
 def test_distance_report_equals_the_old_one(n, M, monkeypatch):
-    import mixlaw.optimize as optimize_module
+    import mixlaw.optimizer as optimize_module
 
     monkeypatch.setattr(optimize_module, "_DISTANCE_CHUNK", 7 * n)  # several chunks even on small data
     observed = np.round(sparse_swarm(n, M, seed=n), 3)

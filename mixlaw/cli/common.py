@@ -9,7 +9,6 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-from mixlaw import api
 from mixlaw.errors import MixlawInputError
 
 if TYPE_CHECKING:
@@ -22,22 +21,33 @@ DEFERRED_MODULES = ("pandas",)
 
 
 class _Deferred(types.ModuleType):
-    """Stands in sys.modules for a module until one of its attributes is used, then imports it for real.
+    """Stands in for a module until one of its attributes is used, then imports it for real.
 
-    `import pandas as pd` at the top of a module binds this stand-in and costs nothing; the first `pd.X`
-    (or `from pandas import X`, or a submodule import, which asks for `__path__`) imports pandas."""
+    Registered in sys.modules (`defer_imports`), `import pandas as pd` at the top of a module binds this
+    stand-in and costs nothing; the first `pd.X` (or `from pandas import X`, or a submodule import, which asks
+    for `__path__`) imports pandas. (The standard library's `importlib.util.LazyLoader` does not do here: on
+    Python 3.11 the import statement itself reads the lazy module's `__spec__`, which loads it.)"""
 
     def __getattr__(self, name: str):
         module = self.__dict__.get("_module")
         if module is None:
-            del sys.modules[self.__name__]
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
             module = importlib.import_module(self.__name__)
             self.__dict__["_module"] = module
         return getattr(module, name)
 
 
+def lazy_import(name: str) -> types.ModuleType:
+    """The module `name` if imported, else a stand-in that imports it on first attribute access."""
+    return sys.modules.get(name) or _Deferred(name)
+
+
+api = lazy_import("mixlaw.api")  # the front door; loaded when a command runs, not for --help
+
+
 def defer_imports(names: tuple[str, ...] = DEFERRED_MODULES) -> None:
-    """Replace each not-yet-imported module in `names` by a `_Deferred` stand-in (call before importing the
+    """Replace each installed, not yet imported module in `names` by a stand-in (call before importing the
     command modules; a module that is already imported, or not installed, is left alone)."""
     for name in names:
         if name not in sys.modules and importlib.util.find_spec(name) is not None:

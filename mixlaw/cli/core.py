@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 
-from mixlaw import api
 from mixlaw.cli.common import (
     add_output_flags,
     add_runs_flags,
+    api,
     command_line,
     load_table,
     prepare_from_args,

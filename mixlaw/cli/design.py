@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from mixlaw import api
 from mixlaw.adaptive import Shares, adaptive_design, spacefilling_design
+from mixlaw.cli.common import api
 from mixlaw.errors import MixlawInputError
 from mixlaw.train import design as dm
 from mixlaw.train.corpus import prepare_corpus

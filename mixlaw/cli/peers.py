@@ -156,7 +156,7 @@ def compare_laws(
 
 
 def _folds(data, cv, seed):
-    from mixlaw.evaluate import mixture_folds
+    from mixlaw.crossval import mixture_folds
 
     return mixture_folds(data.mixture_id, cv, seed)
 

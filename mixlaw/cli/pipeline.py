@@ -7,20 +7,19 @@ import inspect
 import sys
 from typing import Any
 
-from mixlaw import api
-from mixlaw.cli.common import add_output_flags, add_runs_flags, command_line, load_table, status
+from mixlaw.cli.common import add_output_flags, add_runs_flags, api, command_line, load_table, status
 from mixlaw.constraints import read_available, read_bounds, read_fixed, read_mixture, read_objective
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json
 from mixlaw.laws import LAWS
-from mixlaw.optimize import optimize
+from mixlaw.optimizer import optimize
 from mixlaw.runs import load_weights
 from mixlaw.scaling import SHARE_OPTIONS
-from mixlaw.settings import PipelineConfig, defaults
+from mixlaw.settings import OptimizeConfig, PipelineConfig, defaults
 
 PIPELINE = defaults(PipelineConfig)
 MAX_EPOCHS = inspect.signature(optimize).parameters["max_epochs"].default
-SOLVE = {k: v.default for k, v in inspect.signature(api.solve).parameters.items()}
+
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -206,14 +205,14 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
     o.add_argument(
         "--interval",
         type=float,
-        default=SOLVE["interval"],
+        default=OptimizeConfig.interval,
         help="level of the intervals on the optimum when the law has a bootstrap ensemble [0.9]",
     )
     if pipeline:
         o.add_argument(
             "--bootstrap",
             type=int,
-            default=SOLVE["bootstrap"],
+            default=OptimizeConfig.bootstrap,
             help="bootstrap refits of the mixing law for intervals on the optimum (0: none) [30]",
         )
 

@@ -90,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Convert the mixture of OPT.json (from `mixlaw optimize` or `pipeline`) to a framework's "
         "mixture format, with token/document semantics made explicit.",
     )
-    from mixlaw.export import FORMATS
+    from mixlaw.exporters import FORMATS
 
     p.add_argument(
         "optimum", metavar="OPT.json", help='optimizer output with a "mixture" of p_<domain> shares'
@@ -160,7 +160,7 @@ def _formats(value: str) -> tuple[str, ...]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mixlaw.report import from_runs, load_results_dir, write_report
+    from mixlaw.reporting import from_runs, load_results_dir, write_report
 
     started = time.perf_counter()
     formats = _formats(args.formats)
@@ -214,7 +214,7 @@ def _int(value: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mixlaw.export import (
+    from mixlaw.exporters import (
         export_mixture,
         kept_domains,
         load_doc_tokens,

@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.job.measure import Validation
 
 EPILOG = """examples:
   mixlaw run                                   # embedded default on the demo corpus (~5 min on 2 cores)
@@ -21,6 +21,9 @@ Stages: corpus -> proxy sweep (DIR/proxies) -> step/size/mixing laws and optimum
 and the baseline at the target size, >= 3 seeds each (DIR/validation) -> summary.md, validation.json, report.html.
 Rerunning the same command resumes: finished runs are skipped, interrupted ones continue from their checkpoint.
 A win is claimed only beyond two seed standard deviations. See docs/run.md."""
+
+if TYPE_CHECKING:
+    from mixlaw.job.measure import Validation
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

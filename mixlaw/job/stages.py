@@ -35,8 +35,8 @@ from mixlaw.job.config import RunConfig
 from mixlaw.job.measure import Validation, measure
 from mixlaw.laws import get_law
 from mixlaw.mixture import Domains, Mixture
-from mixlaw.report import load_results_dir, write_report
-from mixlaw.report.markdown import validation_markdown
+from mixlaw.reporting import load_results_dir, write_report
+from mixlaw.reporting.markdown import validation_markdown
 from mixlaw.runs import PROPORTION_PREFIX, TRAINER_FLOAT_FORMAT, load_weights, read_runs, write_runs
 from mixlaw.solve import solve
 from mixlaw.train.corpus import column_name

@@ -1,7 +1,7 @@
 """Constrained mixture optimization on the simplex, and the paper's `equivalent_extra_steps` metric.
 
     from mixlaw.fitted import FittedLaw
-    from mixlaw.optimize import optimize
+    from mixlaw.optimizer import optimize
     result = optimize(FittedLaw.load("law.json"), bounds={"github": (0, 0.2)},
                       available={"github": 30e9, "web": 1e12}, target_tokens=100e9, max_epochs=4)
     result["mixture"], result["predicted"]["total"], result["equivalent_extra_steps"]

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from mixlaw.files import atomic_write
-from mixlaw.report.data import ReportData, mixture_vector, versions
-from mixlaw.report.figures import FIGURES, loss_rows, pyplot
-from mixlaw.report.scaling import check_note
+from mixlaw.reporting.data import ReportData, mixture_vector, versions
+from mixlaw.reporting.figures import FIGURES, loss_rows, pyplot
+from mixlaw.reporting.scaling import check_note
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pandas as pd
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw
 from mixlaw.mixture import Domains, Mixture, strip_prefix
-from mixlaw.optimize import optimize
+from mixlaw.optimizer import optimize
 from mixlaw.runs import RunsTable, Weights, read_runs, read_table
 from mixlaw.version import __version__
 
@@ -294,7 +294,7 @@ def cross_validate_extrapolated(
 def read_predictions(path: Path, law: FittedLaw | None) -> CVResult | None:
     """Held-out predictions from a CSV in long form (target, observed, predicted[, p_...]) or wide form
     (`obs_<t>`/`<t>` next to `pred_<t>`)."""
-    from mixlaw.evaluate import metrics
+    from mixlaw.crossval import metrics
 
     frame = read_table(path, "predictions")
     observed: dict[str, np.ndarray] = {}
@@ -437,7 +437,7 @@ def from_runs(
 
 
 def optimum_of(law: FittedLaw, observed: np.ndarray | None = None) -> dict[str, Any] | None:
-    """Optimize the law's total (`mixlaw.optimize`) against the uniform mixture; None when it cannot."""
+    """Optimize the law's total (`mixlaw.optimizer`) against the uniform mixture; None when it cannot."""
     if "total" not in law.predict(np.full((1, len(law.domains)), 1 / len(law.domains))):
         return None
     try:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixlaw.report.data import ReportData
+from mixlaw.reporting.data import ReportData
 
 log = logging.getLogger(__name__)
 MAX_PANELS = 3

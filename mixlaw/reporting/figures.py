@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mixlaw.report.data import ReportData, mixture_vector
+from mixlaw.reporting.data import ReportData, mixture_vector
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -241,7 +241,7 @@ def _to_2d(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def step_law(data: ReportData):
     """Weighted total loss against training steps per model size, with the fitted step laws extrapolated to the
     target step; observed checkpoints beyond the fitted range (the held-out step check) are hollow."""
-    from mixlaw.report.scaling import step_panels
+    from mixlaw.reporting.scaling import step_panels
 
     variable = (data.step_law or {}).get("variables", ["step"])[0]
     return _scaling_figure(step_panels(data), f"training {'steps' if variable == 'step' else variable}")
@@ -250,7 +250,7 @@ def step_law(data: ReportData):
 def size_law(data: ReportData):
     """Weighted total loss against model size: each size's step-law prediction at the target step, and the
     fitted size law extrapolated to the target size."""
-    from mixlaw.report.scaling import size_panels
+    from mixlaw.reporting.scaling import size_panels
 
     return _scaling_figure(size_panels(data), "model parameters (non-embedding)")
 
