@@ -36,7 +36,7 @@ from scipy.optimize import minimize
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitting import fit_multistart
-from mixlaw.laws.base import FitContext, MixingLaw
+from mixlaw.laws.base import FitContext, Hyper, MixingLaw
 from mixlaw.laws.dml import exp_model, linearized_starts
 from mixlaw.mixture import SUM_TOLERANCE, Domains, Mixture
 from mixlaw.runs import PROPORTION_PREFIX, RunsTable, Weights, aggregate, load_weights
@@ -220,6 +220,7 @@ class ScheduleLaw(MixingLaw):
         "seed": 0,
         "eps": 0.0,
     }
+    hyper_schema: ClassVar[dict[str, Hyper]] = {"gamma": Hyper(float, words=("shared", "per-target"))}
     seeded = True
     blendable = False
 

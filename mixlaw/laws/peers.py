@@ -30,7 +30,7 @@ import numpy as np
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import read_json
 from mixlaw.fitting import fit_multistart, huber, levenberg_marquardt
-from mixlaw.laws.base import FitContext, MixingLaw
+from mixlaw.laws.base import FitContext, Hyper, MixingLaw
 from mixlaw.laws.dml import LARGE_SWARM, exp_model, is_large_swarm
 
 # olmix on large swarms (`is_large_swarm`): LM iterations every start gets, then how many per target continue.
@@ -60,6 +60,15 @@ class RegMixLGBM(MixingLaw):
         "num_leaves": 31,
         "seed": 42,
         "threads": 1,
+    }
+    hyper_schema = {
+        "learning_rate": Hyper(float, 0, low_open=True),
+        "rounds": Hyper(int, 1),
+        "early_stopping": Hyper(int, 1),
+        "valid_fraction": Hyper(float, 0, 1, low_open=True, high_open=True),
+        "min_data_in_leaf": Hyper(int, 1),
+        "num_leaves": Hyper(int, 2),
+        "threads": Hyper(int, 1),
     }
     seeded = False  # keeps RegMix's own seed (42) in comparisons
     nonparametric = True
@@ -440,6 +449,7 @@ class OlmixLogLinear(MixingLaw):
         "domain_map": None,
         "large_swarm": LARGE_SWARM,  # distinct mixtures from which the starts run through the LM engine
     }
+    hyper_schema = {"n_log_c": Hyper(int, 1)}
     seeded = True
 
     def n_parameters(self, n_domains: int) -> int:
@@ -534,6 +544,7 @@ class GaussianProcess(MixingLaw):
     name = "gp"
     description = "Gaussian-process regression on the simplex (ARD RBF + noise, marginal likelihood); non-parametric reference"
     defaults = {"restarts": 2, "seed": 0, "max_iter": 80, "hp_rows": 200}
+    hyper_schema = {"hp_rows": Hyper(int, 1)}
     seeded = True
     nonparametric = True
     auto_candidate = 7
