@@ -428,6 +428,19 @@ def numeric_column(series: pd.Series, name: str, source: str) -> pd.Series:
     return values
 
 
+def check_unique_columns(frame: pd.DataFrame, source: str) -> None:
+    """Refuse two columns whose names differ only by surrounding whitespace (`p_a` and `p_a `): which one is
+    meant is ambiguous, and either would silently be dropped or misread."""
+    seen: dict[str, Any] = {}
+    for name in frame.columns:
+        key = str(name).strip()
+        if key in seen:
+            raise MixlawInputError(
+                f"{source}: column {str(name)!r} duplicates column {str(seen[key])!r} (they differ only by whitespace)"
+            )
+        seen[key] = name
+
+
 def check_table(
     frame: pd.DataFrame, source: str, renormalize: bool = False, required: list[str] | None = None
 ) -> pd.DataFrame:
@@ -436,6 +449,7 @@ def check_table(
 
     `required` lists the exact `p_` columns the table must have (a law's domains). Returns a copy whose rows are
     divided by their sums (so rows within the tolerance sum to 1 exactly, as the runs table always did)."""
+    check_unique_columns(frame, source)
     columns = prefixed_columns(frame.columns)
     if not columns:
         raise MixlawInputError(f"{source}: no mixture columns (expected p_<domain> columns)")
