@@ -23,7 +23,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, read_json
 from mixlaw.laws import FitContext, MixingLaw, get_law, law_from_dict
 from mixlaw.mixture import check_table, column, mixture_keys, to_p_columns
-from mixlaw.runs import RunsTable, Weights, aggregate, load_weights, read_table
+from mixlaw.runs import RunsTable, Weights, aggregate, check_selection, load_weights, read_table
 from mixlaw.version import __version__
 
 SCHEMA_VERSION = 1
@@ -136,6 +136,7 @@ class FitData:
         `weights`: a Weights, or a valid-weights file / `uniform` / None (read with `group`). `domains`: the
         training domains in the order wanted (default the table's); a law's domains the table lacks are an
         error."""
+        check_selection(params=params, step=step, tokens=tokens, step_tol=step_tol)
         selected = table.select(
             model=model,
             params=params,
@@ -357,7 +358,7 @@ class FittedLaw:
             raise MixlawInputError(f"{source}: {exc}") from None
         fitted = cls(law, domains, targets, total_weights, meta)
         if (
-            law.params_ is not None and law._inputs is MixingLaw._inputs
+            law.params_ is not None and type(law)._inputs is MixingLaw._inputs
         ):  # proportion laws: one trial prediction
             fitted._check_prediction(source)
         return fitted

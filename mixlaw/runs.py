@@ -225,6 +225,7 @@ class RunsTable:
         """Rows matching the selection. Nearest-checkpoint selection (`step_tol` > 0) picks, per run, the
         checkpoint nearest to `step` (or `tokens`) among those within the tolerance that have every domain of
         `complete_domains`."""
+        check_selection(params=params, step=step, tokens=tokens, step_tol=step_tol)
         frame = self.frame
         frame = _filter_metric(frame, metric, self.source)
         if model is not None:
@@ -251,6 +252,32 @@ class RunsTable:
             shown = ", ".join(map(str, values[:30])) + (" ..." if len(values) > 30 else "")
             raise MixlawInputError(
                 f"{self.source}: several {column} values remain ({shown}); choose one with {flag}"
+            )
+
+
+def check_selection(
+    params: float | None = None,
+    step: float | None = None,
+    tokens: float | None = None,
+    step_tol: float | None = None,
+) -> None:
+    """The numbers that select rows of a runs table: finite, `params` > 0, the others >= 0; a bad one is a
+    one-line error naming its flag (a NaN tolerance would silently select the exact checkpoint)."""
+    for flag, value, positive in (
+        ("--params", params, True),
+        ("--step", step, False),
+        ("--tokens", tokens, False),
+        ("--step-tol", step_tol, False),
+    ):
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise MixlawInputError(f"{flag} {value!r}: expected a number") from None
+        if not np.isfinite(number) or number < 0 or (positive and number == 0):
+            raise MixlawInputError(
+                f"{flag} {value!r}: expected a finite number {'>' if positive else '>='} 0"
             )
 
 
