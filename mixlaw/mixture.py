@@ -320,7 +320,9 @@ class Mixture:
         if not isinstance(data, Mapping):
             raise MixlawInputError(f"{source}: expected a JSON object with a 'mixture' field")
         raw = data.get("mixture", data.get("optimum"))
-        if raw is None and data and all(isinstance(v, (int, float)) for v in data.values()):
+        plain = data and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values())
+        # a plain mapping names at least two domains or uses p_ keys: {"x": 1} is a stray object, not a mixture
+        if raw is None and plain and (len(data) >= 2 or all(str(k).startswith(PREFIX) for k in data)):
             raw = data
         if not isinstance(raw, Mapping) or not raw:
             raise MixlawInputError(f"{source}: no 'mixture' object of {{\"p_<domain>\": share}}")

@@ -482,7 +482,6 @@ KNOWN_FAILING: set[str] = {
     "import:--out=missing/x.parquet",
     "import:--out=afile/x.parquet",
     "import:--out=x.xlsx",
-    "export:OPT.json=opt_nomix.json",
     "export:--paths=a=/x y",
     "export:--out=adir",
     "export:--out=missing/dir/out.json",
