@@ -438,7 +438,7 @@ def check_unique_columns(frame: pd.DataFrame, source: str) -> None:
         key = str(name).strip()
         if key in seen:
             raise MixlawInputError(
-                f"{source}: column {str(name)!r} duplicates column {str(seen[key])!r} (they differ only by whitespace)"
+                f"{source}: column {key!r} appears twice (the names differ only by whitespace)"
             )
         seen[key] = name
 

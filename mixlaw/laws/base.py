@@ -355,7 +355,7 @@ class MixingLaw:
         `params_schema` and `_check_params`; anything malformed is a MixlawInputError naming the key."""
         if not isinstance(data, dict):
             raise MixlawInputError(f"law: expected an object, got {type(data).__name__}")
-        hyper = data.get("hyper") or {}
+        hyper = {} if data.get("hyper") is None else data["hyper"]
         if not isinstance(hyper, dict):
             raise MixlawInputError(f"hyper: expected an object, got {type(hyper).__name__}")
         law = cls(**{str(k): v for k, v in hyper.items()})
