@@ -22,6 +22,8 @@ FitFunction = Callable[[FitData], FittedLaw]
 
 def mixture_folds(mixture_id: np.ndarray, cv: int | str, seed: int = 0) -> list[np.ndarray]:
     """Test-row masks, one per fold. `cv` is "loo" (one mixture per fold) or K (K folds of mixtures)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise MixlawInputError(f"--seed {seed}: expected an integer >= 0")
     unique = np.unique(mixture_id)
     if cv == "loo":
         return [mixture_id == m for m in unique]

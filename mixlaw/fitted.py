@@ -23,7 +23,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, read_json
 from mixlaw.laws import FitContext, MixingLaw, get_law, law_from_dict
 from mixlaw.mixture import check_table, column, mixture_keys, to_p_columns
-from mixlaw.runs import RunsTable, Weights, aggregate, load_weights, read_table
+from mixlaw.runs import RunsTable, Weights, aggregate, check_selection, load_weights, read_table
 from mixlaw.version import __version__
 
 SCHEMA_VERSION = 1
@@ -136,6 +136,7 @@ class FitData:
         `weights`: a Weights, or a valid-weights file / `uniform` / None (read with `group`). `domains`: the
         training domains in the order wanted (default the table's); a law's domains the table lacks are an
         error."""
+        check_selection(params=params, step=step, tokens=tokens, step_tol=step_tol)
         selected = table.select(
             model=model,
             params=params,
@@ -295,12 +296,46 @@ class FittedLaw:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "law") -> FittedLaw:
+        """The law stored by `to_dict`, validated: schema version, types and shapes of every section, the law's
+        own hyper-parameters and parameters, and a trial prediction; a malformed file is a one-line
+        MixlawInputError naming `source` and the key."""
+        if not isinstance(data, dict):
+            raise MixlawInputError(f"{source}: not a mixlaw law file (expected a JSON object)")
         for key in ("law", "params", "domains", "targets"):
             if key not in data:
                 raise MixlawInputError(f"{source}: not a mixlaw law file (missing {key!r})")
-        if data.get("schema_version", 0) > SCHEMA_VERSION:
+        version = data.get("schema_version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise MixlawInputError(f"{source}: schema_version must be an integer, got {version!r}")
+        if version > SCHEMA_VERSION:
             raise MixlawInputError(
-                f"{source}: schema version {data['schema_version']} is newer than this mixlaw"
+                f"{source}: written by a newer mixlaw (schema version {version}; this one reads up to "
+                f"{SCHEMA_VERSION}); upgrade mixlaw"
+            )
+        if not isinstance(data["law"], str):
+            raise MixlawInputError(f"{source}: law must be a law name, got {data['law']!r}")
+        domains = _names(data["domains"], "domains", source)
+        targets = _names(data["targets"], "targets", source)
+        total_weights = data.get("total_weights")
+        if total_weights is not None:
+            if not isinstance(total_weights, dict) or set(total_weights) != set(targets):
+                raise MixlawInputError(
+                    f"{source}: total_weights must map each target ({', '.join(targets)}) to a weight"
+                )
+            for target, weight in total_weights.items():
+                if (
+                    isinstance(weight, bool)
+                    or not isinstance(weight, (int, float))
+                    or not np.isfinite(weight)
+                ):
+                    raise MixlawInputError(
+                        f"{source}: total_weights.{target} must be a finite number, got {weight!r}"
+                    )
+        n_domains = data.get("n_domains")
+        if n_domains is not None and n_domains != len(domains):
+            raise MixlawInputError(
+                f"{source}: the law was fitted on {n_domains} domains but domains lists {len(domains)} "
+                f"({', '.join(domains)})"
             )
         known = {
             "schema_version",
@@ -317,11 +352,50 @@ class FittedLaw:
         meta = {k: v for k, v in data.items() if k not in known}
         if isinstance(meta.get("observed_mixtures"), dict):  # packed (older files hold a list of lists)
             meta["observed_mixtures"] = unpack_mixtures(meta["observed_mixtures"], source)
-        return cls(law_from_dict(data), data["domains"], data["targets"], data.get("total_weights"), meta)
+        try:
+            law = law_from_dict(data)
+        except MixlawInputError as exc:
+            raise MixlawInputError(f"{source}: {exc}") from None
+        fitted = cls(law, domains, targets, total_weights, meta)
+        if (
+            law.params_ is not None and type(law)._inputs is MixingLaw._inputs
+        ):  # proportion laws: one trial prediction
+            fitted._check_prediction(source)
+        return fitted
+
+    def _check_prediction(self, source: str) -> None:
+        """Predict the uniform mixture once: parameters a hand edit broke (missing, wrong type or shape, fitted on
+        other domains or targets) fail here, as one line naming the file, instead of later as a traceback."""
+        uniform = np.full((1, len(self.domains)), 1.0 / len(self.domains))
+        try:
+            with np.errstate(all="ignore"):
+                Y = np.asarray(self.law.predict(uniform), dtype=float)
+        except MixlawInputError as exc:
+            raise MixlawInputError(f"{source}: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            what = f"missing {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise MixlawInputError(
+                f"{source}: params do not fit law {self.law.name} on domains {', '.join(self.domains)} ({what})"
+            ) from None
+        if Y.shape != (1, len(self.targets)):
+            raise MixlawInputError(
+                f"{source}: law {self.law.name} predicts {Y.shape[-1]} target(s) but targets lists "
+                f"{len(self.targets)} ({', '.join(self.targets)})"
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> FittedLaw:
         return cls.from_dict(read_json(path, "law"), str(path))
+
+
+def _names(value: Any, key: str, source: str) -> list[str]:
+    """A law file's list of domain or target names: non-empty, strings, no repeats."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise MixlawInputError(f"{source}: {key} must be a non-empty list of names, got {value!r:.80}")
+    repeated = sorted({v for v in value if value.count(v) > 1})
+    if repeated:
+        raise MixlawInputError(f"{source}: {key}: repeated name(s) {', '.join(repeated)}")
+    return list(value)
 
 
 def pack_mixtures(X: Any) -> dict[str, Any]:

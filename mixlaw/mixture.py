@@ -350,7 +350,9 @@ class Mixture:
         if not isinstance(data, Mapping):
             raise MixlawInputError(f"{source}: expected a JSON object with a 'mixture' field")
         raw = data.get("mixture", data.get("optimum"))
-        if raw is None and data and all(isinstance(v, (int, float)) for v in data.values()):
+        plain = data and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values())
+        # a plain mapping names at least two domains or uses p_ keys: {"x": 1} is a stray object, not a mixture
+        if raw is None and plain and (len(data) >= 2 or all(str(k).startswith(PREFIX) for k in data)):
             raw = data
         if not isinstance(raw, Mapping) or not raw:
             raise MixlawInputError(f"{source}: no 'mixture' object of {{\"p_<domain>\": share}}")
@@ -458,6 +460,19 @@ def numeric_column(series: pd.Series, name: str, source: str) -> pd.Series:
     return values
 
 
+def check_unique_columns(frame: pd.DataFrame, source: str) -> None:
+    """Refuse two columns whose names differ only by surrounding whitespace (`p_a` and `p_a `): which one is
+    meant is ambiguous, and either would silently be dropped or misread."""
+    seen: dict[str, Any] = {}
+    for name in frame.columns:
+        key = str(name).strip()
+        if key in seen:
+            raise MixlawInputError(
+                f"{source}: column {key!r} appears twice (the names differ only by whitespace)"
+            )
+        seen[key] = name
+
+
 def check_table(
     frame: pd.DataFrame, source: str, renormalize: bool = False, required: list[str] | None = None
 ) -> pd.DataFrame:
@@ -466,6 +481,7 @@ def check_table(
 
     `required` lists the exact `p_` columns the table must have (a law's domains). Returns a copy whose rows are
     divided by their sums (so rows within the tolerance sum to 1 exactly, as the runs table always did)."""
+    check_unique_columns(frame, source)
     columns = prefixed_columns(frame.columns)
     if not columns:
         raise MixlawInputError(f"{source}: no mixture columns (expected p_<domain> columns)")

@@ -36,6 +36,7 @@ from mixlaw.mixture import (  # noqa: F401 (SUM_TOLERANCE, mixture_keys: re-expo
     SUM_TOLERANCE,
     Domains,
     check_table,
+    check_unique_columns,
     mixture_keys,
     numeric_column,
     prefixed_columns,
@@ -50,6 +51,13 @@ MIXTURE_DECIMALS = DECIMALS  # mixtures equal after rounding to this many decima
 COLUMN_ALIASES = {"model_size": "model", "model_params": "params"}
 NUMERIC_COLUMNS = ("params", "params_total", "step", "tokens", "seed", "loss")
 CHECKPOINT_KEYS = ("model", "params", "step", "tokens")
+# `metric` / `unit` values that mean the loss is a cross-entropy (nats or bits per token): such losses (and those
+# of a table without either column) must be > 0; other metrics (accuracy, perplexity deltas...) are only finite.
+CROSS_ENTROPY_NAMES = frozenset(
+    ("", "nan", "loss", "ce", "xent", "cross_entropy", "cross-entropy", "nll", "nats", "bits", "bpb", "bpc")
+)
+PLAUSIBLE_LOSS = 100.0  # nats per token: above it a warning (uniform over a 2^40-token vocabulary is ~28)
+IMPOSSIBLE_LOSS = 1e4  # above it an error: a probability of e^-10000 on every token is no trained model
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -68,6 +76,7 @@ _line = row_label
 
 def validate_runs(frame: pd.DataFrame, source: str = "runs", renormalize: bool = False) -> pd.DataFrame:
     """Check and canonicalize a raw runs table. Returns a new frame with canonical column names."""
+    check_unique_columns(frame, source)
     frame = frame.rename(
         columns={k: v for k, v in COLUMN_ALIASES.items() if k in frame.columns and v not in frame.columns}
     )
@@ -86,6 +95,7 @@ def validate_runs(frame: pd.DataFrame, source: str = "runs", renormalize: bool =
     for column in NUMERIC_COLUMNS:
         if column in frame.columns:
             frame[column] = _numeric(frame[column], column, source)
+    _check_losses(frame, source)
     for column in ("params", "params_total", "step", "tokens", "seed"):
         if column in frame.columns and (frame[column] % 1 == 0).all():
             frame[column] = frame[column].astype(np.int64)
@@ -121,6 +131,42 @@ def validate_runs(frame: pd.DataFrame, source: str = "runs", renormalize: bool =
         where = ", ".join(f"{k}={row[k]}" for k in key)
         raise MixlawInputError(f"{source}: two different losses for the same observation ({where})")
     return frame
+
+
+def _check_losses(frame: pd.DataFrame, source: str) -> None:
+    """Cross-entropy losses (see CROSS_ENTROPY_NAMES) must be > 0 and below IMPOSSIBLE_LOSS; above
+    PLAUSIBLE_LOSS is a warning. Finiteness is checked with the other numeric columns."""
+    cross_entropy = np.ones(len(frame), dtype=bool)
+    for name in ("metric", "unit"):
+        if name in frame.columns:
+            labels = frame[name].astype(str).str.strip().str.lower()
+            cross_entropy &= labels.isin(CROSS_ENTROPY_NAMES).to_numpy()
+    loss = frame["loss"].to_numpy(dtype=float)
+    for bad, what in (
+        (cross_entropy & (loss <= 0), "a cross-entropy must be > 0"),
+        (
+            cross_entropy & (loss > IMPOSSIBLE_LOSS),
+            f"a cross-entropy above {IMPOSSIBLE_LOSS:g} nats per token",
+        ),
+    ):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise MixlawInputError(
+                f"{source}: {_line(i, source)}: column loss: {loss[i]:g} is not a loss ({what}; "
+                f"{int(bad.sum())} row(s); a metric or unit column names other measures)"
+            )
+    high = cross_entropy & (loss > PLAUSIBLE_LOSS)
+    if high.any():
+        i = int(np.flatnonzero(high)[0])
+        log.warning(
+            "%s: %s: column loss: %g nats per token is implausible for a cross-entropy (%d row(s) above %g); "
+            "check the unit",
+            source,
+            _line(i, source),
+            loss[i],
+            int(high.sum()),
+            PLAUSIBLE_LOSS,
+        )
 
 
 def _fmt_mix(values: np.ndarray, columns: list[str]) -> str:
@@ -179,6 +225,7 @@ class RunsTable:
         """Rows matching the selection. Nearest-checkpoint selection (`step_tol` > 0) picks, per run, the
         checkpoint nearest to `step` (or `tokens`) among those within the tolerance that have every domain of
         `complete_domains`."""
+        check_selection(params=params, step=step, tokens=tokens, step_tol=step_tol)
         frame = self.frame
         frame = _filter_metric(frame, metric, self.source)
         if model is not None:
@@ -205,6 +252,32 @@ class RunsTable:
             shown = ", ".join(map(str, values[:30])) + (" ..." if len(values) > 30 else "")
             raise MixlawInputError(
                 f"{self.source}: several {column} values remain ({shown}); choose one with {flag}"
+            )
+
+
+def check_selection(
+    params: float | None = None,
+    step: float | None = None,
+    tokens: float | None = None,
+    step_tol: float | None = None,
+) -> None:
+    """The numbers that select rows of a runs table: finite, `params` > 0, the others >= 0; a bad one is a
+    one-line error naming its flag (a NaN tolerance would silently select the exact checkpoint)."""
+    for flag, value, positive in (
+        ("--params", params, True),
+        ("--step", step, False),
+        ("--tokens", tokens, False),
+        ("--step-tol", step_tol, False),
+    ):
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise MixlawInputError(f"{flag} {value!r}: expected a number") from None
+        if not np.isfinite(number) or number < 0 or (positive and number == 0):
+            raise MixlawInputError(
+                f"{flag} {value!r}: expected a finite number {'>' if positive else '>='} 0"
             )
 
 

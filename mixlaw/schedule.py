@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,8 +36,9 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import read_json
 from mixlaw.fitting import fit_multistart
-from mixlaw.laws.base import FitContext, MixingLaw
+from mixlaw.laws.base import FitContext, Hyper, MixingLaw
 from mixlaw.laws.dml import exp_model, linearized_starts
 from mixlaw.mixture import SUM_TOLERANCE, Domains, Mixture
 from mixlaw.runs import PROPORTION_PREFIX, RunsTable, Weights, aggregate, load_weights
@@ -220,6 +222,19 @@ class ScheduleLaw(MixingLaw):
         "seed": 0,
         "eps": 0.0,
     }
+    hyper_schema: ClassVar[dict[str, Hyper]] = {"gamma": Hyper(float, words=("shared", "per-target"))}
+    params_schema: ClassVar[dict[str, tuple[str, str]]] = {
+        "log_c": ("vector", "number"),
+        "theta": ("matrix", "number"),
+        "gamma": ("vector", "number"),
+    }
+
+    def _check_params(self, params: dict[str, Any]) -> None:
+        """One log_c, theta row and gamma per target."""
+        T = len(params["log_c"])
+        if len(params["theta"]) != T or len(params["gamma"]) != T:
+            raise MixlawInputError(f"params: log_c, theta and gamma must have one entry per target ({T})")
+
     seeded = True
     blendable = False
 
@@ -373,18 +388,55 @@ class FittedSchedule:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FittedSchedule:
-        if data.get("schema") != SCHEMA:
+    def from_dict(cls, data: dict[str, Any], source: str = "schedule law") -> FittedSchedule:
+        """The schedule law stored by `to_dict`, validated (schema, sections, the law's hyper-parameters and
+        parameters): a malformed file is a one-line MixlawInputError naming `source` and the key."""
+        if not isinstance(data, dict):
+            raise MixlawInputError(f"{source}: not a schedule law file (expected a JSON object)")
+        schema = data.get("schema")
+        prefix, _, version = str(schema).rpartition("/")
+        if (
+            prefix == SCHEMA.rsplit("/", 1)[0]
+            and version.isdigit()
+            and int(version) > int(SCHEMA.rsplit("/")[1])
+        ):
             raise MixlawInputError(
-                f"not a schedule law file (schema {data.get('schema')!r}, expected {SCHEMA})"
+                f"{source}: written by a newer mixlaw (schema {schema!r}; this one reads {SCHEMA})"
             )
-        return cls(
-            ScheduleLaw.from_dict(data),
-            list(data["domains"]),
-            list(data["targets"]),
-            {k: float(v) for k, v in data["target_weights"].items()},
-            data.get("info", {}),
-        )
+        if schema != SCHEMA:
+            raise MixlawInputError(
+                f"{source}: not a schedule law file (schema {schema!r}, expected {SCHEMA})"
+            )
+        names = {}
+        for key in ("domains", "targets"):
+            value = data.get(key)
+            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+                raise MixlawInputError(
+                    f"{source}: {key} must be a non-empty list of names, got {value!r:.80}"
+                )
+            names[key] = list(value)
+        weights = data.get("target_weights")
+        if not isinstance(weights, dict) or set(weights) != set(names["targets"]):
+            raise MixlawInputError(f"{source}: target_weights must map each target to a weight")
+        for target, weight in weights.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+                raise MixlawInputError(
+                    f"{source}: target_weights.{target} must be a finite number, got {weight!r}"
+                )
+        info = data.get("info") or {}
+        if not isinstance(info, dict):
+            raise MixlawInputError(f"{source}: info must be an object")
+        if "params" not in data:
+            raise MixlawInputError(f"{source}: not a schedule law file (missing 'params')")
+        try:
+            law = ScheduleLaw.from_dict(data)
+        except MixlawInputError as exc:
+            raise MixlawInputError(f"{source}: {exc}") from None
+        return cls(law, names["domains"], names["targets"], {k: float(v) for k, v in weights.items()}, info)
+
+    @classmethod
+    def load(cls, path: str | Path) -> FittedSchedule:
+        return cls.from_dict(read_json(path, "schedule law"), str(path))
 
 
 def fit_schedule_law(data: ScheduleData, **hyper: Any) -> FittedSchedule:

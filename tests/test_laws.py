@@ -106,5 +106,5 @@ def test_hyper_parameters_are_typed_and_checked():
     assert parse_hyper(DML, ["delta=none"]) == {"delta": None}
     with pytest.raises(MixlawInputError, match="no such parameter"):
         parse_hyper(DML, ["K=3"])
-    with pytest.raises(MixlawInputError, match="expected a int"):
+    with pytest.raises(MixlawInputError, match="expected an integer"):
         parse_hyper(DML, ["restarts=many"])

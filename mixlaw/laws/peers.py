@@ -22,6 +22,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ import numpy as np
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import read_json
 from mixlaw.fitting import fit_multistart, huber, levenberg_marquardt
-from mixlaw.laws.base import FitContext, MixingLaw
+from mixlaw.laws.base import FitContext, Hyper, MixingLaw
 from mixlaw.laws.dml import LARGE_SWARM, exp_model, is_large_swarm
 
 # olmix on large swarms (`is_large_swarm`): LM iterations every start gets, then how many per target continue.
@@ -60,6 +63,15 @@ class RegMixLGBM(MixingLaw):
         "num_leaves": 31,
         "seed": 42,
         "threads": 1,
+    }
+    hyper_schema = {
+        "learning_rate": Hyper(float, 0, low_open=True),
+        "rounds": Hyper(int, 1),
+        "early_stopping": Hyper(int, 1),
+        "valid_fraction": Hyper(float, 0, 1, low_open=True, high_open=True),
+        "min_data_in_leaf": Hyper(int, 1),
+        "num_leaves": Hyper(int, 2),
+        "threads": Hyper(int, 1),
     }
     seeded = False  # keeps RegMix's own seed (42) in comparisons
     nonparametric = True
@@ -117,14 +129,179 @@ class RegMixLGBM(MixingLaw):
             )
             models.append(full.model_to_string())
             rounds.append(best)
-        return {"rounds": rounds, "models": models}
+        return {"rounds": rounds, "models": models, "sha256": [_sha256(m) for m in models]}
+
+    def _check_params(self, params: dict[str, Any]) -> None:
+        """A law file's models: one LightGBM model text per target, each matching its stored sha256 (files
+        written before the hash was kept have none; the structure check in `_load` still applies)."""
+        models, rounds = params.get("models"), params.get("rounds")
+        if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
+            raise MixlawInputError("params.models: expected a list of LightGBM model texts (law regmix-lgbm)")
+        if not isinstance(rounds, list) or len(rounds) != len(models):
+            raise MixlawInputError(f"params.rounds: expected a list of {len(models)} round counts")
+        for t, count in enumerate(rounds):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise MixlawInputError(f"params.rounds[{t}]: expected a positive integer, got {count!r}")
+        hashes = params.get("sha256")
+        if hashes is None:
+            return
+        if not isinstance(hashes, list) or len(hashes) != len(models):
+            raise MixlawInputError(f"params.sha256: expected a list of {len(models)} hex digests")
+        for t, (model, digest) in enumerate(zip(models, hashes)):
+            if _sha256(model) != digest:
+                raise MixlawInputError(
+                    f"params.models[{t}]: the model text does not match its sha256 (changed or corrupted)"
+                )
 
     def _load(self) -> None:
         lgb = _lightgbm()
-        self.boosters_ = [lgb.Booster(model_str=s) for s in self.params_["models"]]
+        n_features = self.n_domains_
+        rounds = self.params_.get("rounds") or [None] * len(self.params_["models"])
+        texts = [
+            check_lgbm_model(text, n_features, f"params.models[{t}]", max_trees=rounds[t])
+            for t, text in enumerate(self.params_["models"])
+        ]
+        self.boosters_ = [lgb.Booster(model_str=text) for text in texts]
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return np.stack([b.predict(X) for b in self.boosters_], axis=1)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_TREE_KEYS = {
+    "num_leaves",
+    "num_cat",
+    "split_feature",
+    "split_gain",
+    "threshold",
+    "decision_type",
+    "left_child",
+    "right_child",
+    "leaf_value",
+    "leaf_weight",
+    "leaf_count",
+    "internal_value",
+    "internal_weight",
+    "internal_count",
+    "is_linear",
+    "shrinkage",
+}
+_INTERNAL_KEYS = ("split_feature", "split_gain", "threshold", "decision_type", "left_child", "right_child")
+_INTERNAL_KEYS += ("internal_value", "internal_weight", "internal_count")
+_LEAF_KEYS = ("leaf_value", "leaf_weight", "leaf_count")
+
+
+def check_lgbm_model(text: str, n_features: int | None, where: str, max_trees: int | None = None) -> str:
+    """Check LightGBM model text before LightGBM's C++ parser sees it, and return the part it may parse (header
+    and trees, without the parameters section). A crafted or corrupted text is a one-line MixlawInputError
+    naming `where` instead of a crash (out-of-range indices), a hang (a child cycle) or silently different
+    predictions (cut trees, NaN thresholds). Checked: a single-output regression header with `n_features`
+    features; `tree_sizes` matching the trees; per tree the array lengths, split features in range, finite
+    thresholds and leaf values, no categorical or linear trees, and child indices forming one acyclic tree."""
+
+    def fail(what: str) -> MixlawInputError:
+        return MixlawInputError(f"{where}: not a valid LightGBM model ({what})")
+
+    if "end of trees" not in text:
+        raise fail("no 'end of trees' line: the text is cut")
+    body = text[: text.index("end of trees")]
+    starts = [m.start() for m in re.finditer(r"^Tree=", body, re.M)]
+    if not body.startswith("tree\n") or not starts:
+        raise fail("no header or no trees")
+    header = dict(line.split("=", 1) for line in body[: starts[0]].splitlines()[1:] if "=" in line)
+    for key, wanted in (("num_class", "1"), ("num_tree_per_iteration", "1")):
+        if header.get(key) != wanted:
+            raise fail(f"{key} must be {wanted}, got {header.get(key)!r}")
+    try:
+        max_feature = int(header.get("max_feature_idx", ""))
+        sizes = [int(v) for v in header.get("tree_sizes", "").split()]
+    except ValueError:
+        raise fail("max_feature_idx or tree_sizes is not an integer") from None
+    if n_features is not None and max_feature != n_features - 1:
+        raise fail(f"max_feature_idx {max_feature} for a law on {n_features} domains")
+    if max_feature < 0 or len(header.get("feature_names", "").split()) != max_feature + 1:
+        raise fail("feature_names do not match max_feature_idx")
+    blocks = [body[a:b] for a, b in zip(starts, starts[1:] + [len(body)])]
+    if max_trees is not None and len(blocks) > max_trees:
+        raise fail(f"{len(blocks)} trees but {max_trees} rounds")
+    if sizes != [len(block.encode("utf-8")) for block in blocks]:
+        raise fail(f"tree_sizes do not match the {len(blocks)} trees (cut or edited trees)")
+    for i, block in enumerate(blocks):
+        _check_tree(block, i, max_feature, fail)
+    return body + "end of trees\n"
+
+
+def _check_tree(block: str, index: int, max_feature: int, fail) -> None:
+    lines = block.splitlines()
+    if lines[0] != f"Tree={index}":
+        raise fail(f"tree {index} is labelled {lines[0]!r}")
+    fields = dict(line.split("=", 1) for line in lines[1:] if "=" in line)
+    unknown = sorted(set(fields) - _TREE_KEYS)
+    if unknown:
+        raise fail(f"tree {index}: unexpected field(s) {', '.join(unknown)}")
+
+    def numbers(key: str, kind: type, count: int) -> list:
+        try:
+            values = [kind(v) for v in fields.get(key, "").split()]
+        except ValueError:
+            raise fail(f"tree {index}: {key} is not a list of {kind.__name__}s") from None
+        if len(values) != count:
+            raise fail(f"tree {index}: {key} has {len(values)} values, expected {count}")
+        if kind is float and not all(math.isfinite(v) for v in values):
+            raise fail(f"tree {index}: {key} has a value that is not finite")
+        return values
+
+    (n_leaves,) = numbers("num_leaves", int, 1)
+    if n_leaves < 1:
+        raise fail(f"tree {index}: num_leaves {n_leaves}")
+    if fields.get("num_cat", "0") != "0" or fields.get("is_linear", "0") != "0":
+        raise fail(f"tree {index}: categorical or linear trees are not made by regmix-lgbm")
+    numbers("shrinkage", float, 1)
+    for key in _LEAF_KEYS:
+        if key in fields or key == "leaf_value":
+            numbers(key, float, n_leaves)
+    if n_leaves == 1:
+        return
+    internal = n_leaves - 1
+    for key in _INTERNAL_KEYS:
+        if key in fields or key in (
+            "split_feature",
+            "threshold",
+            "decision_type",
+            "left_child",
+            "right_child",
+        ):
+            numbers(
+                key,
+                float if key not in ("split_feature", "decision_type", "left_child", "right_child") else int,
+                internal,
+            )
+    features = numbers("split_feature", int, internal)
+    if any(f < 0 or f > max_feature for f in features):
+        raise fail(f"tree {index}: split_feature out of range 0..{max_feature}")
+    if any(d < 0 or d > 15 or d & 1 for d in numbers("decision_type", int, internal)):
+        raise fail(f"tree {index}: decision_type must be a numerical split")
+    left, right = numbers("left_child", int, internal), numbers("right_child", int, internal)
+    # children: an internal node j >= 0 or a leaf ~k (k = -child - 1); from the root every node exactly once
+    seen_nodes, seen_leaves, stack = {0}, set(), [0]
+    while stack:
+        node = stack.pop()
+        for child in (left[node], right[node]):
+            if child >= 0:
+                if child >= internal or child in seen_nodes:
+                    raise fail(f"tree {index}: child {child} of node {node} is out of range or a cycle")
+                seen_nodes.add(child)
+                stack.append(child)
+            else:
+                leaf = -child - 1
+                if leaf >= n_leaves or leaf in seen_leaves:
+                    raise fail(f"tree {index}: leaf {leaf} of node {node} is out of range or reached twice")
+                seen_leaves.add(leaf)
+    if len(seen_nodes) != internal or len(seen_leaves) != n_leaves:
+        raise fail(f"tree {index}: nodes not reachable from the root")
 
 
 # ------------------------------------------------------------------------------------------ linear baselines
@@ -440,6 +617,7 @@ class OlmixLogLinear(MixingLaw):
         "domain_map": None,
         "large_swarm": LARGE_SWARM,  # distinct mixtures from which the starts run through the LM engine
     }
+    hyper_schema = {"n_log_c": Hyper(int, 1)}
     seeded = True
 
     def n_parameters(self, n_domains: int) -> int:
@@ -534,6 +712,7 @@ class GaussianProcess(MixingLaw):
     name = "gp"
     description = "Gaussian-process regression on the simplex (ARD RBF + noise, marginal likelihood); non-parametric reference"
     defaults = {"restarts": 2, "seed": 0, "max_iter": 80, "hp_rows": 200}
+    hyper_schema = {"hp_rows": Hyper(int, 1)}
     seeded = True
     nonparametric = True
     auto_candidate = 7
