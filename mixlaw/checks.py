@@ -19,7 +19,7 @@ from mixlaw.extrapolation import (
     wide_predictions,
 )
 from mixlaw.runs import Weights
-from mixlaw.scaling import CurveLaws
+from mixlaw.scaling import CurveLaws, late_window
 from mixlaw.settings import PipelineConfig
 
 HOLDOUT_STEP_RATIO = (
@@ -46,6 +46,9 @@ def stage_checks(
     largest = models[-1]
     cut = hi / HOLDOUT_STEP_RATIO
     early = in_range[in_range[variable] <= cut]
+    # The same late fit window as the pipeline's step laws, relative to the check's own last fitted step.
+    early = early[late_window(early[variable], config.step_window, last=cut)]
+    start = float(early[variable].min()) if len(early) else lo
     late = in_range[(in_range[variable] > cut) & in_range["run"].isin(runs)]
     observed_total = lambda f: f["total"].to_numpy(dtype=float)  # noqa: E731
 
@@ -71,7 +74,7 @@ def stage_checks(
                 targets,
             )
             checks["step"] = {
-                "what": f"step laws fitted on {variable}s {lo:g}:{cut:g}, predicting "
+                "what": f"step laws fitted on {variable}s {start:g}:{cut:g}, predicting "
                 f"{cut:g} < {variable} <= {hi:g} at every size",
                 **score(pred, late, ["model", "run", variable]),
                 "per_size": {
@@ -151,7 +154,7 @@ def stage_checks(
                     )
                     preds.append(p.assign(**{variable: value}))
                 checks["chain"] = {
-                    "what": f"step laws on {variable}s <= {cut:g} and sizes {', '.join(models[:-1])}, "
+                    "what": f"step laws on {variable}s {start:g}:{cut:g} and sizes {', '.join(models[:-1])}, "
                     f"then size laws, predicting {largest} at {variable}s {cut:g}:{hi:g}",
                     **score(pd.concat(preds), truth, ["run", variable]),
                 }

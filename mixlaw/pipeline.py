@@ -31,7 +31,7 @@ from mixlaw.extrapolation import Extrapolator, fit_joint, fit_step_laws, model_s
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.mixture import strip_prefix
 from mixlaw.runs import RunsTable, Weights, aggregate
-from mixlaw.scaling import CurveLaws
+from mixlaw.scaling import CurveLaws, late_window
 from mixlaw.selection import cross_validate_law, fit_law_or_auto
 from mixlaw.settings import STEP_GRID_FACTORS, PipelineConfig, law_hyper
 
@@ -139,24 +139,32 @@ def run_pipeline(
     checks: dict[str, Any] = {}
     step_laws = size_laws = joint_law = None
 
-    # Which mixtures: observed (with >= 3 checkpoints in range) at >= min_sizes sizes.
-    per_run = in_range.groupby(["run", "model"])[variable].nunique()
+    # The step laws see only the late fit window (checkpoints >= hi / step_window; scaling.STEP_WINDOW).
+    step_frame = in_range[late_window(in_range[variable], config.step_window, last=hi)]
+    defaults["step_window"] = config.step_window
+    defaults["step_fit_from"] = float(step_frame[variable].min()) if len(step_frame) else None
+    # Which mixtures: observed (with >= 3 checkpoints in the step-fit range) at >= min_sizes sizes.
+    counted = step_frame if config.scale == "chain" else in_range
+    per_run = counted.groupby(["run", "model"])[variable].nunique()
     sizes_per_run = (per_run >= 3).groupby("run").sum()
     runs = sorted(sizes_per_run[sizes_per_run >= min(config.min_sizes, len(params))].index, key=natural_order)
     if len(runs) < 2:
         raise MixlawInputError(
             f"only {len(runs)} mixture(s) observed at {config.min_sizes} sizes with 3 checkpoints "
-            f"in {lo:g}:{hi:g}; lower --min-sizes or widen --fit-steps"
+            f"in {float(counted[variable].min()) if len(counted) else lo:g}:{hi:g}; lower --min-sizes, widen "
+            "--fit-steps or --step-window"
         )
     log(f"{len(runs)} mixtures at >= {config.min_sizes} of {len(params)} sizes; {variable}s {lo:g}:{hi:g}")
 
     if config.scale == "chain":
         step_laws = fit_step_laws(
-            in_range, variable, targets, config.step_share, config.delta, config.step_exponent
+            step_frame, variable, targets, config.step_share, config.delta, config.step_exponent
         )
+        step_laws.meta["window"] = config.step_window
         timings["step_laws"] = time.perf_counter() - clock
         log(
-            f"step laws: {len(step_laws.keys)} curves, share beta per {config.step_share} "
+            f"step laws: {len(step_laws.keys)} curves on {variable}s >= {defaults['step_fit_from']:g}, "
+            f"share beta per {config.step_share} "
             f"({timings['step_laws']:.1f} s)"
         )
 

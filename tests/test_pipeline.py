@@ -207,6 +207,8 @@ def test_joint_scale_law(tmp_path, cli):
         (["--baseline", "a=0.5,zz=0.5"], "unknown domain"),
         (["--available", "MISSING.csv"], "not found"),
         (["--step-exponent", "2:1"], "LO < HI"),
+        (["--step-window", "abc"], "--step-window abc: expected a ratio >= 1 or none"),
+        (["--step-window", "0.5"], "--step-window: 0.5 must be >= 1"),
     ],
 )
 def test_bad_inputs(tmp_path, cli, extra, match):
@@ -271,3 +273,35 @@ def test_target_flags_are_exclusive(tmp_path):
             ]
         )
     assert exc.value.code == 2
+
+
+def _transient_table() -> pd.DataFrame:
+    """make_table plus a fast early transient (+0.3 (s / 2000)^-3 nats) that a late window leaves out."""
+    frame = make_table()
+    return frame.assign(loss=frame["loss"] + 0.3 * (frame["step"] / 2000.0) ** -3.0)
+
+
+def test_step_window_fits_the_late_checkpoints_only():
+    from mixlaw.pipeline import PipelineConfig, run_pipeline
+    from mixlaw.runs import RunsTable, load_weights, validate_runs
+    from mixlaw.scaling import STEP_SHARE_VALIDATED, STEP_WINDOW
+
+    table = RunsTable(validate_runs(_transient_table(), "runs"))
+    weights = load_weights(None, table.valid_domains)
+    errors, results = {}, {}
+    for window in (STEP_WINDOW, None):
+        config = PipelineConfig(target_params=TARGET_N, target_step=TARGET_S, law="dml", step_window=window)
+        assert config.step_share == STEP_SHARE_VALIDATED
+        result = run_pipeline(table, weights, config)
+        X = result.predictions[[f"p_{d}" for d in DOMAINS]].to_numpy()
+        expected = truth(X, TARGET_N, TARGET_S)
+        pred = result.predictions[[f"pred_{d}" for d in DOMAINS]].to_numpy()
+        errors[window], results[window] = np.abs(pred / expected - 1).mean(), result
+    windowed = results[STEP_WINDOW]
+    assert windowed.defaults["step_window"] == STEP_WINDOW
+    assert windowed.defaults["step_fit_from"] == 4000  # >= 10000 / 3
+    assert set(windowed.step_laws.n_points) == {5}  # 4000 ... 10000
+    assert set(results[None].step_laws.n_points) == {7}
+    assert results[None].defaults["step_fit_from"] == 2000
+    # The transient biases the fit on every checkpoint; the late window stays near the truth.
+    assert errors[STEP_WINDOW] < 0.5 * errors[None]

@@ -28,8 +28,9 @@ PIPELINE_EXAMPLES = """defaults:
   step range   every complete checkpoint up to the largest step (or token count) observed at all sizes
   sizes        all sizes in the table
   mixtures     every run observed at >= --min-sizes (3) sizes; every run id is treated alike
-  scale law    chain: step law per (mixture, size, target), beta shared per mixture; then size law per
-               (mixture, target), alpha shared by all curves
+  scale law    chain: step law per (mixture, size, target) on checkpoints >= last / 3, beta shared per
+               model size (--step-window, --step-share); then size law per (mixture, target), alpha shared
+               by all curves
   mixing law   chosen by 5-fold cross-validation on the extrapolated losses (--law auto)
   baseline     natural token-proportional mixture when --available is given, else uniform
 
@@ -99,8 +100,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--step-share",
         choices=SHARE_OPTIONS,
         default=PIPELINE["step_share"],
-        help="curves sharing the step exponent: none, mixture (its targets, at one size) [default], "
-        "all (every curve of one size)",
+        help="curves sharing the step exponent: none, mixture (its targets, at one size), "
+        f"all (every curve of one size) [{PIPELINE['step_share']}, validated by the extrapolation backtest]",
+    )
+    s.add_argument(
+        "--step-window",
+        metavar="W|none",
+        default=_window_text(PIPELINE["step_window"]),
+        help="fit the step laws on checkpoints >= (last fitted step) / W only; none = every checkpoint "
+        f"[{_window_text(PIPELINE['step_window'])}, validated by the extrapolation backtest]",
     )
     s.add_argument(
         "--size-share",
@@ -284,6 +292,19 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _window_text(window: float | None) -> str:
+    return "none" if window is None else f"{window:g}"
+
+
+def _parse_window(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise MixlawInputError(f"--step-window {text}: expected a ratio >= 1 or none") from None
+
+
 def _parse_range(text: str | None) -> tuple[float | None, float | None] | None:
     if text is None:
         return None
@@ -320,6 +341,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         law=args.law,
         scale=args.scale_law,
         step_share=args.step_share,
+        step_window=_parse_window(args.step_window),
         size_share=args.size_share,
         joint_share=args.joint_share,
         min_sizes=args.min_sizes,

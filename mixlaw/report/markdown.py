@@ -20,7 +20,14 @@ def summary_markdown(result: Any, optimum: dict[str, Any] | None, command: str |
         f"[every complete checkpoint up to the largest {d['variable']} observed at all sizes, {d['largest_common']:g}]",
         f"- sizes: {', '.join(d['fit_sizes'])} [all sizes]",
         f"- mixtures: {len(result.runs)} observed at >= {c.min_sizes} sizes [3]; every run id is treated alike",
-        f"- exponent sharing: step {c.step_share} [mixture], size {c.size_share} [all], joint {c.joint_share} [all]",
+        f"- exponent sharing: step {c.step_share} [all], size {c.size_share} [all], joint {c.joint_share} [all]",
+        "- step-law fit window: "
+        + (
+            "every checkpoint"
+            if getattr(c, "step_window", None) is None
+            else f"{d['variable']}s >= last / {c.step_window:g} (from {d.get('step_fit_from')})"
+        )
+        + " [last / 3; validated by benchmarks/extrapolation_backtest.py, none = every checkpoint]",
         f"- mixing law: {result.checks['mixing']['law']} [auto: chosen by cross-validation on the extrapolated losses]",
         "",
         "## Stage checks (relative error of the weighted total on held-back data)",
