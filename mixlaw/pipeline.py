@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixlaw.checks import HOLDOUT_STEP_RATIO, stage_checks
+from mixlaw.checks import HOLDOUT_STEP_RATIO, job_ratio_check, stage_checks
+from mixlaw.constraints import tokens_per_step
 from mixlaw.errors import MixlawInputError
 from mixlaw.extrapolation import Extrapolator, fit_joint, fit_step_laws, model_sizes, natural_order
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.mixture import strip_prefix
 from mixlaw.runs import RunsTable, Weights, aggregate
-from mixlaw.scaling import CurveLaws, late_window
+from mixlaw.scaling import CurveLaws, late_window, regime_warnings, step_regime
 from mixlaw.selection import cross_validate_law, fit_law_or_auto
 from mixlaw.settings import STEP_GRID_FACTORS, PipelineConfig, law_hyper
 
@@ -244,6 +245,15 @@ def run_pipeline(
     # Validation of each stage.
     t0 = time.perf_counter()
     checks = stage_checks(wide, in_range, runs, variable, targets, weights, params, config, lo, hi, step_laws)
+    # checks.json leads with the check at the job's own extrapolation ratio (issue 14 item 5).
+    checks = {"at_job_ratio": job_ratio_check(checks, frame["total"].to_numpy(), variable), **checks}
+    if step_laws is not None:
+        regime = step_regime(
+            step_laws, params, None if variable == "tokens" else tokens_per_step(table.frame)
+        )
+        checks["regime"] = {**regime, "warnings": regime_warnings(regime)}
+    else:
+        checks["regime"] = {"skipped": "the joint scale law has no separate step fits"}
     checks["mixing"] = {"selection": selection, "law": law_name}
     timings["checks"] = time.perf_counter() - t0
     log(f"stage checks ({timings['checks']:.1f} s)")

@@ -305,3 +305,54 @@ def test_step_window_fits_the_late_checkpoints_only():
     assert results[None].defaults["step_fit_from"] == 2000
     # The transient biases the fit on every checkpoint; the late window stays near the truth.
     assert errors[STEP_WINDOW] < 0.5 * errors[None]
+
+
+def test_holdout_cut_is_the_jobs_ratio_or_the_nearest_the_data_allow():
+    from mixlaw.checks import HOLDOUT_STEP_RATIO, holdout_cut
+
+    steps = np.array(STEPS, float)  # 2000 ... 10000
+    exact = holdout_cut(steps, 10000, 20000, 3.0)
+    assert exact["cut"] == 5000 and exact["ratio"] == 2.0 and not exact["capped"]
+    assert "job's ratio" in exact["reason"]
+    # 3x would fit only 2000 and 3000 (< 3 checkpoints): capped at 4000, the nearest cut with 3.
+    capped = holdout_cut(steps, 10000, 30000, 3.0)
+    assert capped["capped"] and capped["cut"] == 4000 and capped["ratio"] == 2.5
+    assert capped["job_ratio"] == 3.0 and "capped" in capped["reason"]
+    # Without a window 2000..3333 still has 2 points: the same cap.
+    assert holdout_cut(steps, 10000, 30000, None)["cut"] == 4000
+    inside = holdout_cut(steps, 10000, 8000, 3.0)
+    assert inside["ratio"] == pytest.approx(HOLDOUT_STEP_RATIO) and not inside["capped"]
+    assert holdout_cut(steps[:3], 4000, 40000, 3.0)["cut"] is None  # nothing left to hold back
+
+
+def test_job_ratio_check_says_when_its_error_exceeds_the_gaps():
+    from mixlaw.checks import job_ratio_check
+
+    checks = {
+        "holdout": {"cut": 5000.0, "ratio": 2.0, "job_ratio": 2.0, "capped": False, "reason": "the job's"},
+        "step": {"mean_rel": 0.01, "bias_rel": 0.01, "n": 10},
+    }
+    lead = job_ratio_check(checks, np.array([3.0, 3.01, 3.02]), "step")
+    assert lead["error_at_target"] == pytest.approx(0.0301)
+    assert lead["gap_median"] == pytest.approx(0.01) and lead["gap_best_two"] == pytest.approx(0.01)
+    assert lead["larger_than_gaps"] and "cannot rank" in lead["warning"]
+    small = job_ratio_check(
+        {**checks, "step": {**checks["step"], "mean_rel": 1e-4}}, np.array([3.0, 3.1]), "step"
+    )
+    assert not small["larger_than_gaps"] and "warning" not in small
+    assert "skipped" in job_ratio_check({"holdout": {}, "step": {"skipped": "x"}}, np.array([3.0]), "step")
+
+
+def test_checks_lead_with_the_jobs_ratio_and_report_the_regime(pipeline_out):
+    checks = json.loads((pipeline_out / "out" / "checks.json").read_text())["checks"]
+    assert next(iter(checks)) == "at_job_ratio"
+    lead = checks["at_job_ratio"]
+    assert lead["job_ratio"] == pytest.approx(3.0) and lead["ratio"] == pytest.approx(2.5) and lead["capped"]
+    assert checks["step"]["ratio"] == pytest.approx(2.5)
+    assert lead["mean_rel"] == checks["step"]["mean_rel"] and not lead["larger_than_gaps"]
+    regime = checks["regime"]
+    assert regime["at_bound"] == 0.0 and abs(regime["beta_quantiles"]["q50"] - BETA) < 0.02
+    assert set(regime["per_model"]) == set(SIZES)
+    summary = (pipeline_out / "out" / "summary.md").read_text()
+    assert summary.index("Check at the job's extrapolation ratio") < summary.index("## Stage checks")
+    assert "holds back 2.50x" in summary and "Regime of the step fits" in summary

@@ -292,6 +292,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def variable_label(lead: dict[str, Any]) -> str:
+    return f"{lead['variable']}s" + (", capped" if lead.get("capped") else "")
+
+
 def _window_text(window: float | None) -> str:
     return "none" if window is None else f"{window:g}"
 
@@ -385,6 +389,14 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         args,
         f"wrote {args.out}/: predictions.csv, law.json, optimum.json, summary.md ({result.timings['total']:.1f} s)",
     )
+    lead = result.checks.get("at_job_ratio", {})
+    if "mean_rel" in lead:
+        print(
+            f"check at {lead['ratio']:.2f}x ({variable_label(lead)}; job {lead['job_ratio']:.2f}x) mean rel. error "
+            f"{100 * lead['mean_rel']:.3f}% = {lead['error_at_target']:.4f} nats at the target; median gap between "
+            f"candidates {lead['gap_median']:.4f}"
+            + ("  WARNING: larger than the gaps" if lead["larger_than_gaps"] else "")
+        )
     for name in ("step", "step_beyond", "size", "chain"):
         check = result.checks.get(name)
         if check and "mean_rel" in check:
