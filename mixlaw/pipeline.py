@@ -57,6 +57,9 @@ class PipelineResult:
     extrapolator: Extrapolator | None = None
     template: dict[str, Any] = field(default_factory=dict)
     data: FitData | None = None  # the extrapolated losses the mixing law was fitted on
+    fit_frame: pd.DataFrame | None = (
+        None  # the used mixtures' checkpoints in the fitted range (before the window)
+    )
 
     def extrapolate(self, value: float) -> pd.DataFrame:
         """Every used mixture's losses at the target size and another step/tokens value (run, p_ columns,
@@ -278,4 +281,5 @@ def run_pipeline(
         extrapolator=extrapolator,
         template=template,
         data=data,
+        fit_frame=in_range[in_range["run"].isin(runs)],
     )

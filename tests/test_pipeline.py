@@ -356,3 +356,122 @@ def test_checks_lead_with_the_jobs_ratio_and_report_the_regime(pipeline_out):
     summary = (pipeline_out / "out" / "summary.md").read_text()
     assert summary.index("Check at the job's extrapolation ratio") < summary.index("## Stage checks")
     assert "holds back 2.50x" in summary and "Regime of the step fits" in summary
+
+
+def _anchor_table(mixture: np.ndarray, seeds: int = 2) -> pd.DataFrame:
+    """Target-scale runs (TARGET_N, TARGET_S) of one mixture, at the true losses."""
+    y = truth(mixture[None], TARGET_N, TARGET_S)[0]
+    rows = [
+        {
+            "run": f"anchor{seed}",
+            "model": "target",
+            "params": TARGET_N,
+            "step": TARGET_S,
+            "tokens": TARGET_S * 1000,
+            **{f"p_{x}": mixture[j] for j, x in enumerate(DOMAINS)},
+            "valid_domain": d,
+            "loss": y[i],
+        }
+        for seed in range(seeds)
+        for i, d in enumerate(DOMAINS)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_gain_and_anchor_remove_the_common_mode_error(tmp_path, cli):
+    """Proxies with an early transient fitted on every checkpoint (--step-window none): every mixture's
+    extrapolation is off by about the same amount, the gains are not (the scale terms of the truth are common
+    to all mixtures), and a target-scale anchor run of the baseline removes the shared error."""
+    base = np.array([0.5, 0.25, 0.25])
+    _transient_table().to_csv(tmp_path / "runs.csv", index=False)
+    _anchor_table(base).to_csv(tmp_path / "anchor.csv", index=False)
+    pd.DataFrame({"valid_domain": DOMAINS, "valid_weight": [0.5, 0.3, 0.2]}).to_csv(
+        tmp_path / "w.csv", index=False
+    )
+    code, out, err = cli(
+        "pipeline",
+        tmp_path / "runs.csv",
+        "--target-params",
+        TARGET_N,
+        "--target-step",
+        TARGET_S,
+        "--valid-weights",
+        tmp_path / "w.csv",
+        "--law",
+        "dml",
+        "--baseline",
+        "a=0.5,b=0.25,c=0.25",
+        "--step-window",
+        "none",
+        "--step-share",
+        "mixture",
+        "--bootstrap",
+        "10",
+        "--anchor",
+        tmp_path / "anchor.csv",
+        "--out",
+        tmp_path / "out",
+        "-q",
+    )
+    assert code == 0, err
+    assert "gain over the baseline" in out and "anchor (2 run(s))" in out
+    opt = json.loads((tmp_path / "out" / "optimum.json").read_text())
+    w = np.array([0.5, 0.3, 0.2])
+    x = np.array(list(opt["mixture"].values()))
+    true_opt, true_base = (
+        truth(x[None], TARGET_N, TARGET_S)[0] @ w,
+        truth(base[None], TARGET_N, TARGET_S)[0] @ w,
+    )
+    absolute_error = opt["predicted"]["objective"] - true_opt
+    assert abs(absolute_error) > 0.03  # the transient biases every mixture's extrapolation
+    gain = opt["gain"]
+    assert abs(gain["value"] - (true_base - true_opt)) < 0.05 * abs(absolute_error)
+    assert gain["lo"] <= true_base - true_opt <= gain["hi"] and gain["lo"] < gain["value"] < gain["hi"]
+    assert set(gain["variants"]) == {
+        "window none, share all",
+        "window 3, share mixture",
+        "window 3, share all",
+    }
+    assert gain["value"] == pytest.approx(opt["improvement"], abs=1e-9)
+    gains = {g["run"]: g for g in opt["candidate_gains"]}
+    pred = pd.read_csv(tmp_path / "out" / "predictions.csv", dtype={"run": str})
+    X = pred[[f"p_{d}" for d in DOMAINS]].to_numpy()
+    true_gains = true_base - truth(X, TARGET_N, TARGET_S) @ w
+    assert np.abs(np.array([gains[r]["value"] for r in pred["run"]]) - true_gains).max() < 2e-3
+    anchor = opt["anchor"]
+    assert anchor["n_runs"] == 2 and anchor["source"] == "anchor.csv"
+    assert anchor["correction"]["objective"] == pytest.approx(-absolute_error, rel=0.05)
+    assert abs(anchor["corrected"]["optimum"]["objective"] - true_opt) < 0.02 * abs(absolute_error)
+    assert anchor["corrected"]["baseline"]["objective"] == pytest.approx(true_base, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda f: f.assign(params=5e8), "no run at params 1e+09 and step 30000"),
+        (lambda f: f.assign(p_a=np.where(f["run"] == "anchor0", 0.6, 0.5)), "one mixture"),
+    ],
+)
+def test_bad_anchor(tmp_path, cli, change, match):
+    make_table().to_csv(tmp_path / "runs.csv", index=False)
+    frame = change(_anchor_table(np.array([0.5, 0.25, 0.25])))
+    frame["p_c"] = 1 - frame["p_a"] - frame["p_b"]
+    frame.to_csv(tmp_path / "anchor.csv", index=False)
+    code, _, err = cli(
+        "pipeline",
+        tmp_path / "runs.csv",
+        "--target-params",
+        TARGET_N,
+        "--target-step",
+        TARGET_S,
+        "--law",
+        "dml",
+        "--bootstrap",
+        "0",
+        "--anchor",
+        tmp_path / "anchor.csv",
+        "--out",
+        tmp_path / "out",
+        "-q",
+    )
+    assert code == 2 and "anchor.csv" in err and match in err, err

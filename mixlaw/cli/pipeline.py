@@ -14,7 +14,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json
 from mixlaw.laws import LAWS
 from mixlaw.optimize import optimize
-from mixlaw.runs import load_weights
+from mixlaw.runs import load_weights, read_runs
 from mixlaw.scaling import SHARE_OPTIONS
 from mixlaw.settings import PipelineConfig, defaults
 
@@ -151,6 +151,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"folds for the law choice and its reported error [{PIPELINE['cv']}]",
     )
     _add_optimize_flags(p, pipeline=True)
+    p.add_argument(
+        "--anchor",
+        metavar="RUNS",
+        help="runs table with target-scale runs (target params and step/tokens) of one mixture, e.g. the "
+        "baseline: removes the common-mode extrapolation error (others = anchor observed + predicted gain); "
+        "recorded in optimum.json 'anchor'",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--seed", type=int, default=PIPELINE["seed"])
     add_output_flags(p)
@@ -371,6 +378,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                 f"--fix: unknown training domain {domain!r}; known: {', '.join(table.domains)}"
             )
     weights = load_weights(args.valid_weights, table.valid_domains, args.group)
+    anchor = None
+    if args.anchor:
+        anchor = read_runs(args.anchor, args.renormalize).select(
+            train_domains=args.train_domains, valid_domains=args.valid_domains, metric=args.metric
+        )
     solution = api.solve(
         table,
         weights,
@@ -383,6 +395,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         interval=args.interval,
         command=command_line(),
         log=lambda m: status(args, m),
+        anchor=anchor,
     )
     result, optimum = solution.pipeline, solution.optimum
     status(
@@ -405,6 +418,19 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                 f"  (n={check['n']})"
             )
     _print_optimum(optimum)
+    gain = optimum.get("gain")
+    if gain:
+        print(
+            f"gain over the baseline: {gain['value']:+.5f} [{gain['lo']:+.5f}, {gain['hi']:+.5f}] "
+            f"({100 * gain['level']:g}%, nats at the target)"
+        )
+    if "anchor" in optimum:
+        a = optimum["anchor"]
+        print(
+            f"anchor ({a['n_runs']} run(s)): correction {a['correction']['objective']:+.5f}; optimum corrected "
+            f"{a['corrected']['optimum']['objective']:.5f}, baseline corrected "
+            f"{a['corrected']['baseline']['objective']:.5f}"
+        )
     return 0
 
 
