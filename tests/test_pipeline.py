@@ -443,6 +443,10 @@ def test_gain_and_anchor_remove_the_common_mode_error(tmp_path, cli):
     assert anchor["correction"]["objective"] == pytest.approx(-absolute_error, rel=0.05)
     assert abs(anchor["corrected"]["optimum"]["objective"] - true_opt) < 0.02 * abs(absolute_error)
     assert anchor["corrected"]["baseline"]["objective"] == pytest.approx(true_base, abs=1e-6)
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert (
+        "Predicted gain of the optimum over the baseline" in summary and "common-mode correction" in summary
+    )
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ def summary_markdown(result: Any, optimum: dict[str, Any] | None, command: str |
         f"- mixing law: {result.checks['mixing']['law']} [auto: chosen by cross-validation on the extrapolated losses]",
         "",
         *job_ratio_lines(result.checks),
+        *gain_lines(optimum),
         "## Stage checks (relative error of the weighted total on held-back data)",
         "",
         "| stage | what | n | mean rel. error | max rel. error | bias |",
@@ -124,6 +125,28 @@ def job_ratio_lines(checks: dict[str, Any]) -> list[str]:
         lines += [f"**WARNING (regime): {w}.**" for w in regime.get("warnings", [])]
         lines.append("")
     return lines
+
+
+def gain_lines(optimum: dict[str, Any] | None) -> list[str]:
+    """The optimum's predicted gain over the baseline (and the anchor's correction) next to the checks."""
+    gain = (optimum or {}).get("gain")
+    if not gain:
+        return []
+    lines = [
+        f"Predicted gain of the optimum over the baseline ({gain['baseline']}): {gain['value']:+.4f} nats "
+        f"[{gain['lo']:+.4f}, {gain['hi']:+.4f}] ({100 * gain['level']:g}%: mixing-law bootstrap and the spread "
+        f"over {len(gain['variants'])} step-law variants); scale-extrapolation errors shared by every mixture "
+        "cancel in a gain."
+    ]
+    anchor = optimum.get("anchor")
+    if anchor:
+        lines.append(
+            f"Anchor ({anchor['source']}, {anchor['n_runs']} run(s) at the target scale): common-mode correction "
+            f"{anchor['correction']['objective']:+.4f} nats; optimum corrected "
+            f"{anchor['corrected']['optimum']['objective']:.4f}, baseline corrected "
+            f"{anchor['corrected']['baseline']['objective']:.4f}."
+        )
+    return lines + [""]
 
 
 def validation_markdown(result: Any, n_seeds: int, command: str | None) -> str:
