@@ -64,7 +64,10 @@ def holdout_cut(
         options = [c for c in xs if usable(c)]
         if not options:
             return {"cut": None, "ratio": None, "job_ratio": job_ratio, "capped": True, "reason": reason}
-        cut = float(min(options, key=lambda c: abs(np.log(c * wanted / hi))))
+        # A cap lowers the ratio: the nearest usable cut after the wanted one; an earlier cut (a larger ratio
+        # than the job's) only when no later one is usable.
+        later = [c for c in options if c >= cut]
+        cut = float(min(later or options, key=lambda c: abs(np.log(c * wanted / hi))))
         reason = (
             f"capped: {wanted:.3g}x would leave fewer than {min_points} checkpoints to fit "
             f"(window {'none' if window is None else f'last / {window:g}'}); the nearest the data allow"
