@@ -19,12 +19,66 @@ from mixlaw.extrapolation import (
     wide_predictions,
 )
 from mixlaw.runs import Weights
-from mixlaw.scaling import CurveLaws
+from mixlaw.scaling import CurveLaws, late_window
 from mixlaw.settings import PipelineConfig
 
-HOLDOUT_STEP_RATIO = (
-    1.5  # the step check fits checkpoints up to (last fitted step) / 1.5 and predicts the rest
-)
+# The step check holds back the job's own step ratio (target / last fitted step): it fits checkpoints up to
+# hi / ratio and predicts the rest (`holdout_cut`). Where fewer than MIN_CHECK_POINTS checkpoints would remain
+# to fit, the ratio is capped at the nearest the data allow (and the check says so); a target inside the fitted
+# range (ratio <= 1) falls back to HOLDOUT_STEP_RATIO.
+HOLDOUT_STEP_RATIO = 1.5
+MIN_CHECK_POINTS = 3
+
+
+def holdout_cut(
+    checkpoints: np.ndarray,
+    hi: float,
+    target: float,
+    window: float | None,
+    min_points: int = MIN_CHECK_POINTS,
+) -> dict[str, Any]:
+    """Where the step check cuts: the last fitted checkpoint of the check (`cut`) and its `ratio` = hi / cut.
+
+    checkpoints: the fitted range's checkpoint values (steps or tokens); the check fits those <= cut inside
+    the late window (`late_window(..., last=cut)`) and predicts those in (cut, hi]. Returns {cut, ratio,
+    job_ratio, capped, reason}."""
+    xs = np.unique(np.asarray(checkpoints, dtype=float))
+    job_ratio = float(target / hi)
+    wanted = job_ratio if job_ratio > 1 else HOLDOUT_STEP_RATIO
+
+    def fitted_points(cut: float) -> int:
+        inside = xs[xs <= cut * (1 + 1e-12)]
+        return int(late_window(inside, window, last=cut).sum()) if len(inside) else 0
+
+    def usable(cut: float) -> bool:
+        return fitted_points(cut) >= min_points and bool((xs > cut * (1 + 1e-12)).any())
+
+    cut = hi / wanted
+    reason = (
+        f"the job's ratio (target {target:g} / last fitted {hi:g})"
+        if job_ratio > 1
+        else f"the target is inside the fitted range: the default ratio {HOLDOUT_STEP_RATIO:g}"
+    )
+    capped = not usable(cut)
+    if capped:
+        options = [c for c in xs if usable(c)]
+        if not options:
+            return {"cut": None, "ratio": None, "job_ratio": job_ratio, "capped": True, "reason": reason}
+        # A cap lowers the ratio: the nearest usable cut after the wanted one; an earlier cut (a larger ratio
+        # than the job's) only when no later one is usable.
+        later = [c for c in options if c >= cut]
+        cut = float(min(later or options, key=lambda c: abs(np.log(c * wanted / hi))))
+        reason = (
+            f"capped: {wanted:.3g}x would leave fewer than {min_points} checkpoints to fit "
+            f"(window {'none' if window is None else f'last / {window:g}'}); the nearest the data allow"
+        )
+    return {
+        "cut": float(cut),
+        "ratio": float(hi / cut),
+        "job_ratio": job_ratio,
+        "capped": capped,
+        "reason": reason,
+    }
 
 
 def stage_checks(
@@ -44,8 +98,14 @@ def stage_checks(
     checks: dict[str, Any] = {}
     models = list(params)
     largest = models[-1]
-    cut = hi / HOLDOUT_STEP_RATIO
+    fit_points = in_range.loc[in_range["run"].isin(runs), variable].to_numpy(dtype=float)
+    holdout = holdout_cut(fit_points, hi, config.target, config.step_window)
+    checks["holdout"] = holdout
+    cut = holdout["cut"] if holdout["cut"] is not None else hi / HOLDOUT_STEP_RATIO
     early = in_range[in_range[variable] <= cut]
+    # The same late fit window as the pipeline's step laws, relative to the check's own last fitted step.
+    early = early[late_window(early[variable], config.step_window, last=cut)]
+    start = float(early[variable].min()) if len(early) else lo
     late = in_range[(in_range[variable] > cut) & in_range["run"].isin(runs)]
     observed_total = lambda f: f["total"].to_numpy(dtype=float)  # noqa: E731
 
@@ -71,8 +131,9 @@ def stage_checks(
                 targets,
             )
             checks["step"] = {
-                "what": f"step laws fitted on {variable}s {lo:g}:{cut:g}, predicting "
-                f"{cut:g} < {variable} <= {hi:g} at every size",
+                "what": f"step laws fitted on {variable}s {start:g}:{cut:g}, predicting "
+                f"{cut:g} < {variable} <= {hi:g} at every size ({hi / cut:.2f}x)",
+                "ratio": hi / cut,
                 **score(pred, late, ["model", "run", variable]),
                 "per_size": {
                     m: score(pred[pred["model"] == m], late[late["model"] == m], ["model", "run", variable])
@@ -151,7 +212,7 @@ def stage_checks(
                     )
                     preds.append(p.assign(**{variable: value}))
                 checks["chain"] = {
-                    "what": f"step laws on {variable}s <= {cut:g} and sizes {', '.join(models[:-1])}, "
+                    "what": f"step laws on {variable}s {start:g}:{cut:g} and sizes {', '.join(models[:-1])}, "
                     f"then size laws, predicting {largest} at {variable}s {cut:g}:{hi:g}",
                     **score(pd.concat(preds), truth, ["run", variable]),
                 }
@@ -176,8 +237,9 @@ def stage_checks(
         checks["step"] = joint_score(
             fit_frame[fit_frame[variable] <= cut],
             late,
-            f"joint law fitted on {variable}s <= {cut:g}, predicting the later checkpoints",
+            f"joint law fitted on {variable}s <= {cut:g}, predicting the later checkpoints ({hi / cut:.2f}x)",
         )
+        checks["step"]["ratio"] = hi / cut
         at_hi = fit_frame[fit_frame[variable] == hi]
         checks["size"] = joint_score(
             fit_frame[fit_frame["model"] != largest],
@@ -190,6 +252,56 @@ def stage_checks(
             f"joint law fitted without {largest} on {variable}s <= {cut:g}, predicting {largest} later",
         )
     return checks
+
+
+def job_ratio_check(checks: dict[str, Any], predicted: np.ndarray, variable: str) -> dict[str, Any]:
+    """The check that leads checks.json and summary.md: the step check at the job's own ratio (`holdout`),
+    its error in loss units at the target, and whether that error is larger than the gaps between the
+    candidate mixtures' predicted losses (`predicted`: the weighted totals at the target, (n,)).
+
+    error_at_target = mean relative error of the step check x mean predicted total at the target (nats);
+    gaps: the median pairwise gap and the gap between the two best candidates (nats)."""
+    holdout, step = checks.get("holdout", {}), checks.get("step", {})
+    out: dict[str, Any] = {
+        "stage": "step",
+        "variable": variable,
+        "ratio": holdout.get("ratio"),
+        "job_ratio": holdout.get("job_ratio"),
+        "capped": holdout.get("capped"),
+        "reason": holdout.get("reason"),
+    }
+    if "mean_rel" not in step:
+        out["skipped"] = step.get("skipped", "no step check")
+        return out
+    predicted = np.sort(np.asarray(predicted, dtype=float))
+    pairs = np.abs(predicted[:, None] - predicted[None, :])[np.triu_indices(len(predicted), 1)]
+    error = float(step["mean_rel"] * predicted.mean())
+    gap_median = float(np.median(pairs)) if len(pairs) else None
+    gap_best = float(predicted[1] - predicted[0]) if len(predicted) > 1 else None
+    out.update(
+        {
+            "mean_rel": step["mean_rel"],
+            "bias_rel": step["bias_rel"],
+            "n": step["n"],
+            "error_at_target": error,
+            "gap_median": gap_median,
+            "gap_best_two": gap_best,
+            "larger_than_gaps": bool(gap_median is not None and error > gap_median),
+            "larger_than_best_gap": bool(gap_best is not None and error > gap_best),
+        }
+    )
+    if out["larger_than_gaps"]:
+        out["warning"] = (
+            f"the step check's error at {out['ratio']:.2f}x ({error:.4f} nats at the target) is larger than the "
+            f"median gap between the candidates' predicted losses ({gap_median:.4f}): the absolute predictions "
+            "cannot rank the mixtures by themselves"
+        )
+    elif out["larger_than_best_gap"]:
+        out["warning"] = (
+            f"the step check's error at {out['ratio']:.2f}x ({error:.4f} nats at the target) is larger than the "
+            f"gap between the two best candidates ({gap_best:.4f})"
+        )
+    return out
 
 
 def cases(

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixlaw.checks import HOLDOUT_STEP_RATIO, stage_checks
+from mixlaw.checks import HOLDOUT_STEP_RATIO, job_ratio_check, stage_checks
+from mixlaw.constraints import tokens_per_step
 from mixlaw.errors import MixlawInputError
 from mixlaw.extrapolation import Extrapolator, fit_joint, fit_step_laws, model_sizes, natural_order
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.mixture import strip_prefix
 from mixlaw.runs import RunsTable, Weights, aggregate
-from mixlaw.scaling import CurveLaws
+from mixlaw.scaling import CurveLaws, late_window, regime_warnings, step_regime
 from mixlaw.selection import cross_validate_law, fit_law_or_auto
 from mixlaw.settings import STEP_GRID_FACTORS, PipelineConfig, law_hyper
 
@@ -56,6 +57,9 @@ class PipelineResult:
     extrapolator: Extrapolator | None = None
     template: dict[str, Any] = field(default_factory=dict)
     data: FitData | None = None  # the extrapolated losses the mixing law was fitted on
+    fit_frame: pd.DataFrame | None = (
+        None  # the used mixtures' checkpoints in the fitted range (before the window)
+    )
 
     def extrapolate(self, value: float) -> pd.DataFrame:
         """Every used mixture's losses at the target size and another step/tokens value (run, p_ columns,
@@ -139,24 +143,32 @@ def run_pipeline(
     checks: dict[str, Any] = {}
     step_laws = size_laws = joint_law = None
 
-    # Which mixtures: observed (with >= 3 checkpoints in range) at >= min_sizes sizes.
-    per_run = in_range.groupby(["run", "model"])[variable].nunique()
+    # The step laws see only the late fit window (checkpoints >= hi / step_window; scaling.STEP_WINDOW).
+    step_frame = in_range[late_window(in_range[variable], config.step_window, last=hi)]
+    defaults["step_window"] = config.step_window
+    defaults["step_fit_from"] = float(step_frame[variable].min()) if len(step_frame) else None
+    # Which mixtures: observed (with >= 3 checkpoints in the step-fit range) at >= min_sizes sizes.
+    counted = step_frame if config.scale == "chain" else in_range
+    per_run = counted.groupby(["run", "model"])[variable].nunique()
     sizes_per_run = (per_run >= 3).groupby("run").sum()
     runs = sorted(sizes_per_run[sizes_per_run >= min(config.min_sizes, len(params))].index, key=natural_order)
     if len(runs) < 2:
         raise MixlawInputError(
             f"only {len(runs)} mixture(s) observed at {config.min_sizes} sizes with 3 checkpoints "
-            f"in {lo:g}:{hi:g}; lower --min-sizes or widen --fit-steps"
+            f"in {float(counted[variable].min()) if len(counted) else lo:g}:{hi:g}; lower --min-sizes, widen "
+            "--fit-steps or --step-window"
         )
     log(f"{len(runs)} mixtures at >= {config.min_sizes} of {len(params)} sizes; {variable}s {lo:g}:{hi:g}")
 
     if config.scale == "chain":
         step_laws = fit_step_laws(
-            in_range, variable, targets, config.step_share, config.delta, config.step_exponent
+            step_frame, variable, targets, config.step_share, config.delta, config.step_exponent
         )
+        step_laws.meta["window"] = config.step_window
         timings["step_laws"] = time.perf_counter() - clock
         log(
-            f"step laws: {len(step_laws.keys)} curves, share beta per {config.step_share} "
+            f"step laws: {len(step_laws.keys)} curves on {variable}s >= {defaults['step_fit_from']:g}, "
+            f"share beta per {config.step_share} "
             f"({timings['step_laws']:.1f} s)"
         )
 
@@ -236,6 +248,15 @@ def run_pipeline(
     # Validation of each stage.
     t0 = time.perf_counter()
     checks = stage_checks(wide, in_range, runs, variable, targets, weights, params, config, lo, hi, step_laws)
+    # checks.json leads with the check at the job's own extrapolation ratio (issue 14 item 5).
+    checks = {"at_job_ratio": job_ratio_check(checks, frame["total"].to_numpy(), variable), **checks}
+    if step_laws is not None:
+        regime = step_regime(
+            step_laws, params, None if variable == "tokens" else tokens_per_step(table.frame)
+        )
+        checks["regime"] = {**regime, "warnings": regime_warnings(regime)}
+    else:
+        checks["regime"] = {"skipped": "the joint scale law has no separate step fits"}
     checks["mixing"] = {"selection": selection, "law": law_name}
     timings["checks"] = time.perf_counter() - t0
     log(f"stage checks ({timings['checks']:.1f} s)")
@@ -260,4 +281,5 @@ def run_pipeline(
         extrapolator=extrapolator,
         template=template,
         data=data,
+        fit_frame=in_range[in_range["run"].isin(runs)],
     )

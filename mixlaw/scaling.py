@@ -487,6 +487,31 @@ def step_regime(
     return out
 
 
+# A bad regime (flagged in summary.md): this share of step fits at an exponent bound, or fewer tokens per
+# parameter than this at the last fitted point (Chinchilla-optimal training is about 20).
+REGIME_MAX_AT_BOUND = 0.25
+REGIME_MIN_TOKENS_PER_PARAM = 20.0
+
+
+def regime_warnings(regime: dict[str, Any]) -> list[str]:
+    """One line per sign that the proxies are outside the regime of their step laws (`step_regime`)."""
+    out = []
+    if regime.get("at_bound", 0.0) >= REGIME_MAX_AT_BOUND:
+        lo, hi = regime["exponent_bounds"]
+        out.append(
+            f"{100 * regime['at_bound']:.0f}% of the step fits sit at an exponent bound ({lo:g} or {hi:g}): "
+            "the bound, not the data, sets their extrapolation"
+        )
+    for model, row in (regime.get("per_model") or {}).items():
+        tpp = row.get("tokens_per_param")
+        if tpp is not None and tpp < REGIME_MIN_TOKENS_PER_PARAM:
+            out.append(
+                f"{model}: {tpp:.1f} tokens per parameter at the last fitted point (< "
+                f"{REGIME_MIN_TOKENS_PER_PARAM:g}): the curves may still be in their early, faster phase"
+            )
+    return out
+
+
 # --------------------------------------------------------------------------------------------- schedule-aware
 
 

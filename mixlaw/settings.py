@@ -19,7 +19,14 @@ from typing import Any
 from mixlaw.errors import MixlawInputError
 from mixlaw.laws import LAWS, get_law
 from mixlaw.mixture import Domains
-from mixlaw.scaling import DEFAULT_DELTA, SHARE_OPTIONS, SIZE_EXPONENT, STEP_EXPONENT
+from mixlaw.scaling import (
+    DEFAULT_DELTA,
+    SHARE_OPTIONS,
+    SIZE_EXPONENT,
+    STEP_EXPONENT,
+    STEP_SHARE_VALIDATED,
+    STEP_WINDOW,
+)
 
 Label = Callable[[str], str]
 
@@ -360,7 +367,10 @@ class PipelineConfig:
     fit_sizes: list[str] | None = None
     law: str | None = field(default=None, metadata=rule(check=known_law))  # None or auto: cross-validated
     scale: str = field(default="chain", metadata=rule(choices=("chain", "joint"), key="scale_law"))
-    step_share: str = field(default="mixture", metadata=rule(choices=SHARE_OPTIONS))
+    # Step-law sharing and fit window validated by benchmarks/extrapolation_backtest.py (issue 14 item 4);
+    # step_share "mixture" with step_window None is the behaviour before it.
+    step_share: str = field(default=STEP_SHARE_VALIDATED, metadata=rule(choices=SHARE_OPTIONS))
+    step_window: float | None = field(default=STEP_WINDOW, metadata=rule(ge=1))
     size_share: str = field(default="all", metadata=rule(choices=SHARE_OPTIONS))
     joint_share: str = field(default="all", metadata=rule(choices=SHARE_OPTIONS))
     min_sizes: int = field(default=3, metadata=rule(ge=2))

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from mixlaw import gains
 from mixlaw.constraints import tokens_per_step
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
+from mixlaw.mixture import strip_prefix
 from mixlaw.optimizer import optimize
 from mixlaw.pipeline import PipelineResult, run_pipeline
 from mixlaw.reporting.markdown import summary_markdown
@@ -103,6 +107,7 @@ def solve(
     command: str | None = None,
     summary_name: str = "summary.md",
     log: Callable[[str], None] = lambda m: None,
+    anchor: RunsTable | None = None,
 ) -> Solution:
     """Pipeline -> bootstrap (`bootstrap` refits of the mixing law, 0 = none) -> optimum -> intervals ->
     files in `out` (see `write_outputs`).
@@ -135,10 +140,67 @@ def solve(
     optimum = optimize_with_intervals(
         result.law, problem, baseline, baseline_name, config.seed, ensemble, interval, reason, log
     )
+    add_gains(result, optimum, weights, ensemble, anchor, interval, log)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_outputs(result, optimum, out, command, summary_name)
     return Solution(result, optimum)
+
+
+def add_gains(
+    result: PipelineResult,
+    optimum: dict[str, Any],
+    weights: Weights,
+    ensemble: Ensemble | None,
+    anchor: RunsTable | None,
+    interval: float,
+    log: Callable[[str], None] = lambda m: None,
+) -> None:
+    """optimum['gain'] (the optimum's gain over the baseline, nats at the target, with intervals),
+    optimum['candidate_gains'] (every observed mixture's) and, with `anchor` runs at the target scale,
+    optimum['anchor'] (the common-mode correction); see `mixlaw.gains`."""
+    law, objective = result.law, optimum["objective"]["weights"]
+    base = np.array(list(optimum["baseline"]["mixture"].values()), dtype=float)
+    observed = result.predictions[law.domain_columns].to_numpy(dtype=float)
+    X = np.vstack([np.array(list(optimum["mixture"].values()), dtype=float), observed])
+    variants = gains.scale_variants(result, log)
+    log(f"gains over the baseline with {len(variants)} step-law variants")
+    g = gains.gain_intervals(
+        law, X, base, objective, ensemble.members if ensemble else None, variants, interval
+    )
+    optimum["gain"] = {
+        "value": float(g["value"][0]),
+        "lo": float(g["lo"][0]),
+        "hi": float(g["hi"][0]),
+        "level": interval,
+        "units": "objective loss at the target scale (baseline - mixture; > 0: better than the baseline)",
+        "baseline": optimum["baseline"]["name"],
+        "bootstrap": {"lo": float(g["bootstrap_lo"][0]), "hi": float(g["bootstrap_hi"][0])},
+        "variant_sd": float(g["variant_sd"][0]),
+        "variants": {k: float(v[0]) for k, v in g["variants"].items()},
+        "method": "mixing-law bootstrap quantiles and z x robust sd over the step-law variants, in quadrature",
+    }
+    optimum["candidate_gains"] = [
+        {"run": run, "value": float(v), "lo": float(lo), "hi": float(hi)}
+        for run, v, lo, hi in zip(
+            result.predictions["run"].astype(str), g["value"][1:], g["lo"][1:], g["hi"][1:]
+        )
+    ]
+    if anchor is not None:
+        c = result.config
+        observed_anchor = gains.anchor_observed(
+            anchor,
+            weights,
+            c.target_params,
+            c.variable,
+            c.target,
+            [strip_prefix(d) for d in law.domain_columns],
+        )
+        optimum["anchor"] = {
+            "source": Path(anchor.source).name,
+            **gains.anchor_correction(law, observed_anchor, {"optimum": X[0], "baseline": base}, objective),
+        }
+        log(f"anchor: common-mode correction {optimum['anchor']['correction']['objective']:+.4f} (objective)")
 
 
 def write_outputs(

@@ -207,6 +207,8 @@ def test_joint_scale_law(tmp_path, cli):
         (["--baseline", "a=0.5,zz=0.5"], "unknown domain"),
         (["--available", "MISSING.csv"], "not found"),
         (["--step-exponent", "2:1"], "LO < HI"),
+        (["--step-window", "abc"], "--step-window abc: expected a ratio >= 1 or none"),
+        (["--step-window", "0.5"], "--step-window: 0.5 must be >= 1"),
     ],
 )
 def test_bad_inputs(tmp_path, cli, extra, match):
@@ -271,3 +273,209 @@ def test_target_flags_are_exclusive(tmp_path):
             ]
         )
     assert exc.value.code == 2
+
+
+def _transient_table() -> pd.DataFrame:
+    """make_table plus a fast early transient (+0.3 (s / 2000)^-3 nats) that a late window leaves out."""
+    frame = make_table()
+    return frame.assign(loss=frame["loss"] + 0.3 * (frame["step"] / 2000.0) ** -3.0)
+
+
+def test_step_window_fits_the_late_checkpoints_only():
+    from mixlaw.pipeline import PipelineConfig, run_pipeline
+    from mixlaw.runs import RunsTable, load_weights, validate_runs
+    from mixlaw.scaling import STEP_SHARE_VALIDATED, STEP_WINDOW
+
+    table = RunsTable(validate_runs(_transient_table(), "runs"))
+    weights = load_weights(None, table.valid_domains)
+    errors, results = {}, {}
+    for window in (STEP_WINDOW, None):
+        config = PipelineConfig(target_params=TARGET_N, target_step=TARGET_S, law="dml", step_window=window)
+        assert config.step_share == STEP_SHARE_VALIDATED
+        result = run_pipeline(table, weights, config)
+        X = result.predictions[[f"p_{d}" for d in DOMAINS]].to_numpy()
+        expected = truth(X, TARGET_N, TARGET_S)
+        pred = result.predictions[[f"pred_{d}" for d in DOMAINS]].to_numpy()
+        errors[window], results[window] = np.abs(pred / expected - 1).mean(), result
+    windowed = results[STEP_WINDOW]
+    assert windowed.defaults["step_window"] == STEP_WINDOW
+    assert windowed.defaults["step_fit_from"] == 4000  # >= 10000 / 3
+    assert set(windowed.step_laws.n_points) == {5}  # 4000 ... 10000
+    assert set(results[None].step_laws.n_points) == {7}
+    assert results[None].defaults["step_fit_from"] == 2000
+    # The transient biases the fit on every checkpoint; the late window stays near the truth.
+    assert errors[STEP_WINDOW] < 0.5 * errors[None]
+
+
+def test_holdout_cut_is_the_jobs_ratio_or_the_nearest_the_data_allow():
+    from mixlaw.checks import HOLDOUT_STEP_RATIO, holdout_cut
+
+    steps = np.array(STEPS, float)  # 2000 ... 10000
+    exact = holdout_cut(steps, 10000, 20000, 3.0)
+    assert exact["cut"] == 5000 and exact["ratio"] == 2.0 and not exact["capped"]
+    assert "job's ratio" in exact["reason"]
+    # 3x would fit only 2000 and 3000 (< 3 checkpoints): capped at 4000, the nearest cut with 3.
+    capped = holdout_cut(steps, 10000, 30000, 3.0)
+    assert capped["capped"] and capped["cut"] == 4000 and capped["ratio"] == 2.5
+    assert capped["job_ratio"] == 3.0 and "capped" in capped["reason"]
+    # Without a window 2000..3333 still has 2 points: the same cap.
+    assert holdout_cut(steps, 10000, 30000, None)["cut"] == 4000
+    inside = holdout_cut(steps, 10000, 8000, 3.0)
+    assert inside["ratio"] == pytest.approx(HOLDOUT_STEP_RATIO) and not inside["capped"]
+    assert holdout_cut(steps[:3], 4000, 40000, 3.0)["cut"] is None  # nothing left to hold back
+
+
+def test_job_ratio_check_says_when_its_error_exceeds_the_gaps():
+    from mixlaw.checks import job_ratio_check
+
+    checks = {
+        "holdout": {"cut": 5000.0, "ratio": 2.0, "job_ratio": 2.0, "capped": False, "reason": "the job's"},
+        "step": {"mean_rel": 0.01, "bias_rel": 0.01, "n": 10},
+    }
+    lead = job_ratio_check(checks, np.array([3.0, 3.01, 3.02]), "step")
+    assert lead["error_at_target"] == pytest.approx(0.0301)
+    assert lead["gap_median"] == pytest.approx(0.01) and lead["gap_best_two"] == pytest.approx(0.01)
+    assert lead["larger_than_gaps"] and "cannot rank" in lead["warning"]
+    small = job_ratio_check(
+        {**checks, "step": {**checks["step"], "mean_rel": 1e-4}}, np.array([3.0, 3.1]), "step"
+    )
+    assert not small["larger_than_gaps"] and "warning" not in small
+    assert "skipped" in job_ratio_check({"holdout": {}, "step": {"skipped": "x"}}, np.array([3.0]), "step")
+
+
+def test_checks_lead_with_the_jobs_ratio_and_report_the_regime(pipeline_out):
+    checks = json.loads((pipeline_out / "out" / "checks.json").read_text())["checks"]
+    assert next(iter(checks)) == "at_job_ratio"
+    lead = checks["at_job_ratio"]
+    assert lead["job_ratio"] == pytest.approx(3.0) and lead["ratio"] == pytest.approx(2.5) and lead["capped"]
+    assert checks["step"]["ratio"] == pytest.approx(2.5)
+    assert lead["mean_rel"] == checks["step"]["mean_rel"] and not lead["larger_than_gaps"]
+    regime = checks["regime"]
+    assert regime["at_bound"] == 0.0 and abs(regime["beta_quantiles"]["q50"] - BETA) < 0.02
+    assert set(regime["per_model"]) == set(SIZES)
+    summary = (pipeline_out / "out" / "summary.md").read_text()
+    assert summary.index("Check at the job's extrapolation ratio") < summary.index("## Stage checks")
+    assert "holds back 2.50x" in summary and "Regime of the step fits" in summary
+
+
+def _anchor_table(mixture: np.ndarray, seeds: int = 2) -> pd.DataFrame:
+    """Target-scale runs (TARGET_N, TARGET_S) of one mixture, at the true losses."""
+    y = truth(mixture[None], TARGET_N, TARGET_S)[0]
+    rows = [
+        {
+            "run": f"anchor{seed}",
+            "model": "target",
+            "params": TARGET_N,
+            "step": TARGET_S,
+            "tokens": TARGET_S * 1000,
+            **{f"p_{x}": mixture[j] for j, x in enumerate(DOMAINS)},
+            "valid_domain": d,
+            "loss": y[i],
+        }
+        for seed in range(seeds)
+        for i, d in enumerate(DOMAINS)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_gain_and_anchor_remove_the_common_mode_error(tmp_path, cli):
+    """Proxies with an early transient fitted on every checkpoint (--step-window none): every mixture's
+    extrapolation is off by about the same amount, the gains are not (the scale terms of the truth are common
+    to all mixtures), and a target-scale anchor run of the baseline removes the shared error."""
+    base = np.array([0.5, 0.25, 0.25])
+    _transient_table().to_csv(tmp_path / "runs.csv", index=False)
+    _anchor_table(base).to_csv(tmp_path / "anchor.csv", index=False)
+    pd.DataFrame({"valid_domain": DOMAINS, "valid_weight": [0.5, 0.3, 0.2]}).to_csv(
+        tmp_path / "w.csv", index=False
+    )
+    code, out, err = cli(
+        "pipeline",
+        tmp_path / "runs.csv",
+        "--target-params",
+        TARGET_N,
+        "--target-step",
+        TARGET_S,
+        "--valid-weights",
+        tmp_path / "w.csv",
+        "--law",
+        "dml",
+        "--baseline",
+        "a=0.5,b=0.25,c=0.25",
+        "--step-window",
+        "none",
+        "--step-share",
+        "mixture",
+        "--bootstrap",
+        "10",
+        "--anchor",
+        tmp_path / "anchor.csv",
+        "--out",
+        tmp_path / "out",
+        "-q",
+    )
+    assert code == 0, err
+    assert "gain over the baseline" in out and "anchor (2 run(s))" in out
+    opt = json.loads((tmp_path / "out" / "optimum.json").read_text())
+    w = np.array([0.5, 0.3, 0.2])
+    x = np.array(list(opt["mixture"].values()))
+    true_opt, true_base = (
+        truth(x[None], TARGET_N, TARGET_S)[0] @ w,
+        truth(base[None], TARGET_N, TARGET_S)[0] @ w,
+    )
+    absolute_error = opt["predicted"]["objective"] - true_opt
+    assert abs(absolute_error) > 0.03  # the transient biases every mixture's extrapolation
+    gain = opt["gain"]
+    assert abs(gain["value"] - (true_base - true_opt)) < 0.05 * abs(absolute_error)
+    assert gain["lo"] <= true_base - true_opt <= gain["hi"] and gain["lo"] < gain["value"] < gain["hi"]
+    assert set(gain["variants"]) == {
+        "window none, share all",
+        "window 3, share mixture",
+        "window 3, share all",
+    }
+    assert gain["value"] == pytest.approx(opt["improvement"], abs=1e-9)
+    gains = {g["run"]: g for g in opt["candidate_gains"]}
+    pred = pd.read_csv(tmp_path / "out" / "predictions.csv", dtype={"run": str})
+    X = pred[[f"p_{d}" for d in DOMAINS]].to_numpy()
+    true_gains = true_base - truth(X, TARGET_N, TARGET_S) @ w
+    assert np.abs(np.array([gains[r]["value"] for r in pred["run"]]) - true_gains).max() < 2e-3
+    anchor = opt["anchor"]
+    assert anchor["n_runs"] == 2 and anchor["source"] == "anchor.csv"
+    assert anchor["correction"]["objective"] == pytest.approx(-absolute_error, rel=0.05)
+    assert abs(anchor["corrected"]["optimum"]["objective"] - true_opt) < 0.02 * abs(absolute_error)
+    assert anchor["corrected"]["baseline"]["objective"] == pytest.approx(true_base, abs=1e-6)
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert (
+        "Predicted gain of the optimum over the baseline" in summary and "common-mode correction" in summary
+    )
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda f: f.assign(params=5e8), "no run at params 1e+09 and step 30000"),
+        (lambda f: f.assign(p_a=np.where(f["run"] == "anchor0", 0.6, 0.5)), "one mixture"),
+    ],
+)
+def test_bad_anchor(tmp_path, cli, change, match):
+    make_table().to_csv(tmp_path / "runs.csv", index=False)
+    frame = change(_anchor_table(np.array([0.5, 0.25, 0.25])))
+    frame["p_c"] = 1 - frame["p_a"] - frame["p_b"]
+    frame.to_csv(tmp_path / "anchor.csv", index=False)
+    code, _, err = cli(
+        "pipeline",
+        tmp_path / "runs.csv",
+        "--target-params",
+        TARGET_N,
+        "--target-step",
+        TARGET_S,
+        "--law",
+        "dml",
+        "--bootstrap",
+        "0",
+        "--anchor",
+        tmp_path / "anchor.csv",
+        "--out",
+        tmp_path / "out",
+        "-q",
+    )
+    assert code == 2 and "anchor.csv" in err and match in err, err

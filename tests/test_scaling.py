@@ -194,3 +194,13 @@ def test_late_window():
     assert late_window(x, None).all()
     with pytest.raises(MixlawInputError):
         late_window(x, 0.5)
+
+
+def test_regime_warnings_flag_bounds_and_few_tokens_per_parameter():
+    from mixlaw.scaling import regime_warnings
+
+    good = {"at_bound": 0.0, "exponent_bounds": [0.3, 1.5], "per_model": {"m": {"tokens_per_param": 100.0}}}
+    assert regime_warnings(good) == []
+    bad = {"at_bound": 0.5, "exponent_bounds": [0.3, 1.5], "per_model": {"m": {"tokens_per_param": 2.0}}}
+    lines = regime_warnings(bad)
+    assert len(lines) == 2 and "50% of the step fits" in lines[0] and "m: 2.0 tokens" in lines[1]

@@ -13,7 +13,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json
 from mixlaw.laws import LAWS
 from mixlaw.optimizer import optimize
-from mixlaw.runs import load_weights
+from mixlaw.runs import load_weights, read_runs
 from mixlaw.scaling import SHARE_OPTIONS
 from mixlaw.settings import OptimizeConfig, PipelineConfig, defaults
 
@@ -27,8 +27,9 @@ PIPELINE_EXAMPLES = """defaults:
   step range   every complete checkpoint up to the largest step (or token count) observed at all sizes
   sizes        all sizes in the table
   mixtures     every run observed at >= --min-sizes (3) sizes; every run id is treated alike
-  scale law    chain: step law per (mixture, size, target), beta shared per mixture; then size law per
-               (mixture, target), alpha shared by all curves
+  scale law    chain: step law per (mixture, size, target) on checkpoints >= last / 3, beta shared per
+               model size (--step-window, --step-share); then size law per (mixture, target), alpha shared
+               by all curves
   mixing law   chosen by 5-fold cross-validation on the extrapolated losses (--law auto)
   baseline     natural token-proportional mixture when --available is given, else uniform
 
@@ -98,8 +99,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--step-share",
         choices=SHARE_OPTIONS,
         default=PIPELINE["step_share"],
-        help="curves sharing the step exponent: none, mixture (its targets, at one size) [default], "
-        "all (every curve of one size)",
+        help="curves sharing the step exponent: none, mixture (its targets, at one size), "
+        f"all (every curve of one size) [{PIPELINE['step_share']}, validated by the extrapolation backtest]",
+    )
+    s.add_argument(
+        "--step-window",
+        metavar="W|none",
+        default=_window_text(PIPELINE["step_window"]),
+        help="fit the step laws on checkpoints >= (last fitted step) / W only; none = every checkpoint "
+        f"[{_window_text(PIPELINE['step_window'])}, validated by the extrapolation backtest]",
     )
     s.add_argument(
         "--size-share",
@@ -142,6 +150,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"folds for the law choice and its reported error [{PIPELINE['cv']}]",
     )
     _add_optimize_flags(p, pipeline=True)
+    p.add_argument(
+        "--anchor",
+        metavar="RUNS",
+        help="runs table with target-scale runs (target params and step/tokens) of one mixture, e.g. the "
+        "baseline: removes the common-mode extrapolation error (others = anchor observed + predicted gain); "
+        "recorded in optimum.json 'anchor'",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--seed", type=int, default=PIPELINE["seed"])
     add_output_flags(p)
@@ -283,6 +298,23 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def variable_label(lead: dict[str, Any]) -> str:
+    return f"{lead['variable']}s" + (", capped" if lead.get("capped") else "")
+
+
+def _window_text(window: float | None) -> str:
+    return "none" if window is None else f"{window:g}"
+
+
+def _parse_window(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise MixlawInputError(f"--step-window {text}: expected a ratio >= 1 or none") from None
+
+
 def _parse_range(text: str | None) -> tuple[float | None, float | None] | None:
     if text is None:
         return None
@@ -319,6 +351,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         law=args.law,
         scale=args.scale_law,
         step_share=args.step_share,
+        step_window=_parse_window(args.step_window),
         size_share=args.size_share,
         joint_share=args.joint_share,
         min_sizes=args.min_sizes,
@@ -344,6 +377,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                 f"--fix: unknown training domain {domain!r}; known: {', '.join(table.domains)}"
             )
     weights = load_weights(args.valid_weights, table.valid_domains, args.group)
+    anchor = None
+    if args.anchor:
+        anchor = read_runs(args.anchor, args.renormalize).select(
+            train_domains=args.train_domains, valid_domains=args.valid_domains, metric=args.metric
+        )
     solution = api.solve(
         table,
         weights,
@@ -356,12 +394,21 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         interval=args.interval,
         command=command_line(),
         log=lambda m: status(args, m),
+        anchor=anchor,
     )
     result, optimum = solution.pipeline, solution.optimum
     status(
         args,
         f"wrote {args.out}/: predictions.csv, law.json, optimum.json, summary.md ({result.timings['total']:.1f} s)",
     )
+    lead = result.checks.get("at_job_ratio", {})
+    if "mean_rel" in lead:
+        print(
+            f"check at {lead['ratio']:.2f}x ({variable_label(lead)}; job {lead['job_ratio']:.2f}x) mean rel. error "
+            f"{100 * lead['mean_rel']:.3f}% = {lead['error_at_target']:.4f} nats at the target; median gap between "
+            f"candidates {lead['gap_median']:.4f}"
+            + ("  WARNING: larger than the gaps" if lead["larger_than_gaps"] else "")
+        )
     for name in ("step", "step_beyond", "size", "chain"):
         check = result.checks.get(name)
         if check and "mean_rel" in check:
@@ -370,6 +417,19 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                 f"  (n={check['n']})"
             )
     _print_optimum(optimum)
+    gain = optimum.get("gain")
+    if gain:
+        print(
+            f"gain over the baseline: {gain['value']:+.5f} [{gain['lo']:+.5f}, {gain['hi']:+.5f}] "
+            f"({100 * gain['level']:g}%, nats at the target)"
+        )
+    if "anchor" in optimum:
+        a = optimum["anchor"]
+        print(
+            f"anchor ({a['n_runs']} run(s)): correction {a['correction']['objective']:+.5f}; optimum corrected "
+            f"{a['corrected']['optimum']['objective']:.5f}, baseline corrected "
+            f"{a['corrected']['baseline']['objective']:.5f}"
+        )
     return 0
 
 

@@ -35,7 +35,7 @@ PROXY_KEYS = {"models", "steps", "seeds", "seed", "design", "mixtures", "include
 TARGET_KEYS = {"model", "steps", "lr"}
 # pipeline: the PipelineConfig fields a config may set, plus how the validation losses are weighted
 PIPELINE_FIELDS = ("law", "scale", "cv", "min_sizes", "step_share", "size_share", "delta")
-PIPELINE_FIELDS += ("step_exponent", "size_exponent")
+PIPELINE_FIELDS += ("step_exponent", "size_exponent", "step_window")
 WEIGHT_KEYS = {"valid_weights", "group"}
 
 

@@ -20,9 +20,18 @@ def summary_markdown(result: Any, optimum: dict[str, Any] | None, command: str |
         f"[every complete checkpoint up to the largest {d['variable']} observed at all sizes, {d['largest_common']:g}]",
         f"- sizes: {', '.join(d['fit_sizes'])} [all sizes]",
         f"- mixtures: {len(result.runs)} observed at >= {c.min_sizes} sizes [3]; every run id is treated alike",
-        f"- exponent sharing: step {c.step_share} [mixture], size {c.size_share} [all], joint {c.joint_share} [all]",
+        f"- exponent sharing: step {c.step_share} [all], size {c.size_share} [all], joint {c.joint_share} [all]",
+        "- step-law fit window: "
+        + (
+            "every checkpoint"
+            if getattr(c, "step_window", None) is None
+            else f"{d['variable']}s >= last / {c.step_window:g} (from {d.get('step_fit_from')})"
+        )
+        + " [last / 3; validated by benchmarks/extrapolation_backtest.py, none = every checkpoint]",
         f"- mixing law: {result.checks['mixing']['law']} [auto: chosen by cross-validation on the extrapolated losses]",
         "",
+        *job_ratio_lines(result.checks),
+        *gain_lines(optimum),
         "## Stage checks (relative error of the weighted total on held-back data)",
         "",
         "| stage | what | n | mean rel. error | max rel. error | bias |",
@@ -76,6 +85,68 @@ def summary_markdown(result: Any, optimum: dict[str, Any] | None, command: str |
         ]
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()), ""]
     return "\n".join(lines)
+
+
+def job_ratio_lines(checks: dict[str, Any]) -> list[str]:
+    """The section that leads the checks: the step check at the job's own ratio and the proxies' regime."""
+    lead = checks.get("at_job_ratio")
+    lines: list[str] = []
+    if lead is not None:
+        lines += ["## Check at the job's extrapolation ratio", ""]
+        job = lead.get("job_ratio")
+        if "skipped" in lead:
+            lines.append(f"Not possible: {lead['skipped']} (the job extrapolates {job:.2f}x).")
+        else:
+            lines.append(
+                f"The step check holds back {lead['ratio']:.2f}x of {lead['variable']}s (the job extrapolates "
+                f"{job:.2f}x; {lead['reason']}): mean relative error {100 * lead['mean_rel']:.3f}%, bias "
+                f"{100 * lead['bias_rel']:+.3f}% (n={lead['n']}), about {lead['error_at_target']:.4f} nats at "
+                f"the target. Gaps between the candidates' predicted losses: median {lead['gap_median']:.4f}, "
+                f"best two {lead['gap_best_two']:.4f} nats."
+            )
+            if lead.get("warning"):
+                lines += ["", f"**WARNING: {lead['warning']}.**"]
+        lines.append("")
+    regime = checks.get("regime")
+    if regime and "skipped" not in regime:
+        q = regime["beta_quantiles"]
+        tpp = [
+            f"{m} {row['tokens_per_param']:.3g}"
+            for m, row in (regime.get("per_model") or {}).items()
+            if row.get("tokens_per_param") is not None
+        ]
+        lines.append(
+            f"Regime of the step fits: {100 * regime['at_bound']:.0f}% at an exponent bound "
+            f"{regime['exponent_bounds']}, beta q10/q50/q90 {q['q10']:.2f}/{q['q50']:.2f}/{q['q90']:.2f}, "
+            f"end curvature (log-log) {regime['end_curvature_median']:.3f}"
+            + (f", tokens per parameter {', '.join(tpp)}" if tpp else "")
+            + "."
+        )
+        lines += [f"**WARNING (regime): {w}.**" for w in regime.get("warnings", [])]
+        lines.append("")
+    return lines
+
+
+def gain_lines(optimum: dict[str, Any] | None) -> list[str]:
+    """The optimum's predicted gain over the baseline (and the anchor's correction) next to the checks."""
+    gain = (optimum or {}).get("gain")
+    if not gain:
+        return []
+    lines = [
+        f"Predicted gain of the optimum over the baseline ({gain['baseline']}): {gain['value']:+.4f} nats "
+        f"[{gain['lo']:+.4f}, {gain['hi']:+.4f}] ({100 * gain['level']:g}%: mixing-law bootstrap and the spread "
+        f"over {len(gain['variants'])} step-law variants); scale-extrapolation errors shared by every mixture "
+        "cancel in a gain."
+    ]
+    anchor = optimum.get("anchor")
+    if anchor:
+        lines.append(
+            f"Anchor ({anchor['source']}, {anchor['n_runs']} run(s) at the target scale): common-mode correction "
+            f"{anchor['correction']['objective']:+.4f} nats; optimum corrected "
+            f"{anchor['corrected']['optimum']['objective']:.4f}, baseline corrected "
+            f"{anchor['corrected']['baseline']['objective']:.4f}."
+        )
+    return lines + [""]
 
 
 def validation_markdown(result: Any, n_seeds: int, command: str | None) -> str:
