@@ -124,6 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--renormalize", action="store_true", help="rescale a mixture whose shares do not sum to 1"
     )
     p.add_argument("--out", "-o", metavar="FILE", help="output file (default: stdout)")
+    p.add_argument("--force", action="store_true", help="export an optimum whose recommendation is `decline`")
     add_output_flags(p)
     p.set_defaults(func=cmd_export)
 
@@ -212,8 +213,11 @@ def _int(value: str) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from mixlaw.export import export_mixture, load_doc_tokens, load_mixture, parse_paths
+    from mixlaw.files import read_json
+    from mixlaw.recommendation import refuse_declined
 
     mixture = load_mixture(args.optimum, args.renormalize)
+    refuse_declined(read_json(Path(args.optimum), "optimum"), args.optimum, args.force)
     domains = list(mixture.weights)
     paths = parse_paths(args.paths, domains)
     if args.unit == "documents" and not args.avg_doc_tokens:
