@@ -183,3 +183,19 @@ def test_pipeline_declines_without_intervals_and_summary_says_so(cli, tmp_path):
     assert "Best-supported alternative: observed mixture m" in summary
     code, _, err = cli("export", out / "optimum.json", "--format", "json")
     assert code == 2 and "optimum.json: refusing to export a declined optimum" in err
+
+
+def test_run_verdict_never_claims_a_declined_win():
+    from mixlaw.job.stages import with_recommendation
+
+    measured = {"result": "win", "text": "The chosen mixture beat the baseline.", "rule": "2 sigma"}
+    declined = {"recommendation": recommendation(_optimum(p=0.5))}
+    out = with_recommendation(measured, declined)
+    assert out["result"] == "win" and out["claimed"] is False and out["recommendation"] == "decline"
+    assert "no confident recommendation (measured, not claimed)" in out["text"]
+    assert "P(beats baseline) is 0.50 < 0.9" in out["recommendation_reason"]
+    ok = with_recommendation(measured, {"recommendation": recommendation(_optimum())})
+    assert ok["claimed"] is True and ok["text"] == measured["text"]
+    lost = with_recommendation({**measured, "result": "loss"}, {"recommendation": recommendation(_optimum())})
+    assert lost["claimed"] is False
+    assert with_recommendation(measured, {}) == measured  # an optimum.json from before the recommendation
