@@ -118,7 +118,13 @@ def validation_markdown(result: Any, n_seeds: int, command: str | None) -> str:
         f"Target: {t['model']} ({t['params']:,} non-embedding parameters), {t['steps']} steps "
         f"({t['tokens']:,} tokens); {n_seeds} seeds per mixture.",
         "",
-        f"**Verdict: {verdict['result']}.** {verdict['text']}",
+        f"**Verdict: {verdict['result']}"
+        + (
+            " (measured; no confident recommendation: the pipeline declined)"
+            if verdict.get("recommendation") == "decline"
+            else ""
+        )
+        + f".** {verdict['text']}",
         "",
         "| mixture | predicted | measured (mean ± seed std) | rel. error | seeds |",
         "|---|---|---|---|---|",
