@@ -82,7 +82,7 @@ def main() -> int:
             preds = np.array(buffered_loo(data, law))
             print(f"{name} {law}: {len(preds)} refits, {time.perf_counter() - started:.0f} s", flush=True)
             base = float(np.median(preds[preds[:, 0] == 0, 2]))
-            within_to = 0.0
+            within_to, broken = 0.0, False
             for lo, hi in zip(BINS[:-1], BINS[1:]):
                 sel = (preds[:, 1] >= lo) & (preds[:, 1] < hi)
                 if sel.sum() < 5:
@@ -103,7 +103,9 @@ def main() -> int:
                         "within": ok,
                     }
                 )
-                if ok and within_to == lo:
+                # the radius: the upper edge of the last populated bin before the first one beyond the noise
+                broken = broken or not ok
+                if not broken:
                     within_to = hi
             radii.append({"case": name, "law": law, "within_to": within_to})
     print(f"{'case':<20} {'law':<11} {'bin (L1)':<11} {'n':>4} {'median |err|':>12} {'x in-support':>12}")

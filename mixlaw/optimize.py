@@ -48,7 +48,7 @@ SEARCH_ELITE = 100  # best mixtures averaged (RegMix's top-k)
 SEARCH_CONCENTRATION = (0.1, 5.0)  # range of the Dirichlet concentration s (RegMix's swarm sampler)
 # Default trust region (L1 distance to the nearest observed mixture) of `mixlaw pipeline`/`optimize`/`run`:
 # chosen by benchmarks/trust_region.py (buffered leave-one-mixture-out on 5Mix and RedPajama observed losses).
-TRUST_RADIUS = 0.5
+TRUST_RADIUS = 0.4
 _DISTANCE_CHUNK = 2_000_000  # pairwise distances held at once by `nearest_l1` (16 MB)
 
 
