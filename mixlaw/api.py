@@ -30,9 +30,11 @@ import pandas as pd
 from mixlaw import exporters, optimizer, reporting
 from mixlaw.constraints import read_available, read_bounds, read_fixed, read_mixture, read_objective
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import read_json
 from mixlaw.fitted import FitData, FittedLaw, prepare
 from mixlaw.mixture import Domains, mixtures_array, strip_prefix
 from mixlaw.pipeline import PipelineResult, run_pipeline
+from mixlaw.recommendation import refuse_declined
 from mixlaw.runs import RunsTable, validate_runs
 from mixlaw.runs import read_runs as _read_runs
 from mixlaw.selection import cross_validate_law, fit_law_or_auto, holdout_law
@@ -241,20 +243,24 @@ def export(
     unit: str | None = None,
     avg_doc_tokens: str | Path | Mapping[str, float] | None = None,
     out: str | Path | None = None,
+    force: bool = False,
 ) -> str:
     """The mixture of OPT.json (path, dict or optimizer result) as a `format` config (`mixlaw export`).
 
     Returns the text (and writes it to `out` when given). format: megatron, nemo, olmo-core, litgpt, mosaic,
     hf-datasets, nanotron, json, yaml. unit "documents" converts token shares with `avg_doc_tokens`
-    (file or {domain: mean tokens per document}).
+    (file or {domain: mean tokens per document}). A declined optimum (`recommendation.verdict` decline) is
+    refused unless `force`.
     """
-    from mixlaw.files import read_json
 
     if isinstance(optimum, (str, Path)):
         mixture = exporters.load_mixture(optimum)
+        raw, source = read_json(Path(optimum), "optimum"), str(optimum)
     else:
         raw = optimum.to_dict() if hasattr(optimum, "to_dict") else optimum
         mixture = exporters.mixture_from_dict(dict(raw), "optimum")
+        source = "optimum"
+    refuse_declined(raw, source, force)
     domains = list(mixture.weights)
     kept = exporters.kept_domains(mixture)  # zero shares are left out and need no document length
     doc_tokens = None

@@ -46,6 +46,9 @@ TOL = 1e-9
 SEARCH_SAMPLES = 4096  # mixtures per round of `sample_search` (two rounds; a tree law costs ~0.15 ms each)
 SEARCH_ELITE = 100  # best mixtures averaged (RegMix's top-k)
 SEARCH_CONCENTRATION = (0.1, 5.0)  # range of the Dirichlet concentration s (RegMix's swarm sampler)
+# Default trust region (L1 distance to the nearest observed mixture) of `mixlaw pipeline`/`optimize`/`run`:
+# chosen by benchmarks/trust_region.py (buffered leave-one-mixture-out on 5Mix and RedPajama observed losses).
+TRUST_RADIUS = 0.4
 _DISTANCE_CHUNK = 2_000_000  # pairwise distances held at once by `nearest_l1` (16 MB)
 
 
@@ -363,8 +366,12 @@ def optimize(
     warn_distance: float | None = None,
     starts: int | None = None,
     seed: int = 0,
+    trust_region: bool = False,
 ) -> dict[str, Any]:
     """Optimal mixture of `law` under the constraints; JSON-able result (see docs/pipeline.md).
+
+    `trust_region`: without `max_distance`, keep the optimum within TRUST_RADIUS (L1) of an observed mixture
+    (on by default in `mixlaw.solve`, i.e. the pipeline, `mixlaw optimize` and `mixlaw run`).
 
     `observed` (n, M): mixtures the law was fitted on (default: the law's `observed_mixtures` metadata), used
     to report and optionally bound (`max_distance`, L1) the distance of the optimum to the data.
@@ -397,6 +404,7 @@ def _optimize(
     warn_distance: float | None,
     starts: int | None,
     seed: int,
+    trust_region: bool,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     domains = list(law.domains)
@@ -426,6 +434,9 @@ def _optimize(
 
     if observed is None and law.meta.get("observed_mixtures") is not None:
         observed = np.asarray(law.meta["observed_mixtures"], dtype=float)
+    default_region = trust_region and max_distance is None and observed is not None and len(observed) > 0
+    if default_region:
+        max_distance = TRUST_RADIUS
     convex = law.law.convex
     rng = np.random.default_rng(seed)
     center = _feasible_sample_center(cons, M)
@@ -460,6 +471,13 @@ def _optimize(
         if max_distance is not None and solver["method"] == "SLSQP":
             x, value = _solve_near_observed(f, cons, M, x, value, observed, max_distance, grad)
         distance_info = _distance_report(x, observed, warn_distance)
+        distance_info["trust_radius"] = TRUST_RADIUS if max_distance is None else float(max_distance)
+        distance_info["trust_region"] = (
+            "off" if max_distance is None else "default" if default_region else "--max-distance"
+        )
+        distance_info["inside_trust_region"] = bool(
+            distance_info["l1"] <= distance_info["trust_radius"] + 1e-6
+        )
         if distance_info["warning"]:
             log.warning(
                 "the optimum is %.3g (L1) from the nearest observed mixture, beyond the threshold %.3g: "

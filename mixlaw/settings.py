@@ -19,6 +19,7 @@ from typing import Any
 from mixlaw.errors import MixlawInputError
 from mixlaw.laws import LAWS, get_law
 from mixlaw.mixture import Domains
+from mixlaw.recommendation import MIN_CONFIDENCE
 from mixlaw.scaling import (
     DEFAULT_DELTA,
     SHARE_OPTIONS,
@@ -298,6 +299,8 @@ class OptimizeConfig:
     objective: str | dict[str, float] = "total"
     baseline: str | dict[str, float] = "natural"
     max_distance: float | None = field(default=None, metadata=rule(gt=0))
+    trust_region: bool = True  # keep the optimum near the observed mixtures (mixlaw.optimizer.TRUST_RADIUS)
+    min_confidence: float = field(default=MIN_CONFIDENCE, metadata=rule(gt=0, le=1))
     bootstrap: int = field(default=30, metadata=rule(ge=0, check=_bootstrap_size))
     interval: float = field(default=0.9, metadata=rule(gt=0, le=0.999999))
 

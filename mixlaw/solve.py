@@ -20,6 +20,7 @@ from mixlaw.fitted import FittedLaw
 from mixlaw.mixture import strip_prefix
 from mixlaw.optimizer import optimize
 from mixlaw.pipeline import PipelineResult, run_pipeline
+from mixlaw.recommendation import MIN_CONFIDENCE, recommendation
 from mixlaw.reporting.markdown import summary_markdown
 from mixlaw.runs import RunsTable, Weights, dump_json, write_runs
 from mixlaw.settings import OptimizeConfig, PipelineConfig, check_fields, flag_label
@@ -59,19 +60,29 @@ def optimize_with_intervals(
     interval: float = 0.9,
     no_ensemble_reason: str = NO_ENSEMBLE,
     log: Callable[[str], None] = lambda m: None,
+    trust_region: bool = True,
+    min_confidence: float = MIN_CONFIDENCE,
 ) -> dict[str, Any]:
     """The optimum of `law` under `problem` (keys of PROBLEM_KEYS) with `uncertainty` intervals from
-    `ensemble` (or the one stored in the law); without one, `uncertainty` is None and says why."""
+    `ensemble` (or the one stored in the law); without one, `uncertainty` is None and says why.
+
+    `trust_region` (default on): the optimum stays within the trust radius of an observed mixture (see
+    `mixlaw.optimizer.TRUST_RADIUS`; `max_distance` overrides the radius). `recommendation` says `recommend`
+    or `decline` (`mixlaw.recommendation`), `alternative` names the best observed mixture."""
     unknown = sorted(set(problem) - set(PROBLEM_KEYS))
     if unknown:
         raise MixlawInputError(f"optimize: unknown problem key(s) {', '.join(unknown)}")
     check_fields(OptimizeConfig, {"interval": interval}, flag_label(OptimizeConfig))
-    result = optimize(law, **problem, baseline=baseline, baseline_name=baseline_name, seed=seed)
+    result = optimize(
+        law, **problem, baseline=baseline, baseline_name=baseline_name, seed=seed, trust_region=trust_region
+    )
+    result["alternative"] = best_observed(law, result)
     if ensemble is None and law.meta.get("uncertainty"):
         ensemble = Ensemble.from_fitted(law)
     if ensemble is None:
         result["uncertainty"] = None
         result["uncertainty_reason"] = no_ensemble_reason
+        result["recommendation"] = recommendation(result, min_confidence)
         return result
     log(f"optimum intervals from {len(ensemble.members)} bootstrap refits")
     result["uncertainty"] = optimum_uncertainty(
@@ -82,7 +93,30 @@ def optimize_with_intervals(
         seed=seed,
         **{k: v for k, v in problem.items() if k not in ("max_distance", "starts")},
     )
+    result["recommendation"] = recommendation(result, min_confidence)
     return result
+
+
+def best_observed(law: FittedLaw, result: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The observed (proxy) mixture the law predicts best on the optimizer's objective: the best-supported
+    alternative when the optimum is declined (None without observed mixtures)."""
+    import numpy as np
+
+    observed = law.meta.get("observed_mixtures")
+    if observed is None or not len(observed):
+        return None
+    X = np.asarray(observed, dtype=float)
+    weights = result["objective"]["weights"]
+    pred = law.predict(X)
+    values = sum(w * np.asarray(pred[t], dtype=float) for t, w in weights.items())
+    i = int(np.nanargmin(values))
+    runs = law.meta.get("observed_runs")
+    name = f"observed mixture {runs[i]}" if runs else f"observed mixture #{i}"
+    return {
+        "name": name,
+        "mixture": {c: float(v) for c, v in zip(law.domain_columns, X[i])},
+        "predicted": float(values[i]),
+    }
 
 
 def target_tokens_of(table: RunsTable, config: PipelineConfig) -> float | None:
@@ -108,6 +142,8 @@ def solve(
     summary_name: str = "summary.md",
     log: Callable[[str], None] = lambda m: None,
     anchor: RunsTable | None = None,
+    trust_region: bool = True,
+    min_confidence: float = MIN_CONFIDENCE,
 ) -> Solution:
     """Pipeline -> bootstrap (`bootstrap` refits of the mixing law, 0 = none) -> optimum -> intervals ->
     files in `out` (see `write_outputs`).
@@ -138,9 +174,21 @@ def solve(
         else:
             attach(result.law, ensemble)
     optimum = optimize_with_intervals(
-        result.law, problem, baseline, baseline_name, config.seed, ensemble, interval, reason, log
+        result.law,
+        problem,
+        baseline,
+        baseline_name,
+        config.seed,
+        ensemble,
+        interval,
+        reason,
+        log,
+        trust_region,
+        min_confidence,
     )
     add_gains(result, optimum, weights, ensemble, anchor, interval, log)
+    # again, now on the gain with the scale-law spread (`add_gains`) instead of the mixing-law bootstrap alone
+    optimum["recommendation"] = recommendation(optimum, min_confidence)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_outputs(result, optimum, out, command, summary_name)

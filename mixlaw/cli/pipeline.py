@@ -12,7 +12,8 @@ from mixlaw.constraints import read_available, read_bounds, read_fixed, read_mix
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json
 from mixlaw.laws import LAWS
-from mixlaw.optimizer import optimize
+from mixlaw.optimizer import TRUST_RADIUS, optimize
+from mixlaw.recommendation import MIN_CONFIDENCE, alternative_text
 from mixlaw.runs import load_weights, read_runs
 from mixlaw.scaling import SHARE_OPTIONS
 from mixlaw.settings import OptimizeConfig, PipelineConfig, defaults
@@ -214,7 +215,20 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
         "--max-distance",
         type=float,
         metavar="D",
-        help="keep the optimum within L1 distance D of an observed mixture",
+        help="keep the optimum within L1 distance D of an observed mixture "
+        f"[trust region: {TRUST_RADIUS:g}, chosen by benchmarks/trust_region.py]",
+    )
+    o.add_argument(
+        "--no-trust-region",
+        action="store_true",
+        help="optimize over the whole simplex (the optimum may leave the region the law is supported in)",
+    )
+    o.add_argument(
+        "--min-confidence",
+        type=float,
+        default=MIN_CONFIDENCE,
+        metavar="P",
+        help=f"recommend only when P(optimum beats baseline) >= P [{MIN_CONFIDENCE:g}]",
     )
     o.add_argument("--starts", type=int, help="optimizer starts [2 for convex laws, up to 12 otherwise]")
     o.add_argument(
@@ -277,7 +291,23 @@ def _print_optimum(result: dict[str, Any]) -> None:
         print(
             f"L1 distance to the nearest observed mixture: {distance['l1']:.4f}"
             + (" (WARNING: beyond the observed spacing)" if distance["warning"] else "")
+            + (
+                f"; trust radius {distance['trust_radius']:g} ({distance['trust_region']})"
+                if distance.get("trust_radius") is not None
+                else ""
+            )
         )
+    rec = result.get("recommendation")
+    if rec:
+        gain, p = rec["gain"], rec["p_beats_baseline"]
+        print(
+            f"recommendation: {rec['verdict']}"
+            + (f"; P(beats baseline) {p:.2f}" if p is not None else "")
+            + (f"; gain {gain['value']:.4g} [{gain['lo']:.4g}, {gain['hi']:.4g}]" if gain else "")
+        )
+        print(rec["reason"])
+        if rec["verdict"] == "decline" and alternative_text(result):
+            print(alternative_text(result))
 
 
 # --------------------------------------------------------------------------------------------- commands
@@ -289,8 +319,17 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     if problem["available"] is not None and args.target_tokens is None:
         raise MixlawInputError("--available needs --target-tokens (or a target step with a tokens column)")
     baseline, name = _baseline_from_args(args, law.domains)
+    _check_confidence(args)
     result = api.optimize_with_intervals(
-        law, problem, baseline, name, args.seed, interval=args.interval, log=lambda m: status(args, m)
+        law,
+        problem,
+        baseline,
+        name,
+        args.seed,
+        interval=args.interval,
+        log=lambda m: status(args, m),
+        trust_region=not args.no_trust_region,
+        min_confidence=args.min_confidence,
     )
     dump_json(result, args.out)
     status(args, f"wrote {args.out}")
@@ -313,6 +352,11 @@ def _parse_window(text: str) -> float | None:
         return float(text)
     except ValueError:
         raise MixlawInputError(f"--step-window {text}: expected a ratio >= 1 or none") from None
+
+
+def _check_confidence(args: argparse.Namespace) -> None:
+    if not 0 < args.min_confidence <= 1:
+        raise MixlawInputError(f"--min-confidence {args.min_confidence}: must be a probability in (0, 1]")
 
 
 def _parse_range(text: str | None) -> tuple[float | None, float | None] | None:
@@ -362,6 +406,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         size_exponent=_parse_bounds(args.size_exponent, "--size-exponent"),
     )
     # Cheap checks of the optimization inputs before the fits.
+    _check_confidence(args)
     for reader, value in ((read_bounds, args.bounds), (read_available, args.available)):
         if value:
             reader(value)
@@ -395,6 +440,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         command=command_line(),
         log=lambda m: status(args, m),
         anchor=anchor,
+        trust_region=not args.no_trust_region,
+        min_confidence=args.min_confidence,
     )
     result, optimum = solution.pipeline, solution.optimum
     status(

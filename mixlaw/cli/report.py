@@ -127,6 +127,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seq-len", type=int, metavar="N", help="tokens per training sequence (litgpt block size = N + 1)"
     )
     p.add_argument("--out", "-o", metavar="FILE", help="output file (default: stdout)")
+    p.add_argument("--force", action="store_true", help="export an optimum whose recommendation is `decline`")
     add_output_flags(p)
     p.set_defaults(func=cmd_export)
 
@@ -223,9 +224,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         recorded_max_epochs,
     )
     from mixlaw.files import read_json
+    from mixlaw.recommendation import refuse_declined
 
     mixture = load_mixture(args.optimum, args.renormalize)  # optimum.json, or Olmix's result file
     data = read_json(args.optimum, "optimum")
+    refuse_declined(data, args.optimum, args.force)
     domains = list(mixture.weights)
     paths = parse_paths(args.paths, domains)
     if args.unit == "documents" and not args.avg_doc_tokens:

@@ -256,6 +256,7 @@ def run_job(
         t0 = time.perf_counter()
         _say("[5/5] summary and report", quiet)
         result = measure(cfg, out, optimum, specs, baseline[0])
+        result.verdict = with_recommendation(result.verdict, optimum)
         result.proxies = {
             "runs": len(proxies),
             "mixtures": n_mix,
@@ -289,6 +290,23 @@ def run_job(
         )
         atomic_write(state_path, json.dumps(state, indent=1))
         return result
+
+
+def with_recommendation(verdict: dict[str, Any], optimum: dict[str, Any]) -> dict[str, Any]:
+    """The validation verdict with the pipeline's recommendation: its verdict and reason are reported, and a
+    measured win of a declined optimum is said to be no confident recommendation (`claimed` False)."""
+    rec = optimum.get("recommendation")
+    if not rec:
+        return verdict
+    out = {**verdict, "recommendation": rec["verdict"], "recommendation_reason": rec["reason"]}
+    out["claimed"] = verdict["result"] == "win" and rec["verdict"] == "recommend"
+    if rec["verdict"] == "decline":
+        out["text"] = (
+            verdict["text"]
+            + " The pipeline declined to recommend this mixture before validation, so this is no confident "
+            f"recommendation (measured, not claimed): {rec['reason']}"
+        )
+    return out
 
 
 def _check_law(cfg: RunConfig, n_mixtures: int) -> None:
@@ -360,6 +378,7 @@ def _pipeline_stage(
         "objective": opt.objective,
         "max_distance": opt.max_distance,
     }
+
     log = lambda m: _say(f"  {m}", quiet)  # noqa: E731
     solution = solve(
         table,
@@ -375,6 +394,8 @@ def _pipeline_stage(
         command=command or "mixlaw run",
         summary_name="pipeline-summary.md",
         log=log,
+        trust_region=opt.trust_region,
+        min_confidence=opt.min_confidence,
     )
     result, optimum = solution.pipeline, solution.optimum
     eq = optimum.get("equivalent_extra_steps")
@@ -384,6 +405,9 @@ def _pipeline_stage(
         + (f", equivalent to {eq:.2f}x the steps" if eq is not None else ""),
         quiet,
     )
+    rec = optimum.get("recommendation")
+    if rec:
+        _say(f"  recommendation: {rec['verdict']}: {rec['reason']}", quiet)
     return optimum, {"inputs": digest, "law": result.law.law.name, "seconds": result.timings.get("total")}
 
 

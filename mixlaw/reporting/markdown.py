@@ -83,6 +83,7 @@ def summary_markdown(result: Any, optimum: dict[str, Any] | None, command: str |
                 else ""
             ),
         ]
+        lines += recommendation_lines(optimum)
     lines += ["", "Timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()), ""]
     return "\n".join(lines)
 
@@ -149,6 +150,34 @@ def gain_lines(optimum: dict[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
+def recommendation_lines(optimum: dict[str, Any]) -> list[str]:
+    """The recommendation paragraph of summary.md: the verdict, why, and (declined) the best-supported
+    alternative."""
+    from mixlaw.recommendation import alternative_text
+
+    rec = optimum.get("recommendation")
+    if not rec:
+        return []
+    gain, p = rec.get("gain"), rec.get("p_beats_baseline")
+    numbers = "; ".join(
+        x
+        for x in (
+            f"P(beats baseline) {p:.2f}" if p is not None else "",
+            f"gain {gain['value']:.4g} [{gain['lo']:.4g}, {gain['hi']:.4g}] (loss units at the target)"
+            if gain
+            else "",
+        )
+        if x
+    )
+    head = (
+        "**No confident recommendation.**" if rec["verdict"] == "decline" else "**Recommendation: use it.**"
+    )
+    lines = ["", "## Recommendation", "", f"{head} {rec['reason']}" + (f" ({numbers})" if numbers else "")]
+    if rec["verdict"] == "decline" and alternative_text(optimum):
+        lines += ["", alternative_text(optimum)[0].upper() + alternative_text(optimum)[1:] + "."]
+    return lines
+
+
 def validation_markdown(result: Any, n_seeds: int, command: str | None) -> str:
     """The validation section that opens `mixlaw run`'s summary.md (`result`: a `mixlaw.job.Validation`)."""
     t, arms, g = result.target, result.arms, result.gain
@@ -160,7 +189,13 @@ def validation_markdown(result: Any, n_seeds: int, command: str | None) -> str:
         f"Target: {t['model']} ({t['params']:,} non-embedding parameters), {t['steps']} steps "
         f"({t['tokens']:,} tokens); {n_seeds} seeds per mixture.",
         "",
-        f"**Verdict: {verdict['result']}.** {verdict['text']}",
+        f"**Verdict: {verdict['result']}"
+        + (
+            " (measured; no confident recommendation: the pipeline declined)"
+            if verdict.get("recommendation") == "decline"
+            else ""
+        )
+        + f".** {verdict['text']}",
         "",
         "| mixture | predicted | measured (mean ± seed std) | rel. error | seeds |",
         "|---|---|---|---|---|",
