@@ -99,9 +99,10 @@ def alternative_text(optimum: Mapping[str, Any]) -> str:
     return f"best-supported alternative: {alt['name']} ({shares}; predicted {alt['predicted']:.5g})"
 
 
-def refuse_declined(optimum: Mapping[str, Any], source: str, force: bool = False) -> None:
-    """Raise (one line, exit 2) on a declined optimum unless `force`."""
-    if force or not declined(optimum):
+def refuse_declined(optimum: Mapping[str, Any] | list, source: str, force: bool = False) -> None:
+    """Raise (one line, exit 2) on a declined optimum unless `force` (a mixture without a recommendation, such
+    as Olmix's result list, passes)."""
+    if force or not isinstance(optimum, Mapping) or not declined(optimum):
         return
     reason = optimum["recommendation"].get("reason", "declined")
     raise MixlawInputError(
