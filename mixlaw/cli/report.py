@@ -11,11 +11,14 @@ from mixlaw.cli.common import (
     add_output_flags,
     add_runs_flags,
     command_line,
+    folds,
     load_table,
     prepare_from_args,
+    random_seed,
     status,
 )
 from mixlaw.errors import MixlawInputError
+from mixlaw.outputs import check_output
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -64,8 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     law.add_argument("--param", action="append", metavar="KEY=VALUE", help="law hyper-parameter (repeatable)")
     law.add_argument("--target", help="fit on: all targets (default), total, or one target")
-    law.add_argument("--cv", default="loo", help="K (folds of mixtures) or loo (default)")
-    law.add_argument("--seed", type=int, default=0, help="random seed for restarts and folds")
+    law.add_argument("--cv", type=folds, default="loo", help="K (folds of mixtures) or loo (default)")
+    law.add_argument("--seed", type=random_seed, default=0, help="random seed for restarts and folds")
     out = p.add_argument_group("output")
     out.add_argument(
         "--out",
@@ -162,6 +165,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     formats = _formats(args.formats)
     source = Path(args.runs)
+    check_output(args.out or (source / "report.html" if source.is_dir() else "report.html"))
+    if args.figures_dir:
+        check_output(args.figures_dir, "folder", "--figures-dir")
     if source.is_dir():
         data = load_results_dir(source)
         out = Path(args.out) if args.out else source / "report.html"
@@ -213,6 +219,8 @@ def _int(value: str) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from mixlaw.export import export_mixture, load_doc_tokens, load_mixture, parse_paths
 
+    if args.out:
+        check_output(args.out)
     mixture = load_mixture(args.optimum, args.renormalize)
     domains = list(mixture.weights)
     paths = parse_paths(args.paths, domains)
@@ -231,7 +239,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     if args.out:
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
         status(args, f"wrote {args.format} mixture to {out}")
     else:
