@@ -250,6 +250,10 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
 
 def _problem_from_args(args: argparse.Namespace, domains: list[str], target_tokens: float | None) -> dict:
     """Keyword arguments of `optimize` that define the problem (constraints and objective)."""
+    if bool(args.prior) != bool(args.prior_strength):  # one without the other would be silently ignored
+        raise MixlawInputError(
+            "--prior and --prior-strength go together: give both (strength > 0) or neither"
+        )
     return {
         "bounds": read_bounds(args.bounds) if args.bounds else None,
         "available": read_available(args.available) if args.available else None,
