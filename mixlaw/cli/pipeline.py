@@ -16,11 +16,9 @@ from mixlaw.cli.common import (
     command_line,
     load_table,
     nonnegative_float,
-    nonnegative_int,
     positive_float,
     positive_int,
     random_seed,
-    share,
     status,
 )
 from mixlaw.constraints import read_available, read_bounds, read_fixed, read_mixture, read_objective
@@ -82,18 +80,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t = p.add_argument_group("target")
     t.add_argument(
         "--target-params",
-        type=positive_float,
+        type=float,  # target and scale-law numbers: checked by PipelineConfig
         required=True,
         metavar="N",
         help="target model size (same parameter count convention as the params column)",
     )
     target = t.add_mutually_exclusive_group(required=True)
-    target.add_argument(
-        "--target-step", type=positive_float, metavar="S", help="target training length in steps"
-    )
-    target.add_argument(
-        "--target-tokens", type=positive_float, metavar="T", help="target training length in tokens"
-    )
+    target.add_argument("--target-step", type=float, metavar="S", help="target training length in steps")
+    target.add_argument("--target-tokens", type=float, metavar="T", help="target training length in tokens")
     s = p.add_argument_group("scale laws")
     s.add_argument(
         "--fit-steps",
@@ -147,7 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     s.add_argument(
         "--huber-delta",
-        type=positive_float,
+        type=float,
         default=PIPELINE["delta"],
         help=f"Huber delta of the scale-law fits, nats [{PIPELINE['delta']:g}]",
     )
@@ -232,14 +226,14 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
     )
     o.add_argument(
         "--interval",
-        type=share,
+        type=float,  # checked with the other solve settings (mixlaw.settings.OptimizeConfig.interval)
         default=SOLVE["interval"],
         help="level of the intervals on the optimum when the law has a bootstrap ensemble [0.9]",
     )
     if pipeline:
         o.add_argument(
             "--bootstrap",
-            type=nonnegative_int,
+            type=int,  # checked by OptimizeConfig.bootstrap
             default=SOLVE["bootstrap"],
             help="bootstrap refits of the mixing law for intervals on the optimum (0: none) [30]",
         )
