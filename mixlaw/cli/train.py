@@ -134,7 +134,7 @@ def _domains(text: str) -> str:
     """`--domains a,b,c`: at least two names, none empty or repeated (kept as the comma list)."""
     from mixlaw.train.design import check_domains
 
-    names = [d.strip() for d in text.split(",")]
+    names = [d.strip() for d in text.split(",") if d.strip()]
     try:
         check_domains(names, "--domains")
     except MixlawInputError as exc:
