@@ -88,12 +88,12 @@ def load_mixture(path: str | Path, renormalize: bool = False) -> OptimumMixture:
     """Read OPT.json / optimum.json (`mixture`: {"p_<domain>": share}; the demo's `optimum` also works)."""
     path = Path(path)
     data = read_json(path, "optimum")
-    if not isinstance(data, dict) or not (
+    if isinstance(data, dict) and not (  # a file of {x: 1} is not a one-domain mixture
         {"mixture", "optimum"} & set(data) or any(str(k).startswith("p_") for k in data)
     ):
         raise MixlawInputError(
-            f'{path}: no "mixture" of p_<domain> shares (expected the OPT.json of `mixlaw optimize` or '
-            "the optimum.json of `mixlaw pipeline`)"
+            f"{path}: no 'mixture' object of p_<domain> shares (expected the OPT.json of `mixlaw optimize` "
+            "or the optimum.json of `mixlaw pipeline`)"
         )
     return mixture_from_dict(data, path.name, renormalize)
 
