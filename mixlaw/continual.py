@@ -314,6 +314,10 @@ def continual_analysis(
     trade-off curve, and predictions for the held-out runs."""
     if not 0 < level < 1:
         raise MixlawInputError(f"--level {level}: must be between 0 and 1")
+    if not np.isfinite(tolerance) or tolerance < 0:
+        raise MixlawInputError(f"--tolerance {tolerance}: must be a finite loss rise >= 0 (nats)")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise MixlawInputError(f"--bootstrap {n_bootstrap!r}: must be a whole number of draws >= 0")
     held = set(holdout_runs or [])
     unknown = held - set(data.runs)
     if unknown:

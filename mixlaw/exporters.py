@@ -125,7 +125,15 @@ class OptimumMixture(Mixture):
 def load_mixture(path: str | Path, renormalize: bool = False) -> OptimumMixture:
     """Read OPT.json / optimum.json (`mixture`: {"p_<domain>": share}; the demo's `optimum` also works)."""
     path = Path(path)
-    return mixture_from_dict(read_json(path, "optimum"), path.name, renormalize)
+    data = read_json(path, "optimum")
+    if isinstance(data, dict) and not (  # a file of {x: 1} is not a one-domain mixture
+        {"mixture", "optimum"} & set(data) or any(str(k).startswith("p_") for k in data)
+    ):
+        raise MixlawInputError(
+            f"{path}: no 'mixture' object of p_<domain> shares (expected the OPT.json of `mixlaw optimize` "
+            "or the optimum.json of `mixlaw pipeline`)"
+        )
+    return mixture_from_dict(data, path.name, renormalize)
 
 
 def mixture_from_dict(
@@ -158,6 +166,11 @@ def parse_paths(items: list[str] | None, domains: list[str]) -> dict[str, str]:
         domain = domain.strip()
         if not sep or not domain or not path.strip():
             raise MixlawInputError(f"--paths {item!r}: expected DOMAIN=PATH")
+        if any(ch.isspace() or not ch.isprintable() for ch in path.strip()):
+            raise MixlawInputError(
+                f"--paths {item!r}: the path of {domain!r} holds whitespace or a control character, which the "
+                "written config would split on or break over lines"
+            )
         found = Domains(domains).find(domain)  # `math-prose` names the mixture's `math_prose`
         if found is None:
             raise MixlawInputError(

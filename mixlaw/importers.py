@@ -9,8 +9,8 @@
 Every importer returns a validated runs frame (`validate_runs`) and raises `MixlawInputError` with a one-line
 message naming the file, line and column for malformed input. Text cells that a spreadsheet would run as a
 formula (beginning with `=`, `+`, `-`, `@`, tab or carriage return and not a number) are neutralized with a
-leading `'` (`neutralize_formulas`), and `check_output_path` keeps CSV in `.csv`, Parquet in `.parquet` and
-JSONL in `.jsonl` files.
+leading `'` (`neutralize_formulas`); `mixlaw import` writes a runs table only to a .csv, .parquet or .jsonl
+path (`mixlaw.outputs.check_output`).
 """
 
 from __future__ import annotations
@@ -33,25 +33,6 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("regmix", "olmix", "mixinglaws", "wandb")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-OUTPUT_SUFFIXES = {
-    ".csv": "CSV",
-    ".parquet": "Parquet",
-    ".pq": "Parquet",
-    ".jsonl": "JSONL",
-    ".ndjson": "JSONL",
-}
-
-
-def check_output_path(path: str | Path) -> str:
-    """The runs-table format of an output path by its extension; any other extension is an error (so a CSV
-    never lands in a `.xlsx` that a spreadsheet would open as a workbook)."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise MixlawInputError(
-            f"--out {path}: unknown extension {suffix or '(none)'!r}; write a runs table to .csv, .parquet "
-            "or .jsonl"
-        )
-    return OUTPUT_SUFFIXES[suffix]
 
 
 def _is_number(text: str) -> bool:

@@ -221,7 +221,9 @@ def _cases() -> list[Case]:
         "--target-tokens",
         "--interval",
     ):
-        add("optimize", flag, NUMBERS + ("0",), lambda v, f=flag: ["optimize", law, *opt_out, f, v])
+        # 0 is a valid prior strength (the default); a strength without --prior would be silently ignored
+        values = NUMBERS + (("1",) if flag == "--prior-strength" else ("0",))
+        add("optimize", flag, values, lambda v, f=flag: ["optimize", law, *opt_out, f, v])
     add(
         "optimize",
         "--fix",
@@ -403,6 +405,53 @@ def _cases() -> list[Case]:
     add("continual", "--tolerance", NUMBERS, lambda v: [*cont, "--tolerance", v])
     add("continual", "--level", ("0", "1", "nan", "2"), lambda v: [*cont, "--level", v])
     add("continual", "--bootstrap", ("-1", "abc"), lambda v: [*cont, "--bootstrap", v])
+    add("continual", "--seed", ("-1", "1.5"), lambda v: [*cont, "--seed", v])
+    for flag in ("--out", "--curve"):
+        add("continual", flag, OUTPUTS, lambda v, f=flag: [*cont, f, "{d}/" + v], names=("{v}",))
+    add(
+        "schedule",
+        "fit --out",
+        OUTPUTS,
+        lambda v: ["schedule", "fit", runs, "--out", "{d}/" + v],
+        names=("{v}",),
+    )
+    add(
+        "schedule",
+        "optimize --max-epochs",
+        ("nan", "0", "-1"),
+        lambda v: ["schedule", "optimize", law, "--max-epochs", v],
+        names=("--max-epochs",),
+    )
+    add("predict", "--bootstrap", ("0", "-1"), lambda v: ["predict", law, "{d}/mix.csv", "--bootstrap", v])
+    # commands that create a results folder: the folder may be missing, not a file or under a file
+    folder_commands = {
+        "pipeline": pipe[:-1],
+        "sweep": ["sweep", "{fx}/../../../mixlaw/configs/demo.yaml", "--out"],
+        "run": ["run", "{d}/run.yaml", "--out"],
+        "demo": ["demo", "--out"],
+    }
+    for command, argv in folder_commands.items():
+        if command != "pipeline":
+            add(command, "--out", ("afile", "afile/sub"), lambda v, a=argv: [*a, "{d}/" + v], names=("{v}",))
+    add("sweep", "--workers", ("0", "nan"), lambda v: [*folder_commands["sweep"], "{d}/sw", "--workers", v])
+    add(
+        "run", "--workers", ("0", "inf"), lambda v: ["run", "{d}/run.yaml", "--out", "{d}/ro", "--workers", v]
+    )
+    add("run", "--ddp", ("0",), lambda v: ["run", "{d}/run.yaml", "--out", "{d}/ro", "--ddp", v])
+    add("demo", "--seed", ("-1", "nan"), lambda v: ["demo", "--out", "{d}/demo-out", "--seed", v])
+    add(
+        "design",
+        "--temperature",
+        ("nan", "-1"),
+        lambda v: ["design", "--domains", "a,b,c", "-n", "4", "--temperature", v],
+    )
+    add(
+        "design",
+        "--out",
+        ("mix.txt",),
+        lambda v: ["design", "--domains", "a,b,c", "-n", "4", "--out", "{d}/" + v],
+        names=("{v}",),
+    )
     # run: a config with one bad value; must fail before any training
     add(
         "run",
@@ -417,63 +466,7 @@ def _cases() -> list[Case]:
 CASES = _cases()
 
 # Known gaps (issue 17), each an exit code other than 2, a traceback, or an error that names nothing.
-KNOWN_FAILING: set[str] = {
-    "compare:--out=adir",
-    "compare:--out=afile/out.json",
-    "compare:--out=missing/dir/out.json",
-    "continual:--tolerance=-1",
-    "continual:--tolerance=1e400",
-    "continual:--tolerance=inf",
-    "continual:--tolerance=nan",
-    "design:--domains=a,a,b",
-    "design:--grid=0",
-    "design:--grid=0.3",
-    "design:--out=afile/out.json",
-    "design:--out=missing/dir/out.json",
-    "design:--tokens=a=-1,b=2",
-    "design:--tokens=a=nan,b=1",
-    "design:-n=0",
-    "export:--out=adir",
-    "export:--out=afile/out.json",
-    "export:--out=missing/dir/out.json",
-    "fit:--out=adir",
-    "fit:--out=afile/out.json",
-    "fit:--out=missing/dir/out.json",
-    "import:--out=afile/x.parquet",
-    "import:--out=missing/x.parquet",
-    "optimize:--max-distance=0",
-    "optimize:--max-distance=1e400",
-    "optimize:--max-distance=inf",
-    "optimize:--max-epochs=-1",
-    "optimize:--max-epochs=0",
-    "optimize:--max-epochs=1e400",
-    "optimize:--max-epochs=inf",
-    "optimize:--max-epochs=nan",
-    "optimize:--out=adir",
-    "optimize:--out=afile/out.json",
-    "optimize:--out=missing/dir/out.json",
-    "optimize:--prior-strength=-1",
-    "optimize:--prior-strength=0",
-    "optimize:--prior-strength=1e400",
-    "optimize:--prior-strength=inf",
-    "optimize:--prior-strength=nan",
-    "optimize:--starts=-1",
-    "optimize:--starts=0",
-    "optimize:--target-tokens=-1",
-    "optimize:--target-tokens=0",
-    "optimize:--target-tokens=1e400",
-    "optimize:--target-tokens=inf",
-    "optimize:--target-tokens=nan",
-    "pipeline:--out=afile",
-    "pipeline:--out=afile/sub",
-    "pipeline:--target-params=10",
-    "predict:--out=adir",
-    "predict:--out=afile/out.json",
-    "predict:--out=missing/dir/out.json",
-    "report:--out=adir",
-    "report:--out=afile/r.html",
-    "report:--out=missing/r.html",
-}
+KNOWN_FAILING: set[str] = set()
 
 
 def _missing(case_id: str) -> str:

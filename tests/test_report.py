@@ -53,6 +53,9 @@ def test_figure_list_golden(cli, results, tmp_path):
 def test_results_dir_report_is_self_contained(cli, results, tmp_path):
     out = tmp_path / "sub" / "report.html"
     code, _, err = cli("report", results, "--out", out)
+    assert code == 2 and "sub does not exist" in err  # a file output's folder is not created (mixlaw.outputs)
+    out.parent.mkdir()
+    code, _, err = cli("report", results, "--out", out)
     assert code == 0, err
     assert "wrote" in err and "6 figures" in err
     html = out.read_text()

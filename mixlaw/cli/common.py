@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import math
 import sys
 import types
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mixlaw.errors import MixlawInputError
@@ -54,6 +56,77 @@ def defer_imports(names: tuple[str, ...] = DEFERRED_MODULES) -> None:
             sys.modules[name] = _Deferred(name)
 
 
+# -- argparse `type=` functions: each CLI number checked for type, finiteness and range before any work -------
+# A bad value is an argparse error: one line naming the command, the flag and the value, exit 2.
+
+
+def number(
+    gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None
+) -> Callable[[str], float]:
+    """A finite float (`nan`, `inf` and overflowing literals such as `1e400` refused) within the bounds."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+        _check_bounds(text, value, gt, ge, lt, le)
+        return value
+
+    return parse
+
+
+def integer(ge: int | None = None, le: int | None = None) -> Callable[[str], int]:
+    """An integer (`3`, not `3.0` or `inf`) within the bounds."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        _check_bounds(text, value, None, ge, None, le)
+        return value
+
+    return parse
+
+
+def _check_bounds(text: str, value: float, gt, ge, lt, le) -> None:
+    for bound, ok, words in (
+        (gt, lambda b: value > b, "> {:g}"),
+        (ge, lambda b: value >= b, ">= {:g}"),
+        (lt, lambda b: value < b, "< {:g}"),
+        (le, lambda b: value <= b, "<= {:g}"),
+    ):
+        if bound is not None and not ok(bound):
+            raise argparse.ArgumentTypeError(f"{text} must be {words.format(bound)}")
+
+
+finite_float = number()
+positive_float = number(gt=0)  # sizes, token counts, Huber delta, distances
+nonnegative_float = number(ge=0)  # tolerances, strengths, checkpoint steps
+positive_int = integer(ge=1)  # counts where 0 is meaningless (starts, mixtures, stages, workers)
+nonnegative_int = integer(ge=0)  # counts where 0 means "none" (bootstrap refits), seeds
+random_seed = nonnegative_int  # numpy seeds are >= 0
+share = number(gt=0, lt=1)  # interval and confidence levels, open (0, 1)
+
+
+def folds(text: str, words: tuple[str, ...] = ("loo",)) -> int | str:
+    """`--cv`: a number of folds K >= 2, or one of `words` (loo; auto where the command has it)."""
+    if text in words:
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected an integer K >= 2 or {' or '.join(words)}"
+        ) from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text}: cross-validation needs at least 2 folds")
+    return value
+
+
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="only errors on stderr")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug output and tracebacks")
@@ -64,13 +137,13 @@ def add_runs_flags(parser: argparse.ArgumentParser, checkpoint: bool = True) -> 
     parser.add_argument("runs", metavar="RUNS", help="runs table (.csv, .parquet or .jsonl)")
     group = parser.add_argument_group("selection")
     group.add_argument("--model", help="model label to use (e.g. 70M)")
-    group.add_argument("--params", type=float, help="model size by non-embedding parameter count")
+    group.add_argument("--params", type=positive_float, help="model size by non-embedding parameter count")
     if checkpoint:
-        group.add_argument("--step", type=float, help="checkpoint step")
-        group.add_argument("--tokens", type=float, help="checkpoint by training tokens")
+        group.add_argument("--step", type=nonnegative_float, help="checkpoint step")
+        group.add_argument("--tokens", type=nonnegative_float, help="checkpoint by training tokens")
         group.add_argument(
             "--step-tol",
-            type=float,
+            type=nonnegative_float,
             default=0.0,
             help="take each run's nearest complete checkpoint within this distance (default 0: exact)",
         )

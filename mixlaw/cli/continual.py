@@ -10,9 +10,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from mixlaw.cli.common import _csv_list, add_output_flags, command_line, status
+from mixlaw.cli.common import (
+    _csv_list,
+    add_output_flags,
+    command_line,
+    finite_float,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    random_seed,
+    share,
+    status,
+)
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, read_json, read_yaml, to_jsonable
+from mixlaw.outputs import check_output
 from mixlaw.runs import RunsTable, read_table, validate_runs
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -52,7 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "runs", metavar="RUNS", nargs="+", help="runs table(s) (.csv/.parquet/.jsonl); several are joined"
     )
     p.add_argument("--base-run", metavar="ID", help="run id of the base model (default: the runs' init_run)")
-    p.add_argument("--base-step", type=float, help="checkpoint of the base run (default: its last)")
+    p.add_argument(
+        "--base-step", type=nonnegative_float, help="checkpoint of the base run (default: its last)"
+    )
     p.add_argument(
         "--original",
         required=True,
@@ -72,13 +86,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--valid-weights", metavar="FILE", help="CSV valid_domain,valid_weight (default uniform)")
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=nonnegative_float,
         default=0.0,
         metavar="X",
         help="allowed rise of the original loss over the base model's (default 0)",
     )
     p.add_argument(
-        "--step", type=float, help="checkpoint of the continual runs (default: largest common step)"
+        "--step",
+        type=nonnegative_float,
+        help="checkpoint of the continual runs (default: largest common step)",
     )
     p.add_argument("--model", help="model label when the table has several")
     p.add_argument("--exclude-runs", type=_csv_list, default=[], metavar="IDS", help="runs to ignore")
@@ -96,10 +112,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="correlation = the paper's two-stage fit (default); joint = c, b, k together",
     )
     p.add_argument(
-        "--bootstrap", type=int, default=400, metavar="N", help="parametric bootstrap draws (default 400)"
+        "--bootstrap",
+        type=nonnegative_int,
+        default=400,
+        metavar="N",
+        help="parametric bootstrap draws (default 400)",
     )
-    p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", type=share, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--seed", type=random_seed, default=0)
     p.add_argument("--renormalize", action="store_true", help="rescale proportions that do not sum to 1")
     p.add_argument("--out", metavar="RESULT.json", help="write the full result as JSON")
     p.add_argument("--curve", metavar="CURVE.csv", help="write the trade-off curve as CSV")
@@ -126,7 +146,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     f.add_argument("runs", metavar="RUNS")
     f.add_argument("--out", required=True, metavar="LAW.json")
-    f.add_argument("--step", type=float, help="checkpoint (default: the largest step common to all runs)")
+    f.add_argument(
+        "--step", type=nonnegative_float, help="checkpoint (default: the largest step common to all runs)"
+    )
     f.add_argument("--model", help="model label when the table has several")
     f.add_argument("--valid-weights", metavar="FILE", help="CSV valid_domain,valid_weight (default uniform)")
     f.add_argument("--valid-domains", type=_csv_list, help="comma list of validation domains to use")
@@ -154,7 +176,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("law", metavar="LAW.json")
     o.add_argument("--stages", type=int, default=2, help="number of stages (1 = the best static mixture)")
     o.add_argument("--shares", type=_floats, help="fixed stage shares, e.g. 0.75,0.25 (default: search)")
-    o.add_argument("--tokens", type=float, help="total training tokens of the schedule")
+    o.add_argument("--tokens", type=positive_float, help="total training tokens of the schedule")
     o.add_argument(
         "--available",
         type=_kv,
@@ -163,7 +185,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tokens available per domain (others unlimited)",
     )
     o.add_argument(
-        "--max-epochs", type=float, default=1.0, help="passes allowed over available data (default 1)"
+        "--max-epochs",
+        type=positive_float,
+        default=1.0,
+        help="passes allowed over available data (default 1)",
     )
     o.add_argument("--upper", type=_kv, default=None, metavar="D=SHARE,...", help="per-stage upper bounds")
     o.add_argument(
@@ -181,10 +206,7 @@ def _schedule_help(parser: argparse.ArgumentParser) -> int:
 
 
 def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers") from None
+    return [finite_float(v) for v in text.split(",") if v.strip()]
 
 
 def _kv(text: str) -> dict[str, float]:
@@ -196,9 +218,9 @@ def _kv(text: str) -> dict[str, float]:
             raise argparse.ArgumentTypeError(f"{part!r} is not name=value")
         k, v = part.split("=", 1)
         try:
-            out[k.strip()] = float(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{v!r} for {k.strip()!r} is not a number") from None
+            out[k.strip()] = finite_float(v)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{k.strip()!r}: {exc}") from None
     return out
 
 
@@ -215,8 +237,9 @@ def _read_tables(paths: list[str], renormalize: bool) -> RunsTable:
 def cmd_continual(args: argparse.Namespace) -> int:
     from mixlaw.continual import continual_analysis, prepare_continual
 
-    if args.bootstrap < 0:
-        raise MixlawInputError(f"--bootstrap {args.bootstrap}: must be >= 0")
+    for path, flag in ((args.out, "--out"), (args.curve, "--curve")):
+        if path:
+            check_output(path, flag=flag)
     table = _read_tables(args.runs, args.renormalize)
     original = args.original if args.original not in (["all"], ["*"]) else "all"
     data = prepare_continual(
@@ -245,7 +268,6 @@ def cmd_continual(args: argparse.Namespace) -> int:
         dump_json(result, args.out)
         status(args, f"continual: wrote {args.out}")
     if args.curve:
-        Path(args.curve).parent.mkdir(parents=True, exist_ok=True)
         curve.to_csv(args.curve, index=False, float_format="%.8g")
         status(args, f"continual: wrote {args.curve}")
     if args.json:
@@ -297,6 +319,7 @@ def _summary(res: dict) -> str:
 def cmd_schedule_fit(args: argparse.Namespace) -> int:
     from mixlaw.schedule import fit_schedule_law, prepare_schedules
 
+    check_output(args.out)
     table = _read_tables([args.runs], args.renormalize)
     data = prepare_schedules(table, args.step, args.model, args.valid_weights, args.valid_domains)
     n_staged = sum(len(s.shares) > 1 for s in data.schedules)
@@ -326,6 +349,8 @@ def cmd_schedule_predict(args: argparse.Namespace) -> int:
 
     from mixlaw.schedule import Schedule
 
+    if args.out:
+        check_output(args.out)
     fitted = _load_fitted(args.law)
     path = Path(args.schedules)
     raw = read_yaml(path, "schedules")
@@ -360,6 +385,8 @@ def cmd_schedule_predict(args: argparse.Namespace) -> int:
 def cmd_schedule_optimize(args: argparse.Namespace) -> int:
     from mixlaw.schedule import optimize_schedule
 
+    if args.out:
+        check_output(args.out)
     fitted = _load_fitted(args.law)
     if args.stages < 1:
         raise MixlawInputError(f"--stages {args.stages}: must be at least 1")

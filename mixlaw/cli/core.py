@@ -13,14 +13,20 @@ from mixlaw.cli.common import (
     add_runs_flags,
     api,
     command_line,
+    folds,
     load_table,
+    nonnegative_int,
+    positive_int,
     prepare_from_args,
+    random_seed,
+    share,
     status,
 )
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import to_jsonable
 from mixlaw.fitted import FittedLaw, read_mixtures
 from mixlaw.laws import LAWS, get_law, parse_hyper
+from mixlaw.outputs import TABLE_SUFFIXES, check_output
 from mixlaw.runs import write_runs
 from mixlaw.settings import law_hyper
 
@@ -62,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="LAW.json", help="where to write the fitted law")
     p.add_argument(
         "--bootstrap",
-        type=int,
+        type=nonnegative_int,
         metavar="N",
         help="also store N bootstrap refits (by mixture) and the noise level, for prediction intervals",
     )
@@ -82,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="PRED.csv", help="output file (default: CSV on stdout)")
     p.add_argument(
         "--interval",
-        type=float,
+        type=share,
         metavar="LEVEL",
         help="add pred_<target>_lo/_hi prediction intervals at this level (e.g. 0.9)",
     )
@@ -95,7 +101,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--runs", metavar="RUNS", help="runs table to bootstrap from when LAW.json has no ensemble"
     )
-    p.add_argument("--bootstrap", type=int, default=50, metavar="N", help="refits with --runs (default 50)")
+    p.add_argument(
+        "--bootstrap", type=positive_int, default=50, metavar="N", help="refits with --runs (default 50)"
+    )
     add_output_flags(p)
     p.set_defaults(func=cmd_predict)
 
@@ -108,7 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_runs_flags(p)
     _add_law_flags(p)
-    p.add_argument("--cv", default="loo", help="K (folds of mixtures) or loo (default)")
+    p.add_argument("--cv", type=folds, default="loo", help="K (folds of mixtures) or loo (default)")
     p.add_argument("--holdout-runs", help="comma list of runs: fit on the rest, score these instead of CV")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_output_flags(p)
@@ -134,7 +142,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example:\n  mixlaw demo --out demo-out\n",
     )
     p.add_argument("--out", default="mixlaw-demo", help="output folder (default mixlaw-demo)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=random_seed, default=0)
     add_output_flags(p)
     p.set_defaults(func=cmd_demo)
 
@@ -161,7 +169,7 @@ def _add_law_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--target", help="fit on: all targets (default, explicit aggregation), total, or one target"
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed for restarts and folds")
+    p.add_argument("--seed", type=random_seed, default=0, help="random seed for restarts and folds")
 
 
 def _hyper(args: argparse.Namespace) -> dict:
@@ -184,6 +192,7 @@ def _hyper(args: argparse.Namespace) -> dict:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    check_output(args.out)
     hyper = _hyper(args)
     table = load_table(args)
     data = prepare_from_args(args, table)
@@ -229,6 +238,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.out:
+        check_output(args.out, suffixes=TABLE_SUFFIXES)
     fitted = api.load_law(args.law)
     mixtures = read_mixtures(args.mixtures, fitted.domains, args.renormalize)
     out = fitted.predict_frame(mixtures, args.mixtures, args.renormalize)
@@ -351,6 +362,7 @@ def cmd_laws(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from mixlaw.demo import run_demo
 
+    check_output(args.out, "folder")
     result = run_demo(args.out, seed=args.seed, log=lambda m: status(args, m))
     print(result["text"])
     return 0 if np.isfinite(result["regret"]) else 1

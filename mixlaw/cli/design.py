@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 
 from mixlaw.adaptive import Shares, adaptive_design, spacefilling_design
-from mixlaw.cli.common import api
+from mixlaw.cli.common import api, nonnegative_float, nonnegative_int, positive_int
 from mixlaw.errors import MixlawInputError
 from mixlaw.train import design as dm
 from mixlaw.train.corpus import prepare_corpus
@@ -20,16 +21,22 @@ def add_design_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of `mixlaw design --method spacefilling|adaptive` (added to the design parser)."""
     g = parser.add_argument_group("spacefilling / adaptive")
     g.add_argument("--lower", default=None, help="per-domain minimum proportions, e.g. web=0.2")
-    g.add_argument("--decimals", type=int, default=4, help="round proposals to 10^-decimals (default 4)")
+    g.add_argument(
+        "--decimals", type=nonnegative_int, default=4, help="round proposals to 10^-decimals (default 4)"
+    )
     g.add_argument("--runs", default=None, help="adaptive: the runs so far (runs table)")
     g.add_argument("--law", default="dml-log", help="adaptive: law to bootstrap (default dml-log)")
     g.add_argument("--model", default=None, help="adaptive: model label of the runs to use")
-    g.add_argument("--step", type=float, default=None, help="adaptive: checkpoint step of the runs to use")
+    g.add_argument(
+        "--step", type=nonnegative_float, default=None, help="adaptive: checkpoint step of the runs to use"
+    )
     g.add_argument(
         "--valid-weights", default=None, help="adaptive: validation weights file (default uniform)"
     )
     g.add_argument("--group", default=None, help="adaptive: grouping column of the weights file")
-    g.add_argument("--bootstrap", type=int, default=32, help="adaptive: bootstrap refits (default 32)")
+    g.add_argument(
+        "--bootstrap", type=positive_int, default=32, help="adaptive: bootstrap refits (default 32)"
+    )
     g.add_argument(
         "--objective",
         default="both",
@@ -47,11 +54,27 @@ def parse_pairs(text: str | None, flag: str) -> dict[str, float]:
         if "=" not in part:
             raise MixlawInputError(f"{flag}: {part!r} is not name=value")
         k, v = part.split("=", 1)
+        k = k.strip()
+        if not k:
+            raise MixlawInputError(f"{flag}: {part!r} has no name before '='")
+        if k in out:
+            raise MixlawInputError(f"{flag}: {k!r} is given twice")
         try:
-            out[k.strip()] = float(v)
+            out[k] = float(v)
         except ValueError:
-            raise MixlawInputError(f"{flag}: {v!r} for {k.strip()!r} is not a number") from None
+            raise MixlawInputError(f"{flag}: {v!r} for {k!r} is not a number") from None
+        if not math.isfinite(out[k]):
+            raise MixlawInputError(f"{flag}: {v.strip()!r} for {k!r} must be a finite number")
     return out
+
+
+def token_counts(text: str) -> dict[str, int]:
+    """`--tokens code=1e6,docs=5e5` -> {domain: tokens}; counts finite and >= 0, at least one domain."""
+    counts = parse_pairs(text, "--tokens")
+    if not counts:
+        raise MixlawInputError("--tokens: empty")
+    dm.check_tokens(counts, "--tokens")
+    return {k: int(v) for k, v in counts.items()}
 
 
 def design_command(args: argparse.Namespace, caps: dict[str, float]) -> list[Shares]:
@@ -94,7 +117,7 @@ def design_command(args: argparse.Namespace, caps: dict[str, float]) -> list[Sha
             }
     elif args.tokens or args.domains:
         counts = (
-            {k: int(v) for k, v in parse_pairs(args.tokens, "--tokens").items()}
+            token_counts(args.tokens)
             if args.tokens
             else {k.strip(): 1 for k in args.domains.split(",") if k.strip()}
         )

@@ -7,9 +7,19 @@ import json
 import math
 import time
 
-from mixlaw.cli.common import add_output_flags, add_runs_flags, prepare_from_args, status
+from mixlaw.cli.common import (
+    add_output_flags,
+    add_runs_flags,
+    folds,
+    nonnegative_float,
+    positive_float,
+    prepare_from_args,
+    random_seed,
+    status,
+)
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, to_jsonable
+from mixlaw.outputs import TABLE_SUFFIXES, check_output
 from mixlaw.runs import write_runs
 from mixlaw.settings import law_hyper
 
@@ -43,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reason. The `auto` row is scored by nested cross-validation (selection redone in every fold).",
     )
     add_runs_flags(p)
-    p.add_argument("--cv", default="5", help="K (folds of mixtures, default 5) or loo")
+    p.add_argument("--cv", type=folds, default="5", help="K (folds of mixtures, default 5) or loo")
     p.add_argument("--laws", help="comma list of laws (default: every law `auto` considers, plus olmix)")
     p.add_argument("--target", help="score: all targets (default), total, or one target")
     p.add_argument(
@@ -55,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="folds of the selection inside auto: K, loo or auto (default: loo up to 40 mixtures, else 5)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=random_seed, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--out", metavar="TABLE.json", help="also write the table as JSON")
     add_output_flags(p)
@@ -84,8 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="mixinglaws: training domain names in checkpoint-name order (required)",
     )
     p.add_argument("--model", help="model label for every row (mixinglaws: overrides the name's size prefix)")
-    p.add_argument("--step", type=float, help="step for every row (summary files without steps)")
-    p.add_argument("--tokens-per-step", type=float, help="add tokens = step x this")
+    p.add_argument("--step", type=nonnegative_float, help="step for every row (summary files without steps)")
+    p.add_argument("--tokens-per-step", type=positive_float, help="add tokens = step x this")
     p.add_argument("--mixture-prefix", help="wandb: prefix of the mixture columns (then the domain name)")
     p.add_argument("--loss-prefix", help="wandb: prefix of the loss columns (then the validation domain)")
     p.add_argument("--loss-suffix", default="", help="wandb: suffix of the loss columns after the domain")
@@ -198,6 +208,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise MixlawInputError(f"--laws: unknown law(s) {', '.join(unknown)}; available: {', '.join(LAWS)}")
     auto = not args.no_auto and (laws is None or "auto" in laws or len(laws) > 1)
     laws = [v for v in laws if v != "auto"] if laws else None
+    if args.out:
+        check_output(args.out)
     cv, inner = _cv(args.cv, "--cv"), _cv(args.inner_cv, "--inner-cv")
     if cv == "auto":
         raise MixlawInputError("--cv auto: give K or loo")
@@ -225,9 +237,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from mixlaw.importers import check_output_path, import_any
+    from mixlaw.importers import import_any
 
-    check_output_path(args.out)  # before any work: CSV only to .csv, Parquet to .parquet, JSONL to .jsonl
+    check_output(
+        args.out, suffixes=TABLE_SUFFIXES
+    )  # before any work: CSV only to .csv, Parquet to .parquet ...
     frame = import_any(
         args.fmt,
         args.files,

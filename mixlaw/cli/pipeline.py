@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import logging
+import math
 import sys
 from typing import Any
 
-from mixlaw.cli.common import add_output_flags, add_runs_flags, api, command_line, load_table, status
+from mixlaw.cli.common import (
+    add_output_flags,
+    add_runs_flags,
+    api,
+    command_line,
+    load_table,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    random_seed,
+    status,
+)
 from mixlaw.constraints import read_available, read_bounds, read_fixed, read_mixture, read_objective
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json
 from mixlaw.laws import LAWS
 from mixlaw.optimizer import TRUST_RADIUS, optimize
+from mixlaw.outputs import check_output
 from mixlaw.recommendation import MIN_CONFIDENCE, alternative_text
 from mixlaw.runs import load_weights, read_runs
 from mixlaw.scaling import SHARE_OPTIONS
@@ -68,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t = p.add_argument_group("target")
     t.add_argument(
         "--target-params",
-        type=float,
+        type=float,  # target and scale-law numbers: checked by PipelineConfig
         required=True,
         metavar="N",
         help="target model size (same parameter count convention as the params column)",
@@ -159,7 +173,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "recorded in optimum.json 'anchor'",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--seed", type=int, default=PIPELINE["seed"])
+    p.add_argument("--seed", type=random_seed, default=PIPELINE["seed"])
     add_output_flags(p)
     p.set_defaults(func=cmd_pipeline)
 
@@ -173,14 +187,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("law", metavar="LAW.json")
     p.add_argument(
-        "--target-tokens", type=float, metavar="T", help="training tokens of the target run (availability)"
+        "--target-tokens",
+        type=positive_float,
+        metavar="T",
+        help="training tokens of the target run (availability)",
     )
     p.add_argument(
         "--renormalize", action="store_true", help="rescale --baseline/--prior mixtures that do not sum to 1"
     )
     _add_optimize_flags(p, pipeline=False)
     p.add_argument("--out", required=True, metavar="OPT.json")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=random_seed, default=0)
     add_output_flags(p)
     p.set_defaults(func=cmd_optimize)
 
@@ -191,7 +208,7 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
     o.add_argument("--available", metavar="TOKENS.csv", help="CSV domain,tokens: tokens available per domain")
     o.add_argument(
         "--max-epochs",
-        type=float,
+        type=positive_float,
         default=MAX_EPOCHS,
         help=f"allowed passes over each domain's tokens [{MAX_EPOCHS:g}]",
     )
@@ -209,11 +226,14 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
     )
     o.add_argument("--prior", metavar="MIXTURE", help="pull the optimum toward this mixture ...")
     o.add_argument(
-        "--prior-strength", type=float, default=0.0, help="... adding STRENGTH x ||r - prior||^2 [0]"
+        "--prior-strength",
+        type=nonnegative_float,
+        default=0.0,
+        help="... adding STRENGTH x ||r - prior||^2 [0]",
     )
     o.add_argument(
         "--max-distance",
-        type=float,
+        type=positive_float,
         metavar="D",
         help="keep the optimum within L1 distance D of an observed mixture "
         f"[trust region: {TRUST_RADIUS:g}, chosen by benchmarks/trust_region.py]",
@@ -230,17 +250,19 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
         metavar="P",
         help=f"recommend only when P(optimum beats baseline) >= P [{MIN_CONFIDENCE:g}]",
     )
-    o.add_argument("--starts", type=int, help="optimizer starts [2 for convex laws, up to 12 otherwise]")
+    o.add_argument(
+        "--starts", type=positive_int, help="optimizer starts [2 for convex laws, up to 12 otherwise]"
+    )
     o.add_argument(
         "--interval",
-        type=float,
+        type=float,  # checked with the other solve settings (mixlaw.settings.OptimizeConfig.interval)
         default=OptimizeConfig.interval,
         help="level of the intervals on the optimum when the law has a bootstrap ensemble [0.9]",
     )
     if pipeline:
         o.add_argument(
             "--bootstrap",
-            type=int,
+            type=int,  # checked by OptimizeConfig.bootstrap
             default=OptimizeConfig.bootstrap,
             help="bootstrap refits of the mixing law for intervals on the optimum (0: none) [30]",
         )
@@ -251,6 +273,10 @@ def _add_optimize_flags(p: argparse.ArgumentParser, pipeline: bool) -> None:
 
 def _problem_from_args(args: argparse.Namespace, domains: list[str], target_tokens: float | None) -> dict:
     """Keyword arguments of `optimize` that define the problem (constraints and objective)."""
+    if bool(args.prior) != bool(args.prior_strength):  # one without the other would be silently ignored
+        raise MixlawInputError(
+            "--prior and --prior-strength go together: give both (strength > 0) or neither"
+        )
     return {
         "bounds": read_bounds(args.bounds) if args.bounds else None,
         "available": read_available(args.available) if args.available else None,
@@ -314,6 +340,7 @@ def _print_optimum(result: dict[str, Any]) -> None:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
+    check_output(args.out)
     law = api.load_law(args.law)
     problem = _problem_from_args(args, law.domains, args.target_tokens)
     if problem["available"] is not None and args.target_tokens is None:
@@ -376,9 +403,35 @@ def _parse_bounds(text: str, flag: str) -> tuple[float, float]:
         lo, hi = (float(v) for v in text.split(":"))
     except ValueError:
         raise MixlawInputError(f"{flag} {text}: expected LO:HI") from None
-    if not 0 < lo < hi:
-        raise MixlawInputError(f"{flag} {text}: expected 0 < LO < HI")
+    if not 0 < lo < hi or not math.isfinite(hi):
+        raise MixlawInputError(f"{flag} {text}: expected finite 0 < LO < HI")
     return lo, hi
+
+
+def _check_target_scale(config: PipelineConfig, table) -> None:
+    """A target size below every proxy size is refused (the size law would be read backwards); a target size
+    or length within the proxies' range is allowed with a warning: the answer is an interpolation."""
+    frame = table.frame
+    sizes = frame["params"].dropna() if "params" in frame else None
+    if sizes is None or sizes.empty:
+        return
+    if config.target_params < sizes.min():
+        raise MixlawInputError(
+            f"--target-params {config.target_params:g}: the target is smaller than every proxy "
+            f"({sizes.min():g} to {sizes.max():g} params); the pipeline extrapolates to larger models"
+        )
+    lengths = frame[config.variable].dropna() if config.variable in frame else None
+    if config.target_params <= sizes.max() or (lengths is not None and config.target <= lengths.max()):
+        logging.getLogger("mixlaw.pipeline").warning(
+            "target %g params, %s %g is within the proxies' range (up to %g params, %s %g): "
+            "not an extrapolation",
+            config.target_params,
+            config.variable,
+            config.target,
+            sizes.max(),
+            config.variable,
+            lengths.max() if lengths is not None and not lengths.empty else float("nan"),
+        )
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
@@ -386,6 +439,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         raise MixlawInputError(
             "the pipeline uses several sizes: choose them with --fit-sizes, not --model/--params"
         )
+    check_output(args.out, "folder")
     config = PipelineConfig(
         target_params=args.target_params,
         target_step=args.target_step,
@@ -414,6 +468,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     table = table.select(
         train_domains=args.train_domains, valid_domains=args.valid_domains, metric=args.metric
     )
+    _check_target_scale(config, table)
     problem = _problem_from_args(args, table.domains, config.target_tokens)
     baseline, name = _baseline_from_args(args, table.domains)
     for domain in problem["fixed"]:

@@ -11,11 +11,14 @@ from mixlaw.cli.common import (
     add_output_flags,
     add_runs_flags,
     command_line,
+    folds,
     load_table,
     prepare_from_args,
+    random_seed,
     status,
 )
 from mixlaw.errors import MixlawInputError
+from mixlaw.outputs import check_output
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -64,8 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     law.add_argument("--param", action="append", metavar="KEY=VALUE", help="law hyper-parameter (repeatable)")
     law.add_argument("--target", help="fit on: all targets (default), total, or one target")
-    law.add_argument("--cv", default="loo", help="K (folds of mixtures) or loo (default)")
-    law.add_argument("--seed", type=int, default=0, help="random seed for restarts and folds")
+    law.add_argument("--cv", type=folds, default="loo", help="K (folds of mixtures) or loo (default)")
+    law.add_argument("--seed", type=random_seed, default=0, help="random seed for restarts and folds")
     out = p.add_argument_group("output")
     out.add_argument(
         "--out",
@@ -166,6 +169,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     formats = _formats(args.formats)
     source = Path(args.runs)
+    check_output(args.out or (source / "report.html" if source.is_dir() else "report.html"))
+    if args.figures_dir:
+        check_output(args.figures_dir, "folder", "--figures-dir")
     if source.is_dir():
         data = load_results_dir(source)
         out = Path(args.out) if args.out else source / "report.html"
@@ -226,6 +232,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from mixlaw.files import read_json
     from mixlaw.recommendation import refuse_declined
 
+    if args.out:
+        check_output(args.out)
     mixture = load_mixture(args.optimum, args.renormalize)  # optimum.json, or Olmix's result file
     data = read_json(args.optimum, "optimum")
     refuse_declined(data, args.optimum, args.force)
@@ -249,7 +257,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     )
     if args.out:
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
         status(args, f"wrote {args.format} mixture to {out}")
     else:

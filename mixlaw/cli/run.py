@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mixlaw.cli.common import nonnegative_float, positive_float, positive_int
 from mixlaw.errors import MixlawInputError
+from mixlaw.outputs import check_output
 
 EPILOG = """examples:
   mixlaw run                                   # embedded default on the demo corpus (~5 min on 2 cores)
@@ -61,18 +63,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ray = one Ray task per run (pip install 'mixlaw[ray]')",
     )
     p.add_argument(
-        "--workers", type=int, default=None, help="local: runs at once [config `workers`, else cores]"
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="local: runs at once [config `workers`, else cores]",
     )
     p.add_argument(
         "--address",
         default=None,
         help="ray: cluster address (auto, ray://host:10001) [default: start a local Ray]",
     )
-    p.add_argument("--cpus-per-run", type=float, default=1.0, help="ray: CPUs per run [1]")
-    p.add_argument("--gpus-per-run", type=float, default=0.0, help="ray: GPUs per run [0]")
+    p.add_argument("--cpus-per-run", type=positive_float, default=1.0, help="ray: CPUs per run [1]")
+    p.add_argument("--gpus-per-run", type=nonnegative_float, default=0.0, help="ray: GPUs per run [0]")
     p.add_argument(
         "--ddp",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="train each validation run with torchrun over N processes (DDP), one run at a time",
@@ -107,10 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mixlaw.cli.common import command_line
     from mixlaw.job import load_run_config, run_job
 
-    if args.workers is not None and args.workers < 1:
-        raise MixlawInputError(f"--workers: {args.workers} must be at least 1")
-    if args.ddp is not None and args.ddp < 1:
-        raise MixlawInputError(f"--ddp: {args.ddp} must be at least 1")
+    out = check_output(args.out or ("mixlaw-out/run-quick" if args.quick else "mixlaw-out/run"), "folder")
     cfg = load_run_config(args.config, quick=args.quick)
     try:
         import torch  # noqa: F401
@@ -118,7 +120,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise MixlawInputError(
             "mixlaw run needs PyTorch: pip install torch (CPU: torch==2.13.0) 'mixlaw[train]'"
         ) from None
-    out = Path(args.out or ("mixlaw-out/run-quick" if args.quick else "mixlaw-out/run"))
     executor = make_executor(args, args.workers or cfg.workers)
     validation_executor = None
     if args.ddp:

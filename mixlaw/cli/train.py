@@ -9,8 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from mixlaw.cli.design import add_design_flags, design_command, parse_pairs
+from mixlaw.cli.common import nonnegative_float, number, positive_float, positive_int, random_seed
+from mixlaw.cli.design import add_design_flags, design_command, parse_pairs, token_counts
 from mixlaw.errors import MixlawInputError
+from mixlaw.outputs import check_output
+
+DESIGN_SUFFIXES = (".yaml", ".yml", ".csv", ".json")
 
 SWEEP_EPILOG = """examples:
   mixlaw sweep mixlaw/configs/demo.yaml --out out/demo          # the embedded demo corpus, 2 workers
@@ -42,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="sweep config (YAML); see docs/training.md")
     p.add_argument("--out", required=True, metavar="DIR", help="sweep folder (runs.csv, runs/<id>/...)")
-    p.add_argument("--workers", type=int, default=None, help="runs at once (default: number of cores)")
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="runs at once (default: number of cores)"
+    )
     p.add_argument(
         "--executor",
         choices=["local", "inline"],
@@ -84,22 +90,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="design (default: config or dirichlet); spacefilling = maximin on the bounded simplex; "
         "adaptive = next mixtures that most reduce the optimum's uncertainty (needs --runs)",
     )
-    d.add_argument("-n", type=int, default=None, help="number of mixtures (grid: all candidates if omitted)")
-    d.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     d.add_argument(
-        "--temperature", type=float, default=None, help="prior = token shares ** temperature (default 0.5)"
+        "-n", type=positive_int, default=None, help="number of mixtures (grid: all candidates if omitted)"
+    )
+    d.add_argument("--seed", type=random_seed, default=None, help="random seed (default 0)")
+    d.add_argument(
+        "--temperature",
+        type=nonnegative_float,
+        default=None,
+        help="prior = token shares ** temperature (default 0.5)",
     )
     d.add_argument(
-        "--max-epochs", type=float, default=None, help="cap each domain at this many epochs per run"
+        "--max-epochs", type=positive_float, default=None, help="cap each domain at this many epochs per run"
     )
     d.add_argument("--caps", default=None, help="per-domain maximum proportions, e.g. code=0.5,math=0.25")
-    d.add_argument("--grid", type=float, default=None, help="grid step of the halving grid (default 1/16)")
+    d.add_argument(
+        "--grid", type=number(gt=0, le=0.5), default=None, help="grid step of the halving grid (default 1/16)"
+    )
     d.add_argument("--tokens", default=None, help="token counts without a config, e.g. code=1e6,docs=5e5")
     d.add_argument(
-        "--domains", default=None, help="domain names without a config (uniform prior), e.g. a,b,c"
+        "--domains",
+        type=_domains,
+        default=None,
+        help="domain names without a config (uniform prior), e.g. a,b,c",
     )
     d.add_argument(
-        "--train-tokens", type=float, default=None, help="tokens per run for --max-epochs without a config"
+        "--train-tokens",
+        type=positive_float,
+        default=None,
+        help="tokens per run for --max-epochs without a config",
     )
     d.add_argument("--out", default=None, help="write to this file (.yaml, .csv, .json) instead of stdout")
     d.add_argument(
@@ -109,6 +128,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     add_design_flags(d)
     d.set_defaults(func=cmd_design)
+
+
+def _domains(text: str) -> str:
+    """`--domains a,b,c`: at least two names, none empty or repeated (kept as the comma list)."""
+    from mixlaw.train.design import check_domains
+
+    names = [d.strip() for d in text.split(",") if d.strip()]
+    try:
+        check_domains(names, "--domains")
+    except MixlawInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--domains: ")) from None
+    return ",".join(names)
 
 
 def _kv(text: str, flag: str) -> dict[str, float]:
@@ -130,12 +161,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         run_sweep,
     )
 
-    if args.workers is not None and args.workers < 1:
-        raise MixlawInputError(f"--workers: {args.workers} must be at least 1")
     cfg = load_sweep_config(args.config)
     if args.init_from:
         cfg.init_from = args.init_from
     if not args.dry_run:
+        check_output(args.out, "folder")
         check_folder_free(args.out)  # a busy folder is refused before the corpus is built
     if not args.quiet:
         print(f"sweep: preparing corpus {cfg.corpus.name} ...", file=sys.stderr, flush=True)
@@ -182,6 +212,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_design(args: argparse.Namespace) -> int:
     from mixlaw.train import design as dm
 
+    if args.out:
+        check_output(args.out, suffixes=DESIGN_SUFFIXES)
     caps = _kv(args.caps, "--caps") if args.caps else {}
     if args.method in ("spacefilling", "adaptive"):
         _write_mixtures(design_command(args, caps), args.out)
@@ -192,7 +224,7 @@ def cmd_design(args: argparse.Namespace) -> int:
 
         cfg = load_sweep_config(args.config)
         if args.tokens:
-            counts = {k: int(v) for k, v in _kv(args.tokens, "--tokens").items()}
+            counts = token_counts(args.tokens)
             missing = [d for d in cfg.train_domains if d not in counts]
             if missing:
                 raise MixlawInputError(f"--tokens: no count for domain {missing[0]!r}")
@@ -215,7 +247,7 @@ def cmd_design(args: argparse.Namespace) -> int:
         mixtures = design_mixtures(cfg, counts, overrides)
     else:
         if args.tokens:
-            counts = {k: int(v) for k, v in _kv(args.tokens, "--tokens").items()}
+            counts = token_counts(args.tokens)
         elif args.domains:
             counts = {k.strip(): 1 for k in args.domains.split(",") if k.strip()}
         else:

@@ -28,8 +28,33 @@ from mixlaw.mixture import Mixture
 Shares = dict[str, float]  # {domain: share}: a design's mixtures as plain mappings (`Mixture.as_dict()`)
 
 
+def check_tokens(tokens: Mapping[str, float], where: str = "design.tokens") -> None:
+    """Token counts per domain must be finite numbers >= 0 (one-line error naming the domain)."""
+    for domain, count in tokens.items():
+        if isinstance(count, bool) or not isinstance(count, (int, float, np.integer, np.floating)):
+            raise MixlawInputError(f"{where}: {domain}={count!r} must be a token count")
+        if not math.isfinite(count) or count < 0:
+            raise MixlawInputError(f"{where}: {domain}={count!r} must be a finite token count >= 0")
+
+
+def check_domains(domains: Sequence[str], where: str = "design") -> None:
+    """At least two domains, none empty or repeated."""
+    if any(not str(d).strip() for d in domains):
+        raise MixlawInputError(f"{where}: an empty domain name in {list(domains)}")
+    repeated = sorted({d for d in domains if list(domains).count(d) > 1})
+    if repeated:
+        raise MixlawInputError(f"{where}: domain(s) {', '.join(map(str, repeated))} given more than once")
+    if len(domains) < 2:
+        raise MixlawInputError(f"{where}: a mixture design needs at least two domains, got {list(domains)}")
+
+
 def epoch_caps(tokens: Mapping[str, int], train_tokens: int, max_epochs: float) -> dict[str, float]:
     """Per-domain maximum proportion so that no domain is repeated more than `max_epochs` times."""
+    check_tokens(tokens)
+    if not math.isfinite(train_tokens) or not math.isfinite(max_epochs):
+        raise MixlawInputError(
+            f"design: training tokens {train_tokens!r} and max_epochs {max_epochs!r} must be finite"
+        )
     if train_tokens <= 0:
         raise MixlawInputError(f"design: training tokens per run must be positive, got {train_tokens}")
     if max_epochs <= 0:
@@ -66,10 +91,11 @@ def halving_grid(
 
     The last domain of `domains` takes the remainder."""
     domains = list(domains)
-    if len(domains) < 2:
-        raise MixlawInputError("design: a mixture design needs at least two domains")
+    check_domains(domains)
     if not 0 < grid <= 0.5:
         raise MixlawInputError(f"design.grid: {grid!r} must be in (0, 0.5]")
+    if abs(1 / grid - round(1 / grid)) > 1e-6:
+        raise MixlawInputError(f"design.grid: {grid!r} must divide 1 (e.g. 1/16 = 0.0625, 0.1, 0.25)")
     cap = _check_caps(domains, caps)
     value_sets = []
     for c in cap[:-1]:
@@ -102,10 +128,11 @@ def halving_grid(
 
 def token_prior(tokens: Mapping[str, int], temperature: float = 0.5) -> dict[str, float]:
     """Token shares raised to `temperature` and renormalised (0 = uniform, 1 = natural shares)."""
-    a = np.array([max(0, int(v)) for v in tokens.values()], dtype=float)
+    check_tokens(tokens)
+    a = np.array([float(v) for v in tokens.values()], dtype=float)
     if a.sum() <= 0:
         raise MixlawInputError("design: token counts are all zero")
-    if temperature < 0:
+    if not math.isfinite(temperature) or temperature < 0:
         raise MixlawInputError(f"design.temperature: {temperature!r} must be >= 0")
     p = np.where(a > 0, (a / a.sum()) ** temperature, 0.0)
     return dict(zip(tokens.keys(), (p / p.sum()).tolist(), strict=True))
@@ -125,8 +152,7 @@ def dirichlet_design(
 ) -> list[Shares]:
     """`n` Dirichlet mixtures around the token-count prior, within caps; deterministic for `seed`."""
     domains = list(tokens)
-    if len(domains) < 2:
-        raise MixlawInputError("design: a mixture design needs at least two domains")
+    check_domains(domains)
     if n < 1:
         raise MixlawInputError(f"design.n: {n!r} must be at least 1")
     cap = _check_caps(domains, caps)
