@@ -60,6 +60,7 @@ class ReportData:
     summary_md: str | None = None
     checks: dict[str, Any] = field(default_factory=dict)  # the pipeline's stage checks (checks.json)
     target_predictions: pd.DataFrame | None = None  # the pipeline's predictions.csv (run, p_*, pred_*)
+    validation: dict[str, Any] | None = None  # `mixlaw run`'s validation.json (both arms at the target)
     commands: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -170,6 +171,8 @@ def _read_scale_laws_and_commands(folder: Path, data: ReportData) -> None:
             data.commands.append(law_json["command"])
     if (folder / "checks.json").is_file():
         data.checks = _read_json(folder / "checks.json") or {}
+    if (folder / "validation.json").is_file():
+        data.validation = _read_json(folder / "validation.json")
     if (folder / "joint_law.json").is_file():
         data.notes.append(
             "joint_law.json (scale law L(N, D)) is not drawn; its stage checks are in the summary"
