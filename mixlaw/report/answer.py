@@ -82,7 +82,9 @@ def _shares(optimum: dict[str, Any]) -> list[Share]:
     for key, value in mixture.items():
         d = strip_prefix(key)
         b = bounds.get(d) or {}
-        out.append(Share(d, float(value), _number(b.get("lo")), _number(b.get("hi")), _number(base_mix.get(d))))
+        out.append(
+            Share(d, float(value), _number(b.get("lo")), _number(b.get("hi")), _number(base_mix.get(d)))
+        )
     return out
 
 
@@ -93,11 +95,17 @@ def answer_of(optimum: dict[str, Any] | None, validation: dict[str, Any] | None 
     uncertainty = optimum.get("uncertainty") if isinstance(optimum.get("uncertainty"), dict) else {}
     recommendation = optimum.get("recommendation") if isinstance(optimum.get("recommendation"), dict) else {}
     improvement = uncertainty.get("improvement") if isinstance(uncertainty.get("improvement"), dict) else {}
-    gain = _interval(recommendation.get("gain")) or _interval(improvement) or _interval(optimum.get("improvement"))
+    gain = (
+        _interval(recommendation.get("gain"))
+        or _interval(improvement)
+        or _interval(optimum.get("improvement"))
+    )
     p_beats = _number(recommendation.get("p_beats_baseline"))
     if p_beats is None:
         p_beats = _number(uncertainty.get("p_beats_baseline"))
-    verdict = recommendation.get("verdict") if recommendation.get("verdict") in ("recommend", "decline") else None
+    verdict = (
+        recommendation.get("verdict") if recommendation.get("verdict") in ("recommend", "decline") else None
+    )
     baseline = optimum.get("baseline") if isinstance(optimum.get("baseline"), dict) else {}
     answer = Answer(
         verdict=verdict,
@@ -180,7 +188,9 @@ def answer_lines(
         parts.append(f"{s.domain} {s.value:.3f}{band}")
     rest = len(answer.shares) - len(shares)
     lines.append(
-        f"Mixture ({level} intervals): " + ", ".join(parts) + (f", … {rest} more in optimum.json" if rest else "")
+        f"Mixture ({level} intervals): "
+        + ", ".join(parts)
+        + (f", … {rest} more in optimum.json" if rest else "")
         if any(s.lo is not None for s in answer.shares)
         else "Mixture: " + ", ".join(parts) + (f", … {rest} more" if rest else "")
     )
