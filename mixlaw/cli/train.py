@@ -187,10 +187,11 @@ def cmd_design(args: argparse.Namespace) -> int:
         _write_mixtures(design_command(args, caps), args.out)
         return 0
     if args.config:
+        from mixlaw.cli.design import load_design_config
         from mixlaw.train.corpus import prepare_corpus
-        from mixlaw.train.sweep import design_mixtures, load_sweep_config
+        from mixlaw.train.sweep import design_mixtures
 
-        cfg = load_sweep_config(args.config)
+        cfg = load_design_config(args.config)  # a sweep or a `mixlaw run` config
         if args.tokens:
             counts = {k: int(v) for k, v in _kv(args.tokens, "--tokens").items()}
             missing = [d for d in cfg.train_domains if d not in counts]
