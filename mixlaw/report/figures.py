@@ -469,7 +469,7 @@ def mixture_shares(data: ReportData):
     plt = pyplot()
     shares = answer.shares
     n = len(shares)
-    fig, ax = plt.subplots(figsize=(5.0, max(2.2, 0.9 + 0.36 * n)), layout="constrained")
+    fig, ax = plt.subplots(figsize=(4.6, max(2.2, 1.0 + 0.34 * n)), layout="constrained")
     at = np.arange(n)
     height = 0.38
     base = [s.baseline for s in shares]
@@ -481,7 +481,7 @@ def mixture_shares(data: ReportData):
             color=SKY,
             edgecolor="black",
             lw=0.4,
-            label=f"baseline ({answer.baseline_name[:30]})",
+            label="baseline",
         )
     ax.barh(
         at - height / 2,
@@ -516,7 +516,7 @@ def validation_curves(data: ReportData):
     if not all(isinstance((arms.get(a) or {}).get("curve"), dict) for a in ("optimum", "baseline")):
         return None
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(WIDTH, 3.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(WIDTH, 2.75), layout="constrained")
     uncertainty = (data.optimum or {}).get("uncertainty") or {}
     target = (validation.get("target") or {}).get("steps")
     keep = []
@@ -570,9 +570,9 @@ def validation_curves(data: ReportData):
     limits = robust_limits(np.array(keep), np.array(keep))
     if limits:
         ax.set_ylim(*limits)
-    ax.set_xlabel("training steps at the target size (dotted line: target step)")
+    ax.set_xlabel("training steps at the target size (dotted: target step)")
     ax.set_ylabel(f"objective ({LOSS_UNIT})")
-    fig.legend(loc="outside upper center", ncols=4, frameon=False, fontsize=8.5)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8.5)
     return fig
 
 

@@ -39,7 +39,7 @@ nav a { margin-right: 1em; }
 .verdict { font-size: 1.15em; padding: 8px 12px; margin: 0.6em 0; border-left: 5px solid #888; background: #f4f4f4; }
 .verdict b { font-size: 1.1em; } .verdict.recommend { border-color: #009E73; background: #e9f7f1; }
 .verdict.decline { border-color: #D55E00; background: #fdeee6; } .verdict p { margin: 0.2em 0; }
-.answer-grid { display: flex; gap: 16px; align-items: flex-start; flex-wrap: wrap; }
+.answer-grid { display: flex; gap: 18px; align-items: flex-start; }
 .answer-grid table { margin-top: 0; } .answer-grid figure { margin: 0; }
 #answer h2, #warnings h2 { margin-top: 0.8em; } #validation figure { margin: 0.4em 0; }
 .held { font-weight: 600; } ul.warnings li { color: #6a4a00; margin: 0.2em 0; }
@@ -175,7 +175,7 @@ def _mixture_table(answer: Answer) -> str:
     has_bounds = any(s.lo is not None for s in answer.shares)
     has_base = any(s.baseline is not None for s in answer.shares)
     header = ["domain", "recommended"] + ([f"{answer.level_text} interval"] if has_bounds else [])
-    header += [answer.baseline_name] if has_base else []
+    header += ["baseline"] if has_base else []  # named in the verdict line and the chart's legend
     rows = []
     for s in answer.shares:
         row = [s.domain, _fmt(s.value, 3)]
@@ -193,7 +193,9 @@ def _answer_section(data: ReportData, sections: dict[str, str], figures: dict[st
     if answer is None:
         return "", None
     chart = figures.get("mixture")
-    chart_html = _bare_figure(chart, dpi) if chart is not None and chart.png is not None else ""
+    chart_html = (
+        _bare_figure(chart, dpi, caption=False) if chart is not None and chart.png is not None else ""
+    )
     parts = [
         '<section id="answer">',
         _verdict_html(answer),
@@ -212,15 +214,18 @@ def _answer_section(data: ReportData, sections: dict[str, str], figures: dict[st
     return "".join(parts), answer
 
 
-def _bare_figure(fig: RenderedFigure, dpi: int) -> str:
-    """A figure without its own heading (for the answer block)."""
+def _bare_figure(fig: RenderedFigure, dpi: int, caption: bool = True) -> str:
+    """A figure without its own heading (for the answer block); without `caption` the caption is its title
+    attribute (the table beside it says the same)."""
     width, height = _png_size(fig.png)
     scale = 100 / dpi
     encoded = base64.b64encode(fig.png).decode()
     return (
         f'<figure id="figure-{fig.name}"><img src="data:image/png;base64,{encoded}" alt="{_e(fig.title)}" '
-        f'data-figure="{fig.name}" width="{round(width * scale)}" height="{round(height * scale)}">'
-        f"<figcaption>{_e(fig.caption)}</figcaption></figure>"
+        f'data-figure="{fig.name}" width="{round(width * scale)}" height="{round(height * scale)}" '
+        f'title="{_e(fig.caption)}">'
+        + (f"<figcaption>{_e(fig.caption)}</figcaption>" if caption else "")
+        + "</figure>"
     )
 
 
