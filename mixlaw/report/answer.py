@@ -133,7 +133,7 @@ def held(validation: dict[str, Any], predicted_gain: Interval | None) -> dict[st
     if measured is None:
         return None
     verdict = (validation.get("verdict") or {}).get("result")
-    if predicted is None and predicted_gain is not None:
+    if predicted_gain is not None:  # the same number as the verdict line, with its interval
         predicted = predicted_gain.value
     lo = predicted_gain.lo if predicted_gain is not None else None
     hi = predicted_gain.hi if predicted_gain is not None else None
