@@ -31,6 +31,7 @@ from mixlaw.extrapolation import Extrapolator, fit_joint, fit_step_laws, model_s
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.mixture import strip_prefix
 from mixlaw.runs import RunsTable, Weights, aggregate
+from mixlaw.sanity import proxy_sanity
 from mixlaw.scaling import CurveLaws
 from mixlaw.selection import cross_validate_law, fit_law_or_auto
 from mixlaw.settings import STEP_GRID_FACTORS, PipelineConfig, law_hyper
@@ -237,6 +238,7 @@ def run_pipeline(
     t0 = time.perf_counter()
     checks = stage_checks(wide, in_range, runs, variable, targets, weights, params, config, lo, hi, step_laws)
     checks["mixing"] = {"selection": selection, "law": law_name}
+    checks["proxy_sanity"] = proxy_sanity(wide, variable, params)  # loss falls with size and steps
     timings["checks"] = time.perf_counter() - t0
     log(f"stage checks ({timings['checks']:.1f} s)")
 

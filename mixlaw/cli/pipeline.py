@@ -264,6 +264,9 @@ def _print_optimum(result: dict[str, Any]) -> None:
             f"L1 distance to the nearest observed mixture: {distance['l1']:.4f}"
             + (" (WARNING: beyond the observed spacing)" if distance["warning"] else "")
         )
+    from mixlaw.report.answer import answer_lines
+
+    print("\n".join(["", *answer_lines(result)]))  # the answer last: verdict, mixture and gain with intervals
 
 
 # --------------------------------------------------------------------------------------------- commands

@@ -202,3 +202,18 @@ def answer_lines(
     if answer.validation:
         lines.append(answer.validation["sentence"])
     return lines
+
+
+def answer_lines_of_folder(folder) -> list[str]:
+    """`answer_lines` from a results folder's optimum.json and validation.json (either may be missing)."""
+    import json
+    from pathlib import Path
+
+    def read(name: str) -> dict[str, Any] | None:
+        path = Path(folder) / name
+        try:
+            return json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, ValueError):
+            return None
+
+    return answer_lines(read("optimum.json"), read("validation.json"))

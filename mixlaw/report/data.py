@@ -143,6 +143,7 @@ def load_results_dir(folder: str | Path) -> ReportData:
     _read_scale_laws_and_commands(folder, data)
     data.runs = _runs_for(folder, data.law, data.notes)
     data.cv = _held_out_predictions(folder, data)
+    _add_proxy_sanity(data)
     data.optimum = _as_optimum(data.optimum)
     if not any((data.law, data.optimum, data.cv, data.step_law, data.size_law, data.runs)):
         raise MixlawInputError(
@@ -202,6 +203,33 @@ def _held_out_predictions(folder: Path, data: ReportData) -> CVResult | None:
             "the predicted-against-observed figure is skipped"
         )
     return cv
+
+
+def _add_proxy_sanity(data: ReportData) -> None:
+    """checks.json's `proxy_sanity`, recomputed from the runs table for folders written before it existed."""
+    checks = data.checks.setdefault("checks", {}) if isinstance(data.checks, dict) else {}
+    if "proxy_sanity" in checks or data.runs is None or data.law is None:
+        return
+    meta = data.law.meta.get("weights") or {}
+    frame = data.runs.frame
+    if (
+        not meta.get("domain_weight")
+        or not meta.get("groups")
+        or not {"model", "params"} <= set(frame.columns)
+    ):
+        return
+    from mixlaw.runs import Weights, aggregate
+    from mixlaw.sanity import proxy_sanity
+
+    variable = ((data.checks.get("defaults") or {}).get("variable")) or "step"
+    if variable not in frame.columns:
+        return
+    try:
+        wide = aggregate(data.runs, Weights(meta["domain_weight"], meta["groups"], str(meta.get("spec"))))
+        params = wide.groupby("model")["params"].max().astype(float).to_dict()
+        checks["proxy_sanity"] = proxy_sanity(wide, variable, params)
+    except (MixlawInputError, KeyError, ValueError) as exc:
+        log.debug("no proxy sanity check: %s", exc)
 
 
 def _as_optimum(optimum: dict | None) -> dict | None:

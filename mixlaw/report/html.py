@@ -262,7 +262,7 @@ def warnings_of(data: ReportData, answer: Answer | None) -> list[str]:
                     f"The {s.domain} share is uncertain: {s.value:.3f}, {answer.level_text} interval "
                     f"{s.lo:.3f} – {s.hi:.3f}."
                 )
-            elif not s.lo - 1e-6 <= s.value <= s.hi + 1e-6:
+            if not s.lo - 1e-6 <= s.value <= s.hi + 1e-6:
                 out.append(
                     f"The {s.domain} share {s.value:.3f} lies outside its own bootstrap interval "
                     f"({s.lo:.3f} – {s.hi:.3f}): the refitted laws disagree with the fit."
