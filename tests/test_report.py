@@ -224,3 +224,34 @@ def test_model_sizes_sort_naturally():
     assert sorted(["L2-D48", "L2-D128", "L1-D32"], key=natural_key) == ["L1-D32", "L2-D48", "L2-D128"]
     frame = pd.DataFrame({"model": ["big", "small", "mid"], "params": [3e8, 7e7, 1.6e8]})
     assert model_order(frame) == ["small", "mid", "big"]
+
+
+def test_proxy_sanity_counts_violations_and_leaves_one_size_out():
+    import pandas as pd
+
+    from mixlaw.sanity import proxy_sanity
+
+    params = {"70M": 7e7, "160M": 1.6e8, "410M": 4.1e8}
+    rows = []
+    for run in ("r0", "r1"):
+        for model, n in params.items():
+            for step in (1000, 2000, 3000):
+                loss = 2.0 + 5 * (n / 7e7) ** -0.3 + (step / 1000) ** -0.5
+                if run == "r1" and model == "160M":
+                    loss += 2.0  # the middle size worse than the smallest: 3 checkpoints
+                if run == "r0" and model == "70M" and step == 3000:
+                    loss += 0.5  # loss rises with steps once
+                rows.append({"run": run, "model": model, "params": n, "step": step, "total": loss})
+    result = proxy_sanity(pd.DataFrame(rows), "step", params)
+    assert result["size"]["violations"] == 3 and result["size"]["pairs"]["160M > 70M"] == 3
+    assert result["size"]["mixtures_with_violations"] == 1 and result["size"]["checkpoints"] == 6
+    assert result["step"]["violations"] == 1 and result["step"]["per_model"] == {
+        "70M": 1,
+        "160M": 0,
+        "410M": 0,
+    }
+    held = result["size_loso"]["held_out"]
+    assert set(held) == set(params) and held["410M"]["n"] == 2 and held["410M"]["max_rel"] > 0
+    text = " ".join(result["messages"])
+    assert "at 3 of 6 checkpoints" in text and "1 of 9 checkpoint intervals" not in text
+    assert "in 1 of 12 checkpoint intervals" in text and "leave-one-size-out" in text
