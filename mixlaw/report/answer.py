@@ -170,7 +170,7 @@ def held(validation: dict[str, Any], predicted_gain: Interval | None) -> dict[st
 
 
 def answer_lines(
-    optimum: dict[str, Any] | None, validation: dict[str, Any] | None = None, width: int = 6
+    optimum: dict[str, Any] | None, validation: dict[str, Any] | None = None, width: int = 8
 ) -> list[str]:
     """A few lines for the end of the terminal output: verdict, mixture with intervals, gain with interval."""
     answer = answer_of(optimum, validation)

@@ -157,6 +157,7 @@ def slices(data: ReportData):
             ax.scatter(data.observed_X[:, j], data.observed_total, s=14, color=ORANGE, zorder=3, label="runs")
         ax.set_title(domain)
         ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])  # neighbouring panels' end labels must not touch
     if len(domains) == 2 and data.observed_total is not None:
         keep.append(data.observed_total)
     limits = robust_limits(np.concatenate(curves), np.concatenate([np.ravel(k) for k in keep]))
