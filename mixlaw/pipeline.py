@@ -32,6 +32,7 @@ from mixlaw.extrapolation import Extrapolator, fit_joint, fit_step_laws, model_s
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.mixture import strip_prefix
 from mixlaw.runs import RunsTable, Weights, aggregate
+from mixlaw.sanity import proxy_sanity
 from mixlaw.scaling import CurveLaws, late_window, regime_warnings, step_regime
 from mixlaw.selection import cross_validate_law, fit_law_or_auto
 from mixlaw.settings import STEP_GRID_FACTORS, PipelineConfig, law_hyper
@@ -258,6 +259,7 @@ def run_pipeline(
     else:
         checks["regime"] = {"skipped": "the joint scale law has no separate step fits"}
     checks["mixing"] = {"selection": selection, "law": law_name}
+    checks["proxy_sanity"] = proxy_sanity(wide, variable, params)  # loss falls with size and steps
     timings["checks"] = time.perf_counter() - t0
     log(f"stage checks ({timings['checks']:.1f} s)")
 

@@ -72,3 +72,37 @@ def write_results_dir(folder: Path) -> Path:
     )
     assert code == 0
     return folder
+
+
+def add_validation(folder: Path, recommendation: dict | None = None) -> Path:
+    """Make a pipeline results folder look like `mixlaw run`'s: a validation.json in the shape
+    `mixlaw.job.Validation` writes (both arms' seed-mean curves, measured and predicted objective, gain,
+    verdict), built from the folder's optimum.json; optionally a `recommendation` in optimum.json."""
+    import json
+
+    optimum = json.loads((folder / "optimum.json").read_text())
+    steps = [5000, 10000, 15000, 20000]
+    arms = {}
+    for arm, source, offset in (("optimum", optimum, 0.0), ("baseline", optimum["baseline"], 0.02)):
+        predicted = float(source["predicted"]["objective"])
+        mean = [predicted + offset + 0.3 * (20000 / s - 1) ** 0.5 - 0.01 for s in steps]
+        arms[arm] = {
+            "mixture": {k.removeprefix("p_"): v for k, v in source["mixture"].items()},
+            "measured": {"mean": mean[-1], "std": 0.004, "n": 3},
+            "predicted": predicted,
+            "rel_error": (predicted - mean[-1]) / mean[-1],
+            "curve": {"step": steps, "mean": mean, "std": [0.004] * len(steps)},
+        }
+    arms["baseline"]["name"] = optimum["baseline"]["name"]
+    gain = arms["baseline"]["measured"]["mean"] - arms["optimum"]["measured"]["mean"]
+    validation = {
+        "target": {"model": "1B", "steps": 20000, "params": 1_000_000_000, "tokens": 0},
+        "arms": arms,
+        "gain": {"measured": gain, "predicted": float(optimum["improvement"]), "sigma_pooled": 0.004},
+        "verdict": {"result": "win", "text": "synthetic"},
+    }
+    (folder / "validation.json").write_text(json.dumps(validation))
+    if recommendation is not None:
+        optimum["recommendation"] = recommendation
+        (folder / "optimum.json").write_text(json.dumps(optimum))
+    return folder

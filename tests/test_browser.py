@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from report_fixtures import write_results_dir
+from report_fixtures import add_validation, write_results_dir
 
 from mixlaw.cli.main import main
 
@@ -136,7 +136,7 @@ class Chromium:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def open(self, url: str) -> str:
+    def open(self, url: str, width: int = WIDTH, height: int = 900) -> str:
         """A new page at `url` with console and log capture on; returns the session id once loaded."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -144,7 +144,7 @@ class Chromium:
             self.send(f"{domain}.enable", session=session)
         self.send(
             "Emulation.setDeviceMetricsOverride",
-            {"width": WIDTH, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
             session=session,
         )
         self.events.clear()
@@ -160,14 +160,15 @@ class Chromium:
             raise RuntimeError(result["exceptionDetails"])
         return result["result"].get("value")
 
-    def screenshot(self, session: str, path: Path) -> None:
+    def screenshot(self, session: str, path: Path, width: int = WIDTH, height: float | None = None) -> None:
+        """The page from the top: `height` CSS px of it (None: the whole page)."""
         size = self.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
         shot = self.send(
             "Page.captureScreenshot",
             {
                 "format": "png",
                 "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": WIDTH, "height": size["height"], "scale": 1},
+                "clip": {"x": 0, "y": 0, "width": width, "height": height or size["height"], "scale": 1},
             },
             session=session,
         )
@@ -240,7 +241,7 @@ def test_report_in_chromium(browser, tmp_path):
 
     assert browser.problems() == []
     names = [f["name"] for f in page["figures"]]
-    assert names == ["cv_scatter", "slices", "ternary", "step_law", "size_law", "optimum"]
+    assert names == ["mixture", "cv_scatter", "slices", "ternary", "step_law", "size_law", "optimum"]
     for figure in page["figures"]:
         assert figure["complete"] and figure["width"] > 300 and figure["height"] > 150, figure
         assert figure["alt"], figure
@@ -249,3 +250,39 @@ def test_report_in_chromium(browser, tmp_path):
     assert page["scrollWidth"] <= page["clientWidth"], "the page scrolls sideways"
     assert page["scripts"] == 0
     assert screenshot.stat().st_size > 50_000
+
+
+# Top and bottom (CSS px from the top of the page) of what must be in the first screen.
+FIRST_SCREEN = """JSON.stringify(Object.fromEntries(
+  [['verdict', '#verdict'], ['table', '#mixture-table'], ['chart', 'img[data-figure=mixture]'],
+   ['validation', 'img[data-figure=validation]'], ['diagnostics', '#diagnostics']].map(([k, q]) => {
+    const e = document.querySelector(q); if (!e) return [k, null];
+    const r = e.getBoundingClientRect(); return [k, {top: r.top + scrollY, bottom: r.bottom + scrollY}];
+  })))"""
+
+
+def test_answer_is_in_the_first_screen(browser, tmp_path):
+    """A `mixlaw run`-like folder at 1400 x 900: verdict, mixture table and the validation figure are fully
+    visible without scrolling; the diagnostics start below them."""
+    results = add_validation(
+        write_results_dir(tmp_path / "results"),
+        {
+            "verdict": "recommend",
+            "reason": "P(beats baseline) 0.97",
+            "p_beats_baseline": 0.97,
+            "gain": {"value": 0.004, "lo": 0.001, "hi": 0.008},
+        },
+    )
+    assert main(["report", str(results), "--quiet", "--formats", "none"]) == 0
+    session = browser.open((results / "report.html").as_uri(), width=1400, height=900)
+    boxes = json.loads(browser.evaluate(FIRST_SCREEN, session))
+    screenshot = tmp_path / "report-first-screen.png"
+    browser.screenshot(session, screenshot, width=1400, height=900)
+    _keep(screenshot)
+    assert browser.problems() == []
+    for name in ("verdict", "table", "chart", "validation"):
+        assert boxes[name] is not None, name
+        assert 0 <= boxes[name]["top"] and boxes[name]["bottom"] <= 900, (name, boxes[name])
+    assert boxes["diagnostics"]["top"] > boxes["validation"]["bottom"]
+    text = browser.evaluate("document.querySelector('#verdict').innerText", session)
+    assert "Recommend" in text and "P(beats baseline)" in text

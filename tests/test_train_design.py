@@ -67,3 +67,38 @@ def test_check_mixture():
         check_mixture({"a": 0.5, "b": 0.4}, ["a", "b"])
     with pytest.raises(MixlawInputError, match="unknown domain 'x'"):
         check_mixture({"x": 1.0}, ["a", "b"])
+
+
+def test_caps_that_leave_few_candidates_are_said_with_the_count(cli, caplog):
+    # the example of `mixlaw design --help`: the capped last domain takes the remainder, one mixture is left
+    code, out, err = cli(
+        "design", "--domains", "web,code,books", "--method", "grid", "--caps", "code=0.25,books=0.125"
+    )
+    assert code == 0 and out.count("{") == 1
+    assert "leave 1 halving-grid candidate for 3 domains" in caplog.text and "(books)" in caplog.text
+    caplog.clear()
+    code, out, err = cli(
+        "design",
+        "--domains",
+        "books,code,web",
+        "--method",
+        "grid",
+        "--caps",
+        "code=0.25,books=0.125",
+        "-n",
+        "40",
+    )
+    assert code == 0 and out.count("{") == 12
+    assert "leave 12 halving-grid candidates, fewer than the 40 asked" in caplog.text
+    caplog.clear()
+    code, _, err = cli("design", "--domains", "books,code,web", "--method", "grid", "-n", "5")
+    assert code == 0 and "candidate" not in caplog.text
+
+
+def test_design_accepts_a_run_config(cli):
+    from mixlaw.job.config import default_config_path
+
+    tokens = "code=1000000,docs=1000000,math=500000,math-prose=500000"
+    code, out, err = cli("design", default_config_path(quick=True), "--tokens", tokens, "-n", "3")
+    assert code == 0, err
+    assert out.count("{") == 3 and "math-prose" in out and "unknown key" not in err

@@ -10,6 +10,7 @@ import math
 from mixlaw.adaptive import Shares, adaptive_design, spacefilling_design
 from mixlaw.cli.common import api, nonnegative_float, nonnegative_int, positive_int
 from mixlaw.errors import MixlawInputError
+from mixlaw.files import read_yaml
 from mixlaw.train import design as dm
 from mixlaw.train.corpus import prepare_corpus
 from mixlaw.train.sweep import load_sweep_config
@@ -43,6 +44,18 @@ def add_design_flags(parser: argparse.ArgumentParser) -> None:
         choices=["both", "optimum", "prediction"],
         help="adaptive: reduce the optimum's uncertainty, the prediction's, or both (default)",
     )
+
+
+def load_design_config(path: str):
+    """The sweep config `mixlaw design CONFIG` designs for: a sweep config, or a `mixlaw run` config (a mapping
+    with `proxies:`), whose proxy sweep is used."""
+    raw = read_yaml(path, "config")
+    if isinstance(raw, dict) and "proxies" in raw:
+        from mixlaw.job.config import load_run_config
+
+        log.info("%s: a `mixlaw run` config; designing its proxy sweep", path)
+        return load_run_config(path).sweep
+    return load_sweep_config(path)
 
 
 def parse_pairs(text: str | None, flag: str) -> dict[str, float]:
@@ -103,7 +116,7 @@ def design_command(args: argparse.Namespace, caps: dict[str, float]) -> list[Sha
         log.info("adaptive design: %s", {k: v for k, v in info.items() if k != "member_optima"})
         return mixtures
     if args.config:
-        cfg = load_sweep_config(args.config)
+        cfg = load_design_config(args.config)
         domains = list(cfg.train_domains)
         if args.max_epochs is not None:
             counts = prepare_corpus(cfg.corpus, cache_dir=args.cache_dir).token_counts("train")

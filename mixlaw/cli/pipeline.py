@@ -323,17 +323,12 @@ def _print_optimum(result: dict[str, Any]) -> None:
                 else ""
             )
         )
+    from mixlaw.reporting.answer import answer_lines
+
+    print("\n".join(["", *answer_lines(result)]))  # the answer last: verdict, mixture and gain with intervals
     rec = result.get("recommendation")
-    if rec:
-        gain, p = rec["gain"], rec["p_beats_baseline"]
-        print(
-            f"recommendation: {rec['verdict']}"
-            + (f"; P(beats baseline) {p:.2f}" if p is not None else "")
-            + (f"; gain {gain['value']:.4g} [{gain['lo']:.4g}, {gain['hi']:.4g}]" if gain else "")
-        )
-        print(rec["reason"])
-        if rec["verdict"] == "decline" and alternative_text(result):
-            print(alternative_text(result))
+    if rec and rec["verdict"] == "decline" and alternative_text(result):
+        print(alternative_text(result))
 
 
 # --------------------------------------------------------------------------------------------- commands

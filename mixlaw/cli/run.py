@@ -165,6 +165,9 @@ def _print(result: Validation, out: Path) -> None:
         print(f"equivalent steps (measured): {eq['ratio']:.2f}x ({eq['method'].split(' (')[0]})")
     print(f"verdict: {result.verdict['result']}: {result.verdict['text']}")
     print(f"results in {out}/ (summary.md, validation.json, report.html)")
+    from mixlaw.reporting.answer import answer_lines_of_folder
+
+    print("\n".join(["", *answer_lines_of_folder(out)]))  # the answer last, with intervals
 
 
 if __name__ == "__main__":  # pragma: no cover

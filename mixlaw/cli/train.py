@@ -219,10 +219,11 @@ def cmd_design(args: argparse.Namespace) -> int:
         _write_mixtures(design_command(args, caps), args.out)
         return 0
     if args.config:
+        from mixlaw.cli.design import load_design_config
         from mixlaw.train.corpus import prepare_corpus
-        from mixlaw.train.sweep import design_mixtures, load_sweep_config
+        from mixlaw.train.sweep import design_mixtures
 
-        cfg = load_sweep_config(args.config)
+        cfg = load_design_config(args.config)  # a sweep or a `mixlaw run` config
         if args.tokens:
             counts = token_counts(args.tokens)
             missing = [d for d in cfg.train_domains if d not in counts]

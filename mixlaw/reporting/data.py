@@ -60,6 +60,7 @@ class ReportData:
     summary_md: str | None = None
     checks: dict[str, Any] = field(default_factory=dict)  # the pipeline's stage checks (checks.json)
     target_predictions: pd.DataFrame | None = None  # the pipeline's predictions.csv (run, p_*, pred_*)
+    validation: dict[str, Any] | None = None  # `mixlaw run`'s validation.json (both arms at the target)
     commands: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -142,6 +143,7 @@ def load_results_dir(folder: str | Path) -> ReportData:
     _read_scale_laws_and_commands(folder, data)
     data.runs = _runs_for(folder, data.law, data.notes)
     data.cv = _held_out_predictions(folder, data)
+    _add_proxy_sanity(data)
     data.optimum = _as_optimum(data.optimum)
     if not any((data.law, data.optimum, data.cv, data.step_law, data.size_law, data.runs)):
         raise MixlawInputError(
@@ -170,6 +172,8 @@ def _read_scale_laws_and_commands(folder: Path, data: ReportData) -> None:
             data.commands.append(law_json["command"])
     if (folder / "checks.json").is_file():
         data.checks = _read_json(folder / "checks.json") or {}
+    if (folder / "validation.json").is_file():
+        data.validation = _read_json(folder / "validation.json")
     if (folder / "joint_law.json").is_file():
         data.notes.append(
             "joint_law.json (scale law L(N, D)) is not drawn; its stage checks are in the summary"
@@ -199,6 +203,33 @@ def _held_out_predictions(folder: Path, data: ReportData) -> CVResult | None:
             "the predicted-against-observed figure is skipped"
         )
     return cv
+
+
+def _add_proxy_sanity(data: ReportData) -> None:
+    """checks.json's `proxy_sanity`, recomputed from the runs table for folders written before it existed."""
+    checks = data.checks.setdefault("checks", {}) if isinstance(data.checks, dict) else {}
+    if "proxy_sanity" in checks or data.runs is None or data.law is None:
+        return
+    meta = data.law.meta.get("weights") or {}
+    frame = data.runs.frame
+    if (
+        not meta.get("domain_weight")
+        or not meta.get("groups")
+        or not {"model", "params"} <= set(frame.columns)
+    ):
+        return
+    from mixlaw.runs import Weights, aggregate
+    from mixlaw.sanity import proxy_sanity
+
+    variable = ((data.checks.get("defaults") or {}).get("variable")) or "step"
+    if variable not in frame.columns:
+        return
+    try:
+        wide = aggregate(data.runs, Weights(meta["domain_weight"], meta["groups"], str(meta.get("spec"))))
+        params = wide.groupby("model")["params"].max().astype(float).to_dict()
+        checks["proxy_sanity"] = proxy_sanity(wide, variable, params)
+    except (MixlawInputError, KeyError, ValueError) as exc:
+        log.debug("no proxy sanity check: %s", exc)
 
 
 def _as_optimum(optimum: dict | None) -> dict | None:

@@ -143,9 +143,13 @@ def slices(data: ReportData):
     baseline = _baseline_x(data)
     grid = np.linspace(0, 1, 201)
     fig, axes = _grid(len(domains), columns=4, height=2.5, sharey=True)
+    curves, keep = [], [law.predict(center[None])[name]]
+    if baseline is not None:
+        keep.append(law.predict(baseline[None])[name])
     for j, (ax, domain) in enumerate(zip(axes, domains)):
         X = _slice(center, j, grid)
-        ax.plot(grid, law.predict(X)[name], color=BLUE, lw=1.8, label="fitted law")
+        curves.append(law.predict(X)[name])
+        ax.plot(grid, curves[-1], color=BLUE, lw=1.8, label="fitted law")
         ax.plot([center[j]], law.predict(center[None])[name], "o", color=VERMILION, ms=6, label="optimum")
         if baseline is not None:
             ax.axvline(baseline[j], color="0.4", ls=":", lw=1.2, label="baseline share")
@@ -153,6 +157,12 @@ def slices(data: ReportData):
             ax.scatter(data.observed_X[:, j], data.observed_total, s=14, color=ORANGE, zorder=3, label="runs")
         ax.set_title(domain)
         ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])  # neighbouring panels' end labels must not touch
+    if len(domains) == 2 and data.observed_total is not None:
+        keep.append(data.observed_total)
+    limits = robust_limits(np.concatenate(curves), np.concatenate([np.ravel(k) for k in keep]))
+    if limits:
+        axes[0].set_ylim(*limits)  # shared: one diverging slice must not flatten the others
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False)
     fig.supxlabel("share of the domain in the training mixture (fraction of tokens)")
@@ -263,6 +273,14 @@ def _scaling_figure(panels: list, xlabel: str):
     fig, axes = _grid(len(panels), columns=3, height=3.0, sharey=True)
     labels = list(dict.fromkeys(s.label for p in panels for s in p.series))
     color = {label: OKABE_ITO[i % len(OKABE_ITO)] for i, label in enumerate(labels)}
+    curves = [s.curve_y for p in panels for s in p.series]
+    keep = [
+        np.ravel(v)
+        for p in panels
+        for s in p.series
+        for v in (s.fit_y, s.held_y, s.target_y)
+        if v is not None
+    ]
     for ax, panel in zip(axes, panels):
         for series in panel.series:
             c = color[series.label]
@@ -307,6 +325,9 @@ def _scaling_figure(panels: list, xlabel: str):
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(panel.title, fontsize=10)
+    limits = robust_limits(np.concatenate(curves), np.concatenate(keep) if keep else None)
+    if limits:
+        axes[0].set_ylim(*limits)  # shared y: a diverging extrapolation must not flatten every panel
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=color[label], lw=1.6, label=label) for label in labels]
@@ -417,6 +438,145 @@ def optimum_bars(data: ReportData):
     return fig
 
 
+def robust_limits(values: np.ndarray, keep: np.ndarray | None = None, pad: float = 0.08):
+    """y-limits that one diverging curve cannot blow up: the 1st-99th percentile of `values` clipped to
+    3 inter-quartile ranges beyond the quartiles, widened to hold every point of `keep` (observations, the
+    optimum), plus `pad` of the span; None when nothing is finite."""
+    values = np.asarray(values, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    kept = np.asarray(keep if keep is not None else [], dtype=float).ravel()
+    kept = kept[np.isfinite(kept)]
+    if not len(values) and not len(kept):
+        return None
+    if len(values):
+        q1, q25, q75, q99 = np.percentile(values, [1, 25, 75, 99])
+        iqr = q75 - q25
+        lo, hi = max(q1, q25 - 3 * iqr), min(q99, q75 + 3 * iqr)
+    else:
+        lo, hi = kept.min(), kept.max()
+    if len(kept):
+        lo, hi = min(lo, kept.min()), max(hi, kept.max())
+    span = (hi - lo) or abs(hi) * 0.05 or 1.0
+    return float(lo - pad * span), float(hi + pad * span)
+
+
+def mixture_shares(data: ReportData):
+    """The answer: recommended shares next to the baseline's, with the bootstrap interval of each share."""
+    from mixlaw.reporting.answer import answer_of
+
+    answer = answer_of(data.optimum)
+    if answer is None or not answer.shares:
+        return None
+    plt = pyplot()
+    shares = answer.shares
+    n = len(shares)
+    fig, ax = plt.subplots(figsize=(4.6, max(2.2, 1.0 + 0.34 * n)), layout="constrained")
+    at = np.arange(n)
+    height = 0.38
+    base = [s.baseline for s in shares]
+    if any(b is not None for b in base):
+        ax.barh(
+            at + height / 2,
+            [b or 0.0 for b in base],
+            height,
+            color=SKY,
+            edgecolor="black",
+            lw=0.4,
+            label="baseline",
+        )
+    ax.barh(
+        at - height / 2,
+        [s.value for s in shares],
+        height,
+        color=ORANGE,
+        edgecolor="black",
+        lw=0.4,
+        label="recommended",
+    )
+    with_bounds = [(i, s) for i, s in enumerate(shares) if s.lo is not None and s.hi is not None]
+    for i, s in with_bounds:
+        ax.plot([s.lo, s.hi], [i - height / 2] * 2, color="black", lw=1.3, solid_capstyle="butt")
+        ax.plot([s.lo, s.hi], [i - height / 2] * 2, "|", color="black", ms=7)
+    ax.set_yticks(at, [s.domain for s in shares])
+    ax.set_ylim(n - 0.45, -0.6)
+    top = max([s.value for s in shares] + [b or 0 for b in base] + [s.hi for _, s in with_bounds])
+    ax.set_xlim(0, min(1.0, top * 1.15) if top > 0 else 1.0)
+    ax.set_xlabel(
+        "share of training tokens" + (f" (bars: {answer.level_text} interval)" if with_bounds else "")
+    )
+    ax.grid(axis="y", visible=False)
+    fig.legend(frameon=False, loc="outside upper center", ncols=2, fontsize=8.5)
+    return fig
+
+
+def validation_curves(data: ReportData):
+    """`mixlaw run`'s measurement at the target: both arms' seed-mean loss against steps with a ±1 seed-std
+    band, and the predicted objective at the target step with its interval."""
+    validation = data.validation
+    arms = (validation or {}).get("arms") or {}
+    if not all(isinstance((arms.get(a) or {}).get("curve"), dict) for a in ("optimum", "baseline")):
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(WIDTH, 2.75), layout="constrained")
+    uncertainty = (data.optimum or {}).get("uncertainty") or {}
+    target = (validation.get("target") or {}).get("steps")
+    keep = []
+    steps = [s for a in ("optimum", "baseline") for s in arms[a]["curve"].get("step", [])]
+    nudge = 0.012 * (max(steps) - min(steps)) if steps else 0.0  # the two predicted points side by side
+    for arm, color, label, key, offset in (
+        ("optimum", ORANGE, "recommended", "predicted", -nudge),
+        ("baseline", SKY, "baseline", "baseline", nudge),
+    ):
+        curve = arms[arm]["curve"]
+        x = np.asarray(curve.get("step", []), dtype=float)
+        mean = np.asarray(curve.get("mean", []), dtype=float)
+        std = np.nan_to_num(np.asarray(curve.get("std", np.zeros_like(mean)), dtype=float))
+        if not len(x):
+            continue
+        n = (arms[arm].get("measured") or {}).get("n")
+        ax.plot(
+            x,
+            mean,
+            color=color,
+            lw=2,
+            marker="o",
+            ms=3.5,
+            label=f"{label}: measured" + (f", {n} seeds" if n else ""),
+        )
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.22, lw=0)
+        keep += list(mean - std) + list(mean + std)
+        predicted = arms[arm].get("predicted")
+        band = (uncertainty.get(key) or {}).get("objective") or (uncertainty.get(key) or {}).get("total")
+        if isinstance(predicted, (int, float)) and target:
+            err = None
+            if isinstance(band, dict) and band.get("lo") is not None:
+                err = [[max(predicted - band["lo"], 0)], [max(band["hi"] - predicted, 0)]]
+                keep += [band["lo"], band["hi"]]
+            ax.errorbar(
+                [target + offset],
+                [predicted],
+                yerr=err,
+                fmt="D",
+                ms=7,
+                color=color,
+                mec="black",
+                ecolor="black",
+                capsize=4,
+                zorder=5,
+                label=f"{label}: predicted" + (" (90% interval)" if err else ""),
+            )
+            keep.append(predicted)
+    if target:
+        ax.axvline(target, color="0.35", ls=":", lw=1.1)
+    limits = robust_limits(np.array(keep), np.array(keep))
+    if limits:
+        ax.set_ylim(*limits)
+    ax.set_xlabel("training steps at the target size (dotted: target step)")
+    ax.set_ylabel(f"objective ({LOSS_UNIT})")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8.5)
+    return fig
+
+
 def loss_rows(result: dict | None) -> dict[str, float]:
     """The numeric predicted losses of an optimizer result, without an `objective` equal to the total."""
     predicted = (result or {}).get("predicted") or {}
@@ -456,6 +616,22 @@ def _xerr(values: np.ndarray, intervals: dict, targets: list[str]) -> np.ndarray
 
 
 FIGURES: list[FigureSpec] = [
+    FigureSpec(
+        "mixture",
+        "Recommended mixture",
+        mixture_shares,
+        "Recommended shares (orange) next to the baseline's (blue); the black bar on each recommended share is "
+        "its bootstrap interval (the optimum of every refitted law).",
+        "an optimized mixture (optimum.json)",
+    ),
+    FigureSpec(
+        "validation",
+        "Measured at the target: did the prediction hold?",
+        validation_curves,
+        "Seed-mean loss of both arms trained at the target size (bands: ± one seed standard deviation) and the "
+        "predicted loss at the target step (diamonds, with the bootstrap interval).",
+        "a `mixlaw run` validation (validation.json)",
+    ),
     FigureSpec(
         "cv_scatter",
         "Cross-validated predictions against observations",

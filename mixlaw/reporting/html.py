@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from mixlaw.files import atomic_write
+from mixlaw.reporting.answer import Answer, answer_of
 from mixlaw.reporting.data import ReportData, mixture_vector, versions
 from mixlaw.reporting.figures import FIGURES, loss_rows, pyplot
-from mixlaw.reporting.scaling import check_note
+from mixlaw.reporting.scaling import check_note, model_order
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,14 @@ pre { padding: 8px 10px; white-space: pre-wrap; word-break: break-all; }
 .note { color: #6a4a00; background: #fff7e0; padding: 6px 10px; border-left: 3px solid #E69F00; }
 .meta { color: #555; }
 nav a { margin-right: 1em; }
+.verdict { font-size: 1.15em; padding: 8px 12px; margin: 0.6em 0; border-left: 5px solid #888; background: #f4f4f4; }
+.verdict b { font-size: 1.1em; } .verdict.recommend { border-color: #009E73; background: #e9f7f1; }
+.verdict.decline { border-color: #D55E00; background: #fdeee6; } .verdict p { margin: 0.2em 0; }
+.answer-grid { display: flex; gap: 18px; align-items: flex-start; }
+.answer-grid table { margin-top: 0; } .answer-grid figure { margin: 0; }
+#answer h2, #warnings h2 { margin-top: 0.8em; } #validation figure { margin: 0.4em 0; }
+.held { font-weight: 600; } ul.warnings li { color: #6a4a00; margin: 0.2em 0; }
+.markdown table { font-size: 0.88em; } .markdown h3 { font-size: 1.05em; }
 table.facts td { text-align: left; } table.facts td:first-child { color: #555; padding-right: 2em; }
 """
 
@@ -132,6 +141,186 @@ def _figure_html(fig: RenderedFigure, dpi: int, note: str = "") -> str:
     )
 
 
+def _verdict_html(answer: Answer) -> str:
+    """The verdict box: the recommendation's word and reason when optimum.json has one, else the gain and
+    P(beats baseline) alone, with no verdict word."""
+    facts = []
+    if answer.gain is not None:
+        band = (
+            f" ({answer.level_text} interval {answer.gain.lo:+.4f} to {answer.gain.hi:+.4f})"
+            if answer.gain.lo is not None and answer.gain.hi is not None
+            else ""
+        )
+        facts.append(
+            f"Predicted gain over {_e(answer.baseline_name)} at the target: <b>{answer.gain.value:+.4f}</b> "
+            f"nats/token {_e(answer.gain_name)} loss{_e(band)}"
+        )
+    if answer.p_beats_baseline is not None:
+        facts.append(f"P(beats baseline) <b>{answer.p_beats_baseline:.2f}</b>")
+    line = "; ".join(facts) + "." if facts else ""
+    if answer.uncertainty_reason and answer.gain is not None and answer.gain.lo is None:
+        line += f" No intervals: {_e(answer.uncertainty_reason)}."
+    if answer.verdict:
+        word = {"recommend": "Recommend: train on this mixture", "decline": "Decline: keep the baseline"}
+        head = (
+            f"<p><b>{word[answer.verdict]}</b>"
+            + (f" — {_e(answer.reason)}" if answer.reason else "")
+            + "</p>"
+        )
+        return f'<div class="verdict {answer.verdict}" id="verdict">{head}<p>{line}</p></div>'
+    return f'<div class="verdict" id="verdict"><p>{line or "No predicted gain in optimum.json."}</p></div>'
+
+
+def _mixture_table(answer: Answer) -> str:
+    has_bounds = any(s.lo is not None for s in answer.shares)
+    has_base = any(s.baseline is not None for s in answer.shares)
+    header = ["domain", "recommended"] + ([f"{answer.level_text} interval"] if has_bounds else [])
+    header += ["baseline"] if has_base else []  # named in the verdict line and the chart's legend
+    rows = []
+    for s in answer.shares:
+        row = [s.domain, _fmt(s.value, 3)]
+        if has_bounds:
+            row.append(f"{s.lo:.3f} – {s.hi:.3f}" if s.lo is not None and s.hi is not None else "–")
+        if has_base:
+            row.append(_fmt(s.baseline, 3) if s.baseline is not None else "–")
+        rows.append(row)
+    return _table(header, rows).replace("<table>", '<table id="mixture-table">', 1)
+
+
+def _answer_section(data: ReportData, sections: dict[str, str], figures: dict[str, RenderedFigure], dpi: int):
+    """The top of the page: verdict, mixture (table + chart), gain, and the measured validation."""
+    answer = answer_of(data.optimum, data.validation)
+    if answer is None:
+        return "", None
+    chart = figures.get("mixture")
+    chart_html = (
+        _bare_figure(chart, dpi, caption=False) if chart is not None and chart.png is not None else ""
+    )
+    parts = [
+        '<section id="answer">',
+        _verdict_html(answer),
+        f'<div class="answer-grid"><div>{_mixture_table(answer)}</div>{chart_html}</div>',
+        "</section>",
+    ]
+    validation = figures.get("validation")
+    if validation is not None and validation.png is not None:
+        sentence = (answer.validation or {}).get("sentence", "")
+        parts.append(
+            '<section id="validation">'
+            + (f'<p class="held">{_e(sentence)}</p>' if sentence else "")
+            + _bare_figure(validation, dpi)
+            + "</section>"
+        )
+    return "".join(parts), answer
+
+
+def _bare_figure(fig: RenderedFigure, dpi: int, caption: bool = True) -> str:
+    """A figure without its own heading (for the answer block); without `caption` the caption is its title
+    attribute (the table beside it says the same)."""
+    width, height = _png_size(fig.png)
+    scale = 100 / dpi
+    encoded = base64.b64encode(fig.png).decode()
+    return (
+        f'<figure id="figure-{fig.name}"><img src="data:image/png;base64,{encoded}" alt="{_e(fig.title)}" '
+        f'data-figure="{fig.name}" width="{round(width * scale)}" height="{round(height * scale)}" '
+        f'title="{_e(fig.caption)}">'
+        + (f"<figcaption>{_e(fig.caption)}</figcaption>" if caption else "")
+        + "</figure>"
+    )
+
+
+def warnings_of(data: ReportData, answer: Answer | None) -> list[str]:
+    """What a reader must know before trusting the answer: extrapolation distance (mixture and scale), failed
+    or skipped checks, non-monotone proxies, wide or inconsistent share intervals."""
+    out = []
+    opt = data.optimum or {}
+    distance = opt.get("distance_to_observed") if isinstance(opt.get("distance_to_observed"), dict) else {}
+    if distance.get("warning"):
+        out.append(
+            f"The recommended mixture is an extrapolation in mixture space: L1 distance "
+            f"{_fmt(distance.get('l1'), 3)} to the nearest observed mixture, beyond the spacing of the observed "
+            f"mixtures ({_fmt(distance.get('threshold'), 3)})."
+        )
+    out += _scale_warnings(data)
+    checks = (data.checks or {}).get("checks") or {}
+    for name, check in checks.items():
+        if not isinstance(check, dict):
+            continue
+        if "skipped" in check:
+            out.append(f"Check {name} skipped: {check['skipped']}.")
+        elif check.get("failed") or check.get("error"):
+            out.append(f"Check {name} failed: {check.get('failed') or check.get('error')}.")
+    sanity = checks.get("proxy_sanity") or (data.checks or {}).get("proxy_sanity")
+    if isinstance(sanity, dict):
+        out += [f"Proxy sanity: {text}." for text in sanity.get("messages", [])]
+    if answer is not None:
+        for s in answer.shares:
+            if s.lo is None or s.hi is None:
+                continue
+            if s.hi - s.lo > 0.25:
+                out.append(
+                    f"The {s.domain} share is uncertain: {s.value:.3f}, {answer.level_text} interval "
+                    f"{s.lo:.3f} – {s.hi:.3f}."
+                )
+            if not s.lo - 1e-6 <= s.value <= s.hi + 1e-6:
+                out.append(
+                    f"The {s.domain} share {s.value:.3f} lies outside its own bootstrap interval "
+                    f"({s.lo:.3f} – {s.hi:.3f}): the refitted laws disagree with the fit."
+                )
+        if answer.gain is not None and answer.gain.lo is None:
+            out.append(
+                "No intervals on the optimum"
+                + (f" ({answer.uncertainty_reason})" if answer.uncertainty_reason else "")
+                + "."
+            )
+    return out
+
+
+def _scale_warnings(data: ReportData) -> list[str]:
+    """How far the target lies beyond the proxies: parameters and steps, as multiples of the largest fitted."""
+    law = data.law
+    scale = (law.meta.get("target_scale") or {}) if law is not None else {}
+    out = []
+    params = scale.get("params")
+    if isinstance(params, (int, float)) and data.runs is not None and "params" in data.runs.frame.columns:
+        largest = float(data.runs.frame["params"].max())
+        if largest > 0 and params > largest * 1.05:
+            out.append(
+                f"Extrapolation in model size: the target ({params:,.0f} parameters) is {params / largest:.1f}× "
+                f"the largest proxy ({largest:,.0f})."
+            )
+    fit_steps = ((data.checks or {}).get("defaults") or {}).get("fit_steps")
+    step = scale.get("step")
+    if (
+        isinstance(step, (int, float))
+        and isinstance(fit_steps, list)
+        and len(fit_steps) == 2
+        and fit_steps[1]
+    ):
+        if step > fit_steps[1] * 1.05:
+            out.append(
+                f"Extrapolation in steps: the target step {step:,.0f} is {step / fit_steps[1]:.1f}× the largest "
+                f"fitted step ({fit_steps[1]:,.0f})."
+            )
+    return out
+
+
+def markdown_html(text: str) -> str:
+    """summary.md rendered as HTML (raw HTML in it is escaped; headings moved two levels down)."""
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:
+        from mixlaw.errors import MixlawInputError
+
+        raise MixlawInputError("reports need markdown-it-py: pip install 'mixlaw[report]'") from None
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = md.parse(text)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 2, 6)}"
+    return f'<div class="markdown">{md.renderer.render(tokens, md.options, {})}</div>'
+
+
 def _cv_section(data: ReportData) -> str:
     cv = data.cv
     if cv is None:
@@ -218,7 +407,11 @@ def _runs_section(data: ReportData) -> str:
     ]
     for column, label in (("model", "models"), ("step", "steps"), ("seed", "seeds")):
         if column in frame.columns:
-            values = sorted(frame[column].unique(), key=lambda v: (str(type(v)), v))
+            values = (
+                model_order(frame)
+                if column == "model"
+                else sorted(frame[column].unique(), key=lambda v: (str(type(v)), v))
+            )
             shown = ", ".join(map(str, values[:8])) + (
                 f" … ({len(values)} in all)" if len(values) > 8 else ""
             )
@@ -270,20 +463,42 @@ def render_html(
 ) -> str:
     """The whole page as a string."""
     shown = [f for f in figures if f.png is not None]
-    nav = " ".join(f'<a href="#{f.name}">{_e(f.title.split(":")[0])}</a>' for f in shown)
+    by_name = {f.name: f for f in figures}
+    top = ("mixture", "validation")
+    nav = " ".join(f'<a href="#{f.name}">{_e(f.title.split(":")[0])}</a>' for f in shown if f.name not in top)
     skipped = [f for f in figures if f.png is None]
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in data.notes)
-    summary = f"<h2>Pipeline summary</h2><pre>{_e(data.summary_md)}</pre>" if data.summary_md else ""
+    summary = (
+        f'<section id="summary"><h2>Summary (summary.md)</h2>{markdown_html(data.summary_md)}</section>'
+        if data.summary_md
+        else ""
+    )
     notes_for = {
         "step_law": check_note(data, ("step", "step_beyond")),
         "size_law": check_note(data, ("size", "chain")),
     }
-    sections = {f.name: _figure_html(f, dpi, notes_for.get(f.name, "")) for f in figures if f.png is not None}
+    sections = {
+        f.name: _figure_html(f, dpi, notes_for.get(f.name, ""))
+        for f in figures
+        if f.png is not None and f.name not in top
+    }
+    answer_html, answer = _answer_section(data, sections, by_name, dpi)
+    warnings = warnings_of(data, answer)
+    warnings_html = (
+        '<section id="warnings"><h2>Warnings</h2><ul class="warnings">'
+        + "".join(f"<li>{_e(w)}</li>" for w in warnings)
+        + "</ul></section>"
+        if warnings
+        else ""
+    )
     body = [
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">Source: <code>{_e(data.source)}</code>. {len(shown)} figures'
         + (f", {len(skipped)} not shown (see below)" if skipped else "")
         + ".</p>",
+        answer_html,
+        warnings_html,
+        '<h2 id="diagnostics">Diagnostics</h2>',
         f"<nav>{nav}</nav>",
         notes,
         sections.get("cv_scatter", ""),

@@ -48,6 +48,10 @@ def summary_markdown(result: Any, optimum: dict[str, Any] | None, command: str |
                 f"| {name} | {check['what']} | {check['n']} | {100 * check['mean_rel']:.3f}% | "
                 f"{100 * check['max_rel']:.3f}% | {100 * check['bias_rel']:+.3f}% |"
             )
+    sanity = result.checks.get("proxy_sanity") or {}
+    if sanity.get("messages"):
+        lines += ["", "Proxy sanity (observed weighted total loss):", ""]
+        lines += [f"- WARNING: {m}" if "rises" in m else f"- {m}" for m in sanity["messages"]]
     lines += [
         "",
         "Mixing law cross-validation on the extrapolated losses (total):",

@@ -9,6 +9,7 @@ checkpoints come from the runs table (runs.csv in the folder, or the table named
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,32 @@ class Panel:
     title: str
     series: list[Series] = field(default_factory=list)
     target_x: float | None = None
+
+
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+
+
+def natural_key(name: object) -> tuple:
+    """Sort key for model sizes: "70M" < "160M" < "1B" (a number with a K/M/B/T suffix), else the digits in
+    the name compared as numbers ("L2-D48" < "L2-D128")."""
+    text = str(name).strip()
+    match = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*([kKmMbBgGtT]?)", text)
+    if match:
+        return (0, float(match[1]) * _SUFFIX[match[2].lower()], "")
+    parts = tuple(
+        (0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", text) if t
+    )
+    return (1, 0.0, parts)
+
+
+def model_order(frame: pd.DataFrame) -> list[str]:
+    """The distinct `model` values of a runs frame, smallest first: by `params` when the frame has it, else by
+    `natural_key`."""
+    models = list(dict.fromkeys(frame["model"].astype(str)))
+    if "params" in frame.columns:
+        params = frame.assign(model=frame["model"].astype(str)).groupby("model")["params"].max()
+        return sorted(models, key=lambda m: (float(params.get(m, np.inf)), natural_key(m)))
+    return sorted(models, key=natural_key)
 
 
 def _curve_laws(raw: dict[str, Any] | None):
@@ -134,7 +161,7 @@ def step_panels(data: ReportData) -> list[Panel]:
     params = _params(data)
     panels = []
     for run in shown:
-        models = sorted({m for r, m in rows if r == run}, key=lambda m: params.get(m, 0.0))
+        models = sorted({m for r, m in rows if r == run}, key=lambda m: (params.get(m, 0.0), natural_key(m)))
         panel = Panel(f"mixture {run}", target_x=float(target) if target else None)
         for model in models:
             obs = None

@@ -17,6 +17,7 @@ Every design is deterministic for its seed and returns mixtures whose proportion
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Mapping, Sequence
 
@@ -26,6 +27,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.mixture import Mixture
 
 Shares = dict[str, float]  # {domain: share}: a design's mixtures as plain mappings (`Mixture.as_dict()`)
+log = logging.getLogger("mixlaw.design")
 
 
 def check_tokens(tokens: Mapping[str, float], where: str = "design.tokens") -> None:
@@ -115,6 +117,20 @@ def halving_grid(
     if not out:
         raise MixlawInputError(
             f"design: the halving grid with caps {dict(zip(domains, cap.tolist(), strict=True))} is empty"
+        )
+    short = n is not None and n > len(out)
+    if short or (n is None and len(out) <= len(domains)):
+        capped = {d: float(c) for d, c in zip(domains, cap.tolist(), strict=True) if c < 1}
+        log.warning(
+            "design: the caps %s leave %d halving-grid candidate%s%s; %s",
+            capped,
+            len(out),
+            "" if len(out) == 1 else "s",
+            f", fewer than the {n} asked" if short else f" for {len(domains)} domains",
+            f"the last domain ({domains[-1]}) takes the remainder, so its cap {cap[-1]:g} rules out most "
+            "mixtures: list a domain without a cap last"
+            if cap[-1] < 1
+            else "loosen the caps, lower --grid, or use --method dirichlet",
         )
     if n is not None:
         if n < 1:
