@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -144,15 +144,30 @@ def run_pipeline(
     checks: dict[str, Any] = {}
     step_laws = size_laws = joint_law = None
 
-    # The step laws see only the late fit window (checkpoints >= hi / step_window; scaling.STEP_WINDOW).
-    step_frame = in_range[late_window(in_range[variable], config.step_window, last=hi)]
-    defaults["step_window"] = config.step_window
+    # The step laws see only the late fit window (checkpoints >= hi / step_window; scaling.STEP_WINDOW); where
+    # that leaves fewer than 2 mixtures with 3 checkpoints (short proxy runs), every checkpoint is used instead.
+    window = config.step_window
+    for attempt in (window, None) if window is not None else (None,):
+        step_frame = in_range[late_window(in_range[variable], attempt, last=hi)]
+        # Which mixtures: observed (with >= 3 checkpoints in the step-fit range) at >= min_sizes sizes.
+        counted = step_frame if config.scale == "chain" else in_range
+        per_run = counted.groupby(["run", "model"])[variable].nunique()
+        sizes_per_run = (per_run >= 3).groupby("run").sum()
+        runs = sorted(
+            sizes_per_run[sizes_per_run >= min(config.min_sizes, len(params))].index, key=natural_order
+        )
+        if len(runs) >= 2 or attempt is None:
+            break
+        log(
+            f"WARNING: the step-fit window (>= {hi / attempt:g} {variable}s) leaves {len(runs)} mixture(s) with 3 "
+            "checkpoints; fitting every checkpoint instead"
+        )
+        defaults["step_window_fallback"] = (
+            f"window {attempt:g} left {len(runs)} mixture(s); every checkpoint used"
+        )
+    window = attempt
+    defaults["step_window"] = window
     defaults["step_fit_from"] = float(step_frame[variable].min()) if len(step_frame) else None
-    # Which mixtures: observed (with >= 3 checkpoints in the step-fit range) at >= min_sizes sizes.
-    counted = step_frame if config.scale == "chain" else in_range
-    per_run = counted.groupby(["run", "model"])[variable].nunique()
-    sizes_per_run = (per_run >= 3).groupby("run").sum()
-    runs = sorted(sizes_per_run[sizes_per_run >= min(config.min_sizes, len(params))].index, key=natural_order)
     if len(runs) < 2:
         raise MixlawInputError(
             f"only {len(runs)} mixture(s) observed at {config.min_sizes} sizes with 3 checkpoints "
@@ -165,7 +180,7 @@ def run_pipeline(
         step_laws = fit_step_laws(
             step_frame, variable, targets, config.step_share, config.delta, config.step_exponent
         )
-        step_laws.meta["window"] = config.step_window
+        step_laws.meta["window"] = window
         timings["step_laws"] = time.perf_counter() - clock
         log(
             f"step laws: {len(step_laws.keys)} curves on {variable}s >= {defaults['step_fit_from']:g}, "
@@ -248,7 +263,8 @@ def run_pipeline(
 
     # Validation of each stage.
     t0 = time.perf_counter()
-    checks = stage_checks(wide, in_range, runs, variable, targets, weights, params, config, lo, hi, step_laws)
+    used = replace(config, step_window=window)  # the checks hold back with the window the fit used
+    checks = stage_checks(wide, in_range, runs, variable, targets, weights, params, used, lo, hi, step_laws)
     # checks.json leads with the check at the job's own extrapolation ratio (issue 14 item 5).
     checks = {"at_job_ratio": job_ratio_check(checks, frame["total"].to_numpy(), variable), **checks}
     if step_laws is not None:

@@ -331,7 +331,7 @@ def test_import_output_extension_checked(tmp_path, capsys):
         ["import", "--from", "regmix", f("regmix_mixtures.csv"), f("regmix_losses.csv"), "--out", str(out)]
     )
     err = capsys.readouterr().err
-    assert code == 2 and ".csv, .parquet or .jsonl" in err and not out.exists()
+    assert code == 2 and ".xlsx" in err and ".csv" in err and ".parquet" in err and not out.exists()
 
 
 def test_olmix_pandas_index_column_and_sum_tolerance(tmp_path):

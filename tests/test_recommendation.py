@@ -136,7 +136,7 @@ def test_decline_path_through_the_cli(cli, tmp_path):
     assert code == 0 and set(inside["recommendation"]) == KEYS
     assert inside["distance_to_observed"]["l1"] <= TRUST_RADIUS + 1e-6
     assert inside["recommendation"]["verdict"] == "recommend", inside["recommendation"]["reason"]
-    assert "recommendation: recommend" in out
+    assert "Verdict: recommend" in out
     assert cli("export", tmp_path / "in.json", "--format", "json")[0] == 0
     # switched off: the corner optimum lies outside the trust region -> decline
     opt = tmp_path / "opt.json"
@@ -177,7 +177,7 @@ def test_pipeline_declines_without_intervals_and_summary_says_so(cli, tmp_path):
     rec = json.loads((out / "optimum.json").read_text())["recommendation"]
     assert set(rec) == KEYS and rec["verdict"] == "decline" and "no intervals" in rec["reason"]
     assert rec["p_beats_baseline"] is None
-    assert "recommendation: decline" in stdout and "No confident recommendation" in stdout
+    assert "Verdict: decline: no confident recommendation" in stdout
     summary = (out / "summary.md").read_text()
     assert "## Recommendation" in summary and "**No confident recommendation.**" in summary
     assert "Best-supported alternative: observed mixture m" in summary

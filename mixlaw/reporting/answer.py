@@ -177,7 +177,8 @@ def answer_lines(
     if answer is None:
         return []
     lines = []
-    head = f"Verdict: {answer.verdict}" + (f" ({answer.reason})" if answer.reason else "")
+    verdict = "decline: no confident recommendation" if answer.verdict == "decline" else answer.verdict
+    head = f"Verdict: {verdict}" + (f" ({answer.reason})" if answer.reason else "")
     if answer.verdict:
         lines.append(head)
     level = answer.level_text
