@@ -122,14 +122,7 @@ def stage_checks(
             laws = fit_step_laws(
                 early, variable, targets, config.step_share, config.delta, config.step_exponent
             )
-            points = np.sort(late[variable].unique()).astype(float)[:, None]
-            pred = wide_predictions(
-                predict_curves(laws, points).assign(
-                    **{variable: lambda d: points[d["_point"].to_numpy(), 0]}
-                ),
-                ["model", "run", variable],
-                targets,
-            )
+            pred = _step_predictions(laws, late, variable, targets)
             checks["step"] = {
                 "what": f"step laws fitted on {variable}s {start:g}:{cut:g}, predicting "
                 f"{cut:g} < {variable} <= {hi:g} at every size ({hi / cut:.2f}x)",
@@ -145,14 +138,7 @@ def stage_checks(
         # 2. Beyond the fitted range: observed checkpoints after `hi`, predicted by the full step laws.
         beyond = wide[wide[variable] > hi]
         if step_laws is not None and not beyond.empty:
-            points = np.sort(beyond[variable].unique()).astype(float)[:, None]
-            pred = wide_predictions(
-                predict_curves(step_laws, points).assign(
-                    **{variable: lambda d: points[d["_point"].to_numpy(), 0]}
-                ),
-                ["model", "run", variable],
-                targets,
-            )
+            pred = _step_predictions(step_laws, beyond, variable, targets)
             checks["step_beyond"] = {
                 "what": f"observed checkpoints beyond the fitted range ({variable} > {hi:g}), "
                 "predicted by the step laws",
@@ -320,3 +306,12 @@ def cases(
             }
         )
     return out
+
+
+def _step_predictions(
+    laws: CurveLaws, truth: pd.DataFrame, variable: str, targets: list[str]
+) -> pd.DataFrame:
+    """The step laws' predictions at every step/tokens value of `truth`, wide: (model, run, variable, targets)."""
+    points = np.sort(truth[variable].unique()).astype(float)[:, None]
+    long = predict_curves(laws, points).assign(**{variable: lambda d: points[d["_point"].to_numpy(), 0]})
+    return wide_predictions(long, ["model", "run", variable], targets)
