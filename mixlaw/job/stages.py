@@ -40,9 +40,11 @@ from mixlaw.reporting.markdown import validation_markdown
 from mixlaw.runs import PROPORTION_PREFIX, TRAINER_FLOAT_FORMAT, load_weights, read_runs, write_runs
 from mixlaw.solve import solve
 from mixlaw.train.corpus import column_name
+from mixlaw.train.eta import JobEta, Stage, loaded_seconds, plan_runs
 from mixlaw.train.sweep import (
     LocalExecutor,
     build_runs,
+    planned_steps,
     prepare_sweep,
     repetition_report,
     run_sweep,
@@ -196,6 +198,10 @@ def run_job(
         if own:
             workers = cfg.workers or min(os.cpu_count() or 1, len(proxies))
             executor = LocalExecutor(workers=workers)
+        eta = _job_eta(
+            cfg, proxies, baseline, corpus.tokenizer.vocab_size, state, started, executor, validation_executor
+        )
+        eta.start("proxies")
         try:
             n_mix = len({r.mixture for r in proxies})
             sizes = sorted(
@@ -206,7 +212,9 @@ def run_job(
                 f"{len(cfg.sweep.seeds)} seed(s), {max(r.steps for r in proxies)} steps) -> {out / 'proxies'}",
                 quiet,
             )
-            table = run_sweep(_longest_first(proxies), out / "proxies", executor=executor, progress=not quiet)
+            table = run_sweep(
+                _longest_first(proxies), out / "proxies", executor=executor, progress=not quiet, eta=eta
+            )
             mixture_ids = _mixture_ids(proxies, dict(baseline[1]) if cfg.include_baseline else None)
             write_runs(pipeline_table(table, proxies, mixture_ids), out / "runs.csv", TRAINER_FLOAT_FORMAT)
             atomic_write(out / "mixtures.csv", _mixtures_csv(proxies, mixture_ids))
@@ -214,6 +222,8 @@ def run_job(
 
             # 3. pipeline + optimum
             t0 = time.perf_counter()
+            eta.start("pipeline")
+            _say(eta.line(), quiet)
             optimum, pipe_info = _pipeline_stage(
                 cfg, out, state, counts, target_params, target_tokens, baseline, command, quiet
             )
@@ -232,6 +242,7 @@ def run_job(
 
             # 4. validation
             t0 = time.perf_counter()
+            eta.start("validation")
             opt_mix = Mixture.parse(optimum["mixture"], cfg.sweep.train_domains, "optimum").as_dict()
             specs = _validation_specs(cfg, proxies[0], opt_mix, dict(baseline[1]))
             n_seeds = len(cfg.seeds)
@@ -246,6 +257,7 @@ def run_job(
                 out / "validation",
                 executor=validation_executor or executor,
                 progress=not quiet,
+                eta=eta,
             )
             timings["validation"] = time.perf_counter() - t0
         finally:
@@ -254,7 +266,8 @@ def run_job(
 
         # 5. verdict, summary, report
         t0 = time.perf_counter()
-        _say("[5/5] summary and report", quiet)
+        eta.start("report")
+        _say(f"[5/5] summary and report ({eta.line()})", quiet)
         result = measure(cfg, out, optimum, specs, baseline[0])
         result.verdict = with_recommendation(result.verdict, optimum)
         result.proxies = {
@@ -290,6 +303,38 @@ def run_job(
         )
         atomic_write(state_path, json.dumps(state, indent=1))
         return result
+
+
+# CPU-seconds of the stages without training, measured on `mixlaw run --quick` (dml: pipeline 11.6 s, report
+# 8.3 s at load ~1 on 2 cores); `auto` cross-validates every candidate law (default run: about 4x).
+PIPELINE_CPU_SECONDS = {"named": 12.0, "auto": 50.0}
+REPORT_CPU_SECONDS = 10.0
+
+
+def _job_eta(
+    cfg: RunConfig, proxies: list, baseline: tuple, vocab: int, state: dict, started: float, *executors: Any
+) -> JobEta:
+    """The job's stages for its time-left estimate (`mixlaw.train.eta`): the proxy and validation runs as planned
+    (the validation mixture does not change their cost), and priors for the fit and the report (the last
+    invocation's measured seconds when there is one)."""
+    last = (state.get("invocations") or [{}])[-1].get("timings", {})
+    law = "auto" if cfg.pipeline_config.law in (None, "auto") else "named"
+    pipeline = last.get("pipeline", loaded_seconds(PIPELINE_CPU_SECONDS[law]))
+    report = last.get("summary", 0.0) + last.get("report", loaded_seconds(REPORT_CPU_SECONDS))
+    base = dict(baseline[1])
+    validation = _validation_specs(cfg, proxies[0], base, base)
+    slots = [int(getattr(e, "workers", 1) or 1) for e in executors if e is not None]
+    return JobEta(
+        [
+            Stage("proxies", plan_runs(proxies, vocab, planned_steps)),
+            Stage("pipeline", seconds=pipeline),
+            Stage("validation", plan_runs(validation, vocab, planned_steps), workers=slots[-1]),
+            Stage("report", seconds=report),
+        ],
+        workers=slots[0],
+        clock=time.perf_counter,
+        started=started,
+    )
 
 
 def with_recommendation(verdict: dict[str, Any], optimum: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import concurrent.futures as cf
 import contextlib
 import json
 import logging
-import math
 import os
 import re
 import signal
@@ -44,6 +43,7 @@ from mixlaw.runs import TRAINER_FLOAT_FORMAT, write_runs
 from mixlaw.train import design as design_mod
 from mixlaw.train import worker
 from mixlaw.train.corpus import Corpus, CorpusConfig, demo_corpus_config, parse_corpus_config, prepare_corpus
+from mixlaw.train.eta import JobEta, Stage, format_seconds, plan_runs
 from mixlaw.train.spec import (
     RunSpec,
     TrainSettings,
@@ -554,47 +554,67 @@ def read_results(runs: Sequence[RunSpec], out_dir: str | Path) -> pd.DataFrame:
 
 
 class _Progress:
-    """Polls the runs' progress files; prints runs done, tokens/s and time left on stderr."""
+    """Polls the runs' progress files; prints runs done, tokens/s and time left on stderr.
 
-    def __init__(self, runs: Sequence[RunSpec], out: Path, done: set[str], enabled: bool) -> None:
+    Time left comes from a `JobEta` (`mixlaw.train.eta`): seconds per step measured per model size, a FLOPs
+    prior for sizes not seen yet, the runs placed on the executor's slots. Given a job's `eta` (whose current
+    stage is this sweep), the line also says the whole job's time left."""
+
+    def __init__(
+        self,
+        runs: Sequence[RunSpec],
+        out: Path,
+        done: set[str],
+        enabled: bool,
+        workers: int = 1,
+        eta: JobEta | None = None,
+    ) -> None:
         self.runs = {r.run_id: r for r in runs}
         self.out = out
         self.done = set(done)
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
         self.t0 = time.time()
+        self.job = eta
+        if eta is None:
+            eta = JobEta([Stage("sweep", plan_runs(runs, _vocab(runs), planned_steps))], workers=workers)
+            eta.start("sweep")
+        self.eta = eta
         self.base = self._work()
         self._stop = threading.Event()
         self._last_plain = time.time()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _work(self) -> tuple[int, int]:
-        """(tokens done, tokens planned) over all runs, counting finished runs in full."""
+        """(tokens done, tokens planned) over all runs, counting finished runs in full; each run's progress is
+        passed to the ETA."""
         done = planned = 0
         for rid, r in self.runs.items():
             per = r.settings.batch_size * r.settings.seq_len
-            total = planned_steps(r) * per
-            planned += total
-            if rid in self.done:
-                done += total
-                continue
+            steps = planned_steps(r)
+            planned += steps * per
             try:
                 info = json.loads((self.out / "runs" / rid / PROGRESS).read_text())
-                done += min(int(info.get("work_done", 0)), planned_steps(r)) * per
-            except (OSError, ValueError):
-                pass
+                work = min(int(info.get("work_done", 0)), steps)
+                self.eta.observe(
+                    rid, r.model_label, work, steps, float(info.get("elapsed", 0.0)), rid in self.done
+                )
+            except (OSError, ValueError, TypeError):
+                work = 0
+            done += steps * per if rid in self.done else work * per
         return done, planned
 
     def line(self) -> str:
         done, planned = self._work()
         el = max(1e-6, time.time() - self.t0)
         rate = max(0, done - self.base[0]) / el
-        left = (planned - done) / rate if rate > 0 else math.inf
-        eta = "?" if not math.isfinite(left) else _fmt_time(left)
-        return (
+        left = self.eta.current_left()
+        eta = "?" if left is None else _fmt_time(left)
+        text = (
             f"sweep: {len(self.done)}/{len(self.runs)} runs done | {rate / 1e3:,.1f}k tok/s | "
             f"{done / 1e6:,.2f}M/{planned / 1e6:,.2f}M tokens | {_fmt_time(el)} elapsed, ~{eta} left"
         )
+        return text + (f" | {self.job.line()}" if self.job is not None else "")
 
     def _loop(self) -> None:
         while not self._stop.wait(1.0):
@@ -629,11 +649,17 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-def _fmt_time(sec: float) -> str:
-    sec = int(sec)
-    if sec >= 3600:
-        return f"{sec // 3600}h{sec % 3600 // 60:02d}m"
-    return f"{sec // 60}m{sec % 60:02d}s" if sec >= 60 else f"{sec}s"
+_fmt_time = format_seconds
+
+
+def _vocab(runs: Sequence[RunSpec]) -> int:
+    """The tokenizer's vocabulary size from the runs' corpus manifest (0 when it cannot be read here: the FLOPs
+    prior then leaves out the embedding term)."""
+    try:
+        manifest = json.loads((Path(runs[0].corpus_dir) / "manifest.json").read_text())
+        return int(manifest["tokenizer"]["vocab_size"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return 0
 
 
 def run_sweep(
@@ -643,8 +669,12 @@ def run_sweep(
     progress: bool = True,
     table: str = "runs.csv",
     parquet: bool = False,
+    eta: JobEta | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) `runs` into `out_dir` and return the runs table of all of them.
+
+    `eta`: the job's time-left estimate, its current stage this sweep (`mixlaw run`); the progress lines then
+    say the whole job's time left too.
 
     Finished runs are skipped, interrupted runs resume from their last checkpoint; `DIR/runs.csv` is rewritten
     atomically after each run finishes. Raises SweepError after all runs are tried if some failed. On
@@ -684,7 +714,8 @@ def run_sweep(
             own = executor is None
             if executor is None:
                 executor = LocalExecutor(workers=min(len(todo), os.cpu_count() or 1))
-            with _Progress(runs, out, finished, progress) as prog:
+            slots = int(getattr(executor, "workers", 1) or 1)
+            with _Progress(runs, out, finished, progress, slots, eta) as prog:
                 try:
                     failures = _execute(todo, executor, out, prog, save_table)
                 except KeyboardInterrupt:
