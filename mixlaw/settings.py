@@ -379,7 +379,7 @@ class PipelineConfig:
     min_sizes: int = field(default=3, metadata=rule(ge=2))
     delta: float | None = field(default=DEFAULT_DELTA, metadata=rule(gt=0, key="huber_delta"))
     cv: int = field(default=5, metadata=rule(ge=2))
-    seed: int = 0
+    seed: int = field(default=0, metadata=rule(ge=0))  # numpy refuses negative seeds
     step_grid: tuple[float, ...] = STEP_GRID_FACTORS
     step_exponent: tuple[float, float] = field(default=STEP_EXPONENT, metadata=rule(increasing=True))
     size_exponent: tuple[float, float] = field(default=SIZE_EXPONENT, metadata=rule(increasing=True))

@@ -88,7 +88,13 @@ def inputs(tmp_path_factory) -> Path:
     continual_frame().to_csv(root / "ct.csv", index=False)
     config = yaml.safe_load(Path(__file__).parents[1].joinpath("mixlaw/configs/run-default.yaml").read_text())
     (root / "run.yaml").write_text(yaml.safe_dump(config))
+    for name, seed in RUN_PIPELINE_SEEDS.items():  # the run config's pipeline seed: an integer >= 0
+        bad = {**config, "pipeline": {**config["pipeline"], "seed": seed}}
+        (root / f"run_seed_{name}.yaml").write_text(yaml.safe_dump(bad))
     return root
+
+
+RUN_PIPELINE_SEEDS = {"negative": -1, "bool": True, "float": 1.5, "string": "one"}
 
 
 # -- the spec ---------------------------------------------------------------------------------------------------
@@ -274,6 +280,7 @@ def _cases() -> list[Case]:
     ]
     for flag in ("--target-params", "--target-step", "--huber-delta", "--cv", "--min-sizes", "--seed"):
         add("pipeline", flag, NUMBERS, lambda v, f=flag: [*pipe, f, v])
+    add("pipeline", "--seed", ("1.5", "true"), lambda v: [*pipe, "--seed", v])
     add(
         "pipeline",
         "--target-params",
@@ -460,6 +467,13 @@ def _cases() -> list[Case]:
         lambda v: ["run", "{d}/" + v, "--out", "{d}/runout"],
         names=("{v}",),
     )
+    add(
+        "run",
+        "pipeline.seed",
+        tuple(RUN_PIPELINE_SEEDS),
+        lambda v: ["run", "{d}/run_seed_" + v + ".yaml", "--out", "{d}/runout"],
+        names=("pipeline.seed",),
+    )
     return cases
 
 
@@ -513,3 +527,22 @@ def test_bad_input_is_one_line_exit_2(case: Case, inputs: Path, capsys, request)
     assert len(errors) == 1, err
     names = [n.replace("{d}", str(inputs)).replace("missing/", _missing(case.id) + "/") for n in case.names]
     assert any(n and n in errors[0] for n in names), f"{errors[0]!r} names none of {names}"
+
+
+@pytest.mark.parametrize("seed", [-1, True, 1.5, "0", None])
+def test_pipeline_config_seed_is_an_integer_at_least_zero(seed):
+    from mixlaw.errors import MixlawInputError
+    from mixlaw.settings import PipelineConfig
+
+    with pytest.raises(MixlawInputError, match="seed"):
+        PipelineConfig(1.0, target_step=1.0, seed=seed)
+    assert PipelineConfig(1.0, target_step=1.0, seed=7).seed == 7
+
+
+def test_run_config_takes_the_pipeline_seed(inputs: Path):
+    from mixlaw.job import load_run_config
+
+    config = yaml.safe_load((inputs / "run.yaml").read_text())
+    config["pipeline"]["seed"] = 4
+    (inputs / "run_seed_ok.yaml").write_text(yaml.safe_dump(config))
+    assert load_run_config(inputs / "run_seed_ok.yaml").pipeline_config.seed == 4

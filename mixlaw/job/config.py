@@ -35,7 +35,7 @@ PROXY_KEYS = {"models", "steps", "seeds", "seed", "design", "mixtures", "include
 TARGET_KEYS = {"model", "steps", "lr"}
 # pipeline: the PipelineConfig fields a config may set, plus how the validation losses are weighted
 PIPELINE_FIELDS = ("law", "scale", "cv", "min_sizes", "step_share", "size_share", "delta")
-PIPELINE_FIELDS += ("step_exponent", "size_exponent", "step_window")
+PIPELINE_FIELDS += ("step_exponent", "size_exponent", "step_window", "seed")
 WEIGHT_KEYS = {"valid_weights", "group"}
 
 
@@ -149,7 +149,7 @@ def _pipeline_settings(
         PipelineConfig,
         settings,
         where,
-        skip=("target_params", "target_step", "target_tokens", "fit_steps", "fit_sizes", "seed", "step_grid"),
+        skip=("target_params", "target_step", "target_tokens", "fit_steps", "fit_sizes", "step_grid"),
         target_params=1.0,
         target_step=float(target_steps),
     )
