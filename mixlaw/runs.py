@@ -446,7 +446,7 @@ def load_weights(spec: str | None, valid_domains: list[str], group: str | None =
     """Weights from a CSV (`valid_domain`, `valid_weight`, grouping columns) or `uniform` (also the default).
 
     Weights are renormalized over the weighted domains present; domains without a weight are left out with
-    a warning.
+    a warning. A domain of the file may be spelled any way that `Domains.find` maps onto one of `valid_domains`.
     """
     present = list(valid_domains)
     if spec is None or spec == "uniform":
@@ -458,7 +458,8 @@ def load_weights(spec: str | None, valid_domains: list[str], group: str | None =
     for column in ("valid_domain", "valid_weight"):
         if column not in table.columns:
             raise MixlawInputError(f"{spec}: missing column {column} (have: {', '.join(table.columns)})")
-    table["valid_domain"] = table["valid_domain"].astype(str)
+    known = Domains(present)  # either spelling of a domain (math-prose for math_prose) names it
+    table["valid_domain"] = [known.find(d, spec) or d for d in table["valid_domain"].astype(str)]
     table["valid_weight"] = _numeric(table["valid_weight"], "valid_weight", spec)
     if (table["valid_weight"] < 0).any():
         i = int(np.flatnonzero((table["valid_weight"] < 0).to_numpy())[0])

@@ -187,3 +187,13 @@ def test_plan_runs_groups_by_size_and_length():
 def test_format_seconds():
     assert [format_seconds(s) for s in (4.4, 125, 3780)] == ["4s", "2m05s", "1h03m"]
     assert math.isfinite(flops_per_step(1, 32, 0, 64, 1))
+
+
+def test_a_new_size_first_steps_do_not_override_the_prior():
+    eta = JobEta([Stage("a", (PlannedRuns("x", 1e6, 100, 1), PlannedRuns("y", 4e6, 250, 1)))])
+    eta.start("a")
+    eta.observe("r1", "x", 100, 100, 10.0, finished=True)  # 0.1 s per step
+    eta.observe("r2", "y", 5, 250, 5.0)  # start-up: 1 s per step over the first 2%
+    assert eta.remaining() == pytest.approx(245 * 0.4)  # the FLOPs prior, 0.4 s per step
+    eta.observe("r2", "y", 100, 250, 30.0)  # settled: its own 0.3 s per step
+    assert eta.remaining() == pytest.approx(150 * 0.3)

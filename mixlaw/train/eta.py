@@ -31,6 +31,8 @@ from typing import Any
 
 # Bounds of the fitted FLOPs exponent (seconds per step ~ FLOPs**g) for sizes not measured yet.
 MIN_EXPONENT, MAX_EXPONENT = 0.3, 1.0
+# A running run's rate is used once it has done this share of its steps (its start-up is then amortized).
+SETTLED = 0.2
 
 
 @dataclass(frozen=True)
@@ -145,19 +147,28 @@ class JobEta:
 
     def _close_stage(self) -> None:
         for s in self._seen.values():
-            if s.steps_done > 0:
+            if s.steps_done > 0 and (s.finished or s.steps_done >= SETTLED * s.steps):
                 sec, steps = self._rates.get(s.size, (0.0, 0.0))
                 self._rates[s.size] = (sec + s.seconds, steps + s.steps_done)
         self._seen.clear()
 
     def seconds_per_step(self) -> dict[str, float]:
-        """Measured seconds per step of every size seen so far (past stages and the runs of this one)."""
+        """Measured seconds per step of every size seen so far (past stages and the runs of this one).
+
+        A run's first steps carry its start-up (data, evaluation at the first eval point), so a run still
+        going counts once it is `SETTLED` of the way through; a size with no such run yet gets the prior, unless
+        nothing at all has settled (the very start of a job)."""
+        settled = self._totals(lambda s: s.finished or s.steps_done >= SETTLED * s.steps)
+        totals = settled if settled else self._totals(lambda s: True)
+        return {k: sec / steps for k, (sec, steps) in totals.items() if steps > 0 and sec > 0}
+
+    def _totals(self, use: Callable[[_Seen], bool]) -> dict[str, tuple[float, float]]:
         totals = dict(self._rates)
         for s in self._seen.values():
-            if s.steps_done > 0:
+            if s.steps_done > 0 and use(s):
                 sec, steps = totals.get(s.size, (0.0, 0.0))
                 totals[s.size] = (sec + s.seconds, steps + s.steps_done)
-        return {k: sec / steps for k, (sec, steps) in totals.items() if steps > 0 and sec > 0}
+        return totals
 
     def rate_model(self) -> Callable[[str, float], float] | None:
         """seconds per step of a size (name, FLOPs per step): measured, else the FLOPs prior; None before any

@@ -42,7 +42,14 @@ from mixlaw.files import atomic_write, locked, read_yaml
 from mixlaw.runs import TRAINER_FLOAT_FORMAT, write_runs
 from mixlaw.train import design as design_mod
 from mixlaw.train import worker
-from mixlaw.train.corpus import Corpus, CorpusConfig, demo_corpus_config, parse_corpus_config, prepare_corpus
+from mixlaw.train.corpus import (
+    Corpus,
+    CorpusConfig,
+    column_name,
+    demo_corpus_config,
+    parse_corpus_config,
+    prepare_corpus,
+)
 from mixlaw.train.eta import JobEta, Stage, format_seconds, plan_runs
 from mixlaw.train.spec import (
     RunSpec,
@@ -541,7 +548,9 @@ def repetition_report(runs: Sequence[RunSpec], corpus: Corpus) -> list[str]:
 
 
 def read_results(runs: Sequence[RunSpec], out_dir: str | Path) -> pd.DataFrame:
-    """The runs table of the finished runs among `runs`, in run order."""
+    """The runs table of the finished runs among `runs`, in run order. Validation domains are written in the
+    canonical spelling of the `p_` columns (`math_prose`, not the corpus's `math-prose`): one spelling per
+    domain in every table, law and optimum made from a sweep."""
     out = Path(out_dir)
     frames = []
     for r in runs:
@@ -550,7 +559,10 @@ def read_results(runs: Sequence[RunSpec], out_dir: str | Path) -> pd.DataFrame:
             frames.append(pd.read_csv(f, dtype=TABLE_DTYPES))
     if not frames:
         return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True)
+    frame = pd.concat(frames, ignore_index=True)
+    if "valid_domain" in frame.columns:
+        frame["valid_domain"] = frame["valid_domain"].map(column_name)
+    return frame
 
 
 class _Progress:
