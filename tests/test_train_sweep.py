@@ -78,7 +78,8 @@ def test_tiny_sweep_end_to_end_writes_a_valid_runs_table(tmp_path, cache):
     table = pd.read_csv(out / "runs.csv", dtype={"run": str})
     assert len(table["run"].unique()) == 4
     assert set(table["model"]) == {"L1-D32", "L2-D64"}  # two sizes
-    assert set(table["valid_domain"]) == {"code", "docs", "math_prose", "math"}  # one spelling: the p_ columns
+    # one spelling: the p_ columns' (math_prose)
+    assert set(table["valid_domain"]) == {"code", "docs", "math_prose", "math"}
     pcols = ["p_code", "p_docs", "p_math_prose", "p_math"]
     assert (table[pcols].sum(axis=1) - 1).abs().max() < 1e-9
     assert len(table) == 4 * 3 * 4  # runs x checkpoints x validation domains
