@@ -22,7 +22,7 @@ import pandas as pd
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, read_json
 from mixlaw.laws import FitContext, MixingLaw, get_law, law_from_dict
-from mixlaw.mixture import check_table, column, mixture_keys, to_p_columns
+from mixlaw.mixture import Domains, check_table, column, mixture_keys, to_p_columns
 from mixlaw.runs import RunsTable, Weights, aggregate, check_selection, load_weights, read_table
 from mixlaw.version import __version__
 
@@ -440,6 +440,7 @@ def resolve_target(
         return list(data.targets), data.Y
     if target == "total":
         return ["total"], data.total[:, None]
+    target = Domains(data.targets).find(target, "--target") or target  # either spelling (math-prose)
     if target not in data.targets:
         raise MixlawInputError(f"--target {target}: unknown; available: total, {', '.join(data.targets)}")
     i = data.targets.index(target)

@@ -176,8 +176,11 @@ def project(v: np.ndarray, lower: np.ndarray, upper: np.ndarray, total: float) -
 
 
 def objective_weights(law: FittedLaw, objective: str | dict[str, float] = "total") -> dict[str, float]:
-    """Weights over the law's targets: "total" (the law's own total weights), one target, or a dict (normalized)."""
+    """Weights over the law's targets: "total" (the law's own total weights), one target, or a dict (normalized).
+    A target may be named in either spelling (`math-prose` for the law's `math_prose`)."""
+    targets = Domains(law.targets)
     if isinstance(objective, dict):
+        objective = {(targets.find(t, "objective weights") or t): v for t, v in objective.items()}
         unknown = [t for t in objective if t not in law.targets]
         if unknown:
             raise MixlawInputError(
@@ -196,6 +199,7 @@ def objective_weights(law: FittedLaw, objective: str | dict[str, float] = "total
         if len(law.targets) == 1:
             return {law.targets[0]: 1.0}
         raise MixlawInputError("this law has no total; choose --objective TARGET or a weights file")
+    objective = targets.find(objective, "--objective") or objective
     if objective not in law.targets:
         raise MixlawInputError(
             f"--objective {objective}: unknown target; available: total, {', '.join(law.targets)}"

@@ -321,6 +321,9 @@ def _filter_equal(frame: pd.DataFrame, column: str, value, source: str) -> pd.Da
 
 
 def _filter_values(frame: pd.DataFrame, column: str, values: list[str], source: str) -> pd.DataFrame:
+    if column == "valid_domain":  # either spelling of a domain (math-prose for math_prose)
+        known = Domains(dict.fromkeys(frame[column].astype(str)))
+        values = [known.find(v, f"--valid-domains {v}") or v for v in values]
     unknown = [v for v in values if v not in set(frame[column].astype(str))]
     if unknown:
         raise MixlawInputError(
