@@ -111,13 +111,13 @@ def select_law(
     target: str | None = None,
     domain_map: str | dict | None = None,
     hypers: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Cross-validate each candidate on `data` (grouped by mixture, the same folds for all) and return the best
     name by MAE of the total (or of the single target) plus the ranked table. Laws that cannot be fitted (too
     few mixtures, no domain map, missing package) are listed with their reason and skipped."""
-    table, _ = _cross_validate_candidates(
-        data, candidates or default_candidates(data.n_mixtures), cv, seed, target, domain_map, hypers
-    )
+    candidates = candidates or default_candidates(data.n_mixtures)
+    table, _ = _cross_validate_candidates(data, candidates, cv, seed, target, domain_map, hypers, progress)
     return table[0]["law"], table
 
 
@@ -129,6 +129,7 @@ def _cross_validate_candidates(
     target: str | None,
     domain_map: str | dict | None,
     hypers: dict[str, dict[str, Any]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """The ranked CV table of `select_law` and each scored law's held-out predictions of the scored target
     (computed once per candidate; `fit_auto` reuses them for the blend)."""
@@ -137,7 +138,9 @@ def _cross_validate_candidates(
         raise MixlawInputError(f"unknown law(s) {', '.join(unknown)}; available: {', '.join(LAWS)}")
     n_folds = selection_cv(cv, data.n_mixtures)
     table, predictions = [], {}
-    for name in candidates:
+    for i, name in enumerate(candidates):
+        if progress and i:  # candidates done so far (a failing candidate counts as done)
+            progress(i, len(candidates))
         try:
             result = cross_validate(
                 data,
@@ -154,6 +157,8 @@ def _cross_validate_candidates(
             {"law": name, "scored_on": key, **result["metrics"][key], "fit_seconds": result["fit_seconds"]}
         )
         predictions[name] = result["predictions"][key]
+    if progress:
+        progress(len(candidates), len(candidates))
     scored = sorted((row for row in table if "mae" in row), key=lambda row: row["mae"])
     if not scored:
         raise MixlawInputError("no candidate law could be fitted: " + "; ".join(r["error"] for r in table))

@@ -22,6 +22,7 @@ from mixlaw.cli.common import (
     share,
     status,
 )
+from mixlaw.cli.progress import progress_callback
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import to_jsonable
 from mixlaw.fitted import FittedLaw, read_mixtures
@@ -294,7 +295,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = prepare_from_args(args)
     holdout_runs = [r.strip() for r in (args.holdout_runs or "").split(",") if r.strip()]
     cv = "loo" if holdout_runs or args.cv == "loo" else _int(args.cv, "--cv")
-    progress = None if args.quiet or not sys.stderr.isatty() else _progress
+    progress = progress_callback("evaluate: cross-validation folds", args.quiet)
     result = api.evaluate(
         data,
         args.law,
@@ -333,10 +334,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"{m['spearman']:>9.4f} {m['r2']:>8.4f}"
         )
     return 0
-
-
-def _progress(done: int, total: int) -> None:
-    print(f"\rmixlaw: fold {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
 
 def _int(value: str, flag: str) -> int:

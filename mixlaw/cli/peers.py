@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable
 
 from mixlaw.cli.common import (
     add_output_flags,
@@ -17,6 +18,7 @@ from mixlaw.cli.common import (
     random_seed,
     status,
 )
+from mixlaw.cli.progress import progress_callback
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, to_jsonable
 from mixlaw.outputs import TABLE_SUFFIXES, check_output
@@ -125,9 +127,11 @@ def compare_laws(
     domain_map: str | None = None,
     auto: bool = True,
     inner_cv: int | str = "auto",
+    progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
 ) -> list[dict]:
     """Ranked rows {law, mae, mare, spearman, ..., fit_seconds} on the same folds; non-applicable laws last
-    with `error`; the `auto` row (nested CV) is ranked among them."""
+    with `error`; the `auto` row (nested CV) is ranked among them. `progress(label)` makes the (done, total)
+    callback of each of the two phases (the laws, then auto's outer folds)."""
     from mixlaw.selection import auto_candidates as every_auto_candidate
     from mixlaw.selection import cross_validate_law, select_law
 
@@ -135,7 +139,12 @@ def compare_laws(
     auto_candidates = [c for c in laws if c != "olmix"] or None if laws else None
     laws = laws or [*every_auto_candidate(), "olmix"]
     n_folds = cv if cv == "loo" else min(int(cv), data.n_mixtures)
-    _, table = select_law(data, laws, n_folds, seed, target, domain_map) if laws else (None, [])
+    phase = progress or (lambda label: None)
+    _, table = (
+        select_law(data, laws, n_folds, seed, target, domain_map, progress=phase("compare: laws"))
+        if laws
+        else (None, [])
+    )
     if auto:
         started = time.perf_counter()
         try:
@@ -147,6 +156,7 @@ def compare_laws(
                 target,
                 n_folds,
                 seed,
+                phase("compare: auto (nested), outer folds"),
             )
             key = "total" if "total" in result["metrics"] else next(iter(result["metrics"]))
             table.append(
@@ -215,7 +225,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise MixlawInputError("--cv auto: give K or loo")
     data = prepare_from_args(args)
     status(args, f"comparing laws on {data.n_mixtures} mixtures, {len(data.targets)} targets, cv {cv}")
-    rows = compare_laws(data, laws, cv, args.seed, args.target, args.domain_map, auto, inner)
+    rows = compare_laws(
+        data,
+        laws,
+        cv,
+        args.seed,
+        args.target,
+        args.domain_map,
+        auto,
+        inner,
+        progress=lambda label: progress_callback(label, args.quiet),
+    )
     result = {
         "cv": cv,
         "n_mixtures": data.n_mixtures,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -169,7 +170,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_folder_free(args.out)  # a busy folder is refused before the corpus is built
     if not args.quiet:
         print(f"sweep: preparing corpus {cfg.corpus.name} ...", file=sys.stderr, flush=True)
-    corpus, runs = prepare_sweep(cfg, cache_dir=args.cache_dir, rebuild=args.rebuild_corpus)
+    corpus, runs = _corpus(
+        cfg.corpus,
+        args,
+        lambda: prepare_sweep(cfg, cache_dir=args.cache_dir, rebuild=args.rebuild_corpus),
+        "sweep",
+    )
     if not args.quiet:
         print(corpus.summary(), file=sys.stderr)
         for line in repetition_report(runs, corpus)[:10]:
@@ -230,7 +236,8 @@ def cmd_design(args: argparse.Namespace) -> int:
             if missing:
                 raise MixlawInputError(f"--tokens: no count for domain {missing[0]!r}")
         else:
-            counts = prepare_corpus(cfg.corpus, cache_dir=args.cache_dir).token_counts("train")
+            counts = _corpus(cfg.corpus, args, lambda: prepare_corpus(cfg.corpus, cache_dir=args.cache_dir))
+            counts = counts.token_counts("train")
         for k in caps:
             if k not in cfg.train_domains:
                 raise MixlawInputError(
@@ -276,6 +283,22 @@ def cmd_design(args: argparse.Namespace) -> int:
             )
     _write_mixtures(mixtures, args.out)
     return 0
+
+
+def _corpus(config, args: argparse.Namespace, build, label: str = "design"):
+    """`build()` (which prepares the corpus of `config`), with the corpus build's stage lines on stderr and,
+    when it took more than a few seconds (built, not read from the cache), the time it took."""
+    from mixlaw.cli.progress import library_lines, stage_logger
+
+    started = time.perf_counter()
+    with library_lines("mixlaw.train.corpus", label, args.quiet):
+        result = build()
+    seconds = time.perf_counter() - started
+    if seconds >= 2:
+        stage_logger(label, args.quiet)(
+            f"corpus {config.name} ready in {seconds:.0f} s (cached for next time)"
+        )
+    return result
 
 
 def _write_mixtures(mixtures: list[dict[str, float]], out: str | None) -> None:
