@@ -34,7 +34,7 @@ from mixlaw.mixture import strip_prefix
 from mixlaw.runs import RunsTable, Weights, aggregate
 from mixlaw.sanity import proxy_sanity
 from mixlaw.scaling import CurveLaws, late_window, regime_warnings, step_regime
-from mixlaw.selection import cross_validate_law, fit_law_or_auto
+from mixlaw.selection import cross_validate_law, default_candidates, fit_law_or_auto
 from mixlaw.settings import STEP_GRID_FACTORS, PipelineConfig, law_hyper
 
 __all__ = ["HOLDOUT_STEP_RATIO", "STEP_GRID_FACTORS", "PipelineConfig", "PipelineResult", "run_pipeline"]
@@ -218,6 +218,10 @@ def run_pipeline(
     selection: list[dict[str, Any]] = []
     law_name = config.law
     if law_name in (None, "auto"):  # the one `auto` (mixlaw.selection): chosen by its CV and fitted on `data`
+        n_laws = len(default_candidates(data.n_mixtures))
+        log(
+            f"mixing law: choosing among {n_laws} candidate laws by cross-validation on {data.n_mixtures} mixtures"
+        )
         fitted = fit_law_or_auto(data, "auto", law_hyper("auto", None, config.seed))
         law_name, selection = fitted.meta["auto"]["chosen"], fitted.meta["auto"]["table"]
     else:

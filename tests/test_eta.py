@@ -197,3 +197,29 @@ def test_a_new_size_first_steps_do_not_override_the_prior():
     assert eta.remaining() == pytest.approx(245 * 0.4)  # the FLOPs prior, 0.4 s per step
     eta.observe("r2", "y", 100, 250, 30.0)  # settled: its own 0.3 s per step
     assert eta.remaining() == pytest.approx(150 * 0.3)
+
+
+def test_a_resumed_sweep_with_nothing_left_still_measures_the_job(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from mixlaw.train.spec import RunSpec
+    from mixlaw.train.sweep import InlineExecutor, run_sweep
+
+    spec = RunSpec(mixture=(("a", 1.0),), layers=1, width=32, steps=100)
+    run_dir = tmp_path / "runs" / spec.run_id
+    run_dir.mkdir(parents=True)
+    row = {"run": spec.run_id, "model": "L1-D32", "step": 100, "p_a": 1.0, "valid_domain": "a", "loss": 2.0}
+    pd.DataFrame([row]).to_csv(run_dir / "result.csv", index=False)
+    (run_dir / "progress.json").write_text(json.dumps({"status": "done", "work_done": 100, "elapsed": 20.0}))
+    eta = JobEta(
+        [
+            Stage("proxies", plan_runs([spec], 257)),
+            Stage("validation", (PlannedRuns("L1-D32", 1.0, 300, 1),)),
+        ]
+    )
+    eta.start("proxies")
+    run_sweep([spec], tmp_path, executor=InlineExecutor(), progress=False, eta=eta)
+    assert eta.seconds_per_step() == {"L1-D32": 0.2}
+    assert eta.remaining() == pytest.approx(60.0)  # the validation's 300 steps at the measured rate

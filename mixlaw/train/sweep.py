@@ -738,6 +738,8 @@ def run_sweep(
                     if own:
                         executor.shutdown(wait=True, cancel_futures=True)
             frame = read_results(runs, out)
+        elif eta is not None:  # nothing left to train: the finished runs still measure the job's throughput
+            _Progress(runs, out, finished, False, 1, eta)
         if failures:
             _raise_failures(failures, len(runs), out)
         return frame
