@@ -96,6 +96,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=nonnegative_float,
         help="checkpoint of the continual runs (default: largest common step)",
     )
+    p.add_argument(
+        "--target-step",
+        type=positive_float,
+        metavar="S",
+        help="the continual run length you will train (default: --step); the critical share drifts with "
+        "length, so beyond the observed checkpoints the interval widens and the recommendation declines",
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=share,
+        default=0.9,
+        metavar="P",
+        help="least P(no forgetting) at the recommended share to recommend it (default 0.9)",
+    )
     p.add_argument("--model", help="model label when the table has several")
     p.add_argument("--exclude-runs", type=_csv_list, default=[], metavar="IDS", help="runs to ignore")
     p.add_argument(
@@ -235,7 +249,12 @@ def _read_tables(paths: list[str], renormalize: bool) -> RunsTable:
 
 
 def cmd_continual(args: argparse.Namespace) -> int:
-    from mixlaw.continual import continual_analysis, prepare_continual
+    from mixlaw.continual import (
+        continual_analysis,
+        continual_recommendation,
+        critical_share_by_length,
+        prepare_continual,
+    )
 
     for path, flag in ((args.out, "--out"), (args.curve, "--curve")):
         if path:
@@ -263,6 +282,20 @@ def cmd_continual(args: argparse.Namespace) -> int:
         data, args.tolerance, args.holdout_runs, args.bootstrap, args.level, args.seed, args.c_init
     )
     curve = result.pop("curve")
+    if data.step is not None:
+        status(args, "continual: the critical share at every observed length (its drift with length) ...")
+    result["by_length"] = critical_share_by_length(
+        data,
+        result,
+        args.target_step,
+        args.tolerance,
+        args.holdout_runs,
+        args.bootstrap,
+        args.level,
+        args.seed,
+        args.c_init,
+    )
+    result["recommendation"] = continual_recommendation(result, args.min_confidence)
     result["command"] = command_line()
     if args.out:
         dump_json(result, args.out)
@@ -275,6 +308,10 @@ def cmd_continual(args: argparse.Namespace) -> int:
     else:
         print(_summary(result))
     return 0
+
+
+def _iv(interval: list) -> str:
+    return f"{interval[0]:.4f}, " + ("beyond 1" if interval[1] is None else f"{interval[1]:.4f}")
 
 
 def _summary(res: dict) -> str:
@@ -301,6 +338,45 @@ def _summary(res: dict) -> str:
             f"critical share of original data: {crit['share']:.4f} ({crit['status']}{iv_text}); "
             f"new-domain gain there {crit['new_gain_at_share']:.4f}"
         )
+    step_text = "" if res["step"] is None else f"{res['step']:g}-step"
+    if step_text:
+        lines[-1] += f" -- holds for {step_text} continual runs only"
+    by = res.get("by_length") or {}
+    if by.get("lengths"):
+        lines.append(
+            "critical share by length (each interval holds for its own length): "
+            + "; ".join(
+                f"{o['step']:g}: "
+                + ("none" if o["share"] is None else f"{o['share']:.4f}")
+                + ("" if o["interval"] is None else f" [{_iv(o['interval'])}]")
+                for o in by["lengths"]
+            )
+        )
+    trend = by.get("trend")
+    if trend:
+        lines.append(
+            f"drift: {trend['per_doubling']:+.4f} per doubling of the length ({trend['form']}, "
+            f"{len(trend['steps'])} lengths)"
+        )
+    req = by.get("requested")
+    if req and req["step"] is not None:
+        lines.append(
+            f"at {req['step']:g} steps ({req['basis']}"
+            + (f", {req['length_ratio']:.3g}x the nearest observed length" if "length_ratio" in req else "")
+            + "): critical share "
+            + ("unknown" if req["share"] is None else f"{req['share']:.4f}")
+            + ("" if req["interval"] is None else f", {crit['level']:.0%} interval [{_iv(req['interval'])}]")
+        )
+    rec = res.get("recommendation")
+    if rec:
+        if rec["verdict"] == "recommend":
+            lines.append(
+                f"recommendation: train with at least {rec['share']:.4f} original data for "
+                + ("these runs" if rec["step"] is None else f"{rec['step']:g}-step runs")
+                + f". {rec['reason']}"
+            )
+        else:
+            lines.append(f"recommendation: decline. {rec['reason']}")
     for h in res["holdout"]:
         o = h["original"]
         side = {True: "right side", False: "WRONG side", None: "n/a"}[h["critical_share_on_right_side"]]
@@ -309,6 +385,12 @@ def _summary(res: dict) -> str:
             f"predicted {o['predicted']:.5f} (error {o['error']:+.5f}); measured "
             f"{'no forgetting' if h['measured_no_forgetting'] else 'forgetting'} -> r* on the {side}"
             f" (bootstrap P(right side) = {h['bootstrap_share_on_right_side']})"
+            + (
+                f"; r = {h['original_share']:.4f} is inside the {step_text or 'fitted'} interval, so the data "
+                "cannot tell the side"
+                if h.get("inside_interval")
+                else ""
+            )
         )
     return "\n".join(lines)
 
