@@ -808,7 +808,8 @@ def schedule_recommendation(
     level: float = 0.9,
     min_confidence: float = 0.9,
 ) -> dict[str, Any]:
-    """Blocks added to an `optimize_schedule` result: `baseline` (a static mixture, default uniform), `gain`
+    """Blocks added to an `optimize_schedule` result: `baseline` (a static mixture, default uniform moved within
+    the availability caps), `gain`
     (over the best static mixture `static` when the result has several stages, and over the baseline, each with
     an interval from the law's leave-one-out error and the seed noise in info.noise), `recommendation`
     (`mixlaw.recommendation`'s rule on the gain the schedule is for: over the best static mixture, else over the
@@ -817,7 +818,13 @@ def schedule_recommendation(
 
     domains = fitted.domains
     weights = result["objective"]
-    base = np.full(len(domains), 1.0 / len(domains)) if baseline is None else np.asarray(baseline, float)
+    if baseline is None:  # uniform, moved within the availability caps the schedule obeys
+        caps = np.array([result["constraints"]["caps"][d] for d in domains])
+        base = repair(np.array([1.0]), np.full((1, len(domains)), 1.0 / len(domains)), caps)[0]
+        if np.any(base > 1.0 / len(domains) + 1e-12) and baseline_name == "uniform":
+            baseline_name = "uniform within availability"
+    else:
+        base = np.asarray(baseline, float)
     base_pred = {k: float(v[0]) for k, v in fitted.predict([Schedule(np.array([1.0]), base[None])]).items()}
     noise = fitted.info.get("noise")
     value = result["objective_value"]
