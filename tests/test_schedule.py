@@ -337,7 +337,9 @@ def test_seed_replicates_give_the_seed_noise():
     rng = np.random.default_rng(3)
     twice = scheds[:6] + scheds[:6]
     total = np.concatenate([Y[:6].mean(axis=1)] * 2) + rng.normal(0, 0.05, 12)
-    data = ScheduleData(twice, np.concatenate([Y[:6]] * 2), total, ["x", "y"], ["a", "b", "c"], None, None, 100)
+    data = ScheduleData(
+        twice, np.concatenate([Y[:6]] * 2), total, ["x", "y"], ["a", "b", "c"], None, None, 100
+    )
     noise = seed_noise(data, fitted)
     pairs = total[:6] - total[6:]
     assert noise["replicates"] and noise["dof"] == 6
