@@ -12,6 +12,10 @@ static mixture at equal tokens, and does the law predict the measured difference
    static mixture (1 stage) and the best two-stage schedule (last-stage share searched on a grid).
 4. Train both arms with `--seeds` (default 0,1,2) and compare: measured difference (static - schedule) with
    its standard error (Welch), the 2-sd criterion, and the law's predicted difference.
+5. The decline rule (issue 15): the predicted gain over the best static mixture and over the baseline with an
+   interval from the leave-one-schedule-out error (full refit, gamma re-profiled) and the seed noise (the fit
+   runs are single-seed, so estimated from the fit's residuals, as `mixlaw schedule fit` does), and the verdict
+   `mixlaw schedule optimize` gives; then whether the measured difference lies inside that interval.
 
 Writes benchmarks/results/schedule_validation.json. Runs resume: rerunning skips finished runs.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,7 +37,15 @@ sys.path.insert(0, str(REPO))
 
 from mixlaw.files import to_jsonable  # noqa: E402
 from mixlaw.runs import read_runs  # noqa: E402
-from mixlaw.schedule import Schedule, fit_schedule_law, optimize_schedule, prepare_schedules  # noqa: E402
+from mixlaw.schedule import (  # noqa: E402
+    Schedule,
+    fit_schedule_law,
+    leave_one_out,
+    optimize_schedule,
+    prepare_schedules,
+    schedule_recommendation,
+    seed_noise,
+)
 from mixlaw.train.corpus import column_name  # noqa: E402
 from mixlaw.train.sweep import LocalExecutor, parse_sweep_config, prepare_sweep, run_sweep  # noqa: E402
 
@@ -80,16 +93,17 @@ def main() -> int:
     fitted = fit_schedule_law(data)
     law = fitted.law
     log(f"law: gamma = {law.params_['gamma'][0]:.3f}, rmse {[round(x, 4) for x in law.summary_['rmse']]}")
-    # leave-one-run-out check of the law on the fit runs (total loss)
-    loo = []
-    for i in range(len(data.schedules)):
-        keep = [j for j in range(len(data.schedules)) if j != i]
-        from mixlaw.schedule import ScheduleLaw
-
-        sub = ScheduleLaw(restarts=8).fit([data.schedules[j] for j in keep], data.Y[keep])
-        w = np.array([fitted.target_weights[t] for t in fitted.targets])
-        loo.append(float(sub.predict([data.schedules[i]])[0] @ w - data.total[i]))
-    log(f"law leave-one-out MAE on the total: {np.mean(np.abs(loo)):.4f}")
+    # leave-one-schedule-out check of the law on the fit runs (total loss): full refit, and the fast
+    # fixed-gamma variant `mixlaw schedule fit` stores by default (to see how optimistic it is)
+    loo_full = leave_one_out(data, fitted, "full")
+    loo_fixed = leave_one_out(data, fitted, "fixed-gamma")
+    loo = loo_full["errors_total"]
+    seed = seed_noise(data, fitted)
+    fitted.info["noise"] = {"loo": loo_full, "seed_sd": seed}
+    log(
+        f"law leave-one-out on the total: full MAE {loo_full['mae_total']:.4f} RMSE {loo_full['rmse_total']:.4f}; "
+        f"fixed-gamma RMSE {loo_fixed['rmse_total']:.4f}; seed sd {seed['value']:.4f} ({seed['source']})"
+    )
 
     # 3. optimize under availability
     steps = cfg.steps[0]
@@ -101,6 +115,9 @@ def main() -> int:
     staged = optimize_schedule(fitted, 2, available=available, tokens=tokens, max_epochs=1.0)
     log(f"static optimum: {static['schedule']} predicted {static['predicted']['total']:.4f}")
     log(f"schedule optimum: {staged['schedule']} predicted {staged['predicted']['total']:.4f}")
+    honesty = schedule_recommendation(fitted, staged, static)
+    rec = honesty["recommendation"]
+    log(f"recommendation: {rec['verdict']}. {rec['reason']}")
     names = {column_name(d): d for d in cfg.train_domains}
 
     def stages_of(result: dict) -> list[dict]:
@@ -166,12 +183,16 @@ def main() -> int:
             "seeds": seeds,
             "objective": "uniform mean loss, 4 domains",
             "fit_runs": len(data.schedules),
+            "runs": os.path.relpath(out, REPO),
         },
         "law": {
             "gamma": law.params_["gamma"][0],
             "rmse": law.summary_["rmse"],
             "loo_mae_total": float(np.mean(np.abs(loo))),
             "loo_errors_total": loo,
+            "loo_rmse_total": loo_full["rmse_total"],
+            "loo_fixed_gamma": {k: loo_fixed[k] for k in ("rmse_total", "mae_total")},
+            "seed_sd": seed,
         },
         "static_optimum": {
             "stages": st_static,
@@ -203,6 +224,11 @@ def main() -> int:
             "diff_error": pred_diff - diff,
             "measured_diff_within_2se_of_prediction": bool(abs(pred_diff - diff) <= 2 * se),
         },
+        "gain": honesty["gain"],
+        "recommendation": rec,
+        "measured_inside_gain_interval": bool(
+            honesty["gain"]["over_static"]["lo"] <= diff <= honesty["gain"]["over_static"]["hi"]
+        ),
         "per_domain": per_domain,
         "seconds": time.time() - t0,
     }
@@ -212,7 +238,13 @@ def main() -> int:
         f"measured: static {y_static.mean():.4f} +- {y_static.std(ddof=1):.4f}, schedule {y_staged.mean():.4f} "
         f"+- {y_staged.std(ddof=1):.4f}; diff {diff:+.4f} (se {se:.4f}); predicted diff {pred_diff:+.4f}"
     )
-    log(f"wrote {RESULT}")
+    g = honesty["gain"]["over_static"]
+    log(
+        f"claimed gain over the best static {g['value']:+.4f}, 90% [{g['lo']:+.4f}, {g['hi']:+.4f}], "
+        f"P(beats) {g['p_beats_baseline']:.2f} -> {rec['verdict']}; measured {diff:+.4f} inside: "
+        f"{result['measured_inside_gain_interval']}"
+    )
+    log(f"wrote {RESULT.relative_to(REPO)}")
     return 0
 
 

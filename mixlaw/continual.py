@@ -25,7 +25,7 @@ and the base loss is taken as exact (it is the reference the user compares again
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.fitting import fit_multistart
 from mixlaw.laws.dml import DML2, exp_model, linearized_starts
 from mixlaw.mixture import Domains, column, prefixed_columns, strip_prefix
+from mixlaw.recommendation import MIN_CONFIDENCE, recommendation
 from mixlaw.runs import RunsTable, load_weights, read_table
 
 log = logging.getLogger(__name__)
@@ -448,10 +449,25 @@ def continual_analysis(
                 "measured_margin": float(data.original[i] - target),
                 "predicted_no_forgetting": predicted_ok,
                 "critical_share_on_right_side": None if predicted_ok is None else predicted_ok == measured_ok,
+                "inside_interval": None
+                if interval is None
+                else bool(interval[0] <= x <= (1.0 if interval[1] is None else interval[1])),
                 "bootstrap_share_on_right_side": p_right,
             }
         )
     gain_at_star = None if r_star is None else float(data.base_new - curve_value(p_new, r_star))
+    upper = None if interval is None else interval[1]
+    conservative = {"share": upper, "p_no_forgetting": None, "new_gain": None}
+    if upper is not None:
+        conservative["p_no_forgetting"] = float(
+            np.mean(np.nan_to_num(stars_arr, nan=np.inf) <= upper + 1e-12)
+        )
+        pred_new = float(curve_value(p_new, upper))
+        conservative["new_gain"] = {
+            "value": data.base_new - pred_new,
+            "lo": data.base_new - float(np.interp(upper, grid, n_phi)),
+            "hi": data.base_new - float(np.interp(upper, grid, n_plo)),
+        }
     return {
         "step": data.step,
         "base": {"original": data.base_original, "new": data.base_new},
@@ -473,6 +489,8 @@ def continual_analysis(
             "bootstrap_never": share_never,
             "n_bootstrap": n_bootstrap,
             "new_gain_at_share": gain_at_star,
+            "holds_for_step": data.step,
+            "conservative": conservative,
             "method": "parametric bootstrap: fitted values + N(0, sd^2) at the observed shares, refit",
         },
         "noise": noise,
@@ -480,6 +498,276 @@ def continual_analysis(
         "holdout": holdout,
         "curve": curve,
     }
+
+
+# --------------------------------------------------------------------------------------------- length
+
+
+def data_at_step(data: ContinualData, step: float) -> ContinualData:
+    """The same runs and base model at another continual checkpoint (from `data.curves`)."""
+    at = data.curves[np.isclose(data.curves["step"].astype(float), float(step))]
+    at = at.sort_values(["r", "run"]).reset_index(drop=True)
+    return replace(
+        data,
+        runs=at["run"].astype(str).tolist(),
+        r=at["r"].to_numpy(float),
+        original=at["original"].to_numpy(float),
+        new=at["new"].to_numpy(float),
+        step=float(step),
+    )
+
+
+def observed_lengths(
+    data: ContinualData,
+    exclude_runs: list[str] | None = None,
+    late_fraction: float = 0.5,
+    max_lengths: int = 8,
+) -> list[float]:
+    """Checkpoint steps every fit run has, in the late part of training (step >= `late_fraction` x the largest;
+    early checkpoints are still in the warm-up transient), at most `max_lengths` of them spread in log(step)."""
+    if "step" not in data.curves.columns:
+        return []
+    fit = data.curves[~data.curves["run"].isin(exclude_runs or [])]
+    per_run = fit.groupby("run")["step"].agg(lambda s: set(float(x) for x in s if x > 0))
+    common = sorted(set.intersection(*per_run.tolist())) if len(per_run) else []
+    if not common:
+        return []
+    steps = [x for x in common if x >= late_fraction * common[-1]]
+    if len(steps) > max_lengths:
+        pick = np.unique(np.round(np.linspace(0, len(steps) - 1, max_lengths)).astype(int))
+        steps = [steps[i] for i in pick]
+    return steps
+
+
+def length_trend(steps: np.ndarray, shares: np.ndarray, sds: np.ndarray) -> dict[str, Any] | None:
+    """Weighted least squares r*(S) = a + b ln S over the observed lengths (weights 1/sd^2 from each length's
+    bootstrap); the covariance is scaled up by the reduced chi^2 when the points scatter more than their sds.
+    None with fewer than two lengths."""
+    if len(steps) < 2:
+        return None
+    X = np.stack([np.ones(len(steps)), np.log(steps)], axis=1)
+    w = 1.0 / np.maximum(sds, 1e-6) ** 2
+    inv = np.linalg.inv(X.T @ (X * w[:, None]))
+    beta = inv @ (X.T @ (w * shares))
+    chi2 = float((w * (shares - X @ beta) ** 2).sum())
+    dof = len(steps) - 2
+    scale = max(1.0, chi2 / dof) if dof > 0 else 1.0
+    return {
+        "form": "r* = a + b ln(step)",
+        "a": float(beta[0]),
+        "b": float(beta[1]),
+        "per_doubling": float(beta[1] * np.log(2)),
+        "cov": (inv * scale).tolist(),
+        "chi2": chi2,
+        "dof": dof,
+        "steps": [float(x) for x in steps],
+    }
+
+
+def _trend_at(trend: dict[str, Any], step: float) -> tuple[float, float]:
+    """(value, sd) of the trend at `step`."""
+    x = np.array([1.0, np.log(step)])
+    return float(trend["a"] + trend["b"] * x[1]), float(np.sqrt(x @ np.array(trend["cov"]) @ x))
+
+
+def critical_share_by_length(
+    data: ContinualData,
+    headline: dict[str, Any],
+    target_step: float | None = None,
+    tolerance: float = 0.0,
+    holdout_runs: list[str] | None = None,
+    n_bootstrap: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+    c_init: str = "correlation",
+    lengths: list[float] | None = None,
+) -> dict[str, Any]:
+    """The critical share at every observed length (each with its own bootstrap interval, which holds for that
+    length only), its drift with length, and the share at `target_step` (default: the headline's step).
+
+    At an observed length the answer is that length's analysis. Between observed lengths the neighbours are
+    interpolated in ln(step); beyond them the trend is extrapolated and the interval is widened to hold both the
+    trend's prediction (with its uncertainty and the nearest length's noise) and the nearest length's interval
+    (the drift may stop). `requested.recommended_share` is the upper end of that interval: the share that keeps
+    the original loss at the base model's (+ tolerance) with probability `p_no_forgetting`."""
+    held = list(holdout_runs or [])
+    if data.step is None:  # one checkpoint per run: a single, unnamed length
+        if target_step is not None:
+            raise MixlawInputError("--target-step needs a step column in the runs table")
+        crit = headline["critical"]
+        requested = {
+            "step": None,
+            "observed_range": [None, None],
+            "basis": "observed",
+            "share": crit["share"],
+            "interval": crit["interval"],
+            "recommended_share": crit["conservative"]["share"],
+            "p_no_forgetting": crit["conservative"]["p_no_forgetting"],
+            "new_gain": crit["conservative"]["new_gain"],
+            "new_gain_step": None,
+            "holdout": [],
+        }
+        return {"lengths": [], "trend": None, "requested": requested, "level": level}
+    if target_step is not None and not (np.isfinite(target_step) and target_step > 0):
+        raise MixlawInputError(f"--target-step {target_step}: must be a finite number of steps > 0")
+    steps = sorted(
+        set(lengths if lengths is not None else observed_lengths(data, held)) | {data.step} - {None}
+    )
+    z = float(np.sqrt(2) * _erfinv(level))
+    observed = []
+    for step in steps:
+        if np.isclose(step, data.step):
+            res = headline
+        else:
+            at = data_at_step(data, step)
+            present = [r for r in held if r in at.runs]
+            res = continual_analysis(
+                at, tolerance, present, min(n_bootstrap, 200), level, seed, c_init, grid=None
+            )
+        crit = res["critical"]
+        iv = crit["interval"]
+        observed.append(
+            {
+                "step": float(step),
+                "share": crit["share"],
+                "status": crit["status"],
+                "interval": iv,
+                "n_bootstrap": crit["n_bootstrap"],
+                "sd": None if iv is None or iv[1] is None else (iv[1] - iv[0]) / (2 * z),
+                "conservative": crit["conservative"],
+                "holdout": [
+                    {
+                        "run": h["run"],
+                        "original_share": h["original_share"],
+                        "measured_no_forgetting": h["measured_no_forgetting"],
+                        "inside_interval": h["inside_interval"],
+                        "critical_share_on_right_side": h["critical_share_on_right_side"],
+                    }
+                    for h in res["holdout"]
+                ],
+            }
+        )
+    usable = [o for o in observed if o["status"] == "reached" and o["sd"] is not None]
+    trend = length_trend(
+        np.array([o["step"] for o in usable]),
+        np.array([o["share"] for o in usable]),
+        np.array([o["sd"] for o in usable]),
+    )
+    requested = _requested(observed, trend, data.step if target_step is None else float(target_step), z)
+    return {"lengths": observed, "trend": trend, "requested": requested, "level": level}
+
+
+def _requested(observed: list[dict], trend: dict | None, step: float, z: float) -> dict[str, Any]:
+    """The critical share, interval and recommended share at `step` (see `critical_share_by_length`)."""
+    from scipy.stats import norm
+
+    steps = np.array([o["step"] for o in observed])
+    out: dict[str, Any] = {"step": step, "observed_range": [float(steps.min()), float(steps.max())]}
+    hit = np.flatnonzero(np.isclose(steps, step))
+    if len(hit):
+        o = observed[int(hit[0])]
+        cons = o["conservative"]
+        return {
+            **out,
+            "basis": "observed",
+            "share": o["share"],
+            "interval": o["interval"],
+            "recommended_share": cons["share"],
+            "p_no_forgetting": cons["p_no_forgetting"],
+            "new_gain": cons["new_gain"],
+            "new_gain_step": step,
+            "holdout": o["holdout"],
+        }
+    inside = steps.min() < step < steps.max()
+    nearest = observed[int(np.argmin(np.abs(np.log(steps) - np.log(step))))]
+    out.update(
+        {
+            "basis": "interpolated" if inside else "extrapolated",
+            "length_ratio": float(step / nearest["step"]),
+            "nearest_step": nearest["step"],
+            "new_gain": nearest["conservative"]["new_gain"],
+            "new_gain_step": nearest["step"],
+            "holdout": [],
+        }
+    )
+    usable = [o for o in observed if o["sd"] is not None and o["status"] == "reached"]
+    if trend is None or nearest["sd"] is None:
+        reason = "only one observed length" if trend is None else "no interval at the nearest length"
+        return {
+            **out,
+            "share": None,
+            "interval": None,
+            "recommended_share": None,
+            "p_no_forgetting": None,
+            "reason": reason,
+        }
+    trend_value, trend_sd = _trend_at(trend, step)
+    if inside:
+        xs = np.log([o["step"] for o in usable])
+        x0 = np.log(step)
+        value = float(np.interp(x0, xs, [o["share"] for o in usable]))
+        noise_sd = float(np.interp(x0, xs, [o["sd"] for o in usable]))
+        hull = (
+            float(np.interp(x0, xs, [o["interval"][0] for o in usable])),
+            float(np.interp(x0, xs, [o["interval"][1] for o in usable])),
+        )
+    else:
+        value, noise_sd, hull = trend_value, nearest["sd"], tuple(nearest["interval"])
+    sd = float(np.hypot(trend_sd, noise_sd))
+    lo = max(0.0, min(value - z * sd, hull[0]))
+    hi = max(value + z * sd, hull[1])
+    upper = None if hi > 1 else hi
+    return {
+        **out,
+        "share": min(max(value, 0.0), 1.0),
+        "interval": [lo, upper],
+        "sd": sd,
+        "trend_value": trend_value,
+        "recommended_share": upper,
+        "p_no_forgetting": float(norm.cdf((hi - value) / sd)) if upper is not None else None,
+    }
+
+
+def continual_recommendation(
+    result: dict[str, Any], min_confidence: float = MIN_CONFIDENCE
+) -> dict[str, Any]:
+    """`recommend` or `decline` the requested length's recommended share (`mixlaw.recommendation`'s rule with
+    the length as the support): declined beyond the observed lengths, when no share up to 1 is safe, when
+    P(no forgetting) < `min_confidence`, when the new-domain gain's interval includes 0, or when a held-out
+    run at or above the recommended share forgot."""
+    by = result["by_length"]
+    req, trend = by["requested"], by["trend"]
+    lo_step, hi_step = req["observed_range"]
+    support = []
+    if req["basis"] == "extrapolated":
+        drift = (
+            "" if trend is None else f"; the critical share drifts {trend['per_doubling']:+.3f} per doubling"
+        )
+        support.append(
+            f"the requested length {req['step']:g} steps is outside the observed lengths "
+            f"{lo_step:g}-{hi_step:g}{drift}"
+        )
+    elif req["share"] is None:
+        support.append(f"the drift with length is unknown ({req.get('reason')})")
+    rec_share = req["recommended_share"]
+    for h in req["holdout"]:
+        if rec_share is not None and h["original_share"] >= rec_share and not h["measured_no_forgetting"]:
+            support.append(
+                f"held-out run {h['run']} at r = {h['original_share']:.4f} >= the recommended share forgot"
+            )
+    gain = None
+    if rec_share is not None and req["new_gain"] is not None and req["p_no_forgetting"] is not None:
+        gain = {**req["new_gain"], "p_beats_baseline": req["p_no_forgetting"]}
+    why = (
+        "no bootstrap draws (--bootstrap 0)"
+        if result["critical"]["n_bootstrap"] == 0
+        else "no share up to 1 keeps the original loss at the base model's at the interval's upper end"
+    )
+    view = {"gain": gain, "baseline": {"name": "base-model"}, "uncertainty_reason": why}
+    rec = recommendation(view, min_confidence, support=support)
+    rec["share"] = rec_share
+    rec["step"] = req["step"]
+    return rec
 
 
 def _erfinv(level: float) -> float:

@@ -5,13 +5,15 @@
 
 Declined when the optimum lies outside the trust region (L1 distance to the nearest observed mixture above
 the trust radius), when P(optimum beats baseline) < `min_confidence`, when the gain interval includes 0, or
-when there are no intervals at all. The gain (loss units at the target, baseline minus optimum) is the
-scale-aware `gain` block of optimum.json when present, else the bootstrap's `uncertainty.improvement`.
+when there are no intervals at all. For a result that is not a static mixture (a schedule, a critical share),
+`support` replaces the trust-region check with the caller's own reasons (none: supported). The gain (loss
+units at the target, baseline minus optimum) is the scale-aware `gain` block of optimum.json when present,
+else the bootstrap's `uncertainty.improvement`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mixlaw.errors import MixlawInputError
@@ -48,19 +50,22 @@ def gain_and_confidence(optimum: Mapping[str, Any]) -> tuple[dict[str, float] | 
     return gain, None if p is None else float(p), "bootstrap"
 
 
-def recommendation(optimum: Mapping[str, Any], min_confidence: float = MIN_CONFIDENCE) -> dict[str, Any]:
-    """optimum.json's `recommendation` for an optimizer result (see the module docstring)."""
+def recommendation(
+    optimum: Mapping[str, Any], min_confidence: float = MIN_CONFIDENCE, support: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """optimum.json's `recommendation` for an optimizer result (see the module docstring). `support`: the
+    reasons the result lies outside the law's support, in place of the trust-region check (None: that check)."""
     if not 0 < min_confidence <= 1:
         raise MixlawInputError(f"--min-confidence {min_confidence}: must be in (0, 1]")
     gain, p, _ = gain_and_confidence(optimum)
     distance = optimum.get("distance_to_observed") or {}
     radius, l1 = distance.get("trust_radius"), distance.get("l1")
-    why = []
-    if l1 is not None and radius is not None and l1 > radius + 1e-6:
+    why = [] if support is None else list(support)
+    if support is None and l1 is not None and radius is not None and l1 > radius + 1e-6:
         why.append(
             f"the optimum is {l1:.3g} (L1) from the nearest observed mixture, outside the trust radius {radius:.3g}"
         )
-    elif l1 is None:
+    elif support is None and l1 is None:
         why.append("the law does not list its observed mixtures, so the optimum's support is unknown")
     if gain is None or p is None:
         why.append(
@@ -80,7 +85,8 @@ def recommendation(optimum: Mapping[str, Any], min_confidence: float = MIN_CONFI
         verdict = "recommend"
         reason = (
             f"The optimum beats the {name} baseline with P = {p:.2f} >= {min_confidence:g}, gain "
-            f"{gain['value']:.4g} [{gain['lo']:.4g}, {gain['hi']:.4g}], inside the trust region."
+            f"{gain['value']:.4g} [{gain['lo']:.4g}, {gain['hi']:.4g}]"
+            + (", inside the trust region." if support is None else ".")
         )
     return {"verdict": verdict, "reason": reason, "p_beats_baseline": p, "gain": gain}
 

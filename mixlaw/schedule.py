@@ -426,6 +426,7 @@ class FittedSchedule:
         info = data.get("info") or {}
         if not isinstance(info, dict):
             raise MixlawInputError(f"{source}: info must be an object")
+        _check_noise(info.get("noise"), source)
         if "params" not in data:
             raise MixlawInputError(f"{source}: not a schedule law file (missing 'params')")
         try:
@@ -439,6 +440,29 @@ class FittedSchedule:
         return cls.from_dict(read_json(path, "schedule law"), str(path))
 
 
+def _check_noise(noise: Any, source: str) -> None:
+    """info.noise (written by `schedule_noise`): absent, null, or {loo: {rmse_total}, seed_sd: {value}} with
+    finite numbers >= 0."""
+    if noise is None:
+        return
+    if not isinstance(noise, dict):
+        raise MixlawInputError(f"{source}: info.noise must be an object")
+    for section, key in (("loo", "rmse_total"), ("seed_sd", "value")):
+        block = noise.get(section)
+        if not isinstance(block, dict):
+            raise MixlawInputError(f"{source}: info.noise.{section} must be an object")
+        value = block.get(key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise MixlawInputError(
+                f"{source}: info.noise.{section}.{key} must be a finite number >= 0, got {value!r:.40}"
+            )
+
+
 def fit_schedule_law(data: ScheduleData, **hyper: Any) -> FittedSchedule:
     """Fit the schedule law on every target of `data`."""
     law = ScheduleLaw(**hyper).fit(data.schedules, data.Y)
@@ -450,6 +474,93 @@ def fit_schedule_law(data: ScheduleData, **hyper: Any) -> FittedSchedule:
         {t: group_weight[t] for t in data.targets},
         {"step": data.step, "n_rows": len(data.Y), "weights": data.weights.spec},
     )
+
+
+# --------------------------------------------------------------------------------------------- noise
+
+LOO_MODES = ("fixed-gamma", "full", "none")
+
+
+def _schedule_keys(schedules: list[Schedule]) -> list[tuple]:
+    return [tuple(np.round(np.concatenate([s.shares, s.mixtures.ravel()]), 6)) for s in schedules]
+
+
+def leave_one_out(data: ScheduleData, fitted: FittedSchedule, mode: str = "fixed-gamma") -> dict[str, Any]:
+    """Errors (predicted - measured) of the weighted total for each schedule left out of the fit (all its seed
+    replicates together). `full` refits everything, the recency gamma included (about 60 profile fits per
+    schedule); `fixed-gamma` keeps each target's gamma at the full fit's value and refits c and theta (fast, and
+    somewhat optimistic: gamma has seen the left-out schedule)."""
+    if mode not in LOO_MODES[:2]:
+        raise MixlawInputError(f"--loo {mode!r}: must be one of {', '.join(LOO_MODES)}")
+    keys = _schedule_keys(data.schedules)
+    groups = list(dict.fromkeys(keys))
+    if len(groups) < 3:
+        raise MixlawInputError(f"leave-one-out needs at least 3 distinct schedules, got {len(groups)}")
+    w = np.array([fitted.target_weights[t] for t in fitted.targets])
+    law = fitted.law
+    errors = np.empty(len(data.schedules))
+    for key in groups:
+        out = np.array([k == key for k in keys])
+        train = [s for s, o in zip(data.schedules, out) if not o]
+        held = [s for s, o in zip(data.schedules, out) if o]
+        if mode == "full":
+            pred = (
+                ScheduleLaw(**{**law.hyper, "restarts": min(8, law.hyper["restarts"])})
+                .fit(train, data.Y[~out])
+                .predict(held)
+            )
+        else:
+            pred = np.empty((len(held), len(fitted.targets)))
+            for t, gamma in enumerate(law.params_["gamma"]):
+                theta, _ = law._fit_at(train, data.Y[~out][:, [t]], float(gamma))
+                F = law.features(effective_mixtures(held, float(gamma)))
+                pred[:, t] = np.exp(theta[0, 0]) + np.exp(F @ theta[0, 1:])
+        errors[out] = pred @ w - data.total[out]
+    return {
+        "mode": mode,
+        "errors_total": errors.tolist(),
+        "rmse_total": float(np.sqrt(np.mean(errors**2))),
+        "mae_total": float(np.mean(np.abs(errors))),
+        "n_schedules": len(groups),
+    }
+
+
+def seed_noise(data: ScheduleData, fitted: FittedSchedule) -> dict[str, Any]:
+    """The seed sd of the weighted total: pooled over schedules trained with several seeds when there are any,
+    else estimated (and said so) as the fit's residual sd of the total, sqrt(SSR / (n - parameters per target))."""
+    keys = _schedule_keys(data.schedules)
+    frame = pd.DataFrame({"key": keys, "total": data.total})
+    sizes = frame.groupby("key")["total"].transform("size")
+    reps = frame[sizes > 1]
+    if len(reps):
+        ss = float(reps.groupby("key")["total"].apply(lambda v: ((v - v.mean()) ** 2).sum()).sum())
+        dof = int(len(reps) - reps["key"].nunique())
+        return {
+            "value": float(np.sqrt(ss / dof)),
+            "source": f"seed replicates: {reps['key'].nunique()} schedules, {dof} dof",
+            "replicates": True,
+            "dof": dof,
+        }
+    pred = fitted.predict(data.schedules)["total"]
+    dof = len(data.total) - fitted.law.n_parameters(len(fitted.domains))
+    resid = pred - data.total
+    value = float(np.sqrt((resid**2).sum() / dof)) if dof > 0 else float(np.sqrt(np.mean(resid**2)))
+    return {
+        "value": value,
+        "source": "estimate (no seed replicates): the fit's residual sd of the total "
+        f"({max(dof, 0)} dof); it also holds the law's misfit",
+        "replicates": False,
+        "dof": max(dof, 0),
+    }
+
+
+def schedule_noise(
+    data: ScheduleData, fitted: FittedSchedule, loo: str = "fixed-gamma"
+) -> dict[str, Any] | None:
+    """info.noise of a schedule law: leave-one-out error and seed sd of the total (None with `loo` = none)."""
+    if loo == "none":
+        return None
+    return {"loo": leave_one_out(data, fitted, loo), "seed_sd": seed_noise(data, fitted)}
 
 
 # --------------------------------------------------------------------------------------------- optimizer
@@ -662,3 +773,101 @@ def _solve_stages(
         if v < best_v:
             best_x, best_v = X, v
     return best_x, best_v
+
+
+# --------------------------------------------------------------------------------------------- recommendation
+
+
+def objective_of(predicted: dict[str, Any], weights: dict[str, float]) -> float:
+    """The optimizer's objective (weights over `total` and targets) from one schedule's predictions."""
+    return float(sum(w * float(np.asarray(predicted[name]).ravel()[0]) for name, w in weights.items()))
+
+
+def gain_interval(value: float, noise: dict[str, Any] | None, level: float = 0.9) -> dict[str, Any]:
+    """{value, lo, hi, p_beats_baseline, sd} of a predicted gain (reference minus schedule, loss units).
+
+    sd^2 = 2 loo^2 + 2 seed^2: each of the two predictions is off by the law's leave-one-out error (which
+    already holds the seed noise of single-seed fit runs), and the comparison a user trains has one seed of
+    each arm on top. Without a noise estimate lo, hi and p are None."""
+    from scipy.stats import norm
+
+    if not noise:
+        return {"value": value, "lo": None, "hi": None, "p_beats_baseline": None, "sd": None}
+    sd = float(np.sqrt(2 * noise["loo"]["rmse_total"] ** 2 + 2 * noise["seed_sd"]["value"] ** 2))
+    z = float(norm.ppf((1 + level) / 2))
+    p = float(norm.cdf(value / sd)) if sd > 0 else float(value > 0)
+    return {"value": value, "lo": value - z * sd, "hi": value + z * sd, "p_beats_baseline": p, "sd": sd}
+
+
+def schedule_recommendation(
+    fitted: FittedSchedule,
+    result: dict[str, Any],
+    static: dict[str, Any] | None,
+    baseline: np.ndarray | None = None,
+    baseline_name: str = "uniform",
+    level: float = 0.9,
+    min_confidence: float = 0.9,
+) -> dict[str, Any]:
+    """Blocks added to an `optimize_schedule` result: `baseline` (a static mixture, default uniform moved within
+    the availability caps), `gain`
+    (over the best static mixture `static` when the result has several stages, and over the baseline, each with
+    an interval from the law's leave-one-out error and the seed noise in info.noise), `recommendation`
+    (`mixlaw.recommendation`'s rule on the gain the schedule is for: over the best static mixture, else over the
+    baseline) and `alternative` (the best static mixture)."""
+    from mixlaw.recommendation import recommendation
+
+    domains = fitted.domains
+    weights = result["objective"]
+    if baseline is None:  # uniform, moved within the availability caps the schedule obeys
+        caps = np.array([result["constraints"]["caps"][d] for d in domains])
+        base = repair(np.array([1.0]), np.full((1, len(domains)), 1.0 / len(domains)), caps)[0]
+        if np.any(base > 1.0 / len(domains) + 1e-12) and baseline_name == "uniform":
+            baseline_name = "uniform within availability"
+    else:
+        base = np.asarray(baseline, float)
+    base_pred = {k: float(v[0]) for k, v in fitted.predict([Schedule(np.array([1.0]), base[None])]).items()}
+    noise = fitted.info.get("noise")
+    value = result["objective_value"]
+    gains = {"over_baseline": gain_interval(objective_of(base_pred, weights) - value, noise, level)}
+    staged = len(result["schedule"]) > 1 and static is not None
+    if staged:
+        gains["over_static"] = gain_interval(static["objective_value"] - value, noise, level)
+    gains.update(
+        {
+            "level": level,
+            "loo_rmse_total": None if not noise else noise["loo"]["rmse_total"],
+            "loo_mode": None if not noise else noise["loo"]["mode"],
+            "seed_sd": None if not noise else noise["seed_sd"]["value"],
+            "seed_sd_source": None if not noise else noise["seed_sd"]["source"],
+            "method": "value +- z sd, sd^2 = 2 loo_rmse^2 + 2 seed_sd^2 (loss units of the objective)",
+        }
+    )
+    claim = gains["over_static"] if staged else gains["over_baseline"]
+    view = {
+        "gain": claim,
+        "baseline": {"name": "best static mixture" if staged else baseline_name},
+        "uncertainty_reason": "the law file has no leave-one-out or seed-noise estimate (info.noise); refit "
+        "it with `mixlaw schedule fit`",
+    }
+    out: dict[str, Any] = {
+        "baseline": {
+            "name": baseline_name,
+            "mixture": dict(zip(domains, base.tolist())),
+            "predicted": base_pred,
+        },
+        "gain": gains,
+        "recommendation": recommendation(view, min_confidence, support=[]),
+    }
+    if static is not None:
+        out["static_optimum"] = {
+            "mixture": static["overall_mixture"],
+            "predicted": static["predicted"],
+            "objective_value": static["objective_value"],
+        }
+        if staged:
+            out["alternative"] = {
+                "name": "the best static mixture",
+                "mixture": static["overall_mixture"],
+                "predicted": static["objective_value"],
+            }
+    return out

@@ -159,3 +159,102 @@ def test_cli_writes_json_and_curve_and_errors_are_one_line(tmp_path, weights_fil
         assert code == 2 and message in err and len(err.splitlines()) == 1
     code = main(["continual", str(runs), "--base-run", "base", "--original", "all", "--new", "python", "-q"])
     assert code == 2 and "--new" in capsys.readouterr().err
+
+
+# -- length dependence ----------------------------------------------------------------------------------------
+
+STEPS = (400, 500, 600, 700, 800, 900, 1000)
+DRIFT = -0.04  # the synthetic critical share moves by this per doubling of the continual run's length
+
+
+def _r_star_at(step: float) -> float:
+    return R_STAR + DRIFT * np.log2(step / 1000)
+
+
+def _drifting_frame(noise: float = 0.0005, seed: int = 0) -> pd.DataFrame:
+    """Base run at step 0; continual runs whose original-loss law at step S crosses the base loss at
+    r*(S) = R_STAR + DRIFT log2(S / 1000) (checkpoint noise `noise`)."""
+    rng = np.random.default_rng(seed)
+    base_total = _law(R_STAR)
+    rows = [
+        {"run": "base", "step": 0, "p_orig": 1.0, "p_new": 0.0, "valid_domain": d, "loss": base_total + off}
+        for d, off in OFFSETS.items()
+    ]
+    rows.append({"run": "base", "step": 0, "p_orig": 1.0, "p_new": 0.0, "valid_domain": "new", "loss": 2.0})
+    for i, r in enumerate([0.1, 0.2, 0.35, 0.45, 0.6]):
+        for step in STEPS:
+            b = np.log(base_total - C) - K * _r_star_at(step)  # L(r*(S)) = base
+            eps = rng.normal(0, noise)
+            common = {"run": f"r{i}", "step": step, "p_orig": r, "p_new": 1 - r}
+            rows += [
+                {**common, "valid_domain": d, "loss": C + np.exp(b + K * r) + off + eps}
+                for d, off in OFFSETS.items()
+            ]
+            rows.append({**common, "valid_domain": "new", "loss": CN + np.exp(BN + KN * r)})
+    return pd.DataFrame(rows)
+
+
+def test_length_drift_is_recovered_and_the_interval_widens_beyond_the_observed_lengths(weights_file):
+    from mixlaw.continual import continual_recommendation, critical_share_by_length, observed_lengths
+
+    table = RunsTable(validate_runs(_drifting_frame(), "synthetic"), "synthetic")
+    data = prepare_continual(table, "base", "all", ["new"], weights_file)
+    assert observed_lengths(data) == [500.0, 600.0, 700.0, 800.0, 900.0, 1000.0]  # the late half
+    res = continual_analysis(data, n_bootstrap=100)
+    assert res["critical"]["holds_for_step"] == 1000
+    by = {}
+    for target in (None, 750.0, 4000.0):
+        by[target] = critical_share_by_length(data, res, target, n_bootstrap=100)
+    lengths = by[None]["lengths"]
+    for o in lengths:
+        assert o["share"] == pytest.approx(_r_star_at(o["step"]), abs=0.01)
+    assert by[None]["trend"]["per_doubling"] == pytest.approx(DRIFT, abs=0.01)
+    observed_width = max(o["interval"][1] - o["interval"][0] for o in lengths)
+    req = by[None]["requested"]
+    assert req["basis"] == "observed" and req["interval"] == res["critical"]["interval"]
+    inter = by[750.0]["requested"]
+    assert inter["basis"] == "interpolated" and inter["share"] == pytest.approx(_r_star_at(750), abs=0.01)
+    far = by[4000.0]["requested"]
+    assert far["basis"] == "extrapolated" and far["length_ratio"] == pytest.approx(4.0)
+    lo, hi = far["interval"]
+    assert hi - lo > observed_width  # wider than at any observed length
+    assert lo <= _r_star_at(4000) <= hi  # the drift continues: inside
+    assert lo <= lengths[-1]["share"] <= hi  # the drift stops: inside too
+    res["by_length"] = by[None]
+    rec = continual_recommendation(res)
+    assert rec["verdict"] == "recommend" and rec["share"] == res["critical"]["interval"][1]
+    assert rec["p_beats_baseline"] >= 0.9 and rec["gain"]["lo"] > 0
+    res["by_length"] = by[4000.0]
+    rec = continual_recommendation(res)
+    assert rec["verdict"] == "decline" and "outside the observed lengths 500-1000" in rec["reason"]
+
+
+def test_continual_cli_declines_beyond_the_observed_lengths(tmp_path, weights_file, capsys):
+    runs = tmp_path / "runs.csv"
+    _drifting_frame().to_csv(runs, index=False)
+    out = tmp_path / "res.json"
+    args = ["continual", str(runs), "--base-run", "base", "--original", "all", "--new", "new"]
+    args += ["--valid-weights", weights_file, "--bootstrap", "40", "--out", str(out), "-q"]
+    assert main([*args, "--target-step", "5000"]) == 0
+    text = capsys.readouterr().out
+    assert "holds for 1000-step continual runs only" in text
+    assert "at 5000 steps (extrapolated, 5x the nearest observed length)" in text
+    assert "recommendation: decline. No confident recommendation: the requested length 5000 steps" in text
+    res = json.loads(out.read_text())
+    rec = res["recommendation"]
+    assert rec["verdict"] == "decline" and set(rec) >= {
+        "verdict",
+        "reason",
+        "p_beats_baseline",
+        "gain",
+        "share",
+    }
+    assert set(res["by_length"]) >= {"lengths", "trend", "requested"}
+    assert res["by_length"]["requested"]["basis"] == "extrapolated"
+    assert "critical" in res and "holdout" in res  # the old keys stay
+    assert main(args) == 0  # at the observed length: recommended
+    assert "recommendation: train with at least" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # argparse's one-line error
+        main([*args, "--target-step", "nan"])
+    assert exc.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -250,3 +250,122 @@ def test_staged_and_initialized_runs_end_to_end(tmp_path, monkeypatch):
     cfg2.init_from = str(tmp_path / "nothing")
     with pytest.raises(MixlawInputError, match="file not found"):
         prepare_sweep(cfg2)
+
+
+# -- honesty: the gain interval and the decline rule ----------------------------------------------------------
+
+
+def _noise(loo: float, seed: float) -> dict:
+    return {"loo": {"mode": "fixed-gamma", "rmse_total": loo}, "seed_sd": {"value": seed, "source": "test"}}
+
+
+def test_schedule_gain_interval_holds_loo_and_seed_noise_and_decides():
+    from mixlaw.schedule import gain_interval, schedule_recommendation
+
+    g = gain_interval(0.066, _noise(0.093, 0.162), level=0.9)
+    assert g["sd"] == pytest.approx(np.sqrt(2 * 0.093**2 + 2 * 0.162**2))
+    assert g["lo"] < 0 < g["hi"] and g["p_beats_baseline"] < 0.9
+    assert gain_interval(0.066, None)["lo"] is None
+
+    fitted = _fitted(gamma=TRUE_GAMMA)
+    avail = {"a": 50.0}
+    static = optimize_schedule(fitted, 1, available=avail, tokens=1000.0)
+    staged = optimize_schedule(fitted, 2, available=avail, tokens=1000.0)
+    claimed = static["objective_value"] - staged["objective_value"]
+    fitted.info["noise"] = _noise(claimed / 100, claimed / 100)  # errors far below the gain: recommend
+    out = schedule_recommendation(fitted, staged, static)
+    assert out["recommendation"]["verdict"] == "recommend"
+    assert out["gain"]["over_static"]["value"] == pytest.approx(claimed)
+    assert out["gain"]["over_baseline"]["value"] > 0 and out["static_optimum"]["objective_value"] > 0
+    fitted.info["noise"] = _noise(claimed, claimed)  # errors as large as the gain: decline
+    rec = schedule_recommendation(fitted, staged, static)["recommendation"]
+    assert rec["verdict"] == "decline" and "includes 0" in rec["reason"]
+    assert set(rec) >= {"verdict", "reason", "p_beats_baseline", "gain"} and rec["p_beats_baseline"] < 0.9
+    fitted.info.pop("noise")  # an old law file without an error estimate: no intervals, decline
+    rec = schedule_recommendation(fitted, staged, static)["recommendation"]
+    assert rec["verdict"] == "decline" and "no intervals" in rec["reason"] and rec["gain"] is None
+
+
+def _runs_csv(tmp_path, noise: float, seed: int = 0):
+    scheds, Y = _synthetic(noise=noise, seed=seed)
+    rows = []
+    for i, (s, y) in enumerate(zip(scheds, Y)):
+        base = {"run": f"r{i}", "step": 100, **{f"p_{d}": v for d, v in zip("abc", s.overall)}}
+        if len(s.shares) > 1:
+            base["n_stages"] = len(s.shares)
+            for k, (a, m) in enumerate(zip(s.shares, s.mixtures), start=1):
+                base[f"stage{k}_share"] = a
+                base.update({f"stage{k}_p_{d}": v for d, v in zip("abc", m)})
+        for t, name in enumerate(("x", "y")):
+            rows.append({**base, "valid_domain": name, "loss": y[t]})
+    runs = tmp_path / "runs.csv"
+    pd.DataFrame(rows).to_csv(runs, index=False)
+    return runs
+
+
+def test_schedule_cli_declines_when_the_noise_swamps_the_gain(tmp_path, capsys):
+    runs = _runs_csv(tmp_path, noise=0.05)
+    law = tmp_path / "law.json"
+    assert main(["schedule", "fit", str(runs), "--out", str(law), "--gamma", "2.5", "-q"]) == 0
+    assert "seed sd" in capsys.readouterr().out
+    noise = json.loads(law.read_text())["info"]["noise"]
+    assert noise["loo"]["rmse_total"] > 0.01 and noise["seed_sd"]["replicates"] is False
+    assert len(noise["loo"]["errors_total"]) == 24
+    out = tmp_path / "opt.json"
+    args = ["schedule", "optimize", str(law), "--tokens", "1000", "--available", "a=50", "--out", str(out)]
+    assert main([*args, "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "recommendation: decline. No confident recommendation" in captured.err
+    assert "best-supported alternative: the best static mixture" in captured.err
+    printed = json.loads(captured.out)
+    res = json.loads(out.read_text())
+    assert printed["recommendation"] == res["recommendation"]
+    rec = res["recommendation"]
+    assert rec["verdict"] == "decline" and set(rec) >= {"verdict", "reason", "p_beats_baseline", "gain"}
+    assert set(rec["gain"]) == {"value", "lo", "hi"} and rec["gain"]["lo"] < 0 < rec["gain"]["hi"]
+    for key in ("over_static", "over_baseline"):
+        assert set(res["gain"][key]) >= {"value", "lo", "hi", "p_beats_baseline"}
+    assert res["gain"]["seed_sd_source"].startswith("estimate")
+    assert {"schedule", "predicted", "constraints", "static_optimum", "baseline"} <= set(res)
+
+
+def test_seed_replicates_give_the_seed_noise():
+    from mixlaw.schedule import ScheduleData, seed_noise
+
+    fitted = _fitted()
+    scheds, Y = _synthetic()
+    rng = np.random.default_rng(3)
+    twice = scheds[:6] + scheds[:6]
+    total = np.concatenate([Y[:6].mean(axis=1)] * 2) + rng.normal(0, 0.05, 12)
+    data = ScheduleData(
+        twice, np.concatenate([Y[:6]] * 2), total, ["x", "y"], ["a", "b", "c"], None, None, 100
+    )
+    noise = seed_noise(data, fitted)
+    pairs = total[:6] - total[6:]
+    assert noise["replicates"] and noise["dof"] == 6
+    assert noise["value"] == pytest.approx(np.sqrt((pairs**2 / 2).sum() / 6))
+
+
+@pytest.mark.parametrize(
+    ("noise", "named"),
+    [
+        ("x", "info.noise must be an object"),
+        ({"loo": {"rmse_total": -1}, "seed_sd": {"value": 0.1}}, "info.noise.loo.rmse_total"),
+        ({"loo": {"rmse_total": "0.1"}, "seed_sd": {"value": 0.1}}, "info.noise.loo.rmse_total"),
+        ({"loo": {"rmse_total": 0.1}, "seed_sd": None}, "info.noise.seed_sd"),
+        ({"loo": {"rmse_total": 0.1}, "seed_sd": {"value": float("nan")}}, "info.noise.seed_sd.value"),
+    ],
+)
+def test_hand_edited_schedule_law_is_a_one_line_error(noise, named, tmp_path, capsys):
+    data = _fitted().to_dict()
+    data["info"]["noise"] = noise
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(MixlawInputError, match="edited.json") as info:
+        FittedSchedule.load(path)
+    assert named in str(info.value)
+    for command in (["optimize", str(path), "--stages", "1"], ["predict", str(path), str(path)]):
+        capsys.readouterr()
+        assert main(["schedule", *command, "-q"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "edited.json" in err and named in err

@@ -23,7 +23,7 @@ from mixlaw.cli.common import (
     status,
 )
 from mixlaw.errors import MixlawInputError
-from mixlaw.files import dump_json, read_json, read_yaml, to_jsonable
+from mixlaw.files import dump_json, read_yaml, to_jsonable
 from mixlaw.outputs import check_output
 from mixlaw.runs import RunsTable, read_table, validate_runs
 
@@ -96,6 +96,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=nonnegative_float,
         help="checkpoint of the continual runs (default: largest common step)",
     )
+    p.add_argument(
+        "--target-step",
+        type=positive_float,
+        metavar="S",
+        help="the continual run length you will train (default: --step); the critical share drifts with "
+        "length, so beyond the observed checkpoints the interval widens and the recommendation declines",
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=share,
+        default=0.9,
+        metavar="P",
+        help="least P(no forgetting) at the recommended share to recommend it (default 0.9)",
+    )
     p.add_argument("--model", help="model label when the table has several")
     p.add_argument("--exclude-runs", type=_csv_list, default=[], metavar="IDS", help="runs to ignore")
     p.add_argument(
@@ -155,6 +169,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument(
         "--gamma", default="per-target", help="recency: per-target (default), shared, or a fixed number"
     )
+    f.add_argument(
+        "--loo",
+        choices=["fixed-gamma", "full", "none"],
+        default="fixed-gamma",
+        help="leave-one-schedule-out error stored with the law for the gain intervals: fixed-gamma (default, "
+        "fast: each target's gamma kept), full (gamma re-profiled, ~60x slower), none (no intervals later)",
+    )
     f.add_argument("--renormalize", action="store_true")
     add_output_flags(f)
     f.set_defaults(func=cmd_schedule_fit)
@@ -193,6 +214,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--upper", type=_kv, default=None, metavar="D=SHARE,...", help="per-stage upper bounds")
     o.add_argument(
         "--objective", type=_kv, default=None, metavar="T=W,...", help="weights of targets (default total=1)"
+    )
+    o.add_argument(
+        "--baseline",
+        type=_kv,
+        default=None,
+        metavar="D=SHARE,...",
+        help="static baseline mixture the gain is measured against (default uniform)",
+    )
+    o.add_argument("--level", type=share, default=0.9, help="gain interval level (default 0.9)")
+    o.add_argument(
+        "--min-confidence",
+        type=share,
+        default=0.9,
+        metavar="P",
+        help="least P(beats the best static mixture, or the baseline with --stages 1) to recommend (default 0.9)",
     )
     o.add_argument("--out", metavar="RESULT.json")
     add_output_flags(o)
@@ -235,7 +271,12 @@ def _read_tables(paths: list[str], renormalize: bool) -> RunsTable:
 
 
 def cmd_continual(args: argparse.Namespace) -> int:
-    from mixlaw.continual import continual_analysis, prepare_continual
+    from mixlaw.continual import (
+        continual_analysis,
+        continual_recommendation,
+        critical_share_by_length,
+        prepare_continual,
+    )
 
     for path, flag in ((args.out, "--out"), (args.curve, "--curve")):
         if path:
@@ -263,6 +304,20 @@ def cmd_continual(args: argparse.Namespace) -> int:
         data, args.tolerance, args.holdout_runs, args.bootstrap, args.level, args.seed, args.c_init
     )
     curve = result.pop("curve")
+    if data.step is not None:
+        status(args, "continual: the critical share at every observed length (its drift with length) ...")
+    result["by_length"] = critical_share_by_length(
+        data,
+        result,
+        args.target_step,
+        args.tolerance,
+        args.holdout_runs,
+        args.bootstrap,
+        args.level,
+        args.seed,
+        args.c_init,
+    )
+    result["recommendation"] = continual_recommendation(result, args.min_confidence)
     result["command"] = command_line()
     if args.out:
         dump_json(result, args.out)
@@ -275,6 +330,10 @@ def cmd_continual(args: argparse.Namespace) -> int:
     else:
         print(_summary(result))
     return 0
+
+
+def _iv(interval: list) -> str:
+    return f"{interval[0]:.4f}, " + ("beyond 1" if interval[1] is None else f"{interval[1]:.4f}")
 
 
 def _summary(res: dict) -> str:
@@ -301,6 +360,45 @@ def _summary(res: dict) -> str:
             f"critical share of original data: {crit['share']:.4f} ({crit['status']}{iv_text}); "
             f"new-domain gain there {crit['new_gain_at_share']:.4f}"
         )
+    step_text = "" if res["step"] is None else f"{res['step']:g}-step"
+    if step_text:
+        lines[-1] += f" -- holds for {step_text} continual runs only"
+    by = res.get("by_length") or {}
+    if by.get("lengths"):
+        lines.append(
+            "critical share by length (each interval holds for its own length): "
+            + "; ".join(
+                f"{o['step']:g}: "
+                + ("none" if o["share"] is None else f"{o['share']:.4f}")
+                + ("" if o["interval"] is None else f" [{_iv(o['interval'])}]")
+                for o in by["lengths"]
+            )
+        )
+    trend = by.get("trend")
+    if trend:
+        lines.append(
+            f"drift: {trend['per_doubling']:+.4f} per doubling of the length ({trend['form']}, "
+            f"{len(trend['steps'])} lengths)"
+        )
+    req = by.get("requested")
+    if req and req["step"] is not None:
+        lines.append(
+            f"at {req['step']:g} steps ({req['basis']}"
+            + (f", {req['length_ratio']:.3g}x the nearest observed length" if "length_ratio" in req else "")
+            + "): critical share "
+            + ("unknown" if req["share"] is None else f"{req['share']:.4f}")
+            + ("" if req["interval"] is None else f", {crit['level']:.0%} interval [{_iv(req['interval'])}]")
+        )
+    rec = res.get("recommendation")
+    if rec:
+        if rec["verdict"] == "recommend":
+            lines.append(
+                f"recommendation: train with at least {rec['share']:.4f} original data for "
+                + ("these runs" if rec["step"] is None else f"{rec['step']:g}-step runs")
+                + f". {rec['reason']}"
+            )
+        else:
+            lines.append(f"recommendation: decline. {rec['reason']}")
     for h in res["holdout"]:
         o = h["original"]
         side = {True: "right side", False: "WRONG side", None: "n/a"}[h["critical_share_on_right_side"]]
@@ -309,6 +407,12 @@ def _summary(res: dict) -> str:
             f"predicted {o['predicted']:.5f} (error {o['error']:+.5f}); measured "
             f"{'no forgetting' if h['measured_no_forgetting'] else 'forgetting'} -> r* on the {side}"
             f" (bootstrap P(right side) = {h['bootstrap_share_on_right_side']})"
+            + (
+                f"; r = {h['original_share']:.4f} is inside the {step_text or 'fitted'} interval, so the data "
+                "cannot tell the side"
+                if h.get("inside_interval")
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -317,7 +421,7 @@ def _summary(res: dict) -> str:
 
 
 def cmd_schedule_fit(args: argparse.Namespace) -> int:
-    from mixlaw.schedule import fit_schedule_law, prepare_schedules
+    from mixlaw.schedule import fit_schedule_law, prepare_schedules, schedule_noise
 
     check_output(args.out)
     table = _read_tables([args.runs], args.renormalize)
@@ -329,12 +433,26 @@ def cmd_schedule_fit(args: argparse.Namespace) -> int:
     gamma = args.gamma
     fitted = fit_schedule_law(data, gamma=gamma)
     fitted.info.update({"source": table.source, "data_hash": table.data_hash(), "command": command_line()})
+    if args.loo != "none":
+        status(args, f"schedule: leave-one-schedule-out ({args.loo}) and seed noise ...")
+    fitted.info["noise"] = schedule_noise(data, fitted, args.loo)
     dump_json(fitted.to_dict(), args.out)
     law = fitted.law
     print(
         f"gamma = {', '.join(f'{g:.3f}' for g in law.params_['gamma'])}; rmse per target "
         + ", ".join(f"{t} {e:.4f}" for t, e in zip(fitted.targets, law.summary_["rmse"]))
     )
+    noise = fitted.info["noise"]
+    if noise:
+        print(
+            f"leave-one-schedule-out error of the total ({noise['loo']['mode']}): rmse "
+            f"{noise['loo']['rmse_total']:.4f}, mae {noise['loo']['mae_total']:.4f}; seed sd "
+            f"{noise['seed_sd']['value']:.4f} ({noise['seed_sd']['source']})"
+        )
+    else:
+        print(
+            "no leave-one-out error (--loo none): `schedule optimize` will give no gain intervals and decline"
+        )
     status(args, f"schedule: wrote {args.out}")
     return 0
 
@@ -342,7 +460,7 @@ def cmd_schedule_fit(args: argparse.Namespace) -> int:
 def _load_fitted(path: str):
     from mixlaw.schedule import FittedSchedule
 
-    return FittedSchedule.from_dict(read_json(path, "schedule law"))
+    return FittedSchedule.load(path)
 
 
 def cmd_schedule_predict(args: argparse.Namespace) -> int:
@@ -383,7 +501,9 @@ def cmd_schedule_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule_optimize(args: argparse.Namespace) -> int:
-    from mixlaw.schedule import optimize_schedule
+    from mixlaw.mixture import Mixture
+    from mixlaw.recommendation import alternative_text
+    from mixlaw.schedule import optimize_schedule, schedule_recommendation
 
     if args.out:
         check_output(args.out)
@@ -392,19 +512,33 @@ def cmd_schedule_optimize(args: argparse.Namespace) -> int:
         raise MixlawInputError(f"--stages {args.stages}: must be at least 1")
     if args.max_epochs <= 0:
         raise MixlawInputError(f"--max-epochs {args.max_epochs}: must be positive")
-    result = optimize_schedule(
-        fitted,
-        args.stages,
-        args.shares,
-        args.available,
-        args.tokens,
-        args.max_epochs,
-        args.upper,
-        args.objective,
+    baseline = None
+    if args.baseline is not None:
+        baseline = Mixture.from_dict(args.baseline, fitted.domains, "--baseline", hint=None).as_array(
+            fitted.domains
+        )
+    problem = (args.available, args.tokens, args.max_epochs, args.upper, args.objective)
+    result = optimize_schedule(fitted, args.stages, args.shares, *problem)
+    static = result if args.stages == 1 else optimize_schedule(fitted, 1, None, *problem)
+    result.update(
+        schedule_recommendation(
+            fitted,
+            result,
+            static,
+            baseline,
+            "user" if baseline is not None else "uniform",
+            args.level,
+            args.min_confidence,
+        )
     )
     result["command"] = command_line()
     if args.out:
         dump_json(result, args.out)
         status(args, f"schedule: wrote {args.out}")
-    print(json.dumps(to_jsonable({k: result[k] for k in ("schedule", "predicted", "constraints")}), indent=2))
+    keys = ("schedule", "predicted", "constraints", "gain", "recommendation")
+    print(json.dumps(to_jsonable({k: result[k] for k in keys}), indent=2))
+    rec = result["recommendation"]
+    print(f"recommendation: {rec['verdict']}. {rec['reason']}", file=sys.stderr)
+    if rec["verdict"] == "decline" and alternative_text(result):
+        print(alternative_text(result), file=sys.stderr)
     return 0
