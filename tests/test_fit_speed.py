@@ -88,3 +88,27 @@ def _without_normal(self, name):
     if name == "normal":
         raise AttributeError(name)  # `fitting._lm` then takes the dense Jacobian path
     return object.__getattribute__(self, name)
+
+
+def test_step_grid_reuses_the_fit_at_the_target_and_the_frames_are_cached():
+    """The step-aware law at factor 1 is the law a refit on the same losses gives; the extrapolator computes
+    each length once and hands out copies."""
+    from mixlaw.pipeline import PipelineConfig, _refit, run_pipeline
+    from mixlaw.runs import RunsTable, load_weights, validate_runs
+    from tests.test_pipeline import TARGET_N, TARGET_S, make_table
+
+    table = RunsTable(validate_runs(make_table(), "runs"))
+    config = PipelineConfig(target_params=TARGET_N, target_step=TARGET_S, law="dml")
+    result = run_pipeline(table, load_weights(None, table.valid_domains), config)
+    grid = result.law.meta["step_grid"]
+    at_target = grid["laws"][grid["factors"].index(1.0)]
+    assert at_target == _refit(result.law, result.data).law.to_dict()
+    X = result.data.X
+    refit = _refit(result.law, result.data).predict(X)
+    reused = result.mixing_law_at(TARGET_S).predict(X)
+    assert all(np.array_equal(refit[k], reused[k]) for k in refit)
+    first = result.extrapolate(2 * TARGET_S)
+    first.iloc[:, 1:] = 0.0  # a caller's edit must not reach the cache
+    again = result.extrapolate(2 * TARGET_S)
+    assert (again.drop(columns="run").to_numpy() != 0).all()
+    assert len(result.extrapolator._cache) == len(set(grid["values"]) | {float(TARGET_S)} | {2.0 * TARGET_S})
