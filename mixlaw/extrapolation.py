@@ -6,7 +6,7 @@ length; the pipeline stores it (a plain object, no closure) for the step-aware l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -180,9 +180,20 @@ class Extrapolator:
     mixtures: pd.DataFrame  # index run, the p_ columns
     step_laws: CurveLaws | None = None
     joint_law: CurveLaws | None = None
+    # `at` per value, computed once: the pipeline's fit, its step grid and the checks ask for the same lengths.
+    _cache: dict[float, tuple[pd.DataFrame, CurveLaws | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def at(self, value: float) -> tuple[pd.DataFrame, CurveLaws | None]:
         """(losses per run at the target size: columns run + targets, the size laws fitted on the way)."""
+        key = float(value)
+        if key not in self._cache:
+            self._cache[key] = self._at(key)
+        out, laws = self._cache[key]
+        return out.copy(), laws
+
+    def _at(self, value: float) -> tuple[pd.DataFrame, CurveLaws | None]:
         c = self.config
         if self.joint_law is not None:
             point = np.array([[c.target_params, value]])

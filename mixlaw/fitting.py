@@ -78,7 +78,13 @@ def _lm(
     max_iter: int,
     rtol: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`levenberg_marquardt` that also returns which starts converged (relative improvement below rtol)."""
+    """`levenberg_marquardt` that also returns which starts converged (relative improvement below rtol).
+
+    A model with a `normal` method (e.g. `laws.dml.BatchedExpModel`) takes the structured path: `model.compact`
+    returns (pred, aux) instead of the dense Jacobian and `model.normal(aux, w, r, theta, index)` the Gauss-Newton
+    J^T W J and J^T W r; the iteration is otherwise the same."""
+    normal = getattr(model, "normal", None)
+    evaluate = model if normal is None else model.compact
     theta = np.array(theta, dtype=float)
     mask = ~np.isnan(y)
     y0 = np.where(mask, y, 0.0)
@@ -87,7 +93,7 @@ def _lm(
     if ridge is not None:
         ridge = np.broadcast_to(np.asarray(ridge, dtype=float), (K, P))  # one row of weights per start
     with np.errstate(all="ignore"):
-        pred, jac = model(theta, index)
+        pred, jac = evaluate(theta, index)
         residual = np.where(mask, pred - y0, 0.0)
     cost = _cost(residual, theta, delta, ridge)
     lam = np.full(K, 1e-3)
@@ -103,21 +109,27 @@ def _lm(
             w = mask[idx].astype(float)
         else:
             w = np.where(mask[idx], np.minimum(1.0, delta / np.maximum(np.abs(r), 1e-300)), 0.0)
-        J = np.where(np.isfinite(J), J, 0.0)
-        JW = J * w[:, :, None]
-        A = JW.transpose(0, 2, 1) @ J
-        g = (JW.transpose(0, 2, 1) @ r[:, :, None])[:, :, 0]
+        if normal is None:
+            J = np.where(np.isfinite(J), J, 0.0)
+            JW = J * w[:, :, None]
+            A = JW.transpose(0, 2, 1) @ J
+            g = (JW.transpose(0, 2, 1) @ r[:, :, None])[:, :, 0]
+        else:
+            A, g = normal(J, w, r, th, index[idx])
+        # A + ridge^2 I, then damped by lam (diag(A) + 1e-9) on the diagonal, in place on A's diagonal (the same
+        # values as forming the (K, P, P) identity terms; A is a fresh array here).
+        damped = np.ascontiguousarray(A)
+        diag = damped.reshape(len(idx), P * P)[:, :: P + 1]
         if rr is not None:
-            A = A + (rr**2)[:, :, None] * eye
+            diag += rr**2
             g = g + rr**2 * th
-        diag = np.einsum("kii->ki", A)
-        damped = A + lam[idx, None, None] * (diag[:, :, None] * eye + 1e-9 * eye)
+        diag += lam[idx, None] * (diag + 1e-9)
         finite = np.isfinite(damped).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
         damped[~finite], g[~finite] = eye, 0.0  # broken starts take no step and are retired below
         step = _solve(damped, g)
         candidate = th + step
         with np.errstate(all="ignore"):
-            pred_new, jac_new = model(candidate, index[idx])
+            pred_new, jac_new = evaluate(candidate, index[idx])
             residual_new = np.where(mask[idx], pred_new - y0[idx], 0.0)
         cost_new = _cost(residual_new, candidate, delta, rr)
         accept = cost_new < cost[idx]

@@ -68,8 +68,10 @@ class PipelineResult:
         return self.extrapolator.frame(value)
 
     def mixing_law_at(self, value: float) -> FittedLaw:
-        """The mixing law refitted (same law) on the extrapolated losses at another step/tokens value."""
-        return _refit(self.law, _fit_data(self.extrapolate(value), self.template))
+        """The mixing law refitted (same law) on the extrapolated losses at another step/tokens value (the
+        fitted law itself where those are the losses it was fitted on)."""
+        data = _fit_data(self.extrapolate(value), self.template)
+        return self.law if _same_data(data, self.data) else _refit(self.law, data)
 
 
 # --------------------------------------------------------------------------------------------- the pipeline
@@ -89,6 +91,23 @@ def _fit_mixing(frame: pd.DataFrame, template: dict[str, Any], law: str, seed: i
 def _refit(fitted: FittedLaw, data: FitData) -> FittedLaw:
     """The same law (name and hyper-parameters, so a blend keeps its members) fitted on other data."""
     return fit_law(data, fitted.law.name, fitted.law.hyper)
+
+
+def _same_data(data: FitData, other: FitData | None) -> bool:
+    """Whether a fit on `data` is the fit on `other` (same rows, mixtures, losses: fits are deterministic)."""
+    return (
+        other is not None
+        and data.targets == other.targets
+        and data.domains == other.domains
+        and all(
+            np.array_equal(a, b) for a, b in ((data.X, other.X), (data.Y, other.Y), (data.total, other.total))
+        )
+        and np.array_equal(_steps(data), _steps(other))
+    )
+
+
+def _steps(data: FitData) -> np.ndarray:
+    return data.frame["step"].to_numpy(dtype=float) if "step" in data.frame.columns else np.empty(0)
 
 
 def _fit_data(frame: pd.DataFrame, template: dict[str, Any]) -> FitData:
@@ -246,8 +265,9 @@ def run_pipeline(
     grid_values = [config.target * f for f in config.step_grid]
     grid_laws = []
     for value in grid_values:
-        grid_frame = extrapolator.frame(value)
-        grid_laws.append(_refit(fitted, _fit_data(grid_frame, template)).law.to_dict())
+        grid_data = _fit_data(extrapolator.frame(value), template)
+        # at the target itself (factor 1) the refit would be the fit just made
+        grid_laws.append((fitted if _same_data(grid_data, data) else _refit(fitted, grid_data)).law.to_dict())
     fitted.meta["step_grid"] = {
         "variable": variable,
         "target": config.target,
