@@ -521,10 +521,12 @@ def lr_areas(lr: np.ndarray, decay: float = 0.999) -> tuple[np.ndarray, np.ndarr
 
     lr (n,) the learning rate of steps 1..n relative to its peak (warmup included). S1[s] = sum_{i<=s} lr_i
     (in peak-LR steps); S2[s] = sum_{i<=s} m_i with momentum m_i = decay m_{i-1} + (lr_{i-1} - lr_i): the
-    annealing area, which grows while the LR falls and keeps growing briefly after it stops. Returns (S1, S2).
+    annealing area, which grows while the LR falls and keeps growing briefly after it stops. Only decreases
+    count: the rise of a warmup is not negative annealing (it would make S2 < 0 for a constant-LR run and tie C
+    to the warmup length). Returns (S1, S2).
     """
     lr = np.asarray(lr, dtype=float)
-    drop = np.concatenate([[0.0], lr[:-1] - lr[1:]])
+    drop = np.maximum(0.0, np.concatenate([[0.0], lr[:-1] - lr[1:]]))
     m = np.zeros_like(lr)
     acc = 0.0
     for i, d in enumerate(drop):
