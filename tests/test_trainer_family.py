@@ -41,7 +41,9 @@ def test_trainer_family_names_mixtures_across_sizes(bt, fam):
     uniform = fam.wide[fam.wide["run"] == "uniform"][fam.columns].drop_duplicates().to_numpy()
     assert np.allclose(uniform, 0.25)
     assert np.allclose(fam.total(fam.wide), fam.wide["total"])  # uniform weights over the 4 domains
-    assert "/" not in fam.table.source.replace("benchmarks/data/trainer_scale/", "")  # relative, no machine path
+    assert "/" not in fam.table.source.replace(
+        "benchmarks/data/trainer_scale/", ""
+    )  # relative, no machine path
 
 
 def test_trainer_scenarios_extrapolate_at_the_issue_ratios(bt, fam):
@@ -111,6 +113,8 @@ def test_annealing_law_on_the_trainers_schedules_predicts_a_longer_wsd_run():
     truth = law(t1, t2)[0]
     pred = fitted.predict(t1, t2)[0, 0]
     assert abs(pred / truth - 1) < 0.005
-    plain = fit_curves("step", wsd_steps[:, None], law(w1, w2)[None], [{}], np.zeros(1, int), "none", ["step"])
+    plain = fit_curves(
+        "step", wsd_steps[:, None], law(w1, w2)[None], [{}], np.zeros(1, int), "none", ["step"]
+    )
     assert abs(plain.predict(np.array([[900.0]]))[0, 0] / truth - 1) > 2 * abs(pred / truth - 1)
     assert np.allclose(schedule_areas(np.array([300.0]), "wsd")[0], lr_areas(schedule_lr(300, "wsd"))[0][-1])
