@@ -10,6 +10,10 @@ Pseudo-targets (Ye et al. 2024 loss data, weighted total over the 22 Pile valida
 - size: fitted on 70M-160M at 30k, predicting 305M and 410M (non-embedding ratios 2.4x and 3.6x of 160M).
 - both: step laws on 70M-160M at <= 10k (RedPajama: <= 14k, its first 4 checkpoints; 2.1x), then size laws,
   predicting 410M at 30k.
+- Trainer (the built-in trainer's own sweep, checked in: benchmarks/data/trainer_scale, uniform weights over its
+  4 validation domains; S = 300 steps): steps_continued (L1-D32, L2-D48 <= S -> 3S), steps_3x (every size,
+  <= S/3 -> S), size (L1-D32..L2-D48 at S -> L3-D64, 2.66x), both (proxies <= S/3 -> L3-D64 at S); its size
+  exponent comes from its own proxies at S/3 (`trainer_size_exponents`).
 
 Predictions use the product's own functions: `mixlaw.pipeline.fit_step_laws` / `fit_size_laws` (which call
 `mixlaw.scaling.fit_curves` and return `CurveLaws`), and the mixing law (`mixlaw.fitted.fit_law`) with its
@@ -717,7 +721,9 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
         }
         if sc.kind != "size":
             fitted = fit_step_laws(fit_frame(fam, sc, s), "step", fam.targets, s.share, DELTA, s.bounds)
-            row["regime"] = step_regime(fitted, params=fam.params, tokens_per_step=2**20)
+            f0 = fam.table.frame.iloc[0]
+            tps = float(f0["tokens"] / f0["step"]) if sc.family == TRAINER else 2**20  # paper data: 1M/step
+            row["regime"] = step_regime(fitted, params=fam.params, tokens_per_step=tps)
         rows.append(row)
     mech = {}
     for name, fam in fams.items():
