@@ -10,6 +10,10 @@ Pseudo-targets (Ye et al. 2024 loss data, weighted total over the 22 Pile valida
 - size: fitted on 70M-160M at 30k, predicting 305M and 410M (non-embedding ratios 2.4x and 3.6x of 160M).
 - both: step laws on 70M-160M at <= 10k (RedPajama: <= 14k, its first 4 checkpoints; 2.1x), then size laws,
   predicting 410M at 30k.
+- Trainer (the built-in trainer's own sweep, checked in: benchmarks/data/trainer_scale, uniform weights over its
+  4 validation domains; S = 300 steps): steps_continued (L1-D32, L2-D48 <= S -> 3S), steps_3x (every size,
+  <= S/3 -> S), size (L1-D32..L2-D48 at S -> L3-D64, 2.66x), both (proxies <= S/3 -> L3-D64 at S); its size
+  exponent comes from its own proxies at S/3 (`trainer_size_exponents`).
 
 Predictions use the product's own functions: `mixlaw.pipeline.fit_step_laws` / `fit_size_laws` (which call
 `mixlaw.scaling.fit_curves` and return `CurveLaws`), and the mixing law (`mixlaw.fitted.fit_law`) with its
@@ -64,6 +68,10 @@ DEFAULT_MIXTURE = {  # the family's "default" mixture, the reference of the gain
 }
 CONTINUED = {"5Mix": {"70M": ["17", "21", "22", "23", "24", "30"], "160M": ["22", "24"]}, "RedPajama": {}}
 CONTINUED["RedPajama"] = {"70M": ["999"], "160M": ["999"]}
+TRAINER = "Trainer"  # the built-in trainer's family, checked in (benchmarks/data/trainer_scale/README.md)
+TRAINER_DATA = Path(__file__).resolve().parent / "data" / "trainer_scale"
+DEFAULT_MIXTURE[TRAINER] = [0.25, 0.25, 0.25, 0.25]  # p_code, p_docs, p_math_prose, p_math
+CONTINUED[TRAINER] = {}
 DELTA = 0.02
 LEVEL = 0.9
 Z90 = 1.6448536269514722
@@ -196,11 +204,67 @@ class Family:
 
 
 def load_family(data: Path, name: str) -> Family:
+    if name == TRAINER:
+        return load_trainer_family(data)
     table = read_runs(data / FILES[name], renormalize=True)
     weights = load_weights(str(data / "valid_weights.csv"), table.valid_domains, "pile_category")
     wide = aggregate(table, weights)
     params = wide.drop_duplicates("model").set_index("model")["params"].astype(float).to_dict()
     return Family(name, table, weights, wide, list(weights.groups), table.domain_columns, params)
+
+
+def load_trainer_family(data: Path = TRAINER_DATA) -> Family:
+    """The built-in trainer's family (benchmarks/data/trainer_scale/runs.csv, the sweep's table unchanged): runs
+    are renamed to mixture ids (`m01`, ... in table order, `uniform` for the reference), the same at every size;
+    targets are the 4 validation domains with uniform weights."""
+    table = read_runs(data / "runs.csv")
+    frame = table.frame.copy()
+    mix = frame[table.domain_columns].round(6).apply(tuple, axis=1)
+    ids: dict[tuple, str] = {}
+    for m in mix:
+        if m not in ids:
+            uniform = np.allclose(m, DEFAULT_MIXTURE[TRAINER], atol=1e-6)
+            ids[m] = "uniform" if uniform else f"m{sum(v != 'uniform' for v in ids.values()) + 1:02d}"
+    frame["run"] = mix.map(ids)
+    table = RunsTable(frame, f"benchmarks/data/{data.name}/runs.csv", file_hash=table.file_hash)
+    weights = load_weights("uniform", table.valid_domains)
+    wide = aggregate(table, weights)
+    params = wide.drop_duplicates("model").set_index("model")["params"].astype(float).to_dict()
+    return Family(TRAINER, table, weights, wide, list(weights.groups), table.domain_columns, params)
+
+
+def trainer_scenarios(fam: Family) -> list[Scenario]:
+    """The trainer family's pseudo-targets. S = the held-back (largest) size's length (300 steps); proxies are
+    the other sizes. steps_continued: proxies continued past S, fitted on <= S, predicted at >= 3S;
+    steps_3x: every size, <= S/3 -> S; size: proxies at S -> the held-back size at S; both: proxies at <= S/3
+    -> the held-back size at S."""
+    wide = fam.wide
+    target = max(fam.params, key=fam.params.get)
+    proxies = sorted((m for m in fam.params if m != target), key=fam.params.get)
+    S = float(wide.loc[wide["model"] == target, "step"].max())
+    longest = wide.groupby("model")["step"].max()
+    continued = [m for m in proxies if longest[m] >= 3 * S]
+    out = []
+    truth = wide[wide["model"].isin(continued) & (wide["step"] >= 3 * S)]
+    out.append(Scenario("steps_continued", fam.name, "steps", continued, S, truth))
+    out.append(Scenario("steps_3x", fam.name, "steps", sorted(fam.params), S / 3, wide[wide["step"] == S]))
+    at_s = wide[wide["step"] == S]
+    common = sorted(set.intersection(*[set(at_s[at_s["model"] == m]["run"]) for m in fam.params]))
+    truth = at_s[(at_s["model"] == target) & at_s["run"].isin(common)]
+    out.append(Scenario("size", fam.name, "size", proxies, S, truth, common, S))
+    out.append(Scenario("both", fam.name, "both", proxies, S / 3, truth, common, S))
+    return out
+
+
+def trainer_size_exponents(fam: Family) -> tuple[float, list[float]]:
+    """Size exponent of the trainer family from its own proxies at S/3 (inside every scenario's fit data; the
+    held-back size is not used): shared by all curves, and the 10%/90% of the per-mixture exponents."""
+    sc = next(x for x in trainer_scenarios(fam) if x.name == "both")
+    at = fam.wide[fam.wide["model"].isin(sc.fit_sizes) & (fam.wide["step"] == sc.fit_max_step)]
+    values = at[at["run"].isin(sc.fit_runs)][["model", "run"] + fam.targets]
+    shared = fit_size_laws(values, fam.params, fam.targets, "all", DELTA)
+    each = fit_size_laws(values, fam.params, fam.targets, "mixture", DELTA)
+    return float(shared.exps[0, 0]), np.quantile(np.unique(each.exps[:, 0]), [0.1, 0.9]).tolist()
 
 
 @dataclass(frozen=True)
@@ -244,6 +308,8 @@ class Scenario:
 
 
 def scenarios(fam: Family) -> list[Scenario]:
+    if fam.name == TRAINER:
+        return trainer_scenarios(fam)
     wide, out = fam.wide, []
     # 1. continued runs, <= 30k -> their 90k and 100k checkpoints
     rows = [
@@ -537,6 +603,8 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
     alpha_range = {
         f: np.quantile(size_exponent(fams[o], "mixture"), [0.1, 0.9]).tolist() for f, o in other.items()
     }
+    fams[TRAINER] = load_trainer_family()
+    alphas[TRAINER], alpha_range[TRAINER] = trainer_size_exponents(fams[TRAINER])
     log.info("size exponents (from the other family): %s", alphas)
     all_sc = [sc for fam in fams.values() for sc in scenarios(fam)]
 
@@ -653,7 +721,9 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
         }
         if sc.kind != "size":
             fitted = fit_step_laws(fit_frame(fam, sc, s), "step", fam.targets, s.share, DELTA, s.bounds)
-            row["regime"] = step_regime(fitted, params=fam.params, tokens_per_step=2**20)
+            f0 = fam.table.frame.iloc[0]
+            tps = float(f0["tokens"] / f0["step"]) if sc.family == TRAINER else 2**20  # paper data: 1M/step
+            row["regime"] = step_regime(fitted, params=fam.params, tokens_per_step=tps)
         rows.append(row)
     mech = {}
     for name, fam in fams.items():

@@ -521,16 +521,50 @@ def lr_areas(lr: np.ndarray, decay: float = 0.999) -> tuple[np.ndarray, np.ndarr
 
     lr (n,) the learning rate of steps 1..n relative to its peak (warmup included). S1[s] = sum_{i<=s} lr_i
     (in peak-LR steps); S2[s] = sum_{i<=s} m_i with momentum m_i = decay m_{i-1} + (lr_{i-1} - lr_i): the
-    annealing area, which grows while the LR falls and keeps growing briefly after it stops. Returns (S1, S2).
+    annealing area, which grows while the LR falls and keeps growing briefly after it stops. Only decreases
+    count: the rise of a warmup is not negative annealing (it would make S2 < 0 for a constant-LR run and tie C
+    to the warmup length). Returns (S1, S2).
     """
     lr = np.asarray(lr, dtype=float)
-    drop = np.concatenate([[0.0], lr[:-1] - lr[1:]])
+    drop = np.maximum(0.0, np.concatenate([[0.0], lr[:-1] - lr[1:]]))
     m = np.zeros_like(lr)
     acc = 0.0
     for i, d in enumerate(drop):
         acc = decay * acc + d
         m[i] = acc
     return np.cumsum(lr), np.cumsum(m)
+
+
+DECAYING_SCHEDULES = ("wsd",)  # runs-table `schedule` values whose learning rate decays (the trainer's)
+
+
+def schedule_lr(
+    length: int, schedule: str, warmup_steps: int = 20, cooldown_fraction: float = 0.2
+) -> np.ndarray:
+    """Learning rate (relative to its peak) of the `length` updates of a run trained to `length` steps with the
+    built-in trainer's schedule (mixlaw.train.trainer: linear warmup, then constant; `wsd` decays it linearly to
+    zero over the last max(1, round(cooldown_fraction x length)) updates). Shape (length,)."""
+    if schedule not in ("constant", *DECAYING_SCHEDULES):
+        raise MixlawInputError(f"schedule {schedule!r}: the annealing law knows constant and wsd")
+    i = np.arange(length, dtype=float)
+    lr = np.minimum(1.0, (i + 1) / warmup_steps) if warmup_steps else np.ones(length)
+    if schedule == "wsd":
+        c = max(1, round(cooldown_fraction * length))
+        j = i - (length - c)
+        lr = np.where(j >= 0, lr * (c - j) / c, lr)
+    return lr
+
+
+def schedule_areas(
+    lengths: np.ndarray,
+    schedule: str,
+    warmup_steps: int = 20,
+    cooldown_fraction: float = 0.2,
+    decay: float = 0.999,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(S1, S2) (m,) at the end of runs of each length (steps) under one schedule (`schedule_lr`, `lr_areas`)."""
+    ends = [lr_areas(schedule_lr(int(n), schedule, warmup_steps, cooldown_fraction), decay) for n in lengths]
+    return np.array([a[-1] for a, _ in ends]), np.array([b[-1] for _, b in ends])
 
 
 @dataclass
