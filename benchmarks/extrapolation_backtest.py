@@ -897,7 +897,8 @@ def print_table(result: dict[str, Any]) -> None:
 
     print(
         f"{'family':9} {'scenario':26} {'steps':>5} {'size':>5} {'n':>4} {'MRE%':>6} {'bias%':>6} "
-        f"{'pair':>5} {'regret':>7} {'cov90':>5} {'hw':>6} {'gMAE':>7} {'gcov':>5} {'scov':>5} {'shw':>6} {'sgcov':>5}"
+        f"{'pair':>5} {'regret':>7} {'cov90':>5} {'hw':>6} {'gMAE':>7} {'gcov':>5} {'ghw':>6} "
+        f"{'mcov':>5} {'mgcov':>5} {'bcov':>5} {'bhw':>6}"
     )
     for r in result["scenarios"]:
         print(
@@ -905,13 +906,20 @@ def print_table(result: dict[str, Any]) -> None:
             f"{pct(r['mre'])} {pct(r['bias'])} {num(r['pairwise_accuracy'], '{:5.2f}')} "
             f"{num(r['regret'], '{:7.4f}')} {num(r['coverage90'], '{:5.2f}')} "
             f"{num(r['halfwidth90_median'], '{:6.3f}')} {num(r['gain_mae'], '{:7.4f}')} "
-            f"{num(r['gain_coverage90'], '{:5.2f}')} {num(r['scale_coverage90'], '{:5.2f}')} "
-            f"{num(r['scale_halfwidth90_median'], '{:6.3f}')} "
-            f"{num(r['scale_gain_coverage90'], '{:5.2f}')}"
+            f"{num(r['gain_coverage90'], '{:5.2f}')} {num(r['gain_halfwidth90_median'], '{:6.3f}')} "
+            f"{num(r['scale_model_coverage90'], '{:5.2f}')} {num(r['scale_model_gain_coverage90'], '{:5.2f}')} "
+            f"{num(r['bootstrap_coverage90'], '{:5.2f}')} {num(r['bootstrap_halfwidth90_median'], '{:6.3f}')}"
         )
     print(
-        "(MRE, bias in %; regret, gMAE (gain MAE), hw (half-width of today's 90% interval), shw (scale-aware) "
-        "in nats; cov = coverage of today's mixing-law bootstrap interval, scov of the scale-aware one, g* gains)"
+        "(MRE, bias in %; regret, gMAE (gain MAE), hw/ghw (median half-widths) in nats; cov/gcov: the wired 90% "
+        "interval of `mixlaw pipeline` (mixing-law bootstrap + scale-error model, leave-one-family-out), "
+        "mcov/mgcov: the scale-error model alone around the step/size-law prediction, bcov/bhw: the "
+        "mixing-law bootstrap alone)"
+    )
+    shipped = result["scale_error"]["shipped"]
+    print(
+        "\nscale-error model shipped (mixlaw.scale_error.DEFAULT_MODEL): "
+        + ", ".join(f"{k} {shipped[k]:.4g}" for k in scale_error.COEFFICIENTS)
     )
     sel = result["selection"]
     print(f"\nstep setting chosen on {sel['chosen_on']}: {sel['chosen']} (current default {sel['current']})")
@@ -941,7 +949,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data}: no 5mix.csv (give --data DIR)", file=sys.stderr)
         return 2
     if args.quick:
-        result = run(args.data, [CURRENT, SETTINGS[3], SETTINGS[12]], n_boot=2)
+        result = run(args.data, [CURRENT, PIPELINE, SETTINGS[12]], n_boot=2)
     else:
         result = run(args.data)
     args.out.mkdir(parents=True, exist_ok=True)

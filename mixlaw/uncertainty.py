@@ -259,10 +259,10 @@ class Ensemble:
         out = {}
         for name, pred in center.items():
             s = spread.get(name, np.zeros(len(X)))
-            scale = np.sqrt(np.nan_to_num(s, nan=np.inf) ** 2 + self.noise_sd.get(name, 0.0) ** 2)
+            sd = np.sqrt(np.nan_to_num(s, nan=np.inf) ** 2 + self.noise_sd.get(name, 0.0) ** 2)
             factor = self.calibration(name, level, calibrate)["factor"]
-            half = factor * critical * scale
-            out[name] = {"pred": pred, "lo": pred - half, "hi": pred + half, "scale": scale, "factor": factor}
+            half = factor * critical * sd
+            out[name] = {"pred": pred, "lo": pred - half, "hi": pred + half, "scale": sd, "factor": factor}
             if scale is not None:
                 sd = scale_error.loss_sd(scale, pred, name)
                 out[name]["lo"], out[name]["hi"] = scale_error.widen(
