@@ -25,14 +25,19 @@ width was calibrated on its own scenario).
 Metrics per scenario (weighted total): mre, bias (signed mean relative error, fractions), pairwise_accuracy over
 mixture pairs in the same (size, step) whose observed gap exceeds twice the noise estimate (checkpoint scatter of
 the observed curves around a quadratic in log step), regret (observed loss of the predicted-best mixture minus
-the observed best, nats, mean over (size, step) groups), coverage90 (today's interval: the mixing-law bootstrap
-of `mixlaw pipeline`, fitted on the extrapolated losses; it carries no step- or size-law uncertainty),
+the observed best, nats, mean over (size, step) groups), coverage90 (the wired 90% interval
+of `mixlaw pipeline`: the mixing-law bootstrap `Ensemble.interval(..., scale=record)` widened by the
+scale-error model `mixlaw.scale_error` in quadrature, centred on the mixing law fitted on the extrapolated losses),
 gain_* for the gain over the reference mixture (the family's default: RedPajama run 999, 5Mix the Pile-like
-mixture of 1B run 999; the nearest observed mixture in each group). Scale-aware intervals (`scale_coverage90`,
-`scale_gain_coverage90`): center = the setting's prediction, half-width = k sqrt(s^2 + noise^2) with s the
-robust spread over scale-law variants (step sharing x fit window, size exponents at the 10%/90% of the other
-family's per-mixture exponents) and checkpoint bootstraps; k is calibrated on the steps_3x scenario for step
-scenarios and on the other family's scenario of the same kind for size and both (`scale_calibrated_on`).
+mixture of 1B run 999; the nearest observed mixture in each group; the wired `mixlaw.gains.gain_intervals` with
+the bootstrap members, the mixing law refitted on the losses of each step-law variant `mixlaw pipeline` uses, and
+the record's per-mixture part). The scale-error model that scores a scenario is fitted (`scale_error.fit_model`)
+on the step groups of 5Mix <= 10k -> 30k and the other family's size scenario (`calibrated_on`; the 5Mix 3x step
+rows are in-sample: `scale_calibrated_here`); the shipped constants on 5Mix/steps_3x and both size scenarios.
+Also: `scale_model_*` (the scale-error model alone around the step/size-law prediction; defined also where a
+group is too small for a mixing law), `bootstrap_*` (the mixing-law bootstrap alone, the interval before this
+version), and the older experimental `scale_*` variant (k sqrt(s^2 + noise^2), s the robust spread over
+scale-law variants and checkpoint bootstraps, k calibrated per kind: `scale_calibrated_on`).
 """
 
 from __future__ import annotations
@@ -503,6 +508,13 @@ def group_errors(
     return out
 
 
+def scale_error_sources(sc: Scenario) -> list[str]:
+    """The scenarios whose groups calibrate the scale-error model that scores `sc`: the step coefficients
+    on the selection scenario (5Mix <= 10k -> 30k), the size coefficients on the other family's size scenario
+    (step scenarios leave the size coefficients at 0 and size scenarios the step ones, so both fit at once)."""
+    return [SELECTION_SCENARIO, f"{'RedPajama' if sc.family == '5Mix' else '5Mix'}/size"]
+
+
 def ratios(fam: Family, sc: Scenario, model: str, step: float) -> tuple[float, float]:
     """(steps ratio, size ratio) of one predicted point, as `mixlaw.solve.job_ratios` computes a job's."""
     steps = step / sc.fit_max_step if sc.kind != "size" else 1.0
@@ -716,24 +728,25 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
                     except MixlawInputError:
                         continue
             variant_totals = member_matrix(list(variant_preds.values()), merged)
-            calib.setdefault((label, sc.family), []).extend(
-                group_errors(fam, sc, merged, variant_totals, noise)
-            )
+            calib.setdefault((label, sc.key), []).extend(group_errors(fam, sc, merged, variant_totals, noise))
             pending.append(
                 (label, s, sc, fam, p, merged, obs, pred, groups, ref, noise, spread, g_spread, variant_preds)
             )
-    # The scale-error model: leave-one-family-out for scoring, every family for the shipped constants.
-    scale_models = {
-        (label, f): scale_error.fit_model(
-            calib.get((label, other[f]), []), f"{other[f]}: every scenario ({label} step setting)"
-        )
-        for label, _ in labels
-        for f in fams
-    }
+    # The scale-error model (`scale_error_sources`): step coefficients from the selection scenario, size
+    # coefficients from the other family's size scenario; the shipped constants from the selection scenario and
+    # both size scenarios.
+    scale_models = {}
+    for label, _ in labels:
+        for sc in all_sc:
+            sources = scale_error_sources(sc)
+            scale_models[(label, sc.key)] = scale_error.fit_model(
+                [g for key in sources for g in calib.get((label, key), [])], " + ".join(sources)
+            )
     pipeline_label = next(label for label, s in labels if s == PIPELINE)
+    shipped_sources = [SELECTION_SCENARIO] + [f"{f}/size" for f in fams]
     shipped = scale_error.fit_model(
-        [g for f in fams for g in calib.get((pipeline_label, f), [])],
-        f"{' + '.join(fams)}: every scenario (benchmarks/extrapolation_backtest.py, pipeline step setting)",
+        [g for key in shipped_sources for g in calib.get((pipeline_label, key), [])],
+        " + ".join(shipped_sources) + " (benchmarks/extrapolation_backtest.py, pipeline step setting)",
     )
     for (
         label,
@@ -751,7 +764,7 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
         g_spread,
         variant_preds,
     ) in pending:
-        model_lofo = scale_models[(label, sc.family)]
+        model_lofo = scale_models[(label, sc.key)]
 
         def scale_of(model, step, spread_rel, n_variants, fam=fam, sc=sc, model_lofo=model_lofo):
             return scale_error.scale_record(model_lofo, *ratios(fam, sc, model, step), spread_rel, n_variants)
@@ -821,6 +834,7 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
             "gain_halfwidth90_median": median_half(iv["wired_gain_lo"], iv["wired_gain_hi"], has_gain),
             "n_covered": int(np.isfinite(iv["wired_lo"]).sum()),
             "calibrated_on": model_lofo.calibrated_on,
+            "scale_calibrated_here": sc.key in scale_error_sources(sc),
             "scale_error": model_lofo.to_dict(),
             "scale_model_coverage90": cover(obs, m_lo, m_hi, np.isfinite(obs)),
             "scale_model_gain_coverage90": cover(g_obs, mg_lo, mg_hi, has_gain),
@@ -875,11 +889,28 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
         "step_settings": table,
         "scale_error": {
             "shipped": shipped.to_dict(),
-            "leave_one_family_out": {f"{label}/{f}": m.to_dict() for (label, f), m in scale_models.items()},
-            "method": "mixlaw.scale_error.fit_model on every (size, step) group; a scenario is scored with the "
-            "coefficients fitted on the other family's scenarios (leave one family out); the shipped constants "
-            "(mixlaw.scale_error.DEFAULT_MODEL) are fitted on both families with the pipeline's step setting",
-            "n_groups": {f"{label}/{f}": len(v) for (label, f), v in calib.items()},
+            "per_scenario": {f"{label}/{key}": m.to_dict() for (label, key), m in scale_models.items()},
+            "method": "mixlaw.scale_error.fit_model on every (size, step) group of the calibration scenarios: "
+            "the step coefficients from the selection scenario (5Mix <= 10k -> 30k), the size coefficients from "
+            "the other family's size scenario; the selection scenario's own rows are in-sample "
+            "(scale_calibrated_here). The shipped constants (mixlaw.scale_error.DEFAULT_MODEL): the selection "
+            "scenario and both size scenarios, pipeline step setting",
+            "groups": {
+                f"{label}/{key}": [
+                    {
+                        "label": g.label,
+                        "steps_ratio": g.steps_ratio,
+                        "size_ratio": g.size_ratio,
+                        "n": len(g.rel_error),
+                        "mean_rel_error": float(np.mean(g.rel_error)),
+                        "sd_rel_error": float(np.std(g.rel_error, ddof=1)) if len(g.rel_error) > 1 else None,
+                        "variant_sd_rel": float(np.mean(g.variant_sd_rel)),
+                        "noise_rel": g.noise_rel,
+                    }
+                    for g in v
+                ]
+                for (label, key), v in calib.items()
+            },
         },
         "mixing_law": MIXING_LAW,
         "n_bootstrap": N_BOOTSTRAP,

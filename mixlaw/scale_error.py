@@ -18,11 +18,13 @@ half-width the scale part is added to. r_steps = target step / largest fitted st
 largest fitted params (both >= 1 when extrapolating; ln r = 0 inside the fitted range).
 
 The coefficients are fitted by `fit_model` on the backtest (`benchmarks/extrapolation_backtest.py`): method of
-moments on the groups' mean relative error (common) and within-group scatter (per mixture) beyond what the
-variants and the checkpoint noise explain, non-negative least squares on ln^2 r, then one factor per part so
-that the conformal 90% quantile of the standardized errors is z_90. The backtest scores leave-one-family-out
-(the coefficients that score 5Mix are fitted on RedPajama's scenarios and the reverse); the shipped constants
-below are fitted on every scenario of both families.
+moments on each (size, step) group's mean relative error (common) and within-group scatter (per mixture) beyond
+what the variants and the checkpoint noise explain, non-negative least squares on ln^2 r, then one conformal
+factor per part so that 90% of the calibration rows' errors fall inside (per mixture on the gains, common mode
+on the losses). Calibration, never on the scenario scored: the step coefficients come from the 3x step
+scenario (5Mix <= 10k -> 30k, the scenario the step setting is chosen on; its own rows are in-sample and
+flagged), the size coefficients from the other family's size scenario. The shipped constants below: the 3x step
+scenario and both families' size scenarios, the pipeline's step setting.
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ class ScaleErrorModel:
         return asdict(self)
 
 
-# Fitted by benchmarks/extrapolation_backtest.py (`fit_model` on every scenario of 5Mix and RedPajama with the
-# pipeline's step setting; see benchmarks/results/extrapolation_backtest.json "scale_error"). Regenerate there.
+# Fitted by benchmarks/extrapolation_backtest.py (`fit_model` on 5Mix/steps_3x + 5Mix/size + RedPajama/size
+# with the pipeline's step setting; benchmarks/results/extrapolation_backtest.json "scale_error.shipped").
 DEFAULT_MODEL = ScaleErrorModel(
     steps_common=0.0,
     size_common=0.0,
