@@ -29,14 +29,19 @@ width was calibrated on its own scenario).
 Metrics per scenario (weighted total): mre, bias (signed mean relative error, fractions), pairwise_accuracy over
 mixture pairs in the same (size, step) whose observed gap exceeds twice the noise estimate (checkpoint scatter of
 the observed curves around a quadratic in log step), regret (observed loss of the predicted-best mixture minus
-the observed best, nats, mean over (size, step) groups), coverage90 (today's interval: the mixing-law bootstrap
-of `mixlaw pipeline`, fitted on the extrapolated losses; it carries no step- or size-law uncertainty),
+the observed best, nats, mean over (size, step) groups), coverage90 (the wired 90% interval
+of `mixlaw pipeline`: the mixing-law bootstrap `Ensemble.interval(..., scale=record)` widened by the
+scale-error model `mixlaw.scale_error` in quadrature, centred on the mixing law fitted on the extrapolated losses),
 gain_* for the gain over the reference mixture (the family's default: RedPajama run 999, 5Mix the Pile-like
-mixture of 1B run 999; the nearest observed mixture in each group). Scale-aware intervals (`scale_coverage90`,
-`scale_gain_coverage90`): center = the setting's prediction, half-width = k sqrt(s^2 + noise^2) with s the
-robust spread over scale-law variants (step sharing x fit window, size exponents at the 10%/90% of the other
-family's per-mixture exponents) and checkpoint bootstraps; k is calibrated on the steps_3x scenario for step
-scenarios and on the other family's scenario of the same kind for size and both (`scale_calibrated_on`).
+mixture of 1B run 999; the nearest observed mixture in each group; the wired `mixlaw.gains.gain_intervals` with
+the bootstrap members, the mixing law refitted on the losses of each step-law variant `mixlaw pipeline` uses, and
+the record's per-mixture part). The scale-error model that scores a scenario is fitted (`scale_error.fit_model`)
+on the step groups of 5Mix <= 10k -> 30k and the other family's size scenario (`calibrated_on`; the 5Mix 3x step
+rows are in-sample: `scale_calibrated_here`); the shipped constants on 5Mix/steps_3x and both size scenarios.
+Also: `scale_model_*` (the scale-error model alone around the step/size-law prediction; defined also where a
+group is too small for a mixing law), `bootstrap_*` (the mixing-law bootstrap alone, the interval before this
+version), and the older experimental `scale_*` variant (k sqrt(s^2 + noise^2), s the robust spread over
+scale-law variants and checkpoint bootstraps, k calibrated per kind: `scale_calibrated_on`).
 """
 
 from __future__ import annotations
@@ -53,12 +58,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixlaw import gains as product_gains
+from mixlaw import scale_error
 from mixlaw.errors import MixlawInputError
 from mixlaw.extrapolation import fit_size_laws, fit_step_laws
 from mixlaw.files import dump_json
-from mixlaw.pipeline import _fit_data
+from mixlaw.pipeline import _fit_data, _refit
 from mixlaw.runs import RunsTable, Weights, aggregate, load_weights, read_runs
-from mixlaw.scaling import STEP_EXPONENT, late_window, step_regime
+from mixlaw.scaling import STEP_EXPONENT, STEP_SHARE_VALIDATED, STEP_WINDOW, late_window, step_regime
 from mixlaw.uncertainty import bootstrap_law, conformal_rank, robust_sd
 
 FILES = {"5Mix": "5mix.csv", "RedPajama": "redpajama.csv"}
@@ -282,6 +289,7 @@ class StepSetting:
 
 
 CURRENT = StepSetting()
+PIPELINE = StepSetting(STEP_EXPONENT, STEP_SHARE_VALIDATED, STEP_WINDOW)  # `mixlaw pipeline`'s default
 SETTINGS = [
     StepSetting(b, s, w)
     for b in [STEP_EXPONENT, (0.05, 3.0)]
@@ -427,19 +435,41 @@ def truth_vector(fam: Family, sc: Scenario, pred: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------- intervals
 
 
-def mixing_intervals(fam: Family, pred: pd.DataFrame, merged: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+def mixing_intervals(
+    fam: Family,
+    pred: pd.DataFrame,
+    merged: pd.DataFrame,
+    seed: int = 0,
+    scale_of=None,
+    variant_preds: dict[str, pd.DataFrame] | None = None,
+) -> dict[str, Any]:
     """Today's interval: the mixing law fitted on the extrapolated losses of every mixture in each (size, step)
     group, bootstrapped over mixtures (`bootstrap_law`, noise from nothing: extrapolated losses have no
-    checkpoints), predicted at the pseudo-target mixtures. Also its point prediction and gain intervals."""
+    checkpoints), predicted at the pseudo-target mixtures. Also its point prediction and gain intervals.
+
+    With `scale_of(model, step, variant_sd_rel, n_variants) -> scale_uncertainty record`, also the wired
+    interval of `mixlaw pipeline` (`wired_*`): the same ensemble's `interval(..., scale=record)` and
+    `mixlaw.gains.gain_intervals` with the members, the mixing law refitted on each step-law variant's losses
+    (`variant_preds`, as `mixlaw.gains.scale_variants` does) and the record."""
     n = len(merged)
-    out = {k: np.full(n, np.nan) for k in ("lo", "hi", "pred", "gain_lo", "gain_hi")}
+    keys = (
+        "lo",
+        "hi",
+        "pred",
+        "gain_lo",
+        "gain_hi",
+        "wired_lo",
+        "wired_hi",
+        "wired_gain_lo",
+        "wired_gain_hi",
+    )
+    out = {k: np.full(n, np.nan) for k in keys}
+    out["records"] = {}
     mixtures = fam.wide.drop_duplicates("run").set_index("run")[fam.columns]
     for (model, step), sub in pred.groupby(["model", "step"]):
         rows = np.flatnonzero((merged["model"] == model).to_numpy() & (merged["step"] == step).to_numpy())
         if len(rows) == 0:
             continue
-        frame = sub.merge(mixtures, left_on="run", right_index=True)
-        frame = frame[["run"] + fam.columns + fam.targets].assign(total=lambda d: fam.total(d))
         template = {
             "targets": fam.targets,
             "columns": fam.columns,
@@ -448,7 +478,13 @@ def mixing_intervals(fam: Family, pred: pd.DataFrame, merged: pd.DataFrame, seed
             "data_hash": "backtest",
             "selection": {"pipeline": True, "model": model, "step": float(step)},
         }
-        data = _fit_data(frame.reset_index(drop=True), template)
+
+        def group_data(losses: pd.DataFrame, template=template):
+            frame = losses.merge(mixtures, left_on="run", right_index=True)
+            frame = frame[["run"] + fam.columns + fam.targets].assign(total=lambda d: fam.total(d))
+            return _fit_data(frame.reset_index(drop=True), template)
+
+        data = group_data(sub)
         try:
             ens = bootstrap_law(data, MIXING_LAW, n_bootstrap=N_BOOTSTRAP, seed=seed, restarts=4)
         except MixlawInputError as exc:
@@ -466,7 +502,90 @@ def mixing_intervals(fam: Family, pred: pd.DataFrame, merged: pd.DataFrame, seed
             keep = ~ref
             out["gain_lo"][rows[keep]] = (center - half)[keep]
             out["gain_hi"][rows[keep]] = (center + half)[keep]
+        if scale_of is None:
+            continue
+        variants = {}
+        for label, v in (variant_preds or {}).items():
+            vsub = v[(v["model"] == model) & (v["step"] == step)]
+            try:
+                variants[label] = _refit(ens.fitted, group_data(vsub))
+            except MixlawInputError:
+                continue
+        spread = product_gains.variant_loss_sd_rel(ens.fitted, variants, X)
+        record = scale_of(model, step, spread, len(variants))
+        out["records"][f"{model}@{int(step)}"] = record
+        wired = ens.interval(X, LEVEL, scale=record)["total"]
+        out["wired_lo"][rows], out["wired_hi"][rows] = wired["lo"], wired["hi"]
+        if ref.sum() == 1:
+            g = product_gains.gain_intervals(
+                ens.fitted, X, X[ref][0], fam.weights.group_weight, ens.members, variants, LEVEL, record
+            )
+            # gain_intervals: baseline - x (> 0 better); the backtest's gains are x - reference
+            keep = ~ref
+            out["wired_gain_lo"][rows[keep]] = -g["hi"][keep]
+            out["wired_gain_hi"][rows[keep]] = -g["lo"][keep]
     return out
+
+
+def product_variants(setting: StepSetting) -> list[StepSetting]:
+    """The step-law variants `mixlaw.gains.scale_variants` uses (gains.STEP_VARIANTS), with the setting's
+    exponent bounds, the setting itself left out."""
+    return [
+        StepSetting(setting.bounds, share, window)
+        for window, share in product_gains.STEP_VARIANTS
+        if (window, share) != (setting.window, setting.share)
+    ]
+
+
+def group_errors(
+    fam: Family,
+    sc: Scenario,
+    merged: pd.DataFrame,
+    variant_totals: np.ndarray,
+    noise: float,
+) -> list[scale_error.GroupErrors]:
+    """The scale-error calibration data of one scenario (`mixlaw.scale_error.fit_model`): per (size, step)
+    group, the step/size-law prediction's relative errors, the product's step-law variants' relative spread
+    of each loss and gain (`variant_totals`: (V, n) totals of the variants at the merged rows), the relative
+    gain errors over the reference and the relative checkpoint noise."""
+    obs, pred = merged["total"].to_numpy(float), merged["pred_total"].to_numpy(float)
+    groups, ref = merged["group"].to_numpy(), merged["reference"].to_numpy()
+    stack = np.vstack([pred[None], variant_totals]) if len(variant_totals) else pred[None]
+    loss_spread = scale_error.variant_spread(stack) / pred
+    gain_stack = gains(stack, groups, ref)
+    gain_spread = scale_error.variant_spread(gain_stack) / pred
+    gain_error = (gains(pred, groups, ref) - gains(obs, groups, ref)) / pred
+    out = []
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        model, step = merged.loc[idx[0], "model"], float(merged.loc[idx[0], "step"])
+        out.append(
+            scale_error.GroupErrors(
+                steps_ratio=ratios(fam, sc, model, step)[0],
+                size_ratio=ratios(fam, sc, model, step)[1],
+                rel_error=pred[idx] / obs[idx] - 1,
+                variant_sd_rel=loss_spread[idx],
+                gain_error_rel=gain_error[idx],
+                gain_variant_sd_rel=gain_spread[idx],
+                noise_rel=noise / float(np.mean(obs[idx])),
+                label=f"{sc.key}:{g}",
+            )
+        )
+    return out
+
+
+def scale_error_sources(sc: Scenario) -> list[str]:
+    """The scenarios whose groups calibrate the scale-error model that scores `sc`: the step coefficients
+    on the selection scenario (5Mix <= 10k -> 30k), the size coefficients on the other family's size scenario
+    (step scenarios leave the size coefficients at 0 and size scenarios the step ones, so both fit at once)."""
+    return [SELECTION_SCENARIO, f"{'RedPajama' if sc.family == '5Mix' else '5Mix'}/size"]
+
+
+def ratios(fam: Family, sc: Scenario, model: str, step: float) -> tuple[float, float]:
+    """(steps ratio, size ratio) of one predicted point, as `mixlaw.solve.job_ratios` computes a job's."""
+    steps = step / sc.fit_max_step if sc.kind != "size" else 1.0
+    size = fam.params[model] / max(fam.params[m] for m in sc.fit_sizes) if sc.kind != "steps" else 1.0
+    return float(steps), float(size)
 
 
 def scale_members(
@@ -643,6 +762,9 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
     rows, calib_z = [], {}
     pending = []
     labels = [("current", CURRENT)] + ([("chosen", chosen)] if chosen != CURRENT else [])
+    if PIPELINE not in [s for _, s in labels]:
+        labels.append(("pipeline", PIPELINE))
+    calib: dict[tuple[str, str], list[scale_error.GroupErrors]] = {}
     for label, setting in labels:
         for sc in all_sc:
             fam = fams[sc.family]
@@ -654,7 +776,6 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
             obs, pred = merged["total"].to_numpy(float), merged["pred_total"].to_numpy(float)
             groups, ref = merged["group"].to_numpy(), merged["reference"].to_numpy()
             noise = curve_noise(fam.wide, list(merged[["model", "step"]].drop_duplicates().itertuples(False)))
-            iv = mixing_intervals(fam, p, merged)
             members = member_matrix(
                 scale_members(fam, sc, s, alphas[sc.family], variants, n_boot, alpha_range[sc.family]), merged
             )
@@ -666,20 +787,107 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
                     scale_scores(obs, pred, spread, noise),
                     scale_scores(gains(obs, groups, ref), gains(pred, groups, ref), g_spread, noise * 2**0.5),
                 )
-            pending.append((label, s, sc, fam, merged, obs, pred, groups, ref, noise, iv, spread, g_spread))
-    for label, s, sc, fam, merged, obs, pred, groups, ref, noise, iv, spread, g_spread in pending:
+            # the product's step-law variants (mixlaw.gains.scale_variants) for the wired interval
+            variant_preds = {}
+            if sc.kind != "size":
+                for v in product_variants(s):
+                    try:
+                        variant_preds[v.name] = with_total(fam, predict_losses(fam, sc, v, alphas[sc.family]))
+                    except MixlawInputError:
+                        continue
+            variant_totals = member_matrix(list(variant_preds.values()), merged)
+            calib.setdefault((label, sc.key), []).extend(group_errors(fam, sc, merged, variant_totals, noise))
+            pending.append(
+                (label, s, sc, fam, p, merged, obs, pred, groups, ref, noise, spread, g_spread, variant_preds)
+            )
+    # The scale-error model (`scale_error_sources`): step coefficients from the selection scenario, size
+    # coefficients from the other family's size scenario; the shipped constants from the selection scenario and
+    # both size scenarios.
+    scale_models = {}
+    for label, _ in labels:
+        for sc in all_sc:
+            sources = scale_error_sources(sc)
+            scale_models[(label, sc.key)] = scale_error.fit_model(
+                [g for key in sources for g in calib.get((label, key), [])], " + ".join(sources)
+            )
+    pipeline_label = next(label for label, s in labels if s == PIPELINE)
+    shipped_sources = [SELECTION_SCENARIO] + [f"{f}/size" for f in fams]
+    shipped = scale_error.fit_model(
+        [g for key in shipped_sources for g in calib.get((pipeline_label, key), [])],
+        " + ".join(shipped_sources) + " (benchmarks/extrapolation_backtest.py, pipeline step setting)",
+    )
+    for (
+        label,
+        s,
+        sc,
+        fam,
+        p,
+        merged,
+        obs,
+        pred,
+        groups,
+        ref,
+        noise,
+        spread,
+        g_spread,
+        variant_preds,
+    ) in pending:
+        model_lofo = scale_models[(label, sc.key)]
+
+        def scale_of(model, step, spread_rel, n_variants, fam=fam, sc=sc, model_lofo=model_lofo):
+            return scale_error.scale_record(model_lofo, *ratios(fam, sc, model, step), spread_rel, n_variants)
+
+        iv = mixing_intervals(fam, p, merged, 0, scale_of, variant_preds)
+        # The scale part alone around the step/size-law prediction (no mixing law: also where a group has too
+        # few mixtures for one), with the same functions and the calibration data's variant spread.
+        variant_totals = member_matrix(list(variant_preds.values()), merged)
+        stack = np.vstack([pred[None], variant_totals]) if len(variant_totals) else pred[None]
+        loss_spread_rel = scale_error.variant_spread(stack) / pred
+        gain_spread = scale_error.variant_spread(gains(stack, groups, ref))
+        m_lo, m_hi = np.full(len(obs), np.nan), np.full(len(obs), np.nan)
+        mg_lo, mg_hi = np.full(len(obs), np.nan), np.full(len(obs), np.nan)
+        g_pred = gains(pred, groups, ref)
+        for g in np.unique(groups):
+            idx = np.flatnonzero(groups == g)
+            model, step = merged.loc[idx[0], "model"], float(merged.loc[idx[0], "step"])
+            record = scale_of(
+                model, step, {"total": float(np.median(loss_spread_rel[idx]))}, len(variant_totals)
+            )
+            sd = np.sqrt(scale_error.loss_sd(record, pred[idx]) ** 2 + noise**2)
+            m_lo[idx], m_hi[idx] = scale_error.widen(pred[idx], pred[idx], pred[idx], sd, LEVEL)
+            r = idx[ref[idx]]
+            if len(r) == 1:
+                gsd = np.sqrt(
+                    scale_error.gain_sd(record, pred[idx], pred[r[0]], gain_spread[idx]) ** 2 + 2 * noise**2
+                )
+                mg_lo[idx], mg_hi[idx] = scale_error.widen(g_pred[idx], g_pred[idx], g_pred[idx], gsd, LEVEL)
         source = calibration_source(sc)
         z_loss, z_gain = calib_z.get((label, source), (np.empty(0), np.empty(0)))
         k_loss, k_gain = calibrate_factor(z_loss), calibrate_factor(z_gain)
         half = k_loss * np.sqrt(spread**2 + noise**2)
         g_half = k_gain * np.sqrt(g_spread**2 + 2 * noise**2)
-        g_pred = gains(pred, groups, ref)
+        g_obs = gains(obs, groups, ref)
+        has_gain = np.isfinite(g_pred) & np.isfinite(g_obs)
+
+        def median_half(lo, hi, mask=None):
+            w = (hi - lo) / 2
+            w = w[np.isfinite(w) & (True if mask is None else mask)]
+            return float(np.median(w)) if len(w) else None
+
+        def cover(values, lo, hi, mask):
+            mask = mask & np.isfinite(lo) & np.isfinite(hi)
+            return coverage(values[mask], lo[mask], hi[mask]) if mask.any() else None
+
+        metrics = scenario_metrics(pred, obs, groups, ref, noise)
+        metrics["coverage90"] = cover(obs, iv["wired_lo"], iv["wired_hi"], np.isfinite(obs))
+        metrics["gain_coverage90"] = cover(g_obs, iv["wired_gain_lo"], iv["wired_gain_hi"], has_gain)
         row = {
             "name": f"{sc.name}/{label}",
             "family": sc.family,
             "scenario": sc.name,
             "setting": label,
             "step_setting": s.name if sc.kind != "size" else None,
+            "pipeline_setting": s == PIPELINE or sc.kind == "size",
             "steps_ratio": float(merged["step"].min() / sc.fit_max_step),
             "size_ratio": 1.0
             if sc.kind == "steps"
@@ -687,22 +895,30 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
                 max(fam.params[m] for m in merged["model"]) / max(fam.params[m] for m in sc.fit_sizes)
             ),
             "steps_ratio_max": float(merged["step"].max() / sc.fit_max_step),
-            **scenario_metrics(
-                pred, obs, groups, ref, noise, iv["lo"], iv["hi"], iv["gain_lo"], iv["gain_hi"]
-            ),
+            **metrics,
+            "interval": "wired: mixlaw pipeline's (Ensemble.interval / gains.gain_intervals with the "
+            "scale_uncertainty record), centred on the mixing law",
+            "halfwidth90_median": median_half(iv["wired_lo"], iv["wired_hi"]),
+            "gain_halfwidth90_median": median_half(iv["wired_gain_lo"], iv["wired_gain_hi"], has_gain),
+            "n_covered": int(np.isfinite(iv["wired_lo"]).sum()),
+            "calibrated_on": model_lofo.calibrated_on,
+            "scale_calibrated_here": sc.key in scale_error_sources(sc),
+            "scale_error": model_lofo.to_dict(),
+            "scale_model_coverage90": cover(obs, m_lo, m_hi, np.isfinite(obs)),
+            "scale_model_gain_coverage90": cover(g_obs, mg_lo, mg_hi, has_gain),
+            "scale_model_halfwidth90_median": median_half(m_lo, m_hi),
+            "scale_model_gain_halfwidth90_median": median_half(mg_lo, mg_hi, has_gain),
+            "bootstrap_coverage90": cover(obs, iv["lo"], iv["hi"], np.isfinite(obs)),
+            "bootstrap_gain_coverage90": cover(g_obs, iv["gain_lo"], iv["gain_hi"], has_gain),
+            "bootstrap_halfwidth90_median": median_half(iv["lo"], iv["hi"]),
+            "bootstrap_gain_halfwidth90_median": median_half(iv["gain_lo"], iv["gain_hi"], has_gain),
             "scale_coverage90": coverage(obs, pred - half, pred + half),
             "scale_gain_coverage90": coverage(
-                gains(obs, groups, ref)[np.isfinite(g_pred)],
+                g_obs[np.isfinite(g_pred)],
                 (g_pred - g_half)[np.isfinite(g_pred)],
                 (g_pred + g_half)[np.isfinite(g_pred)],
             ),
             "scale_width_factor": [k_loss, k_gain],
-            "halfwidth90_median": float(np.nanmedian(iv["hi"] - iv["lo"]) / 2)
-            if np.isfinite(iv["hi"]).any()
-            else None,
-            "gain_halfwidth90_median": float(np.nanmedian(iv["gain_hi"] - iv["gain_lo"]) / 2)
-            if np.isfinite(iv["gain_hi"]).any()
-            else None,
             "scale_halfwidth90_median": float(np.median(half)),
             "scale_gain_halfwidth90_median": float(np.nanmedian(g_half[np.isfinite(g_pred)]))
             if np.isfinite(g_pred).any()
@@ -741,6 +957,31 @@ def run(data: Path, settings: list[StepSetting] = SETTINGS, n_boot: int = 8) -> 
             "ranking": [{"setting": k, **v} for k, v in ranked],
         },
         "step_settings": table,
+        "scale_error": {
+            "shipped": shipped.to_dict(),
+            "per_scenario": {f"{label}/{key}": m.to_dict() for (label, key), m in scale_models.items()},
+            "method": "mixlaw.scale_error.fit_model on every (size, step) group of the calibration scenarios: "
+            "the step coefficients from the selection scenario (5Mix <= 10k -> 30k), the size coefficients from "
+            "the other family's size scenario; the selection scenario's own rows are in-sample "
+            "(scale_calibrated_here). The shipped constants (mixlaw.scale_error.DEFAULT_MODEL): the selection "
+            "scenario and both size scenarios, pipeline step setting",
+            "groups": {
+                f"{label}/{key}": [
+                    {
+                        "label": g.label,
+                        "steps_ratio": g.steps_ratio,
+                        "size_ratio": g.size_ratio,
+                        "n": len(g.rel_error),
+                        "mean_rel_error": float(np.mean(g.rel_error)),
+                        "sd_rel_error": float(np.std(g.rel_error, ddof=1)) if len(g.rel_error) > 1 else None,
+                        "variant_sd_rel": float(np.mean(g.variant_sd_rel)),
+                        "noise_rel": g.noise_rel,
+                    }
+                    for g in v
+                ]
+                for (label, key), v in calib.items()
+            },
+        },
         "mixing_law": MIXING_LAW,
         "n_bootstrap": N_BOOTSTRAP,
         "seconds": time.perf_counter() - started,
@@ -757,7 +998,8 @@ def print_table(result: dict[str, Any]) -> None:
 
     print(
         f"{'family':9} {'scenario':26} {'steps':>5} {'size':>5} {'n':>4} {'MRE%':>6} {'bias%':>6} "
-        f"{'pair':>5} {'regret':>7} {'cov90':>5} {'hw':>6} {'gMAE':>7} {'gcov':>5} {'scov':>5} {'shw':>6} {'sgcov':>5}"
+        f"{'pair':>5} {'regret':>7} {'cov90':>5} {'hw':>6} {'gMAE':>7} {'gcov':>5} {'ghw':>6} "
+        f"{'mcov':>5} {'mgcov':>5} {'bcov':>5} {'bhw':>6}"
     )
     for r in result["scenarios"]:
         print(
@@ -765,13 +1007,20 @@ def print_table(result: dict[str, Any]) -> None:
             f"{pct(r['mre'])} {pct(r['bias'])} {num(r['pairwise_accuracy'], '{:5.2f}')} "
             f"{num(r['regret'], '{:7.4f}')} {num(r['coverage90'], '{:5.2f}')} "
             f"{num(r['halfwidth90_median'], '{:6.3f}')} {num(r['gain_mae'], '{:7.4f}')} "
-            f"{num(r['gain_coverage90'], '{:5.2f}')} {num(r['scale_coverage90'], '{:5.2f}')} "
-            f"{num(r['scale_halfwidth90_median'], '{:6.3f}')} "
-            f"{num(r['scale_gain_coverage90'], '{:5.2f}')}"
+            f"{num(r['gain_coverage90'], '{:5.2f}')} {num(r['gain_halfwidth90_median'], '{:6.3f}')} "
+            f"{num(r['scale_model_coverage90'], '{:5.2f}')} {num(r['scale_model_gain_coverage90'], '{:5.2f}')} "
+            f"{num(r['bootstrap_coverage90'], '{:5.2f}')} {num(r['bootstrap_halfwidth90_median'], '{:6.3f}')}"
         )
     print(
-        "(MRE, bias in %; regret, gMAE (gain MAE), hw (half-width of today's 90% interval), shw (scale-aware) "
-        "in nats; cov = coverage of today's mixing-law bootstrap interval, scov of the scale-aware one, g* gains)"
+        "(MRE, bias in %; regret, gMAE (gain MAE), hw/ghw (median half-widths) in nats; cov/gcov: the wired 90% "
+        "interval of `mixlaw pipeline` (mixing-law bootstrap + scale-error model, leave-one-family-out), "
+        "mcov/mgcov: the scale-error model alone around the step/size-law prediction, bcov/bhw: the "
+        "mixing-law bootstrap alone)"
+    )
+    shipped = result["scale_error"]["shipped"]
+    print(
+        "\nscale-error model shipped (mixlaw.scale_error.DEFAULT_MODEL): "
+        + ", ".join(f"{k} {shipped[k]:.4g}" for k in scale_error.COEFFICIENTS)
     )
     sel = result["selection"]
     print(f"\nstep setting chosen on {sel['chosen_on']}: {sel['chosen']} (current default {sel['current']})")
@@ -801,7 +1050,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data}: no 5mix.csv (give --data DIR)", file=sys.stderr)
         return 2
     if args.quick:
-        result = run(args.data, [CURRENT, SETTINGS[3], SETTINGS[12]], n_boot=2)
+        result = run(args.data, [CURRENT, PIPELINE, SETTINGS[12]], n_boot=2)
     else:
         result = run(args.data)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from mixlaw.files import dump_json, read_json
 from mixlaw.laws import FitContext, MixingLaw, get_law, law_from_dict
 from mixlaw.mixture import Domains, check_table, column, mixture_keys, to_p_columns
 from mixlaw.runs import RunsTable, Weights, aggregate, check_selection, load_weights, read_table
+from mixlaw.scale_error import check_record
 from mixlaw.version import __version__
 
 SCHEMA_VERSION = 1
@@ -352,6 +353,8 @@ class FittedLaw:
         meta = {k: v for k, v in data.items() if k not in known}
         if isinstance(meta.get("observed_mixtures"), dict):  # packed (older files hold a list of lists)
             meta["observed_mixtures"] = unpack_mixtures(meta["observed_mixtures"], source)
+        if "scale_uncertainty" in meta:  # target-scale laws of the pipeline (older files have none)
+            meta["scale_uncertainty"] = check_record(meta["scale_uncertainty"], source)
         try:
             law = law_from_dict(data)
         except MixlawInputError as exc:

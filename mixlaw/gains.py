@@ -8,8 +8,9 @@ positive = x is better.
 Intervals on a gain combine two spreads, in quadrature around the full-data value:
 - the mixing-law bootstrap the pipeline already does (quantiles of the members' gains), and
 - the scale-law spread: the gain re-predicted with the other step-law variants (fit window none / last / 3 x
-  beta shared per mixture / per model size: `scale_variants`), z x their robust sd. Not yet calibrated on the
-  backtest (issue 14 item 2).
+  beta shared per mixture / per model size: `scale_variants`), z x their robust sd, and
+- with a `scale_uncertainty` record (`mixlaw.scale_error`, calibrated on the backtest), the per-mixture part of
+  the scale-extrapolation error of both mixtures; its common-mode part cancels in a gain and is left out.
 
 Anchor: target-scale runs of one mixture (usually the baseline) remove the common-mode error: every other
 mixture is predicted as anchor observed + predicted gain over the anchor (`anchor_correction`).
@@ -29,8 +30,8 @@ from mixlaw.extrapolation import Extrapolator, fit_step_laws
 from mixlaw.fitted import FittedLaw
 from mixlaw.pipeline import PipelineResult, _fit_data, _refit
 from mixlaw.runs import RunsTable, Weights, aggregate
+from mixlaw.scale_error import gain_sd, variant_spread
 from mixlaw.scaling import late_window
-from mixlaw.uncertainty import robust_sd
 
 # The step-law variants whose spread enters the gain intervals: (step_window, step_share).
 STEP_VARIANTS = ((None, "mixture"), (None, "all"), (3.0, "mixture"), (3.0, "all"))
@@ -85,9 +86,12 @@ def gain_intervals(
     members: list[FittedLaw] | None = None,
     variants: Mapping[str, FittedLaw] | None = None,
     level: float = 0.9,
+    scale: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Gains over `baseline` (M,) of each mixture of X (n, M) with intervals: {value, lo, hi (n,),
-    bootstrap_lo/hi, variant_sd (n,), variants {label: (n,)}}. Without members or variants, lo = hi = value."""
+    bootstrap_lo/hi, variant_sd (n,), scale_sd (n,), variants {label: (n,)}}. `scale`: a `scale_uncertainty`
+    record whose per-mixture sd (not the common mode) is added. Without members, variants or scale, lo = hi =
+    value."""
     X = np.atleast_2d(np.asarray(X, dtype=float))
     points = np.vstack([np.asarray(baseline, dtype=float)[None], X])
 
@@ -97,6 +101,8 @@ def gain_intervals(
         return v[0] - v[1:]
 
     value = gain_of(law)
+    with np.errstate(all="ignore"):
+        objective = objective_values(law, points, weights)
     lo_q, hi_q = 50 * (1 - level), 50 * (1 + level)
     boot_lo = boot_hi = value
     if members:
@@ -105,14 +111,12 @@ def gain_intervals(
         boot_lo = np.minimum(value, np.nanpercentile(g, lo_q, axis=0))
         boot_hi = np.maximum(value, np.nanpercentile(g, hi_q, axis=0))
     variant_gains = {label: gain_of(v) for label, v in (variants or {}).items()}
-    if variant_gains:
-        stack = np.array([value, *variant_gains.values()])
-        variant_sd = robust_sd(stack) if len(stack) >= 3 else np.abs(stack[1] - stack[0]) / np.sqrt(2)
-    else:
-        variant_sd = np.zeros_like(value)
+    variant_sd = variant_spread(np.array([value, *variant_gains.values()]))
+    scale_sd = gain_sd(scale, objective[1:], objective[0]) if scale is not None else np.zeros_like(value)
     z = float(norm.ppf(0.5 + level / 2))
-    lo = value - np.sqrt((value - boot_lo) ** 2 + (z * variant_sd) ** 2)
-    hi = value + np.sqrt((boot_hi - value) ** 2 + (z * variant_sd) ** 2)
+    spread = np.sqrt(variant_sd**2 + scale_sd**2)
+    lo = value - np.sqrt((value - boot_lo) ** 2 + (z * spread) ** 2)
+    hi = value + np.sqrt((boot_hi - value) ** 2 + (z * spread) ** 2)
     return {
         "value": value,
         "lo": lo,
@@ -120,8 +124,26 @@ def gain_intervals(
         "bootstrap_lo": boot_lo,
         "bootstrap_hi": boot_hi,
         "variant_sd": variant_sd,
+        "scale_sd": scale_sd,
         "variants": variant_gains,
     }
+
+
+def variant_loss_sd_rel(law: FittedLaw, variants: Mapping[str, FittedLaw], X: np.ndarray) -> dict[str, float]:
+    """Relative sd of each output's predicted loss across the scale-law variants (the pipeline's own law first),
+    median over the mixtures X (n, M): {name: sd / loss}; {} without variants."""
+    if not variants:
+        return {}
+    X = np.atleast_2d(np.asarray(X, dtype=float))
+    with np.errstate(all="ignore"):
+        preds = [law.predict(X), *(v.predict(X) for v in variants.values())]
+    out = {}
+    for name, center in preds[0].items():
+        stack = np.array([p[name] for p in preds], dtype=float)
+        rel = variant_spread(stack) / np.abs(np.asarray(center, dtype=float))
+        rel = rel[np.isfinite(rel)]
+        out[name] = float(np.median(rel)) if len(rel) else 0.0
+    return out
 
 
 def anchor_observed(

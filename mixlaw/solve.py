@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mixlaw import gains
+from mixlaw import gains, scale_error
 from mixlaw.constraints import tokens_per_step
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FittedLaw
@@ -84,13 +84,18 @@ def optimize_with_intervals(
         result["uncertainty_reason"] = no_ensemble_reason
         result["recommendation"] = recommendation(result, min_confidence)
         return result
-    log(f"optimum intervals from {len(ensemble.members)} bootstrap refits")
+    scale = law.meta.get("scale_uncertainty")
+    log(
+        f"optimum intervals from {len(ensemble.members)} bootstrap refits"
+        + (" and the scale-extrapolation error" if scale else "")
+    )
     result["uncertainty"] = optimum_uncertainty(
         ensemble,
         result["mixture"],
         result["baseline"]["mixture"],
         interval,
         seed=seed,
+        scale=scale,
         **{k: v for k, v in problem.items() if k not in ("max_distance", "starts")},
     )
     result["recommendation"] = recommendation(result, min_confidence)
@@ -173,6 +178,8 @@ def solve(
             reason = f"bootstrap not possible: {exc}"
         else:
             attach(result.law, ensemble)
+    variants = gains.scale_variants(result, log)
+    result.law.meta["scale_uncertainty"] = scale_uncertainty(result, variants)
     optimum = optimize_with_intervals(
         result.law,
         problem,
@@ -186,13 +193,36 @@ def solve(
         trust_region,
         min_confidence,
     )
-    add_gains(result, optimum, weights, ensemble, anchor, interval, log)
+    add_gains(result, optimum, weights, ensemble, anchor, interval, log, variants)
     # again, now on the gain with the scale-law spread (`add_gains`) instead of the mixing-law bootstrap alone
     optimum["recommendation"] = recommendation(optimum, min_confidence)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_outputs(result, optimum, out, command, summary_name)
     return Solution(result, optimum)
+
+
+def job_ratios(result: PipelineResult) -> tuple[float, float]:
+    """(steps ratio, size ratio) the job extrapolates: target step (or tokens) / the largest fitted one, and
+    target params / the largest fitted size's params."""
+    c = result.config
+    steps_ratio = float(c.target) / float(result.defaults["fit_steps"][1])
+    params = result.extrapolator.params if result.extrapolator is not None else {}
+    size_ratio = float(c.target_params) / max(params.values()) if params else 1.0
+    return steps_ratio, size_ratio
+
+
+def scale_uncertainty(
+    result: PipelineResult,
+    variants: Mapping[str, FittedLaw],
+    model: scale_error.ScaleErrorModel = scale_error.DEFAULT_MODEL,
+) -> dict[str, Any]:
+    """LAW.json's `scale_uncertainty` record for a pipeline result: the job's ratios, the calibrated
+    scale-error model (`mixlaw.scale_error`) and the step-law variants' measured spread of the losses."""
+    steps_ratio, size_ratio = job_ratios(result)
+    observed = result.predictions[result.law.domain_columns].to_numpy(dtype=float)
+    spread = gains.variant_loss_sd_rel(result.law, variants, observed)
+    return scale_error.scale_record(model, steps_ratio, size_ratio, spread, len(variants))
 
 
 def add_gains(
@@ -203,18 +233,23 @@ def add_gains(
     anchor: RunsTable | None,
     interval: float,
     log: Callable[[str], None] = lambda m: None,
+    variants: Mapping[str, FittedLaw] | None = None,
 ) -> None:
     """optimum['gain'] (the optimum's gain over the baseline, nats at the target, with intervals),
     optimum['candidate_gains'] (every observed mixture's) and, with `anchor` runs at the target scale,
-    optimum['anchor'] (the common-mode correction); see `mixlaw.gains`."""
+    optimum['anchor'] (the common-mode correction); see `mixlaw.gains`. `variants`: the step-law variants
+    (`gains.scale_variants`, computed here when None); the law's `scale_uncertainty` record adds its per-mixture
+    part."""
     law, objective = result.law, optimum["objective"]["weights"]
     base = np.array(list(optimum["baseline"]["mixture"].values()), dtype=float)
     observed = result.predictions[law.domain_columns].to_numpy(dtype=float)
     X = np.vstack([np.array(list(optimum["mixture"].values()), dtype=float), observed])
-    variants = gains.scale_variants(result, log)
+    if variants is None:
+        variants = gains.scale_variants(result, log)
+    scale = law.meta.get("scale_uncertainty")
     log(f"gains over the baseline with {len(variants)} step-law variants")
     g = gains.gain_intervals(
-        law, X, base, objective, ensemble.members if ensemble else None, variants, interval
+        law, X, base, objective, ensemble.members if ensemble else None, variants, interval, scale
     )
     optimum["gain"] = {
         "value": float(g["value"][0]),
@@ -225,8 +260,14 @@ def add_gains(
         "baseline": optimum["baseline"]["name"],
         "bootstrap": {"lo": float(g["bootstrap_lo"][0]), "hi": float(g["bootstrap_hi"][0])},
         "variant_sd": float(g["variant_sd"][0]),
+        "scale_sd": float(g["scale_sd"][0]),
         "variants": {k: float(v[0]) for k, v in g["variants"].items()},
-        "method": "mixing-law bootstrap quantiles and z x robust sd over the step-law variants, in quadrature",
+        "method": "mixing-law bootstrap quantiles and z x robust sd over the step-law variants, in quadrature"
+        + (
+            " with the per-mixture scale-extrapolation error (mixlaw.scale_error; the common mode cancels)"
+            if scale
+            else ""
+        ),
     }
     optimum["candidate_gains"] = [
         {"run": run, "value": float(v), "lo": float(lo), "hi": float(hi)}

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy.stats import norm
 
+from mixlaw import scale_error
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData, FittedLaw, fit_law
 from mixlaw.laws import get_law, law_from_dict
@@ -235,10 +237,15 @@ class Ensemble:
         return max(base, self.noise_sd.get(name, 0.0), 1e-6)
 
     def interval(
-        self, X: np.ndarray, level: float = 0.9, calibrate: str = "both"
+        self,
+        X: np.ndarray,
+        level: float = 0.9,
+        calibrate: str = "both",
+        scale: Mapping[str, Any] | None = None,
     ) -> dict[str, dict[str, np.ndarray]]:
         """Prediction interval for the loss of a new run at each mixture of X (n, M); `calibrate` as in
-        `calibration` (both, widen, none)."""
+        `calibration` (both, widen, none). `scale`: a `scale_uncertainty` record (`mixlaw.scale_error`) whose
+        scale-extrapolation sd is added in quadrature (each output gets `scale_sd`, absolute)."""
         if calibrate not in CALIBRATION_MODES:
             raise MixlawInputError(
                 f"calibration must be one of {', '.join(CALIBRATION_MODES)}, got {calibrate!r}"
@@ -252,10 +259,16 @@ class Ensemble:
         out = {}
         for name, pred in center.items():
             s = spread.get(name, np.zeros(len(X)))
-            scale = np.sqrt(np.nan_to_num(s, nan=np.inf) ** 2 + self.noise_sd.get(name, 0.0) ** 2)
+            sd = np.sqrt(np.nan_to_num(s, nan=np.inf) ** 2 + self.noise_sd.get(name, 0.0) ** 2)
             factor = self.calibration(name, level, calibrate)["factor"]
-            half = factor * critical * scale
-            out[name] = {"pred": pred, "lo": pred - half, "hi": pred + half, "scale": scale, "factor": factor}
+            half = factor * critical * sd
+            out[name] = {"pred": pred, "lo": pred - half, "hi": pred + half, "scale": sd, "factor": factor}
+            if scale is not None:
+                sd = scale_error.loss_sd(scale, pred, name)
+                out[name]["lo"], out[name]["hi"] = scale_error.widen(
+                    pred, pred - half, pred + half, sd, level
+                )
+                out[name]["scale_sd"] = sd
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -456,11 +469,15 @@ def optimum_uncertainty(
     seed: int = 0,
     lower=None,
     caps=None,
+    scale: Mapping[str, Any] | None = None,
     **optimize_kwargs: Any,
 ) -> dict[str, Any]:
     """Intervals for an optimum (for optimum.json): its proportions (re-optimizing every member), its predicted
     losses and the baseline's (prediction intervals), the improvement, and P(optimum beats baseline) = the share
-    of members that predict a lower total at the optimum than at the baseline."""
+    of members that predict a lower total at the optimum than at the baseline.
+
+    `scale`: a `scale_uncertainty` record; the losses' intervals then add the whole scale-extrapolation error
+    and the improvement's only the per-mixture part (the common mode cancels in a difference)."""
     domains = ensemble.fitted.domains
     x = _vector(mixture, domains)
     lo_q, hi_q = 50 * (1 - level), 50 * (1 + level)
@@ -476,7 +493,13 @@ def optimum_uncertainty(
         }
         out["optimum_l1_spread"] = float(np.median(np.abs(optima - x).sum(axis=1)))
     points = [x] if baseline is None else [x, _vector(baseline, domains)]
-    intervals = ensemble.interval(np.array(points), level)
+    intervals = ensemble.interval(np.array(points), level, scale=scale)
+    if scale is not None:
+        out["method"] = "mixture_bootstrap+scale_error"
+        out["scale_uncertainty"] = {
+            k: scale[k]
+            for k in ("steps_ratio", "size_ratio", "common_sd_rel", "mixture_sd_rel", "calibrated_on")
+        }
     out["predicted"] = {
         name: {"value": float(v["pred"][0]), "lo": float(v["lo"][0]), "hi": float(v["hi"][0])}
         for name, v in intervals.items()
@@ -490,12 +513,14 @@ def optimum_uncertainty(
         preds = ensemble.member_predictions(np.array(points))[name]
         diff = preds[:, 0] - preds[:, 1]
         diff = diff[np.isfinite(diff)]
-        out["improvement"] = {
-            "name": name,
-            "value": float(intervals[name]["pred"][1] - intervals[name]["pred"][0]),
-            "lo": float(np.percentile(-diff, lo_q)),
-            "hi": float(np.percentile(-diff, hi_q)),
-        }
+        value = float(intervals[name]["pred"][1] - intervals[name]["pred"][0])
+        lo, hi = float(np.percentile(-diff, lo_q)), float(np.percentile(-diff, hi_q))
+        if scale is not None:
+            sd = scale_error.gain_sd(scale, intervals[name]["pred"][0], intervals[name]["pred"][1])
+            lo, hi = (
+                float(v[0]) for v in scale_error.widen([value], [min(lo, value)], [max(hi, value)], sd, level)
+            )
+        out["improvement"] = {"name": name, "value": value, "lo": lo, "hi": hi}
         out["p_beats_baseline"] = float((diff < 0).mean()) if len(diff) else None
     return out
 

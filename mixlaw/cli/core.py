@@ -284,7 +284,15 @@ def _add_intervals(args: argparse.Namespace, fitted: FittedLaw, out):
             "`mixlaw fit ... --bootstrap 50`, or pass --runs RUNS to bootstrap now"
         )
     X = out[fitted.domain_columns].to_numpy(dtype=float)
-    for name, v in ensemble.interval(X, args.interval, args.calibrate).items():
+    scale = fitted.meta.get("scale_uncertainty")
+    if scale:
+        status(
+            args,
+            f"the interval includes the scale-extrapolation error ({scale['steps_ratio']:.2g}x steps, "
+            f"{scale['size_ratio']:.2g}x size: +-{100 * scale['common_sd_rel']:.2g}% common, "
+            f"+-{100 * scale['mixture_sd_rel']:.2g}% per mixture, 1 sd)",
+        )
+    for name, v in ensemble.interval(X, args.interval, args.calibrate, scale).items():
         out[f"pred_{name}_lo"] = v["lo"]
         out[f"pred_{name}_hi"] = v["hi"]
     return out

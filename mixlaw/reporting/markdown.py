@@ -140,9 +140,18 @@ def gain_lines(optimum: dict[str, Any] | None) -> list[str]:
     lines = [
         f"Predicted gain of the optimum over the baseline ({gain['baseline']}): {gain['value']:+.4f} nats "
         f"[{gain['lo']:+.4f}, {gain['hi']:+.4f}] ({100 * gain['level']:g}%: mixing-law bootstrap and the spread "
-        f"over {len(gain['variants'])} step-law variants); scale-extrapolation errors shared by every mixture "
-        "cancel in a gain."
+        f"over {len(gain['variants'])} step-law variants"
+        + (", and each mixture's own scale-extrapolation error" if gain.get("scale_sd") else "")
+        + "); scale-extrapolation errors shared by every mixture cancel in a gain."
     ]
+    scale = ((optimum or {}).get("uncertainty") or {}).get("scale_uncertainty")
+    if scale:
+        lines.append(
+            f"Predicted losses' intervals include the scale-extrapolation error at this job's ratios "
+            f"({scale['steps_ratio']:.3g}x steps, {scale['size_ratio']:.3g}x size): "
+            f"{100 * scale['common_sd_rel']:.2g}% shared by every mixture and {100 * scale['mixture_sd_rel']:.2g}% "
+            f"per mixture (1 sd; calibrated on {scale['calibrated_on']})."
+        )
     anchor = optimum.get("anchor")
     if anchor:
         lines.append(
