@@ -136,7 +136,9 @@ def confirm_stage(
         return None
     rungs = plan(cfg, out, target_params, params_of)
     if not rungs:
-        say("rungs: none (the target is a proxy scale); nothing to confirm")
+        say(
+            "rungs: no scale between the proxies and the target (same steps, rung size = target); nothing to confirm"
+        )
         return None
     table = read_runs(out / "runs.csv")
     columns = table.domain_columns
