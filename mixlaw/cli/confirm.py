@@ -162,8 +162,11 @@ def run(args: argparse.Namespace) -> int:
             f"({', '.join(weights.groups)}); give --valid-weights/--group as for `mixlaw pipeline`"
         )
     rows = rung_rows(table, weights, objective, {"baseline": base, **arms})
-    if not (rows["arm"] == "baseline").any():
-        raise MixlawInputError(f"{args.runs}: no run of the baseline mixture (optimum.json's baseline)")
+    for arm, what in (("candidate", "mixture"), ("baseline", "baseline mixture")):
+        if not (rows["arm"] == arm).any():
+            raise MixlawInputError(
+                f"{args.runs}: no run of the {arm} (optimum.json's {what}, matched by p_ columns)"
+            )
     rungs = rungs_from_rows(rows)
     gains, source = _predicted(optimum, path, arms, base, columns, shrink)
     predicted = {n: [gains[n]] * len(rungs) for n in arms if n in gains}
