@@ -99,10 +99,12 @@ def rungs_from_rows(rows: pd.DataFrame) -> list[Rung]:
     points = cand.drop_duplicates(["params", "step"]).sort_values(["params", "step"])
     if points.empty:
         raise MixlawInputError("confirmation rungs: the runs table has no run of the candidate mixture")
-    out = []
-    for i, row in enumerate(points.itertuples()):
-        out.append(Rung(f"r{i + 1}", str(row.model), float(row.params), float(row.step)))
-    return out
+    pts = list(points.itertuples())
+    # the planned pair (a smaller size trained longer, a larger one shorter) keeps its names i and ii
+    names = (
+        ["i", "ii"] if len(pts) == 2 and pts[0].step > pts[1].step else [f"r{i + 1}" for i in range(len(pts))]
+    )
+    return [Rung(n, str(row.model), float(row.params), float(row.step)) for n, row in zip(names, pts)]
 
 
 # --------------------------------------------------------------------------------------------- measurement

@@ -332,3 +332,24 @@ def test_the_confirm_block_of_a_run_config():
     ]:
         with pytest.raises(MixlawInputError, match=message):
             parse_run_config({**raw, "confirm": block}, "c.yaml")
+
+
+def test_cli_on_a_stored_run_folder_agrees_with_the_runs_own_decision(tmp_path, capsys):
+    fixture = Path(__file__).parent / "fixtures" / "confirm_run"
+    out_json = tmp_path / "confirm.json"
+    code, out, err = _run(
+        ["confirm", str(fixture), "--runs", str(fixture / "rungs.csv"), "--out", str(out_json)], capsys
+    )
+    assert code == 0, err
+    mine, run = json.loads(out_json.read_text()), json.loads((fixture / "confirm.json").read_text())
+    assert mine["verdict"] == run["verdict"] == "no_claim" and mine["fallback"] == "baseline"
+    assert [w["arm"] for w in mine["chain"]] == [w["arm"] for w in run["chain"]]
+    for a, b in zip(mine["chain"], run["chain"]):
+        for r, s in zip(a["rungs"], b["rungs"]):
+            assert (r["rung"], r["model"], r["steps"]) == (s["rung"], s["model"], s["steps"])
+            assert r["measured_gain"] == pytest.approx(s["measured_gain"])
+            assert r["sd"] == pytest.approx(s["sd"])
+            # the CLI predicts with the target-scale law, the run at each rung's scale: close, not equal
+            assert r["predicted_gain"] == pytest.approx(s["predicted_gain"], rel=0.2)
+    assert mine["predicted_source"].startswith("law.json")
+    assert "NO CLAIM" in out
