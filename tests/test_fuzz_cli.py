@@ -459,6 +459,19 @@ def _cases() -> list[Case]:
         lambda v: ["design", "--domains", "a,b,c", "-n", "4", "--out", "{d}/" + v],
         names=("{v}",),
     )
+    # confirm: the pipeline's optimum and the user's rung runs
+    conf = ["confirm", opt, "--runs"]
+    add("confirm", "RESULTS_DIR_or_OPTIMUM", ("missing.json", "adir", "garbage.csv", "law_truncated.json"),
+        lambda v: ["confirm", "{d}/" + v, "--runs", runs], names=("{v}",))  # fmt: skip
+    add("confirm", "--runs", FILES, lambda v: [*conf, "{d}/" + v], names=("{v}",))
+    add("confirm", "--runs", ("runs_negloss.csv", "runs_noloss.csv", "runs_badp.csv"),
+        lambda v: [*conf, "{d}/" + v], names=("loss", "p_a"))  # fmt: skip
+    add(
+        "confirm", "--runs", ("runs.csv",), lambda v: [*conf, "{d}/" + v], names=("{v}",)
+    )  # no candidate runs
+    add("confirm", "--fraction", ("nan", "-1", "2", "abc"), lambda v: [*conf, runs, "--fraction", v])
+    add("confirm", "--noise", ("0", "nan"), lambda v: [*conf, runs, "--noise", v])
+    add("confirm", "--out", OUTPUTS, lambda v: [*conf, runs, "--out", "{d}/" + v], names=("{v}",))
     # run: a config with one bad value; must fail before any training
     add(
         "run",

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "mixlaw.cli.train",
     "mixlaw.cli.run",
     "mixlaw.cli.continual",
+    "mixlaw.cli.confirm",
 ]
 
 EPILOG = """exit codes: 0 ok, 2 bad input (one-line message), 1 internal error (please report it).

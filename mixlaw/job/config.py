@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mixlaw.confirm import ConfirmConfig
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import read_yaml
 from mixlaw.runs import load_weights, read_table
@@ -29,7 +30,7 @@ from mixlaw.settings import (
     is_number,
 )
 
-RUN_KEYS = {"proxies", "target", "pipeline", "optimize", "validate", "quick", "workers"}
+RUN_KEYS = {"proxies", "target", "pipeline", "optimize", "validate", "quick", "workers", "confirm"}
 SHARED_KEYS = {"corpus", "train_domains", "valid_domains", "training"}
 PROXY_KEYS = {"models", "steps", "seeds", "seed", "design", "mixtures", "include_baseline"}
 TARGET_KEYS = {"model", "steps", "lr"}
@@ -67,6 +68,7 @@ class RunConfig:
     valid_weights: str | None = None  # resolved path, "uniform" or None
     group: str | None = None
     workers: int | None = None
+    confirm: ConfirmConfig | None = None  # the confirmation rungs; None = `confirm: false`
 
     @property
     def target_label(self) -> str:
@@ -229,6 +231,7 @@ def parse_run_config(raw: dict, where: str = "run config", base_dir: str | Path 
         raise MixlawInputError(
             f"{val_where}.eval_fractions: {list(val.eval_fractions)!r} must be positive multiples of target.steps"
         )
+    confirm = _confirm_settings(raw.get("confirm", True), f"{where}: confirm", seeds, sweep, shape)
     workers = raw.get("workers")
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise MixlawInputError(f"{where}: workers: {workers!r} must be a positive integer")
@@ -248,4 +251,28 @@ def parse_run_config(raw: dict, where: str = "run config", base_dir: str | Path 
         baseline_steps=val.baseline_steps,
         eval_fractions=tuple(sorted({float(f) for f in val.eval_fractions} | {1.0})),
         workers=workers,
+        confirm=confirm,
     )
+
+
+def _confirm_settings(
+    block: object, where: str, seeds: list[int], sweep: Any, target: ModelShape
+) -> ConfirmConfig | None:
+    """The `confirm:` block (true / omitted: the defaults; false: no rungs), checked before any training."""
+    if block is False:
+        return None
+    confirm = from_mapping(ConfirmConfig, {} if block in (True, None) else block, where)
+    if confirm.seeds > len(seeds):
+        raise MixlawInputError(
+            f"{where}.seeds: {confirm.seeds} is more than the {len(seeds)} validation seeds (validate.seeds)"
+        )
+    if confirm.size != "target":
+        shape = ModelShape.parse(confirm.size, f"{where}.size")
+        # non-embedding parameters grow as layers x width^2: the rung must lie between the proxies and the target
+        largest = max(m.layers * m.width**2 for m in sweep.models)
+        if not largest < shape.layers * shape.width**2 <= target.layers * target.width**2:
+            raise MixlawInputError(
+                f"{where}.size: {confirm.size} must be larger than the largest proxy and at most the target "
+                f"({target.label}), or `target`"
+            )
+    return confirm

@@ -38,11 +38,14 @@ class Validation:
     per_seed: list[dict[str, Any]]
     proxies: dict[str, Any] | None = None
     timings: dict[str, float] | None = None
+    recommendation: dict[str, Any] | None = None  # optimum.json's, with the rungs' `confirmation`
 
     def to_dict(self) -> dict[str, Any]:
         """validation.json's content (`proxies`/`timings` only once set)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {k: v for k, v in out.items() if v is not None or k not in ("proxies", "timings")}
+        return {
+            k: v for k, v in out.items() if v is not None or k not in ("proxies", "timings", "recommendation")
+        }
 
 
 def _first_crossing(steps: np.ndarray, curve: np.ndarray, level: float) -> float | None:

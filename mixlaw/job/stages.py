@@ -33,6 +33,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.files import atomic_write, dump_json, locked
 from mixlaw.job.config import RunConfig
 from mixlaw.job.measure import Validation, measure
+from mixlaw.job.rungs import confirm_stage, confirmation_markdown, recommendation_block, with_confirmation
 from mixlaw.laws import get_law
 from mixlaw.mixture import Domains, Mixture
 from mixlaw.reporting import load_results_dir, write_report
@@ -240,6 +241,16 @@ def run_job(
             )
             atomic_write(state_path, json.dumps(state, indent=1))
 
+            # 3b. confirmation rungs (mixlaw.job.rungs): the candidate and the baseline at intermediate scales
+            t0 = time.perf_counter()
+            confirmation = confirm_stage(
+                cfg, out, optimum, proxies[0], target_params, executor, _mixture_tuple,
+                lambda s: non_embedding_params(s.layers, s.width, s.heads, corpus.tokenizer.vocab_size,
+                                               settings.seq_len),
+                lambda m: _say(m, quiet), not quiet, pipe_info.get("inputs", ""),
+            )  # fmt: skip
+            timings["rungs"] = time.perf_counter() - t0
+
             # 4. validation
             t0 = time.perf_counter()
             eta.start("validation")
@@ -269,7 +280,8 @@ def run_job(
         eta.start("report")
         _say(f"[5/5] summary and report ({eta.line()})", quiet)
         result = measure(cfg, out, optimum, specs, baseline[0])
-        result.verdict = with_recommendation(result.verdict, optimum)
+        result.verdict = with_confirmation(with_recommendation(result.verdict, optimum), confirmation)
+        result.recommendation = recommendation_block(optimum, confirmation)
         result.proxies = {
             "runs": len(proxies),
             "mixtures": n_mix,
@@ -284,7 +296,11 @@ def run_job(
         timings["summary"] = time.perf_counter() - t0
         result.timings = {**timings, "total": time.perf_counter() - started}
         (out / "summary.md").write_text(
-            validation_markdown(result, len(cfg.seeds), command) + "\n" + pipeline_md
+            validation_markdown(result, len(cfg.seeds), command)
+            + "\n"
+            + confirmation_markdown(confirmation)
+            + "\n"
+            + pipeline_md
         )
         if report:
             t1 = time.perf_counter()

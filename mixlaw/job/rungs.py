@@ -1,0 +1,262 @@
+"""The confirmation-rung stage of `mixlaw run` (between the pipeline and the validation; `mixlaw.confirm`).
+
+The candidate (the pipeline's optimum) and the baseline are trained with paired seeds (the first
+`confirm.seeds` validation seeds) at the rungs: (i) the largest proxy size x the target steps, (ii) the target
+size (or `confirm.size`) x the proxies' steps, into `DIR/rungs/` through the sweep machinery (resumable). When
+the candidate fails, the fallback arms (the candidate shrunk toward the baseline, then the best observed proxy
+mixture) are trained at the same rungs, one at a time, against the same baseline runs. The law's predicted
+gains at the rungs come from the pipeline's scale laws, refitted once and cached in `DIR/rungs/plan.json`.
+The record goes to `DIR/confirm.json`; the validation never claims a win the rungs did not confirm
+(`with_confirmation`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mixlaw.confirm import (
+    Rung,
+    confirmation_block,
+    decide,
+    fallback_arms,
+    plan_rungs,
+    predicted_gains,
+    rung_noise,
+    rung_rows,
+    scale_predictor,
+    text_block,
+)
+from mixlaw.files import dump_json
+from mixlaw.job.config import RunConfig
+from mixlaw.mixture import strip_prefix
+from mixlaw.pipeline import run_pipeline
+from mixlaw.runs import load_weights, read_runs
+from mixlaw.settings import ModelShape
+from mixlaw.train.corpus import column_name
+from mixlaw.train.sweep import run_sweep
+
+EVAL_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # dense near the end: the one-seed checkpoint-noise estimate
+
+
+def plan(cfg: RunConfig, out: Path, target_params: int, params_of: Callable[[ModelShape], int]) -> list[Rung]:
+    """The rungs of a run config: proxy sizes and params from DIR/runs.csv, rung (ii) at `confirm.size`."""
+    table = read_runs(out / "runs.csv")
+    sizes = table.frame.drop_duplicates("model").set_index("model")["params"].astype(float).to_dict()
+    proxy_steps = float(table.frame["step"].max())
+    size = None
+    if cfg.confirm.size != "target":
+        shape = ModelShape.parse(cfg.confirm.size, f"{cfg.path}: confirm.size")
+        size = (shape.label, float(params_of(shape)))
+    return plan_rungs(sizes, proxy_steps, cfg.target_label, target_params, cfg.target_steps, size)
+
+
+def _arms(optimum: dict[str, Any], columns: list[str], shrink: float) -> dict[str, np.ndarray]:
+    vec = lambda mix: np.array([float(mix.get(c, 0.0)) for c in columns])  # noqa: E731
+    alt = optimum.get("alternative")
+    return fallback_arms(
+        vec(optimum["mixture"]),
+        vec(optimum["baseline"]["mixture"]),
+        vec(alt["mixture"]) if isinstance(alt, dict) else None,
+        shrink,
+    )
+
+
+def _predictions(
+    cfg: RunConfig,
+    out: Path,
+    target_params: int,
+    rungs: list[Rung],
+    arms: dict,
+    baseline: np.ndarray,
+    key: str,
+) -> dict[str, list[float]]:
+    """The law's gains at the rungs, cached in rungs/plan.json by the pipeline's inputs, the rungs and arms."""
+    path = out / "rungs" / "plan.json"
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if cached.get("key") == key:
+            return cached["predicted"]
+    table = read_runs(out / "runs.csv")
+    weights = load_weights(cfg.valid_weights, table.valid_domains, cfg.group)
+    result = run_pipeline(table, weights, cfg.pipeline_for(target_params))
+    objective = json.loads((out / "optimum.json").read_text())["objective"]["weights"]
+    predicted = predicted_gains(scale_predictor(result, objective), rungs, arms, baseline)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dump_json({"key": key, "rungs": [asdict(r) for r in rungs], "predicted": predicted}, path)
+    return predicted
+
+
+def _specs(cfg: RunConfig, template: Any, rungs: list[Rung], mixture: tuple, seeds: list[int]) -> list:
+    specs = []
+    for rung in rungs:
+        shape = ModelShape.parse(rung.model, "rung") if rung.model != cfg.target_label else cfg.target
+        steps = int(rung.steps)
+        evals = tuple(sorted({max(1, round(f * steps)) for f in EVAL_FRACTIONS}))
+        settings = replace(template.settings, eval_steps=evals, eval_points=len(evals))
+        if cfg.target_lr is not None and shape == cfg.target:
+            settings = replace(settings, lr=cfg.target_lr)
+        for seed in seeds:
+            specs.append(
+                replace(
+                    template,
+                    mixture=mixture,
+                    layers=shape.layers,
+                    width=shape.width,
+                    heads=shape.heads,
+                    steps=steps,
+                    seed=seed,
+                    settings=settings,
+                )
+            )
+    return specs
+
+
+def confirm_stage(
+    cfg: RunConfig,
+    out: Path,
+    optimum: dict[str, Any],
+    template: Any,
+    target_params: int,
+    executor: Any,
+    mixture_tuple: Callable[[dict[str, float], list[str]], tuple],
+    params_of: Callable[[ModelShape], int],
+    say: Callable[[str], None] = lambda m: None,
+    progress: bool = False,
+    pipeline_key: str = "",
+) -> dict[str, Any] | None:
+    """Train the rungs (lazily down the fallback chain), decide, write DIR/confirm.json; None if turned off."""
+    c = cfg.confirm
+    if c is None:
+        return None
+    rungs = plan(cfg, out, target_params, params_of)
+    if not rungs:
+        say(
+            "rungs: no scale between the proxies and the target (same steps, rung size = target); nothing to confirm"
+        )
+        return None
+    table = read_runs(out / "runs.csv")
+    columns = table.domain_columns
+    arms = _arms(optimum, columns, c.shrink)
+    baseline = np.array([float(optimum["baseline"]["mixture"].get(col, 0.0)) for col in columns])
+    key = json.dumps([pipeline_key, [asdict(r) for r in rungs], {k: v.tolist() for k, v in arms.items()}])
+    predicted = _predictions(cfg, out, target_params, rungs, arms, baseline, key)
+    seeds = list(cfg.seeds[: c.seeds])
+    domains = list(cfg.sweep.train_domains)
+    by_column = {col: d for d in domains for col in columns if strip_prefix(col) == column_name(d)}
+
+    def tuple_of(vec: np.ndarray) -> tuple:
+        return mixture_tuple({by_column[col]: float(v) for col, v in zip(columns, vec)}, domains)
+
+    names = list(arms) if c.fallback else ["candidate"]
+    mixtures = {n: {col: float(v) for col, v in zip(columns, arms[n])} for n in names}
+    specs = _specs(cfg, template, rungs, tuple_of(baseline), seeds)
+    record = None
+    for k, name in enumerate(names, start=1):
+        specs += _specs(cfg, template, rungs, tuple_of(arms[name]), seeds)
+        say(
+            f"rungs: {name.replace('_', ' ')} and baseline at "
+            + ", ".join(f"{r.model} x {r.steps:g}" for r in rungs)
+            + f", {len(seeds)} seed(s) -> {out / 'rungs'}"
+        )
+        run_sweep(specs, out / "rungs", executor=executor, progress=progress)
+        rtable = read_runs(out / "rungs" / "runs.csv")
+        weights = load_weights(cfg.valid_weights, rtable.valid_domains, cfg.group)
+        objective = optimum["objective"]["weights"]
+        vectors = {"baseline": baseline, **{n: arms[n] for n in names[:k]}}
+        rows = rung_rows(rtable, weights, objective, vectors)
+        noise = {r.name: rung_noise(rtable, weights, r) for r in rungs} if len(seeds) == 1 else None
+        record = decide(
+            rows,
+            rungs,
+            {n: predicted[n] for n in names[:k]},
+            c.fraction,
+            noise,
+            names[:k],
+            mixtures,
+        )
+        if record["verdict"] == "claim":
+            break
+    record.update(
+        seeds=seeds,
+        runs=len(specs),
+        cost=_cost(cfg, rungs, len(seeds), target_params, len(specs) // max(1, len(rungs) * len(seeds))),
+        predicted_source="the pipeline's scale laws at each rung (mixing law refitted there)",
+    )
+    dump_json(record, out / "confirm.json")
+    for line in text_block(record).splitlines():
+        say(line)
+    return record
+
+
+def _cost(
+    cfg: RunConfig, rungs: list[Rung], n_seeds: int, target_params: float, n_arms: int
+) -> dict[str, Any]:
+    """Rung compute (params x steps) in target runs, and as a share of the validation's."""
+    per_arm = sum(r.params * r.steps for r in rungs) / (target_params * cfg.target_steps)
+    rung_runs = per_arm * n_seeds * n_arms
+    validation = len(cfg.seeds) * (1 + cfg.baseline_len / cfg.target_steps)
+    return {
+        "target_runs": float(rung_runs),
+        "validation_share": float(rung_runs / validation),
+        "note": "non-embedding params x steps of every rung run, in units of one target run",
+    }
+
+
+def with_confirmation(verdict: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:
+    """The validation verdict after the rungs: `claimed` only when the rungs confirmed the validated mixture
+    (the candidate itself); a measured win the rungs did not confirm is reported, not claimed."""
+    if record is None:
+        return verdict
+    out = {**verdict, "confirmation": record["verdict"], "confirmation_reason": record["reason"]}
+    confirmed = record["verdict"] == "claim" and record["fallback"] is None
+    out["claimed"] = bool(out.get("claimed", verdict["result"] == "win")) and confirmed
+    if verdict["result"] == "win" and not confirmed:
+        other = record["fallback"] or "baseline"
+        out["text"] = (
+            out["text"] + " The confirmation rungs did not confirm this mixture, so the win is measured, not "
+            f"claimed (rungs: {record['reason']} Recommended instead: the {other.replace('_', ' ')})."
+        )
+    return out
+
+
+def recommendation_block(optimum: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """validation.json's `recommendation`: optimum.json's, plus `confirmation` from the rungs."""
+    rec = dict(optimum.get("recommendation") or {})
+    if record is None and not rec:
+        return None
+    if record is not None:
+        rec["confirmation"] = confirmation_block(record)
+    return rec
+
+
+def confirmation_markdown(record: dict[str, Any] | None) -> str:
+    """The summary.md section on the rungs ('' when turned off)."""
+    if record is None:
+        return ""
+    head = "claim" if record["verdict"] == "claim" else "no claim"
+    lines = [
+        "## Confirmation rungs",
+        "",
+        f"**{head}** ({record['arm'].replace('_', ' ')}): {record['reason']}",
+        "",
+        f"Rule: {record['rule']}. Seeds {record.get('seeds')}, cost "
+        f"{record['cost']['validation_share']:.0%} of the validation's compute.",
+        "",
+        "| arm | rung | model x steps | predicted gain | measured gain | sd | seeds | passed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for w in record["chain"]:
+        for r in w["rungs"]:
+            m = "-" if r["measured_gain"] is None else f"{r['measured_gain']:+.4f}"
+            sd = "-" if r["sd"] is None else f"{r['sd']:.4f}"
+            lines.append(
+                f"| {w['arm']} | {r['rung']} | {r['model']} x {r['steps']:g} | {r['predicted_gain']:+.4f} | {m} "
+                f"| {sd} | {len(r['seeds'])} | {'yes' if r['passed'] else 'no'} |"
+            )
+    return "\n".join(lines) + "\n"
