@@ -33,6 +33,7 @@ from mixlaw.confirm import (
     text_block,
 )
 from mixlaw.files import dump_json
+from mixlaw.fitted import FittedLaw
 from mixlaw.job.config import RunConfig
 from mixlaw.mixture import strip_prefix
 from mixlaw.pipeline import run_pipeline
@@ -84,7 +85,10 @@ def _predictions(
             return cached["predicted"]
     table = read_runs(out / "runs.csv")
     weights = load_weights(cfg.valid_weights, table.valid_domains, cfg.group)
-    result = run_pipeline(table, weights, cfg.pipeline_for(target_params))
+    # the scale laws again (deterministic), with the saved mixing law instead of a second `auto` selection
+    saved = FittedLaw.load(out / "law.json")
+    result = run_pipeline(table, weights, replace(cfg.pipeline_for(target_params), law=saved.law.name))
+    result = replace(result, law=saved)
     objective = json.loads((out / "optimum.json").read_text())["objective"]["weights"]
     predicted = predicted_gains(scale_predictor(result, objective), rungs, arms, baseline)
     path.parent.mkdir(parents=True, exist_ok=True)
