@@ -57,6 +57,24 @@ def plan(cfg: RunConfig, out: Path, target_params: int, params_of: Callable[[Mod
     return plan_rungs(sizes, proxy_steps, cfg.target_label, target_params, cfg.target_steps, size)
 
 
+def planned_specs(
+    cfg: RunConfig, proxies: list, baseline: tuple, params_of: Callable[[ModelShape], int]
+) -> list:
+    """The rung runs the job will train before any fallback (candidate and baseline; the candidate's mixture
+    does not change their cost), from the proxy specs alone: the whole-job time estimate's plan."""
+    if cfg.confirm is None or not proxies:
+        return []
+    sizes = {r.model_label: float(params_of(ModelShape(r.layers, r.width, r.heads))) for r in proxies}
+    size = None
+    if cfg.confirm.size != "target":
+        shape = ModelShape.parse(cfg.confirm.size, f"{cfg.path}: confirm.size")
+        size = (shape.label, float(params_of(shape)))
+    target = float(params_of(cfg.target))
+    rungs = plan_rungs(sizes, max(r.steps for r in proxies), cfg.target_label, target, cfg.target_steps, size)
+    seeds = list(cfg.seeds[: cfg.confirm.seeds])
+    return 2 * _specs(cfg, proxies[0], rungs, baseline, seeds)
+
+
 def _arms(optimum: dict[str, Any], columns: list[str], shrink: float) -> dict[str, np.ndarray]:
     vec = lambda mix: np.array([float(mix.get(c, 0.0)) for c in columns])  # noqa: E731
     alt = optimum.get("alternative")
@@ -133,6 +151,7 @@ def confirm_stage(
     say: Callable[[str], None] = lambda m: None,
     progress: bool = False,
     pipeline_key: str = "",
+    eta: Any = None,
 ) -> dict[str, Any] | None:
     """Train the rungs (lazily down the fallback chain), decide, write DIR/confirm.json; None if turned off."""
     c = cfg.confirm
@@ -168,7 +187,7 @@ def confirm_stage(
             + ", ".join(f"{r.model} x {r.steps:g}" for r in rungs)
             + f", {len(seeds)} seed(s) -> {out / 'rungs'}"
         )
-        run_sweep(specs, out / "rungs", executor=executor, progress=progress)
+        run_sweep(specs, out / "rungs", executor=executor, progress=progress, eta=eta)
         rtable = read_runs(out / "rungs" / "runs.csv")
         weights = load_weights(cfg.valid_weights, rtable.valid_domains, cfg.group)
         objective = optimum["objective"]["weights"]

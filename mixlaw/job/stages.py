@@ -33,12 +33,19 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.files import atomic_write, dump_json, locked
 from mixlaw.job.config import RunConfig
 from mixlaw.job.measure import Validation, measure
-from mixlaw.job.rungs import confirm_stage, confirmation_markdown, recommendation_block, with_confirmation
+from mixlaw.job.rungs import (
+    confirm_stage,
+    confirmation_markdown,
+    planned_specs,
+    recommendation_block,
+    with_confirmation,
+)
 from mixlaw.laws import get_law
 from mixlaw.mixture import Domains, Mixture
 from mixlaw.reporting import load_results_dir, write_report
 from mixlaw.reporting.markdown import validation_markdown
 from mixlaw.runs import PROPORTION_PREFIX, TRAINER_FLOAT_FORMAT, load_weights, read_runs, write_runs
+from mixlaw.settings import ModelShape
 from mixlaw.solve import solve
 from mixlaw.train.corpus import column_name
 from mixlaw.train.eta import JobEta, Stage, loaded_seconds, plan_runs
@@ -243,11 +250,12 @@ def run_job(
 
             # 3b. confirmation rungs (mixlaw.job.rungs): the candidate and the baseline at intermediate scales
             t0 = time.perf_counter()
+            eta.start("rungs")
             confirmation = confirm_stage(
                 cfg, out, optimum, proxies[0], target_params, executor, _mixture_tuple,
                 lambda s: non_embedding_params(s.layers, s.width, s.heads, corpus.tokenizer.vocab_size,
                                                settings.seq_len),
-                lambda m: _say(m, quiet), not quiet, pipe_info.get("inputs", ""),
+                lambda m: _say(m, quiet), not quiet, pipe_info.get("inputs", ""), eta,
             )  # fmt: skip
             timings["rungs"] = time.perf_counter() - t0
 
@@ -340,10 +348,17 @@ def _job_eta(
     base = dict(baseline[1])
     validation = _validation_specs(cfg, proxies[0], base, base)
     slots = [int(getattr(e, "workers", 1) or 1) for e in executors if e is not None]
+
+    def params_of(shape: ModelShape) -> int:
+        return non_embedding_params(shape.layers, shape.width, shape.heads, vocab, cfg.sweep.settings.seq_len)
+
     return JobEta(
         [
             Stage("proxies", plan_runs(proxies, vocab, planned_steps)),
             Stage("pipeline", seconds=pipeline),
+            Stage(
+                "rungs", plan_runs(planned_specs(cfg, proxies, baseline[1], params_of), vocab, planned_steps)
+            ),
             Stage("validation", plan_runs(validation, vocab, planned_steps), workers=slots[-1]),
             Stage("report", seconds=report),
         ],
