@@ -23,6 +23,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, read_json
 from mixlaw.laws import FitContext, MixingLaw, get_law, law_from_dict
 from mixlaw.mixture import Domains, check_table, column, mixture_keys, to_p_columns
+from mixlaw.outputs import portable_path
 from mixlaw.runs import RunsTable, Weights, aggregate, check_selection, load_weights, read_table
 from mixlaw.scale_error import check_record
 from mixlaw.version import __version__
@@ -491,7 +492,7 @@ def fit_law(
             name: [float(np.min(col)), float(np.max(col))]
             for name, col in [*zip(names, Y.T), *([("total", data.total)] if total_weights else [])]
         },
-        "data": {"source": data.source, "sha256": data.data_hash},
+        "data": {"source": portable_path(data.source), "sha256": data.data_hash},
         "mixlaw_version": __version__,
         "python": platform.python_version(),
     }

@@ -15,6 +15,7 @@ Every refusal is a one-line MixlawInputError naming the flag, the path and the r
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -73,3 +74,28 @@ def _refuse_file_ancestor(path: Path, where: str) -> Path:
 def _writable(folder: Path, where: str) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise MixlawInputError(f"{where}: folder {folder} is not writable")
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """`path` as written into an artifact: relative paths unchanged, an absolute path relative to the working
+    directory when it lies below it, else its file name (artifacts carry no machine paths)."""
+    text = os.fspath(path)
+    p = Path(text)
+    if not p.is_absolute():
+        return text
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return p.name
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command as typed (`mixlaw ...`), with absolute paths made portable (`portable_path`)."""
+    parts = []
+    for token in sys.argv[1:] if argv is None else argv:
+        flag, eq, value = token.partition("=")
+        if eq and value.startswith("/"):
+            parts.append(f"{flag}={portable_path(value)}")
+        else:
+            parts.append(portable_path(token) if token.startswith("/") else token)
+    return " ".join(["mixlaw", *parts])

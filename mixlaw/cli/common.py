@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mixlaw.errors import MixlawInputError
+from mixlaw.outputs import command_line, portable_path  # noqa: F401 - re-exported for the commands
 
 if TYPE_CHECKING:
     from mixlaw.fitted import FitData
@@ -193,10 +194,6 @@ def prepare_from_args(args: argparse.Namespace, table: RunsTable | None = None) 
         valid_domains=args.valid_domains,
         metric=args.metric,
     )
-
-
-def command_line() -> str:
-    return " ".join(["mixlaw"] + sys.argv[1:])
 
 
 def status(args: argparse.Namespace, message: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -476,7 +475,3 @@ def optimum_of(law: FittedLaw, observed: np.ndarray | None = None) -> dict[str, 
     except MixlawInputError as exc:
         log.warning("could not optimize the law: %s", exc)
         return None
-
-
-def command_line() -> str:
-    return " ".join(["mixlaw"] + sys.argv[1:])
