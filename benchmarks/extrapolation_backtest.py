@@ -1013,7 +1013,7 @@ def print_table(result: dict[str, Any]) -> None:
         )
     print(
         "(MRE, bias in %; regret, gMAE (gain MAE), hw/ghw (median half-widths) in nats; cov/gcov: the wired 90% "
-        "interval of `mixlaw pipeline` (mixing-law bootstrap + scale-error model, leave-one-family-out), "
+        "interval of `mixlaw pipeline` (mixing-law bootstrap + scale-error model calibrated as in `calibrated_on`), "
         "mcov/mgcov: the scale-error model alone around the step/size-law prediction, bcov/bhw: the "
         "mixing-law bootstrap alone)"
     )

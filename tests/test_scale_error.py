@@ -210,3 +210,13 @@ def test_bad_scale_record_is_a_one_line_error(pipeline_out, tmp_path, cli):
     assert (
         len(err.strip().splitlines()) == 1 and "bad.json" in err and "scale_uncertainty.mixture_sd_rel" in err
     )
+
+
+def test_shipped_coefficients_are_the_backtests():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "extrapolation_backtest.json"
+    shipped = json.loads(path.read_text())["scale_error"]["shipped"]
+    for key in scale_error.COEFFICIENTS:
+        assert getattr(scale_error.DEFAULT_MODEL, key) == pytest.approx(shipped[key], rel=1e-5, abs=1e-9), key
+    assert scale_error.DEFAULT_MODEL.calibrated_on == shipped["calibrated_on"]
