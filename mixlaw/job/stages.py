@@ -57,6 +57,7 @@ from mixlaw.train.sweep import (
     repetition_report,
     run_sweep,
 )
+from mixlaw.version import __version__
 
 
 def _say(message: str, quiet: bool) -> None:
@@ -430,6 +431,7 @@ def _pipeline_stage(
         "target_tokens": target_tokens,
         "counts": counts,
         "baseline": baseline[1],
+        "mixlaw_version": __version__,  # a new version may fit or decide differently
     }
     digest = _sha((out / "runs.csv").read_bytes(), json.dumps(inputs, sort_keys=True, default=str).encode())
     files = ["law.json", "optimum.json", "predictions.csv", "checks.json", "pipeline-summary.md"]
