@@ -353,3 +353,15 @@ def test_cli_on_a_stored_run_folder_agrees_with_the_runs_own_decision(tmp_path, 
             assert r["predicted_gain"] == pytest.approx(s["predicted_gain"], rel=0.2)
     assert mine["predicted_source"].startswith("law.json")
     assert "NO CLAIM" in out
+
+
+def test_a_rung_far_below_its_prediction_is_reported_as_a_shrinking_gain():
+    from mixlaw.confirm import shrinking_gain
+
+    rungs = [
+        {"rung": "i", "model": "L2-D64", "steps": 3000.0, "predicted_gain": 0.136, "measured_gain": 0.021},
+        {"rung": "ii", "model": "L2-D144", "steps": 1000.0, "predicted_gain": 0.131, "measured_gain": 0.073},
+        {"rung": "ii", "model": "L2-D144", "steps": 1000.0, "predicted_gain": 0.131, "measured_gain": None},
+    ]
+    warnings = shrinking_gain(rungs)
+    assert len(warnings) == 1 and "rung i (L2-D64 x 3000)" in warnings[0] and "15%" in warnings[0]

@@ -282,4 +282,6 @@ def confirmation_markdown(record: dict[str, Any] | None) -> str:
                 f"| {w['arm']} | {r['rung']} | {r['model']} x {r['steps']:g} | {r['predicted_gain']:+.4f} | {m} "
                 f"| {sd} | {len(r['seeds'])} | {'yes' if r['passed'] else 'no'} |"
             )
+    if record.get("warnings"):
+        lines += ["", *(f"**Warning:** {w}." for w in record["warnings"])]
     return "\n".join(lines) + "\n"
