@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mixlaw.confirm import shrinking_gain
+
 HERE = Path(__file__).resolve().parent
 CONFIGS = {
     "quick": ["--quick"],
@@ -48,38 +50,47 @@ def run_config(name: str, out: Path, workers: int) -> float:
 
 
 def summarize(name: str, folder: Path, cpu_seconds: float | None = None) -> dict[str, Any]:
-    """One row from a finished `mixlaw run` folder."""
-    validation = json.loads((folder / "validation.json").read_text())
+    """One row from a `mixlaw run` folder; a folder stopped before the validation gives the pipeline's
+    recommendation and the rungs only (measured fields None)."""
     optimum = json.loads((folder / "optimum.json").read_text())
-    confirm_path = folder / "confirm.json"
+    confirm_path, validation_path = folder / "confirm.json", folder / "validation.json"
     confirm = json.loads(confirm_path.read_text()) if confirm_path.is_file() else None
+    validation = json.loads(validation_path.read_text()) if validation_path.is_file() else None
     gain = optimum.get("gain") or {}
     rec = optimum.get("recommendation") or {}
-    measured = validation["gain"]["measured"]
-    paired = validation["gain"].get("paired") or {}
     lo, hi = gain.get("lo"), gain.get("hi")
-    opt = validation["arms"]["optimum"]
-    verdict = validation["verdict"]
-    return {
+    row: dict[str, Any] = {
         "config": name,
         "recommendation": rec.get("verdict"),
         "confirmation": None if confirm is None else confirm.get("verdict"),
-        "claimed": bool(verdict.get("claimed", verdict["result"] == "win")),
-        "validation": verdict["result"],
+        "rungs": None if confirm is None else confirm.get("rungs"),
+        "rung_warnings": None if confirm is None else shrinking_gain(confirm.get("rungs") or []),
         "predicted_gain": gain.get("value"),
         "gain_lo": lo,
         "gain_hi": hi,
-        "measured_gain": measured,
-        "measured_gain_paired_sd": paired.get("std"),
-        "seed_sd_pooled": validation["gain"]["sigma_pooled"],
-        "inside": None if lo is None else bool(lo <= measured <= hi),
-        "optimum_predicted": opt["predicted"],
-        "optimum_measured": opt["measured"]["mean"],
-        "optimum_rel_error": opt["rel_error"],
-        "claimed_win_measured_as_loss": bool(verdict.get("claimed") and measured < 0),
+        "optimum_predicted": optimum["predicted"].get("objective"),
+        "validated": validation is not None,
         "cpu_seconds": cpu_seconds,
-        "timings": validation.get("timings"),
     }
+    if validation is None:
+        return row
+    measured = validation["gain"]["measured"]
+    paired = validation["gain"].get("paired") or {}
+    opt = validation["arms"]["optimum"]
+    verdict = validation["verdict"]
+    row.update(
+        claimed=bool(verdict.get("claimed", verdict["result"] == "win")),
+        validation=verdict["result"],
+        measured_gain=measured,
+        measured_gain_paired_sd=paired.get("std"),
+        seed_sd_pooled=validation["gain"]["sigma_pooled"],
+        inside=None if lo is None else bool(lo <= measured <= hi),
+        optimum_measured=opt["measured"]["mean"],
+        optimum_rel_error=opt["rel_error"],
+        claimed_win_measured_as_loss=bool(verdict.get("claimed") and measured < 0),
+        timings=validation.get("timings"),
+    )
+    return row
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -89,10 +100,15 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     )
     for r in rows:
         interval = f"{r['predicted_gain']:+.3f} [{r['gain_lo']:+.3f}, {r['gain_hi']:+.3f}]"
-        sd = r["measured_gain_paired_sd"] or 0.0
+        if not r["validated"]:
+            measured, inside, error = "not validated", "-", "-"
+        else:
+            sd = r["measured_gain_paired_sd"] or 0.0
+            measured = f"{r['measured_gain']:+.3f} ± {sd:.3f}"
+            inside, error = str(r["inside"]), f"{r['optimum_rel_error']:+.2%}"
         print(
             f"{r['config']:<10} {r['recommendation'] or '-':<9} {r['confirmation'] or '-':<9} {interval:<26} "
-            f"{r['measured_gain']:+.3f} ± {sd:.3f}    {str(r['inside']):<6} {r['optimum_rel_error']:>+12.2%}"
+            f"{measured:<18} {inside:<6} {error:>12}"
         )
 
 
