@@ -14,7 +14,7 @@ from mixlaw.outputs import check_output
 
 EPILOG = """examples:
   mixlaw run                                   # embedded default on the demo corpus (~7 min on 2 cores)
-  mixlaw run --quick                           # embedded quick config (~2.5 min)
+  mixlaw run --quick                           # embedded quick config (~3 min)
   mixlaw run configs/cpu-large.yaml --out runs-large
   mixlaw run my.yaml --out results --executor ray --address auto --gpus-per-run 1
   mixlaw run my.yaml --out results --ddp 8     # validation runs with torchrun, 8 processes each
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="the embedded quick config (~2.5 min on 2 cores), or the CONFIG's `quick:` overrides",
+        help="the embedded quick config (~3 min), or the CONFIG's `quick:` overrides",
     )
     p.add_argument(
         "--executor",
