@@ -13,7 +13,7 @@ from mixlaw.errors import MixlawInputError
 from mixlaw.outputs import check_output
 
 EPILOG = """examples:
-  mixlaw run                                   # embedded default on the demo corpus (~7 min on 2 cores)
+  mixlaw run                                   # embedded default on the demo corpus (~6 min on 2 cores)
   mixlaw run --quick                           # embedded quick config (~3 min)
   mixlaw run configs/cpu-large.yaml --out runs-large
   mixlaw run my.yaml --out results --executor ray --address auto --gpus-per-run 1
