@@ -40,6 +40,7 @@ from mixlaw.pipeline import run_pipeline
 from mixlaw.runs import load_weights, read_runs
 from mixlaw.settings import ModelShape
 from mixlaw.train.corpus import column_name
+from mixlaw.train.spec import mixture_pairs
 from mixlaw.train.sweep import run_sweep
 
 EVAL_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # dense near the end: the one-seed checkpoint-noise estimate
@@ -146,7 +147,6 @@ def confirm_stage(
     template: Any,
     target_params: int,
     executor: Any,
-    mixture_tuple: Callable[[dict[str, float], list[str]], tuple],
     params_of: Callable[[ModelShape], int],
     say: Callable[[str], None] = lambda m: None,
     progress: bool = False,
@@ -174,7 +174,7 @@ def confirm_stage(
     by_column = {col: d for d in domains for col in columns if strip_prefix(col) == column_name(d)}
 
     def tuple_of(vec: np.ndarray) -> tuple:
-        return mixture_tuple({by_column[col]: float(v) for col, v in zip(columns, vec)}, domains)
+        return mixture_pairs({by_column[col]: float(v) for col, v in zip(columns, vec)}, domains)
 
     names = list(arms) if c.fallback else ["candidate"]
     mixtures = {n: {col: float(v) for col, v in zip(columns, arms[n])} for n in names}

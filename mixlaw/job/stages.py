@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from mixlaw.job.rungs import (
     with_confirmation,
 )
 from mixlaw.laws import get_law
-from mixlaw.mixture import Domains, Mixture
+from mixlaw.mixture import Mixture
 from mixlaw.reporting import load_results_dir, write_report
 from mixlaw.reporting.markdown import validation_markdown
 from mixlaw.runs import PROPORTION_PREFIX, TRAINER_FLOAT_FORMAT, load_weights, read_runs, write_runs
@@ -49,6 +50,7 @@ from mixlaw.settings import ModelShape
 from mixlaw.solve import solve
 from mixlaw.train.corpus import column_name
 from mixlaw.train.eta import JobEta, Stage, loaded_seconds, plan_runs
+from mixlaw.train.spec import mixture_pairs as _mixture_tuple  # RunSpec hashes depend on it
 from mixlaw.train.sweep import (
     LocalExecutor,
     build_runs,
@@ -76,15 +78,6 @@ def non_embedding_params(layers: int, width: int, heads: int, vocab: int, seq_le
             GPTConfig(n_layer=layers, n_embd=width, vocab_size=vocab, block_size=seq_len, n_head=heads)
         )
     return int(model.num_params(True))
-
-
-def _mixture_tuple(mix: dict[str, float], domains: list[str]) -> tuple[tuple[str, float], ...]:
-    """RunSpec pairs of a mixture (or of weights: token counts, 1 each) over `domains`: shares proportional to the
-    values, rounded to 6 decimals, summing to exactly 1 (the remainder goes to the largest share)."""
-    known, weights = Domains(domains), dict.fromkeys(domains, 0.0)
-    for name, value in mix.items():
-        weights[known.resolve(name, "mixture")] += value
-    return Mixture.from_weights(weights, "mixture").rounded().pairs()
 
 
 def _sha(*parts: bytes) -> str:
@@ -181,13 +174,12 @@ def run_job(
         settings = cfg.sweep.settings
         tokens_per_step = settings.batch_size * settings.seq_len
         target_tokens = cfg.target_steps * tokens_per_step
-        target_params = non_embedding_params(
-            cfg.target_layers,
-            cfg.target_width,
-            cfg.target_heads,
-            corpus.tokenizer.vocab_size,
-            settings.seq_len,
-        )
+        vocab = corpus.tokenizer.vocab_size
+
+        def params_of(shape: ModelShape) -> int:
+            return non_embedding_params(shape.layers, shape.width, shape.heads, vocab, settings.seq_len)
+
+        target_params = params_of(cfg.target)
         baseline = _baseline_mixture(cfg, counts)
         # the weights against the validation domains the runs will have, before any training
         load_weights(cfg.valid_weights, list(cfg.sweep.valid_domains) or corpus.domains, cfg.group)
@@ -208,7 +200,7 @@ def run_job(
             workers = cfg.workers or min(os.cpu_count() or 1, len(proxies))
             executor = LocalExecutor(workers=workers)
         eta = _job_eta(
-            cfg, proxies, baseline, corpus.tokenizer.vocab_size, state, started, executor, validation_executor
+            cfg, proxies, baseline, vocab, params_of, state, started, executor, validation_executor
         )
         eta.start("proxies")
         try:
@@ -253,11 +245,18 @@ def run_job(
             t0 = time.perf_counter()
             eta.start("rungs")
             confirmation = confirm_stage(
-                cfg, out, optimum, proxies[0], target_params, executor, _mixture_tuple,
-                lambda s: non_embedding_params(s.layers, s.width, s.heads, corpus.tokenizer.vocab_size,
-                                               settings.seq_len),
-                lambda m: _say(m, quiet), not quiet, pipe_info.get("inputs", ""), eta,
-            )  # fmt: skip
+                cfg,
+                out,
+                optimum,
+                proxies[0],
+                target_params,
+                executor,
+                params_of,
+                say=lambda m: _say(m, quiet),
+                progress=not quiet,
+                pipeline_key=pipe_info.get("inputs", ""),
+                eta=eta,
+            )
             timings["rungs"] = time.perf_counter() - t0
 
             # 4. validation
@@ -337,7 +336,14 @@ REPORT_CPU_SECONDS = 10.0
 
 
 def _job_eta(
-    cfg: RunConfig, proxies: list, baseline: tuple, vocab: int, state: dict, started: float, *executors: Any
+    cfg: RunConfig,
+    proxies: list,
+    baseline: tuple,
+    vocab: int,
+    params_of: Callable[[ModelShape], int],
+    state: dict,
+    started: float,
+    *executors: Any,
 ) -> JobEta:
     """The job's stages for its time-left estimate (`mixlaw.train.eta`): the proxy and validation runs as planned
     (the validation mixture does not change their cost), and priors for the fit and the report (the last
@@ -349,9 +355,6 @@ def _job_eta(
     base = dict(baseline[1])
     validation = _validation_specs(cfg, proxies[0], base, base)
     slots = [int(getattr(e, "workers", 1) or 1) for e in executors if e is not None]
-
-    def params_of(shape: ModelShape) -> int:
-        return non_embedding_params(shape.layers, shape.width, shape.heads, vocab, cfg.sweep.settings.seq_len)
 
     return JobEta(
         [

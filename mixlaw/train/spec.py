@@ -9,13 +9,22 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 
 from mixlaw.errors import MixlawInputError
-from mixlaw.mixture import Mixture
+from mixlaw.mixture import Domains, Mixture
 
 TRAINER_VERSION = 1
 SCHEDULES = ("constant", "wsd")
 # Settings that change how a run is executed but not its result; they are left out of the run id.
 OPERATIONAL = ("checkpoint_every", "checkpoint_seconds", "device", "threads", "save_model")
 DEVICES = r"auto|cpu|mps|cuda(:\d+)?"  # the `device` values the trainer knows
+
+
+def mixture_pairs(mix: dict[str, float], domains: list[str]) -> tuple[tuple[str, float], ...]:
+    """RunSpec pairs of a mixture (or of weights: token counts, 1 each) over `domains`: shares proportional to the
+    values, rounded to 6 decimals, summing to exactly 1 (the remainder goes to the largest share)."""
+    known, weights = Domains(domains), dict.fromkeys(domains, 0.0)
+    for name, value in mix.items():
+        weights[known.resolve(name, "mixture")] += value
+    return Mixture.from_weights(weights, "mixture").rounded().pairs()
 
 
 @dataclass(frozen=True)
