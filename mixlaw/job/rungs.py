@@ -50,12 +50,7 @@ def plan(cfg: RunConfig, out: Path, target_params: int, params_of: Callable[[Mod
     """The rungs of a run config: proxy sizes and params from DIR/runs.csv, rung (ii) at `confirm.size`."""
     table = read_runs(out / "runs.csv")
     sizes = table.frame.drop_duplicates("model").set_index("model")["params"].astype(float).to_dict()
-    proxy_steps = float(table.frame["step"].max())
-    size = None
-    if cfg.confirm.size != "target":
-        shape = ModelShape.parse(cfg.confirm.size, f"{cfg.path}: confirm.size")
-        size = (shape.label, float(params_of(shape)))
-    return plan_rungs(sizes, proxy_steps, cfg.target_label, target_params, cfg.target_steps, size)
+    return _rungs(cfg, sizes, float(table.frame["step"].max()), target_params, params_of)
 
 
 def planned_specs(
@@ -66,14 +61,24 @@ def planned_specs(
     if cfg.confirm is None or not proxies:
         return []
     sizes = {r.model_label: float(params_of(ModelShape(r.layers, r.width, r.heads))) for r in proxies}
+    steps = max(r.steps for r in proxies)
+    rungs = _rungs(cfg, sizes, steps, float(params_of(cfg.target)), params_of)
+    return 2 * _specs(cfg, proxies[0], rungs, baseline, list(cfg.seeds[: cfg.confirm.seeds]))
+
+
+def _rungs(
+    cfg: RunConfig,
+    sizes: dict[str, float],
+    proxy_steps: float,
+    target_params: float,
+    params_of: Callable[[ModelShape], int],
+) -> list[Rung]:
+    """`plan_rungs` for a run config: proxy sizes {label: params}, rung (ii) at `confirm.size` (or the target)."""
     size = None
     if cfg.confirm.size != "target":
         shape = ModelShape.parse(cfg.confirm.size, f"{cfg.path}: confirm.size")
         size = (shape.label, float(params_of(shape)))
-    target = float(params_of(cfg.target))
-    rungs = plan_rungs(sizes, max(r.steps for r in proxies), cfg.target_label, target, cfg.target_steps, size)
-    seeds = list(cfg.seeds[: cfg.confirm.seeds])
-    return 2 * _specs(cfg, proxies[0], rungs, baseline, seeds)
+    return plan_rungs(sizes, proxy_steps, cfg.target_label, target_params, cfg.target_steps, size)
 
 
 def _arms(optimum: dict[str, Any], columns: list[str], shrink: float) -> dict[str, np.ndarray]:
