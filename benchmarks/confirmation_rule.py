@@ -39,7 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixlaw.confirm import SIGMAS, Rung, judge, rung_noise, rung_sd, scale_predictor
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from extrapolation_backtest import load_trainer_family  # noqa: E402
+
+from mixlaw.confirm import SIGMAS, Rung, anchor_target, judge, rung_noise, rung_sd, scale_predictor
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json
 from mixlaw.pipeline import run_pipeline
@@ -47,13 +51,17 @@ from mixlaw.runs import RunsTable, Weights, aggregate, load_weights, read_runs
 from mixlaw.settings import PipelineConfig
 
 FILES = {"5Mix": "5mix.csv", "RedPajama": "redpajama.csv"}
+TRAINER = "Trainer"
+FAMILIES = (*FILES, TRAINER)
 DEFAULT_MIXTURE = {  # the family's default mixture (as in benchmarks/extrapolation_backtest.py)
     "RedPajama": [0.66796875, 0.1484375, 0.046875, 0.04296875, 0.04296875, 0.02734375, 0.0234375],
     "5Mix": [0.29296875, 0.125, 0.046875, 0.13671875, 0.3984375],
+    TRAINER: [0.25, 0.25, 0.25, 0.25],
 }
-CHOOSE_ON, SCORE_ON = "5Mix", "RedPajama"
+CHOOSE_ON, SCORE_ON = "5Mix", ("RedPajama", "Trainer")
 FRACTIONS = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2))
 RANKS = 3
+RESIDUALS = tuple(np.round(np.arange(0.0, 0.0301, 0.001), 4))  # ANCHOR_RESIDUAL's grid
 # (fit sizes, largest fitted step, target size, target step)
 # (fit sizes, largest fitted step, target size, target step): the size law needs 3 fitted sizes, so the fits
 # use 70M-305M and the pseudo-target is 410M; steps ratios 2-3.3x.
@@ -85,6 +93,9 @@ CASES = {
             (16000, 27000),
         ]
     ],  # fmt: skip
+    # the built-in trainer's family (benchmarks/data/trainer_scale): 3 proxy sizes, 12k-56k params, constant
+    # learning rate after warmup, so a checkpoint at step s is a run of s steps; L3-D64 (2.66x) at 300 steps
+    TRAINER: [(["L1-D32", "L2-D32", "L2-D48"], fit, "L3-D64", 300) for fit in (60, 80, 100, 130)],
 }
 
 log = logging.getLogger("confirmation")
@@ -100,6 +111,9 @@ class Family:
 
 
 def load_family(data: Path, name: str) -> Family:
+    if name == TRAINER:
+        fam = load_trainer_family()
+        return Family(name, fam.table, fam.weights, fam.wide, fam.params)
     table = read_runs(data / FILES[name], renormalize=True)
     weights = load_weights(str(data / "valid_weights.csv"), table.valid_domains, "pile_category")
     wide = aggregate(table, weights)
@@ -139,6 +153,7 @@ def run_case(fam: Family, fit_sizes: list[str], fit_step: float, target: str, st
     largest = fit_sizes[-1]
     second = rung_ii(fam, fit_sizes, fit_step, target)
     rungs = [Rung("i", largest, fam.params[largest], float(step))]
+    rungs.append(Rung("proxy", largest, fam.params[largest], float(fit_step)))
     if second is not None:
         rungs.append(Rung("ii", second, fam.params[second], float(fit_step)))
     truth = {"target": observed(fam, target, step)}
@@ -182,6 +197,8 @@ def run_case(fam: Family, fit_sizes: list[str], fit_step: float, target: str, st
                 "baseline": base_run,
                 "predicted_target_gain": float(at_target[b] - at_target[c]),
                 "target_gain": float(truth["target"][base_run] - truth["target"][run]),
+                "predicted_target_loss": [float(at_target[b]), float(at_target[c])],
+                "target_loss": [float(truth["target"][base_run]), float(truth["target"][run])],
                 "rungs": [],
             }
             for r in rungs:
@@ -196,6 +213,8 @@ def run_case(fam: Family, fit_sizes: list[str], fit_step: float, target: str, st
                         "noise_sd": noise[r.name],
                         "sd": rung_sd([measured], noise[r.name]),
                         "cost": fam.params[r.model] * r.steps / (fam.params[target] * step),
+                        "predicted_loss": [float(at_rung[r.name][b]), float(at_rung[r.name][c])],
+                        "measured_loss": [float(truth[r.name][base_run]), float(truth[r.name][run])],
                     }
                 )
             out.append(row)
@@ -218,6 +237,64 @@ def claims(
         )
         for r in rungs
     )
+
+
+def anchored(case: dict, residual: float) -> dict | None:
+    """`mixlaw.confirm.anchor_target` on a case's rungs (one run per mixture: one seed, one validation seed)."""
+    recs = [
+        {
+            **r,
+            "seeds": [0],
+            "baseline_loss": r["measured_loss"][0],
+            "arm_loss": r["measured_loss"][1],
+            "predicted_baseline_loss": r["predicted_loss"][0],
+            "predicted_arm_loss": r["predicted_loss"][1],
+        }
+        for r in case["rungs"]
+    ]
+    base, cand = case["predicted_target_loss"]
+    return anchor_target(recs, case["predicted_target_gain"], cand, base, 1, residual)
+
+
+def anchor_scores(cases: list[dict], residual: float) -> dict[str, Any]:
+    """The anchored target gain and loss against the measured target: errors, 90% coverage of the measured
+    interval, and the law alone for comparison (cases with rungs i, ii and proxy)."""
+    got = [(c, anchored(c, residual)) for c in cases]
+    got = [(c, a) for c, a in got if a is not None and a["note"] is None]
+    if not got:
+        return {"n": 0}
+    t = np.array([c["target_gain"] for c, _ in got])
+    law = np.array([c["predicted_target_gain"] for c, _ in got])
+    a = np.array([x["gain"]["value"] for _, x in got])
+    lo, hi = np.array([x["measured"]["lo"] for _, x in got]), np.array([x["measured"]["hi"] for _, x in got])
+    loss_t = np.array([c["target_loss"][1] for c, _ in got])
+    loss_law = np.array([c["predicted_target_loss"][1] for c, _ in got])
+    loss_a = np.array([x["loss"]["arm"] for _, x in got])
+    return {
+        "n": len(got),
+        "gain_mae_law": float(np.abs(law - t).mean()),
+        "gain_mae_anchored": float(np.abs(a - t).mean()),
+        "gain_sign_law": float(np.mean((law > 0) == (t > 0))),
+        "gain_sign_anchored": float(np.mean((a > 0) == (t > 0))),
+        "coverage90": float(np.mean((lo <= t) & (t <= hi))),
+        "loss_mre_law": float(np.mean(np.abs(loss_law / loss_t - 1))),
+        "loss_mre_anchored": float(np.mean(np.abs(loss_a / loss_t - 1))),
+        "loss_within_5pct_anchored": float(np.mean(np.abs(loss_a / loss_t - 1) <= 0.05)),
+        "loss_within_5pct_law": float(np.mean(np.abs(loss_law / loss_t - 1) <= 0.05)),
+    }
+
+
+def choose_residual(cases: list[dict]) -> tuple[float, list[dict]]:
+    """The smallest residual whose measured intervals cover >= 90% of the chosen-on family's target gains."""
+    grid = [{"residual": float(k), **anchor_scores(cases, k)} for k in RESIDUALS]
+    ok = [g for g in grid if g.get("coverage90", 0) >= 0.9]
+    return (ok[0]["residual"] if ok else grid[-1]["residual"]), grid
+
+
+def claims_anchored(case: dict, fraction: float, residual: float) -> bool:
+    """The rungs' rule and the anchored target gain's recommendation rule (what `mixlaw run` claims on)."""
+    a = anchored(case, residual)
+    return claims(case, fraction) and a is not None and a["verdict"] == "recommend"
 
 
 def score(cases: list[dict], decide) -> dict[str, Any]:
@@ -243,7 +320,7 @@ def choose_fraction(cases: list[dict]) -> tuple[float, list[dict]]:
 def run(data: Path) -> dict[str, Any]:
     started = time.perf_counter()
     cases: dict[str, list[dict]] = {}
-    for name in FILES:
+    for name in FAMILIES:
         fam = load_family(data, name)
         cases[name] = []
         for fit_sizes, fit_step, target, step in CASES[name]:
@@ -257,7 +334,13 @@ def run(data: Path) -> dict[str, Any]:
             log.info("%s %s <=%g -> %s@%g: %d cases (%.1f s)", name, fit_sizes, fit_step, target, step,
                      len(got), time.perf_counter() - t0)  # fmt: skip
     fraction, grid = choose_fraction(cases[CHOOSE_ON])
+    residual, residual_grid = choose_residual(cases[CHOOSE_ON])
+    anchor = {
+        name: {"role": "chosen on" if name == CHOOSE_ON else "scored on", **anchor_scores(fc, residual)}
+        for name, fc in cases.items()
+    }
     rules = {
+        "rungs + anchored target": lambda c: claims_anchored(c, fraction, residual),
         "rungs": lambda c: claims(c, fraction),
         "rungs, target-scale prediction": lambda c: claims(c, fraction, target_prediction=True),
         "rungs, f = 0 (2 sd only)": lambda c: claims(c, 0.0),
@@ -290,17 +373,25 @@ def run(data: Path) -> dict[str, Any]:
                 )
     for fam_cases in cases.values():
         for c in fam_cases:
-            c["claim"] = claims(c, fraction)
+            a = anchored(c, residual)
+            c["anchored_gain"] = None if a is None else a["gain"]
+            c["claim_rungs_only"] = claims(c, fraction)
+            c["claim"] = claims_anchored(c, fraction, residual)
             c["correct"] = c["claim"] == (c["target_gain"] > 0)
     cost = [sum(r["cost"] for r in c["rungs"]) for fc in cases.values() for c in fc]
     return {
         "fraction": fraction,
         "sigmas": SIGMAS,
         "chosen_on": CHOOSE_ON,
-        "scored_on": SCORE_ON,
+        "scored_on": list(SCORE_ON),
         "selection": "highest accuracy over all cases (both baselines, ranks 1-3) of the chosen-on family; ties: fewest "
         "false claims, then the smaller fraction",
         "grid": grid,
+        "anchor_residual": residual,
+        "anchor_selection": "the smallest residual whose 90% measured intervals cover >= 90% of the chosen-on "
+        "family's target gains (cases with rungs i, ii and proxy)",
+        "anchor_grid": residual_grid,
+        "anchor": anchor,
         "scores": scores,
         "rung_cost_per_arm": {
             "median": float(np.median(cost)),
@@ -317,8 +408,20 @@ def run(data: Path) -> dict[str, Any]:
 
 def print_table(result: dict[str, Any]) -> None:
     print(
-        f"fraction f = {result['fraction']:g} (chosen on {result['chosen_on']}, scored on {result['scored_on']})"
+        f"fraction f = {result['fraction']:g}, anchor residual {result['anchor_residual']:g} (chosen on "
+        f"{result['chosen_on']}, scored on {', '.join(result['scored_on'])})"
     )
+    print(f"{'family':<10} {'role':<10} {'n':>3} {'gain MAE law':>12} {'anchored':>8} {'sign law':>8} "
+          f"{'anchored':>8} {'cover90':>7} {'loss MRE law':>12} {'anchored':>8}")  # fmt: skip
+    for name, a in result["anchor"].items():
+        if not a.get("n"):
+            continue
+        print(
+            f"{name:<10} {a['role']:<10} {a['n']:>3} {a['gain_mae_law']:>12.4f} {a['gain_mae_anchored']:>8.4f} "
+            f"{a['gain_sign_law']:>8.2f} {a['gain_sign_anchored']:>8.2f} {a['coverage90']:>7.2f} "
+            f"{a['loss_mre_law']:>12.2%} {a['loss_mre_anchored']:>8.2%}"
+        )
+    print()
     print(f"{'family':<10} {'role':<10} {'cases':<21} {'rule':<32} {'n':>3} {'acc':>5} {'claim':>5} "
           f"{'false':>5} {'missed':>6} {'wins':>4}")  # fmt: skip
     for s in result["scores"]:

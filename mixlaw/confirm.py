@@ -13,6 +13,17 @@ fallback chain tries, in order, the candidate (the pipeline's optimum), the cand
 baseline (SHRINK of the way back: it must pass its own rungs), the best observed proxy mixture (its own rungs
 too), and ends with the baseline and no claim. The fraction's default FRACTION is chosen on a backtest
 (benchmarks/confirmation_rule.py), not on the embedded configs.
+
+The rungs also anchor the target prediction (`anchor_target`). With a third, cheap run at the proxy scale
+(rung `proxy`: the largest proxy size x the proxies' steps, not judged), the four corners of the grid
+{largest proxy, rung (ii)'s size} x {proxy steps, target steps} are three measured rungs and the target. If the
+law's error is additive over the two scale moves (the scale-error model's form), the target gain is
+
+    gain_T = predicted_T + (measured_i - predicted_i) + (measured_ii - predicted_ii) - (measured_p - predicted_p)
+
+(losses the same in ln), with the rungs' measurement noise plus a residual ANCHOR_RESIDUAL (relative to the
+baseline's loss) chosen on the backtest. An arm is claimed only if its rungs pass AND the anchored target gain
+passes the recommendation rule (P(beats baseline) >= min_confidence and the 90% interval above 0).
 """
 
 from __future__ import annotations
@@ -24,9 +35,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from mixlaw.errors import MixlawInputError
 from mixlaw.fitted import FitData
+from mixlaw.recommendation import MIN_CONFIDENCE, recommendation
 from mixlaw.runs import RunsTable, Weights, aggregate
 from mixlaw.settings import rule
 from mixlaw.uncertainty import estimate_noise
@@ -41,6 +54,12 @@ SHRINK = 0.5
 # backtest); on cpu-large the gain fell from +0.136 predicted to +0.021 measured at rung i.
 SHRINKING = 0.5
 ARMS = ("candidate", "shrunk", "best_observed")
+PROXY = "proxy"  # the anchor rung at the proxy scale: measured, used by `anchor_target`, not judged
+LEVEL = 0.9  # the anchored gain's interval (as optimum.json's)
+# The relative sd (of the baseline's target loss) the additive anchor leaves beyond the rungs' own noise,
+# chosen on the 5Mix cases of benchmarks/confirmation_rule.py (the smallest value whose 90% intervals cover
+# 90% of the measured target gains) and scored on RedPajama and the trainer's family.
+ANCHOR_RESIDUAL = 0.0
 MATCH_TOL = 2e-3  # max |share difference| for a run's mixture to count as an arm's
 
 # (params, steps, mixtures (m, d)) -> predicted objective loss (m,) at that scale
@@ -77,9 +96,11 @@ def plan_rungs(
     target_params: float,
     target_steps: float,
     size: tuple[str, float] | None = None,
+    anchor: bool = True,
 ) -> list[Rung]:
     """Rungs (i) the largest proxy size x the target steps and (ii) `size` (default the target) x the proxy
-    steps. A rung that coincides with a proxy run or with the target itself is dropped (nothing to learn)."""
+    steps. A rung that coincides with a proxy run or with the target itself is dropped (nothing to learn).
+    `anchor` adds the `proxy` rung (the largest proxy x the proxy steps) when both (i) and (ii) are there."""
     if not proxy_sizes:
         raise MixlawInputError("confirmation rungs: no proxy sizes")
     largest = max(proxy_sizes, key=lambda m: proxy_sizes[m])
@@ -94,6 +115,8 @@ def plan_rungs(
         rungs.append(Rung("i", largest, float(proxy_sizes[largest]), float(target_steps)))
     if big_params < target_params or proxy_steps < target_steps:
         rungs.append(Rung("ii", big_model, float(big_params), float(proxy_steps)))
+    if anchor and len(rungs) == 2:
+        rungs.append(Rung(PROXY, largest, float(proxy_sizes[largest]), float(proxy_steps)))
     return rungs
 
 
@@ -104,11 +127,17 @@ def rungs_from_rows(rows: pd.DataFrame) -> list[Rung]:
     if points.empty:
         raise MixlawInputError("confirmation rungs: the runs table has no run of the candidate mixture")
     pts = list(points.itertuples())
-    # the planned pair (a smaller size trained longer, a larger one shorter) keeps its names i and ii
-    names = (
-        ["i", "ii"] if len(pts) == 2 and pts[0].step > pts[1].step else [f"r{i + 1}" for i in range(len(pts))]
-    )
-    return [Rung(n, str(row.model), float(row.params), float(row.step)) for n, row in zip(names, pts)]
+    names = [f"r{i + 1}" for i in range(len(pts))]
+    # the planned pair (a smaller size trained longer, a larger one shorter) keeps its names i and ii; with
+    # a third point at (the smaller size, the shorter steps) that one is the proxy anchor
+    if len(pts) == 2 and pts[0].step > pts[1].step:
+        names = ["i", "ii"]
+    elif len(pts) == 3:
+        p, i, ii = pts  # sorted by (params, step)
+        if i.params == p.params and i.step > p.step and ii.params > p.params and ii.step == p.step:
+            names = [PROXY, "i", "ii"]
+    rungs = [Rung(n, str(row.model), float(row.params), float(row.step)) for n, row in zip(names, pts)]
+    return sorted(rungs, key=lambda r: r.name == PROXY)  # i, ii first: the judged rungs
 
 
 # --------------------------------------------------------------------------------------------- measurement
@@ -186,7 +215,13 @@ def measure_rung(
     if not seeds:
         return None
     diffs = np.array([b[s] - a[s] for s in seeds], dtype=float)
-    return {"measured_gain": float(diffs.mean()), "seeds": [int(s) for s in seeds], "diffs": diffs.tolist()}
+    return {
+        "measured_gain": float(diffs.mean()),
+        "seeds": [int(s) for s in seeds],
+        "diffs": diffs.tolist(),
+        "arm_loss": float(np.mean([a[s] for s in seeds])),
+        "baseline_loss": float(np.mean([b[s] for s in seeds])),
+    }
 
 
 def rung_sd(diffs: Sequence[float], noise_sd: float | None) -> float | None:
@@ -216,29 +251,40 @@ def arm_rungs(
     noise: Mapping[str, float | None] | None = None,
     baseline: str = "baseline",
     sigmas: float = SIGMAS,
+    predicted_loss: Mapping[str, Sequence[float]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each rung's record for one arm: {rung, model, size, steps, predicted_gain, measured_gain, sd, seeds,
-    threshold, passed} (measured_gain None: not trained). `predicted[arm][i]` is the law's gain at rung i;
-    `noise[rung.name]` the one-seed noise sd."""
+    """Each rung's record for one arm: {rung, model, size, steps, judged, predicted_gain, measured_gain, sd,
+    seeds, threshold, passed, arm_loss, baseline_loss, predicted_arm_loss, predicted_baseline_loss}
+    (measured_gain None: not trained; the `proxy` rung is measured, not judged). `predicted[arm][i]` is the
+    law's gain at rung i, `predicted_loss[arm or baseline][i]` its loss (None: not known); `noise[rung.name]`
+    the one-seed noise sd."""
     out = []
     for i, rung in enumerate(rungs):
         got = measure_rung(rows, rung, arm, baseline)
         pred = float(predicted[arm][i])
+        losses = predicted_loss or {}
         rec: dict[str, Any] = {
             "rung": rung.name,
             "model": rung.model,
             "size": rung.params,
             "steps": rung.steps,
+            "judged": rung.name != PROXY,
             "predicted_gain": pred,
             "measured_gain": None,
             "sd": None,
             "seeds": [],
             "threshold": None,
             "passed": False,
+            "arm_loss": None,
+            "baseline_loss": None,
+            "predicted_arm_loss": float(losses[arm][i]) if arm in losses else None,
+            "predicted_baseline_loss": float(losses[baseline][i]) if baseline in losses else None,
         }
         if got is not None:
             sd = rung_sd(got["diffs"], (noise or {}).get(rung.name))
             rec.update(
+                arm_loss=got["arm_loss"],
+                baseline_loss=got["baseline_loss"],
                 measured_gain=got["measured_gain"],
                 sd=sd,
                 seeds=got["seeds"],
@@ -278,18 +324,100 @@ def fallback_arms(
     return arms
 
 
+def predicted_losses(
+    predict: Predict,
+    points: Sequence[tuple[float, float]],
+    arms: Mapping[str, np.ndarray],
+    baseline: np.ndarray,
+) -> dict[str, list[float]]:
+    """The law's objective loss of the baseline and each arm at each (params, steps): {name: [loss]}."""
+    names = ["baseline", *arms]
+    X = np.vstack([np.asarray(baseline, dtype=float)] + [arms[n] for n in arms])
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for params, steps in points:
+        loss = np.asarray(predict(params, steps, X), dtype=float)
+        for j, n in enumerate(names):
+            out[n].append(float(loss[j]))
+    return out
+
+
+def gains_of(losses: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
+    """Each arm's gain over the baseline from `predicted_losses`' output: {arm: [baseline - arm]}."""
+    base = losses["baseline"]
+    return {n: [b - a for b, a in zip(base, v)] for n, v in losses.items() if n != "baseline"}
+
+
 def predicted_gains(
     predict: Predict, rungs: Sequence[Rung], arms: Mapping[str, np.ndarray], baseline: np.ndarray
 ) -> dict[str, list[float]]:
     """The law's gain of each arm over the baseline at each rung: {arm: [gain at rung i]}."""
-    names = list(arms)
-    X = np.vstack([np.asarray(baseline, dtype=float)] + [arms[n] for n in names])
-    out: dict[str, list[float]] = {n: [] for n in names}
-    for rung in rungs:
-        loss = np.asarray(predict(rung.params, rung.steps, X), dtype=float)
-        for j, n in enumerate(names):
-            out[n].append(float(loss[0] - loss[j + 1]))
-    return out
+    return gains_of(predicted_losses(predict, [(r.params, r.steps) for r in rungs], arms, baseline))
+
+
+@dataclass(frozen=True)
+class TargetPrediction:
+    """The law at the target, for the anchor: each arm's gain over the baseline; losses by arm and
+    `baseline` (None: not known); the validation seeds the `measured` interval is for."""
+
+    gain: Mapping[str, float]
+    loss: Mapping[str, float] | None = None
+    validation_seeds: int = 1
+
+
+def anchor_target(
+    recs: Sequence[Mapping[str, Any]],
+    predicted_gain: float,
+    arm_loss: float | None = None,
+    baseline_loss: float | None = None,
+    validation_seeds: int = 1,
+    residual: float = ANCHOR_RESIDUAL,
+    min_confidence: float = MIN_CONFIDENCE,
+) -> dict[str, Any] | None:
+    """The target gain (and losses) anchored on an arm's measured rungs (module docstring); None unless
+    rungs i and ii are measured with an sd.
+
+    Returns {gain {value, lo, hi, sd}, p_beats_baseline, measured {lo, hi} (the interval a validation with
+    `validation_seeds` paired seeds should land in: plus one more measurement at the target size), loss
+    {arm, baseline} (anchored in ln; present when the law's losses are known), predicted_gain (the law's),
+    terms {rung: correction}, verdict, reason, note}."""
+    by = {r["rung"]: r for r in recs}
+    if any(by.get(n, {}).get("measured_gain") is None or by[n].get("sd") is None for n in ("i", "ii")):
+        return None
+    proxy = by.get(PROXY, {})
+    used = ["i", "ii"] + ([PROXY] if proxy.get("measured_gain") is not None and proxy.get("sd") else [])
+    sign = {"i": 1.0, "ii": 1.0, PROXY: -1.0}
+    terms = {n: sign[n] * (by[n]["measured_gain"] - by[n]["predicted_gain"]) for n in used}
+    value = float(predicted_gain) + sum(terms.values())
+    scale = baseline_loss if baseline_loss is not None else by["ii"]["baseline_loss"]
+    sd = math.sqrt(sum(by[n]["sd"] ** 2 for n in used) + (residual * scale) ** 2)
+    z = float(norm.ppf(0.5 + LEVEL / 2))
+    p = float(norm.cdf(value / sd)) if sd > 0 else float(value > 0)
+    ii = by["ii"]
+    one_seed_ii = ii["sd"] * math.sqrt(max(1, len(ii["seeds"]))) if len(ii["seeds"]) >= 2 else ii["sd"]
+    measured_sd = math.sqrt(sd**2 + one_seed_ii**2 / max(1, validation_seeds))
+    loss = {}
+    for who, at_target in (("arm", arm_loss), ("baseline", baseline_loss)):
+        pairs = [(by[n].get(f"{who}_loss"), by[n].get(f"predicted_{who}_loss")) for n in used]
+        if at_target is not None and all(m and q for m, q in pairs):
+            ln = math.log(at_target) + sum(
+                sign[n] * (math.log(m) - math.log(q)) for n, (m, q) in zip(used, pairs)
+            )
+            loss[who] = math.exp(ln)
+    gain = {"value": value, "lo": value - z * sd, "hi": value + z * sd, "sd": sd}
+    rec = recommendation({"gain": {**gain, "p_beats_baseline": p}}, min_confidence, support=[])
+    return {
+        "gain": gain,
+        "p_beats_baseline": p,
+        "measured": {"lo": value - z * measured_sd, "hi": value + z * measured_sd, "seeds": validation_seeds},
+        "loss": loss or None,
+        "predicted_gain": float(predicted_gain),
+        "terms": terms,
+        "verdict": rec["verdict"],
+        "reason": rec["reason"],
+        "note": None
+        if PROXY in used
+        else "the proxy rung is not measured: the law's error at this mixture is counted twice",
+    }
 
 
 def decide(
@@ -301,12 +429,17 @@ def decide(
     chain: Sequence[str] = ARMS,
     mixtures: Mapping[str, Mapping[str, float]] | None = None,
     sigmas: float = SIGMAS,
+    target: TargetPrediction | None = None,
+    predicted_loss: Mapping[str, Sequence[float]] | None = None,
+    min_confidence: float = MIN_CONFIDENCE,
 ) -> dict[str, Any]:
-    """The confirmation record (confirm.json): walk the chain, the first arm whose every rung passes is
-    claimed; an untrained arm stops the walk (`next` says what to train); else the baseline, no claim.
+    """The confirmation record (confirm.json): walk the chain, the first arm whose every judged rung passes
+    and (with `target`) whose rung-anchored target gain passes the recommendation rule is claimed; an
+    untrained arm stops the walk (`next` says what to train); else the baseline, no claim.
 
     Returns {verdict claim|no_claim, arm, fallback (None: the candidate itself), rungs (the candidate's),
-    chain [{arm, rungs, passed, trained}], fraction, sigmas, reason, next}."""
+    chain [{arm, rungs, rungs_passed, target, passed, trained}], target (the candidate's anchored
+    prediction), fraction, sigmas, reason, next}."""
     if not 0 <= fraction <= 1:
         raise MixlawInputError(f"--fraction {fraction}: must be in [0, 1]")
     if not rungs:
@@ -315,10 +448,33 @@ def decide(
     for arm in chain:
         if arm not in predicted:
             continue
-        recs = arm_rungs(rows, rungs, arm, predicted, fraction, noise, sigmas=sigmas)
+        recs = arm_rungs(
+            rows, rungs, arm, predicted, fraction, noise, sigmas=sigmas, predicted_loss=predicted_loss
+        )
         trained = all(r["measured_gain"] is not None for r in recs)
-        passed = trained and all(r["passed"] for r in recs)
-        walked.append({"arm": arm, "rungs": recs, "passed": passed, "trained": trained})
+        rungs_passed = trained and all(r["passed"] for r in recs if r["judged"])
+        anchored = None
+        if target is not None and arm in target.gain:
+            loss = target.loss or {}
+            anchored = anchor_target(
+                recs,
+                target.gain[arm],
+                loss.get(arm),
+                loss.get("baseline"),
+                target.validation_seeds,
+                min_confidence=min_confidence,
+            )
+        passed = rungs_passed and (anchored is None or anchored["verdict"] == "recommend")
+        walked.append(
+            {
+                "arm": arm,
+                "rungs": recs,
+                "rungs_passed": rungs_passed,
+                "target": anchored,
+                "passed": passed,
+                "trained": trained,
+            }
+        )
         if mixtures and arm in mixtures:
             walked[-1]["mixture"] = dict(mixtures[arm])
         if passed:
@@ -337,7 +493,13 @@ def decide(
         "fraction": float(fraction),
         "sigmas": float(sigmas),
         "rule": f"every rung: measured gain (paired by seed) >= max({sigmas:g} sd, {fraction:g} x predicted "
-        "gain) and > 0",
+        "gain) and > 0"
+        + (
+            f"; and the rung-anchored target gain: P(beats baseline) >= {min_confidence:g}, 90% interval above 0"
+            if target is not None
+            else ""
+        ),
+        "target": next((w["target"] for w in walked if w["arm"] == "candidate"), None),
         "next": None,
     }
     if mixtures and record["arm"] in mixtures:
@@ -353,10 +515,10 @@ def decide(
     return record
 
 
-def _failed_text(recs: list[dict[str, Any]]) -> str:
+def _failed_text(walked: dict[str, Any]) -> str:
     parts = []
-    for r in recs:
-        if r["passed"]:
+    for r in walked["rungs"]:
+        if r["passed"] or not r["judged"]:
             continue
         if r["measured_gain"] is None:
             parts.append(f"rung {r['rung']} not trained")
@@ -367,25 +529,38 @@ def _failed_text(recs: list[dict[str, Any]]) -> str:
                 f"rung {r['rung']} ({r['model']} x {r['steps']:g}) measured {r['measured_gain']:+.4g} < "
                 f"{r['threshold']:.4g}"
             )
+    anchored = walked.get("target")
+    if walked.get("rungs_passed") and anchored is not None and anchored["verdict"] != "recommend":
+        g = anchored["gain"]
+        parts.append(
+            f"the rung-anchored target gain {g['value']:+.4g} [{g['lo']:+.4g}, {g['hi']:+.4g}] has P(beats "
+            f"baseline) {anchored['p_beats_baseline']:.2f}"
+        )
     return ", ".join(parts)
 
 
 def _reason(walked: list[dict[str, Any]], chosen: str | None, pending: str | None) -> str:
-    fails = "; ".join(f"{w['arm']}: {_failed_text(w['rungs'])}" for w in walked if not w["passed"])
+    fails = "; ".join(f"{w['arm']}: {_failed_text(w)}" for w in walked if not w["passed"])
+    anchored = next((w["target"] for w in walked if w["arm"] == chosen), None)
+    held = "" if anchored is None else f" and its rung-anchored target gain holds ({anchor_text(anchored)})"
     if chosen == "candidate":
-        return "The candidate passed every rung."
+        return f"The candidate passed every rung{held}."
     if chosen:
-        return (
-            f"The {chosen.replace('_', ' ')} mixture passed every rung after the candidate failed ({fails})."
-        )
+        return f"The {chosen.replace('_', ' ')} mixture passed every rung{held} after the candidate failed ({fails})."
     if pending:
         return f"No claim yet: train the {pending.replace('_', ' ')} mixture at the rungs ({fails})."
     return f"No claim: no mixture of the chain passed its rungs ({fails}); keep the baseline."
 
 
+def anchor_text(anchored: Mapping[str, Any]) -> str:
+    """'+0.0123 [+0.0040, +0.0206], P = 0.97' for an `anchor_target` record."""
+    g = anchored["gain"]
+    return f"{g['value']:+.4f} [{g['lo']:+.4f}, {g['hi']:+.4f}], P = {anchored['p_beats_baseline']:.2f}"
+
+
 def confirmation_block(record: Mapping[str, Any]) -> dict[str, Any]:
     """The `recommendation.confirmation` block of validation.json: verdict, rungs, fallback, fraction, reason."""
-    keys = ("verdict", "rungs", "fallback", "fraction", "reason", "arm")
+    keys = ("verdict", "rungs", "fallback", "fraction", "reason", "arm", "target")
     return {k: record.get(k) for k in keys}
 
 
@@ -394,6 +569,8 @@ def shrinking_gain(rungs: Sequence[Mapping[str, Any]], share: float = SHRINKING)
     shrinking with scale (the nested power laws predict it about constant), so expect less at the target."""
     out = []
     for r in rungs:
+        if not r.get("judged", True):
+            continue
         m, p = r.get("measured_gain"), r.get("predicted_gain")
         if m is not None and p is not None and p > 0 and m < share * p:
             out.append(
@@ -412,9 +589,17 @@ def text_block(record: Mapping[str, Any]) -> str:
             m = "not trained" if r["measured_gain"] is None else f"measured {r['measured_gain']:+.4f}"
             sd = "" if r["sd"] is None else f" (sd {r['sd']:.4f}, {len(r['seeds'])} seed(s))"
             mark = "pass" if r["passed"] else "fail"
+            if not r["judged"]:
+                mark = "anchor"
             lines.append(
                 f"  {w['arm']:<13} rung {r['rung']} {r['model']} x {r['steps']:g}: predicted "
                 f"{r['predicted_gain']:+.4f}, {m}{sd}: {mark}"
+            )
+        if w.get("target") is not None:
+            t = w["target"]
+            lines.append(
+                f"  {w['arm']:<13} target, anchored on the rungs: gain {anchor_text(t)} (law alone "
+                f"{t['predicted_gain']:+.4f}): {'pass' if t['verdict'] == 'recommend' else 'fail'}"
             )
     lines += [f"  warning: {w}" for w in record.get("warnings", [])]
     return "\n".join(lines)

@@ -86,7 +86,9 @@ def test_plan_rungs_largest_proxy_at_target_steps_and_target_size_at_proxy_steps
     assert [(r.name, r.model, r.params, r.steps) for r in rungs] == [
         ("i", "b", 30.0, 1500.0),
         ("ii", "T", 80.0, 500.0),
+        ("proxy", "b", 30.0, 500.0),  # the anchor: the largest proxy as trained
     ]
+    assert len(plan_rungs({"a": 10.0, "b": 30.0}, 500, "T", 80.0, 1500, anchor=False)) == 2
     between = plan_rungs({"a": 10.0, "b": 30.0}, 500, "T", 80.0, 1500, size=("M", 50.0))
     assert between[1].model == "M" and between[1].params == 50.0
     assert plan_rungs({"a": 10.0, "b": 30.0}, 500, "T", 80.0, 500) == []  # rung (ii) would be the target
@@ -365,3 +367,90 @@ def test_a_rung_far_below_its_prediction_is_reported_as_a_shrinking_gain():
     ]
     warnings = shrinking_gain(rungs)
     assert len(warnings) == 1 and "rung i (L2-D64 x 3000)" in warnings[0] and "15%" in warnings[0]
+
+
+# --------------------------------------------------------------------------------------------- the anchor
+
+
+def _rec(name, predicted, measured, sd=0.01, seeds=(0,), losses=None):
+    """A rung record as `arm_rungs` writes it; losses = (pred arm, pred base, meas arm, meas base)."""
+    pa, pb, ma, mb = losses or (None, None, None, None)
+    return {
+        "rung": name,
+        "judged": name != "proxy",
+        "predicted_gain": predicted,
+        "measured_gain": measured,
+        "sd": sd,
+        "seeds": list(seeds),
+        "predicted_arm_loss": pa,
+        "predicted_baseline_loss": pb,
+        "arm_loss": ma,
+        "baseline_loss": mb,
+    }
+
+
+def test_the_anchor_recovers_errors_additive_over_the_two_scale_moves():
+    from mixlaw.confirm import anchor_target
+
+    e_mix, e_steps, e_size, law = -0.02, -0.05, -0.04, 0.10
+    recs = [
+        _rec("i", law, law + e_mix + e_steps),
+        _rec("ii", law, law + e_mix + e_size),
+        _rec("proxy", law, law + e_mix),
+    ]
+    got = anchor_target(recs, law, baseline_loss=3.0, residual=0.0)
+    assert got["gain"]["value"] == pytest.approx(law + e_mix + e_steps + e_size)
+    assert got["gain"]["sd"] == pytest.approx(math.sqrt(3) * 0.01)
+    assert got["terms"] == pytest.approx({"i": e_mix + e_steps, "ii": e_mix + e_size, "proxy": -e_mix})
+    assert got["note"] is None and got["verdict"] == "decline"  # -0.01 nats: no confident gain
+    assert got["measured"]["lo"] < got["gain"]["lo"]  # one more measurement at the target
+    wider = anchor_target(recs, law, baseline_loss=3.0, residual=0.01)
+    assert wider["gain"]["sd"] == pytest.approx(math.sqrt(3 * 0.01**2 + 0.03**2))
+    without = anchor_target(recs[:2], law, baseline_loss=3.0)
+    assert "counted twice" in without["note"]
+    assert anchor_target(recs[1:], law) is None  # rung i missing: nothing to anchor on
+
+
+def test_the_anchored_loss_moves_the_law_by_the_rungs_ratios():
+    from mixlaw.confirm import anchor_target
+
+    # the law is 10% low at rung i and 5% low at rung ii, exact at the proxy rung, for both arms
+    recs = [
+        _rec("i", 0.1, 0.1, losses=(2.0, 2.1, 2.2, 2.31)),
+        _rec("ii", 0.1, 0.1, losses=(1.8, 1.9, 1.89, 1.995)),
+        _rec("proxy", 0.1, 0.1, losses=(2.5, 2.6, 2.5, 2.6)),
+    ]
+    got = anchor_target(recs, 0.1, arm_loss=1.5, baseline_loss=1.6)
+    assert got["loss"]["arm"] == pytest.approx(1.5 * 1.1 * 1.05)
+    assert got["loss"]["baseline"] == pytest.approx(1.6 * 1.1 * 1.05)
+    assert anchor_target(recs, 0.1)["loss"] is None  # no target losses given
+
+
+def test_a_rung_pass_with_a_failing_anchored_target_is_no_claim():
+    from mixlaw.confirm import TargetPrediction
+
+    rows = _rows(_table({"candidate": {"i": 0.06, "ii": 0.06}}, jitter=0.004))
+    kept = decide(rows, RUNGS, {"candidate": [0.06, 0.06]}, 0.0, chain=["candidate"])
+    assert kept["verdict"] == "claim"
+    # the law expected 0.2 at both rungs and at the target: anchored, the target gain is 0.2 - 2 x 0.14 < 0
+    target = TargetPrediction({"candidate": 0.2}, {"candidate": 2.8, "baseline": 3.0})
+    record = decide(rows, RUNGS, {"candidate": [0.2, 0.2]}, 0.0, chain=["candidate"], target=target)
+    step = record["chain"][0]
+    assert step["rungs_passed"] is True and step["passed"] is False
+    assert record["verdict"] == "no_claim" and record["target"]["gain"]["value"] < 0
+    assert "rung-anchored target gain" in record["reason"]
+    assert set(record["target"]) >= {"gain", "p_beats_baseline", "measured", "loss", "terms", "verdict"}
+    # the same rungs with the law right: the anchor holds and the claim says so
+    ok = decide(rows, RUNGS, {"candidate": [0.06, 0.06]}, 0.0, chain=["candidate"], target=target)
+    assert ok["verdict"] == "claim" and "anchored target gain holds" in ok["reason"]
+
+
+def test_three_points_of_a_runs_table_are_the_proxy_anchor_and_the_two_rungs():
+    rows = pd.DataFrame(
+        [
+            {"arm": "candidate", "model": m, "params": p, "step": s}
+            for m, p, s in [("big", 4000.0, 100.0), ("small", 1000.0, 100.0), ("small", 1000.0, 300.0)]
+        ]
+    )
+    names = [(r.name, r.model, r.steps) for r in rungs_from_rows(rows)]
+    assert names == [("i", "small", 300.0), ("ii", "big", 100.0), ("proxy", "small", 100.0)]

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mixlaw.cli.common import number, status
+from mixlaw.cli.common import integer, number, status
 from mixlaw.errors import MixlawInputError
 from mixlaw.files import dump_json, read_json
 from mixlaw.outputs import check_output
@@ -24,6 +24,9 @@ the baseline, the shrunk candidate (half-way to the baseline, --shrink) or the b
 (optimum.json's alternative) by its p_ columns. The candidate is claimed when at every rung its measured gain
 (baseline - candidate, paired by seed, mean over seeds) >= max(2 sd, F x the law's predicted gain); otherwise
 the fallbacks are judged in order, and the line `next:` says which runs to train to test the next one.
+With a third point, the proxy rung (your largest proxy size x the proxies' steps), the target gain is also
+anchored on the rungs (measured_i + measured_ii - measured_proxy with a target-scale law) and must pass the
+recommendation rule (P(beats baseline) >= --min-confidence, 90% interval above 0).
 The predicted gain at a rung is the target-scale law's (law.json beside optimum.json; `mixlaw run` predicts at
 each rung's own scale). With one seed, sd = sqrt(2) x the runs' checkpoint noise (or --noise).
 """
@@ -50,6 +53,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--shrink", type=number(gt=0, le=1), default=None, help="the shrunk arm's step back (default 0.5)"
     )
     p.add_argument("--noise", type=number(gt=0), default=None, help="one run's loss sd (one-seed rungs)")
+    p.add_argument(
+        "--min-confidence",
+        type=number(gt=0, le=1),
+        default=None,
+        help="P(beats baseline) the anchored target gain needs (default 0.9)",
+    )
+    p.add_argument(
+        "--validation-seeds",
+        type=integer(ge=1),
+        default=1,
+        help="paired seeds of your target validation: the anchored `measured` interval is for them (default 1)",
+    )
     p.add_argument("--valid-weights", default=None, help="valid-weights CSV (default: uniform over domains)")
     p.add_argument("--group", default=None, help="grouping column of --valid-weights")
     p.add_argument("--out", default=None, help="confirm.json (default: beside optimum.json)")
@@ -80,8 +95,9 @@ def _vector(mix: Any, columns: list[str], what: str, source: Path) -> list[float
 
 def _predicted(
     optimum: dict, path: Path, arms: dict, baseline: Any, columns: list[str], shrink: float
-) -> tuple[dict[str, float], str]:
-    """The target-scale gain of each arm over the baseline: law.json beside optimum.json, else optimum.json."""
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """The target-scale gain of each arm over the baseline and the losses {baseline, arm} (those known):
+    law.json beside optimum.json, else optimum.json."""
     import numpy as np
 
     law_path = path.parent / "law.json"
@@ -100,9 +116,9 @@ def _predicted(
         )
         pred = law.predict(X)
         loss = sum(float(w) * np.asarray(pred[t], dtype=float) for t, w in weights.items())
-        return {
-            n: float(loss[0] - loss[i + 1]) for i, n in enumerate(names)
-        }, f"{law_path.name} (target scale)"
+        gains = {n: float(loss[0] - loss[i + 1]) for i, n in enumerate(names)}
+        losses = {"baseline": float(loss[0]), **{n: float(loss[i + 1]) for i, n in enumerate(names)}}
+        return gains, losses, f"{law_path.name} (target scale)"
     gain = optimum.get("gain") or {}
     base_pred = optimum["baseline"].get("predicted") or {}
     cand = gain.get("value")
@@ -116,7 +132,11 @@ def _predicted(
         out["best_observed"] = float(base_pred.get("objective", np.nan) - alt["predicted"])
     if not np.isfinite(out["candidate"]):
         raise MixlawInputError(f"{path}: no predicted gain (gain.value) and no law.json beside it")
-    return out, "optimum.json (target scale; no law.json beside it)"
+    losses = {}
+    if isinstance(base_pred.get("objective"), (int, float)):
+        losses["baseline"] = float(base_pred["objective"])
+        losses["candidate"] = losses["baseline"] - out["candidate"]
+    return out, losses, "optimum.json (target scale; no law.json beside it)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     from mixlaw.confirm import (
         FRACTION,
         SHRINK,
+        TargetPrediction,
         decide,
         fallback_arms,
         rung_noise,
@@ -132,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         rungs_from_rows,
         text_block,
     )
+    from mixlaw.recommendation import MIN_CONFIDENCE
     from mixlaw.runs import load_weights, read_runs
 
     fraction = FRACTION if args.fraction is None else args.fraction
@@ -168,14 +190,26 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.runs}: no run of the {arm} (optimum.json's {what}, matched by p_ columns)"
             )
     rungs = rungs_from_rows(rows)
-    gains, source = _predicted(optimum, path, arms, base, columns, shrink)
+    gains, losses, source = _predicted(optimum, path, arms, base, columns, shrink)
     predicted = {n: [gains[n]] * len(rungs) for n in arms if n in gains}
     one_seed = rows.groupby(["arm", "params", "step"])["seed"].nunique().min() < 2
     noise = None
     if one_seed:
         noise = {r.name: args.noise or rung_noise(table, weights, r) for r in rungs}
     mixtures = {n: {c: float(v) for c, v in zip(columns, arms[n])} for n in arms}
-    record = decide(rows, rungs, predicted, fraction, noise, list(predicted), mixtures)
+    target = TargetPrediction(gains, losses, int(args.validation_seeds))
+    min_confidence = MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
+    record = decide(
+        rows,
+        rungs,
+        predicted,
+        fraction,
+        noise,
+        list(predicted),
+        mixtures,
+        target=target,
+        min_confidence=min_confidence,
+    )
     record.update(
         predicted_source=source,
         optimum=str(path.name),

@@ -22,11 +22,14 @@ import numpy as np
 
 from mixlaw.confirm import (
     Rung,
+    TargetPrediction,
+    anchor_text,
     confirmation_block,
     decide,
     fallback_arms,
+    gains_of,
     plan_rungs,
-    predicted_gains,
+    predicted_losses,
     rung_noise,
     rung_rows,
     scale_predictor,
@@ -100,13 +103,14 @@ def _predictions(
     arms: dict,
     baseline: np.ndarray,
     key: str,
-) -> dict[str, list[float]]:
-    """The law's gains at the rungs, cached in rungs/plan.json by the pipeline's inputs, the rungs and arms."""
+) -> dict[str, dict[str, list[float]]]:
+    """The law's objective losses {baseline, arm: [loss]} at the rungs (`rungs`) and at the target
+    (`target`, one value), cached in rungs/plan.json by the pipeline's inputs, the rungs and arms."""
     path = out / "rungs" / "plan.json"
     if path.is_file():
         cached = json.loads(path.read_text())
-        if cached.get("key") == key:
-            return cached["predicted"]
+        if cached.get("key") == key and "losses" in cached:
+            return cached["losses"]
     table = read_runs(out / "runs.csv")
     weights = load_weights(cfg.valid_weights, table.valid_domains, cfg.group)
     # the scale laws again (deterministic), with the saved mixing law instead of a second `auto` selection
@@ -114,10 +118,16 @@ def _predictions(
     result = run_pipeline(table, weights, replace(cfg.pipeline_for(target_params), law=saved.law.name))
     result = replace(result, law=saved)
     objective = json.loads((out / "optimum.json").read_text())["objective"]["weights"]
-    predicted = predicted_gains(scale_predictor(result, objective), rungs, arms, baseline)
+    predict = scale_predictor(result, objective)
+    losses = {
+        "rungs": predicted_losses(predict, [(r.params, r.steps) for r in rungs], arms, baseline),
+        "target": predicted_losses(
+            predict, [(float(target_params), float(cfg.target_steps))], arms, baseline
+        ),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
-    dump_json({"key": key, "rungs": [asdict(r) for r in rungs], "predicted": predicted}, path)
-    return predicted
+    dump_json({"key": key, "rungs": [asdict(r) for r in rungs], "losses": losses}, path)
+    return losses
 
 
 def _specs(cfg: RunConfig, template: Any, rungs: list[Rung], mixture: tuple, seeds: list[int]) -> list:
@@ -173,7 +183,14 @@ def confirm_stage(
     arms = _arms(optimum, columns, c.shrink)
     baseline = np.array([float(optimum["baseline"]["mixture"].get(col, 0.0)) for col in columns])
     key = json.dumps([pipeline_key, [asdict(r) for r in rungs], {k: v.tolist() for k, v in arms.items()}])
-    predicted = _predictions(cfg, out, target_params, rungs, arms, baseline, key)
+    losses = _predictions(cfg, out, target_params, rungs, arms, baseline, key)
+    predicted = gains_of(losses["rungs"])
+    at_target = {n: v[0] for n, v in losses["target"].items()}
+    target = TargetPrediction(
+        gain={n: g[0] for n, g in gains_of(losses["target"]).items()},
+        loss=at_target,
+        validation_seeds=len(cfg.seeds),
+    )
     seeds = list(cfg.seeds[: c.seeds])
     domains = list(cfg.sweep.train_domains)
     by_column = {col: d for d in domains for col in columns if strip_prefix(col) == column_name(d)}
@@ -207,6 +224,8 @@ def confirm_stage(
             noise,
             names[:k],
             mixtures,
+            target=target,
+            predicted_loss=losses["rungs"],
         )
         if record["verdict"] == "claim":
             break
@@ -214,7 +233,7 @@ def confirm_stage(
         seeds=seeds,
         runs=len(specs),
         cost=_cost(cfg, rungs, len(seeds), target_params, len(specs) // max(1, len(rungs) * len(seeds))),
-        predicted_source="the pipeline's scale laws at each rung (mixing law refitted there)",
+        predicted_source="the pipeline's scale laws at each rung and at the target (mixing law refitted there)",
     )
     dump_json(record, out / "confirm.json")
     for line in text_block(record).splitlines():
@@ -253,6 +272,28 @@ def with_confirmation(verdict: dict[str, Any], record: dict[str, Any] | None) ->
     return out
 
 
+def anchored_check(gain: dict[str, Any], arms: dict[str, Any], record: dict[str, Any] | None) -> dict | None:
+    """validation.json's `gain.anchored`: the candidate's rung-anchored target prediction (confirm.json's
+    `target`, made before the validation) against the measured gain and the optimum's measured loss."""
+    anchored = (record or {}).get("target")
+    if anchored is None:
+        return None
+    measured, interval = gain["measured"], anchored["measured"]
+    loss = (anchored.get("loss") or {}).get("arm")
+    opt = arms["optimum"]["measured"]["mean"]
+    return {
+        **{k: anchored["gain"][k] for k in ("value", "lo", "hi")},
+        "p_beats_baseline": anchored["p_beats_baseline"],
+        "measured_lo": interval["lo"],
+        "measured_hi": interval["hi"],
+        "inside": bool(interval["lo"] <= measured <= interval["hi"]),
+        "optimum_predicted": loss,
+        "optimum_rel_error": None if loss is None else loss / opt - 1,
+        "note": "predicted from the law and the confirmation rungs before the validation; measured_lo/hi: the "
+        f"90% interval of the gain {interval['seeds']} paired seed(s) measure",
+    }
+
+
 def recommendation_block(optimum: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any] | None:
     """validation.json's `recommendation`: optimum.json's, plus `confirmation` from the rungs."""
     rec = dict(optimum.get("recommendation") or {})
@@ -287,6 +328,16 @@ def confirmation_markdown(record: dict[str, Any] | None) -> str:
                 f"| {w['arm']} | {r['rung']} | {r['model']} x {r['steps']:g} | {r['predicted_gain']:+.4f} | {m} "
                 f"| {sd} | {len(r['seeds'])} | {'yes' if r['passed'] else 'no'} |"
             )
+    for w in record["chain"]:
+        t = w.get("target")
+        if t is not None:
+            lines += [
+                "",
+                f"{w['arm'].replace('_', ' ').capitalize()}: target gain anchored on the rungs "
+                f"{anchor_text(t)} (the law alone: {t['predicted_gain']:+.4f}); "
+                + ("passes" if t["verdict"] == "recommend" else "fails")
+                + " the recommendation rule.",
+            ]
     if record.get("warnings"):
         lines += ["", *(f"**Warning:** {w}." for w in record["warnings"])]
     return "\n".join(lines) + "\n"

@@ -35,6 +35,7 @@ from mixlaw.files import atomic_write, dump_json, locked
 from mixlaw.job.config import RunConfig
 from mixlaw.job.measure import Validation, measure
 from mixlaw.job.rungs import (
+    anchored_check,
     confirm_stage,
     confirmation_markdown,
     planned_specs,
@@ -289,6 +290,7 @@ def run_job(
         _say(f"[5/5] summary and report ({eta.line()})", quiet)
         result = measure(cfg, out, optimum, specs, baseline[0])
         result.verdict = with_confirmation(with_recommendation(result.verdict, optimum), confirmation)
+        result.gain["anchored"] = anchored_check(result.gain, result.arms, confirmation)
         result.recommendation = recommendation_block(optimum, confirmation)
         result.proxies = {
             "runs": len(proxies),
