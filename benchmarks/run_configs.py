@@ -90,26 +90,43 @@ def summarize(name: str, folder: Path, cpu_seconds: float | None = None) -> dict
         claimed_win_measured_as_loss=bool(verdict.get("claimed") and measured < 0),
         timings=validation.get("timings"),
     )
+    anchored = validation["gain"].get("anchored") or {}
+    row.update(
+        anchored_gain=anchored.get("value"),
+        anchored_lo=anchored.get("measured_lo"),
+        anchored_hi=anchored.get("measured_hi"),
+        anchored_p=anchored.get("p_beats_baseline"),
+        inside_anchored=anchored.get("inside"),
+        optimum_anchored=anchored.get("optimum_predicted"),
+        optimum_anchored_rel_error=anchored.get("optimum_rel_error"),
+    )
     return row
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print(
-        f"{'config':<10} {'verdict':<9} {'rungs':<9} {'predicted gain [90%]':<26} {'measured ± sd':<18} "
-        f"{'inside':<6} {'opt. rel err':>12}"
+        f"{'config':<10} {'verdict':<9} {'rungs':<9} {'predicted gain [90%]':<26} {'anchored [90%]':<26} "
+        f"{'measured ± sd':<18} {'inside':<13} {'opt. rel err':>15}"
     )
     for r in rows:
         interval = f"{r['predicted_gain']:+.3f} [{r['gain_lo']:+.3f}, {r['gain_hi']:+.3f}]"
+        anchored = "-"
+        if r.get("anchored_gain") is not None:
+            anchored = f"{r['anchored_gain']:+.3f} [{r['anchored_lo']:+.3f}, {r['anchored_hi']:+.3f}]"
         if not r["validated"]:
             measured, inside, error = "not validated", "-", "-"
         else:
             sd = r["measured_gain_paired_sd"] or 0.0
             measured = f"{r['measured_gain']:+.3f} ± {sd:.3f}"
-            inside, error = str(r["inside"]), f"{r['optimum_rel_error']:+.2%}"
+            inside = f"{r['inside']}/{r.get('inside_anchored')}"
+            error = f"{r['optimum_rel_error']:+.2%}"
+            if r.get("optimum_anchored_rel_error") is not None:
+                error += f"/{r['optimum_anchored_rel_error']:+.2%}"
         print(
             f"{r['config']:<10} {r['recommendation'] or '-':<9} {r['confirmation'] or '-':<9} {interval:<26} "
-            f"{measured:<18} {inside:<6} {error:>12}"
+            f"{anchored:<26} {measured:<18} {inside:<13} {error:>15}"
         )
+    print("inside and the optimum's loss error: the pipeline's prediction / the one anchored on the rungs")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -228,6 +228,23 @@ def validation_markdown(result: Any, n_seeds: int, command: str | None) -> str:
         f"{g['paired']['mean']:+.4f} ± {g['paired']['std']:.4f}.",
         "",
     ]
+    anchored = g.get("anchored")
+    if anchored:
+        loss = anchored.get("optimum_predicted")
+        lines += [
+            f"Anchored on the confirmation rungs (predicted before this validation): gain {anchored['value']:+.4f} "
+            f"[{anchored['lo']:+.4f}, {anchored['hi']:+.4f}], P(beats baseline) {anchored['p_beats_baseline']:.2f}; "
+            f"a validation with these seeds should measure within [{anchored['measured_lo']:+.4f}, "
+            f"{anchored['measured_hi']:+.4f}]: the measured {g['measured']:+.4f} is "
+            + ("inside" if anchored["inside"] else "outside")
+            + "."
+            + (
+                ""
+                if loss is None
+                else f" Optimum's loss anchored: {loss:.4f} ({100 * anchored['optimum_rel_error']:+.2f}%)."
+            ),
+            "",
+        ]
     m = eq["measured"]
     if m.get("ratio") is not None:
         lines.append(
