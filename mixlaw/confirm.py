@@ -411,6 +411,7 @@ def anchor_target(
         "measured": {"lo": value - z * measured_sd, "hi": value + z * measured_sd, "seeds": validation_seeds},
         "loss": loss or None,
         "predicted_gain": float(predicted_gain),
+        "law_loss": {"arm": arm_loss, "baseline": baseline_loss},
         "terms": terms,
         "verdict": rec["verdict"],
         "reason": rec["reason"],

@@ -454,3 +454,37 @@ def test_three_points_of_a_runs_table_are_the_proxy_anchor_and_the_two_rungs():
     )
     names = [(r.name, r.model, r.steps) for r in rungs_from_rows(rows)]
     assert names == [("i", "small", 300.0), ("ii", "big", 100.0), ("proxy", "small", 100.0)]
+
+
+def test_a_claimed_fallback_is_measured_at_the_target_and_its_result_is_the_claim():
+    from types import SimpleNamespace
+
+    from mixlaw.job.rungs import claimed_fallback, recommended_block, with_recommended
+
+    assert claimed_fallback(None) is None
+    assert claimed_fallback({"verdict": "claim", "fallback": None, "arm": "candidate"}) is None
+    assert claimed_fallback({"verdict": "no_claim", "fallback": "baseline", "arm": "baseline"}) is None
+    record = {"verdict": "claim", "fallback": "shrunk", "arm": "shrunk", "mixture": {"p_a": 0.6, "p_b": 0.4}}
+    anchored = {
+        "gain": {"value": 0.03, "lo": 0.01, "hi": 0.05},
+        "p_beats_baseline": 0.99,
+        "measured": {"lo": 0.0, "hi": 0.06, "seeds": 3},
+        "loss": {"arm": 2.9},
+    }
+    record["chain"] = [{"arm": "candidate", "target": None}, {"arm": "shrunk", "target": anchored}]
+    assert claimed_fallback(record) == ("shrunk", {"p_a": 0.6, "p_b": 0.4})
+    lost = {"result": "loss", "text": "The baseline beat the chosen mixture."}
+    measured = SimpleNamespace(
+        arms={"optimum": {"mixture": {"a": 0.6}, "runs": ["r1"], "measured": {"mean": 3.0, "std": 0.01}}},
+        gain={"measured": -0.02, "paired": {"mean": -0.02, "std": 0.01, "n": 3}},
+        verdict=lost,
+    )
+    block = recommended_block("shrunk", measured, record)
+    assert block["arm"] == "shrunk" and block["gain"]["anchored"]["inside"] is False
+    assert block["gain"]["anchored"]["optimum_rel_error"] == pytest.approx(2.9 / 3.0 - 1)
+    verdict = with_recommended({"result": "within noise", "text": "t.", "claimed": False}, block)
+    assert verdict["claimed"] is False and verdict["claimed_arm"] == "shrunk" and "shrunk" in verdict["text"]
+    won = with_recommended(
+        {"result": "loss", "text": "t."}, {**block, "verdict": {"result": "win", "text": "w"}}
+    )
+    assert won["claimed"] is True

@@ -471,6 +471,8 @@ def _cases() -> list[Case]:
     )  # no candidate runs
     add("confirm", "--fraction", ("nan", "-1", "2", "abc"), lambda v: [*conf, runs, "--fraction", v])
     add("confirm", "--noise", ("0", "nan"), lambda v: [*conf, runs, "--noise", v])
+    add("confirm", "--min-confidence", ("0", "1.5", "nan"), lambda v: [*conf, runs, "--min-confidence", v])
+    add("confirm", "--validation-seeds", ("0", "1.5", "x"), lambda v: [*conf, runs, "--validation-seeds", v])
     add("confirm", "--out", OUTPUTS, lambda v: [*conf, runs, "--out", "{d}/" + v], names=("{v}",))
     # run: a config with one bad value; must fail before any training
     add(

@@ -39,12 +39,15 @@ class Validation:
     proxies: dict[str, Any] | None = None
     timings: dict[str, float] | None = None
     recommendation: dict[str, Any] | None = None  # optimum.json's, with the rungs' `confirmation`
+    recommended: dict[str, Any] | None = None  # a fallback the rungs claimed, measured at the target
 
     def to_dict(self) -> dict[str, Any]:
         """validation.json's content (`proxies`/`timings` only once set)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         return {
-            k: v for k, v in out.items() if v is not None or k not in ("proxies", "timings", "recommendation")
+            k: v
+            for k, v in out.items()
+            if v is not None or k not in ("proxies", "timings", "recommendation", "recommended")
         }
 
 

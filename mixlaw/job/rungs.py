@@ -234,6 +234,7 @@ def confirm_stage(
         runs=len(specs),
         cost=_cost(cfg, rungs, len(seeds), target_params, len(specs) // max(1, len(rungs) * len(seeds))),
         predicted_source="the pipeline's scale laws at each rung and at the target (mixing law refitted there)",
+        law_target=at_target,
     )
     dump_json(record, out / "confirm.json")
     for line in text_block(record).splitlines():
@@ -291,6 +292,46 @@ def anchored_check(gain: dict[str, Any], arms: dict[str, Any], record: dict[str,
         "optimum_rel_error": None if loss is None else loss / opt - 1,
         "note": "predicted from the law and the confirmation rungs before the validation; measured_lo/hi: the "
         f"90% interval of the gain {interval['seeds']} paired seed(s) measure",
+    }
+
+
+def claimed_fallback(record: dict[str, Any] | None) -> tuple[str, dict[str, float]] | None:
+    """(arm, mixture) of a fallback the rungs claimed (shrunk or best observed), else None."""
+    if not record or record["verdict"] != "claim" or record["fallback"] is None:
+        return None
+    return record["arm"], record["mixture"]
+
+
+def recommended_block(name: str, measured: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """validation.json's `recommended`: the claimed fallback measured at the target against the same baseline
+    runs (`measured`: its `Validation`), with its anchored prediction."""
+    arm = measured.arms["optimum"]
+    entry = next(w for w in record["chain"] if w["arm"] == name)
+    gain = {
+        **measured.gain,
+        "anchored": anchored_check(measured.gain, measured.arms, {"target": entry["target"]}),
+    }
+    return {
+        "arm": name,
+        "mixture": arm["mixture"],
+        "runs": arm["runs"],
+        "measured": arm["measured"],
+        "gain": gain,
+        "verdict": measured.verdict,
+    }
+
+
+def with_recommended(verdict: dict[str, Any], recommended: dict[str, Any]) -> dict[str, Any]:
+    """The verdict once the claimed fallback is measured: `claimed` is its measured win (the candidate was not
+    confirmed, so its own win, if any, is not claimed)."""
+    result = recommended["verdict"]["result"]
+    name = recommended["arm"].replace("_", " ")
+    text = f" The recommended {name} mixture, measured at the target: {recommended['verdict']['text']}"
+    return {
+        **verdict,
+        "claimed": result == "win",
+        "claimed_arm": recommended["arm"],
+        "text": verdict["text"] + text,
     }
 
 

@@ -36,11 +36,14 @@ from mixlaw.job.config import RunConfig
 from mixlaw.job.measure import Validation, measure
 from mixlaw.job.rungs import (
     anchored_check,
+    claimed_fallback,
     confirm_stage,
     confirmation_markdown,
     planned_specs,
     recommendation_block,
+    recommended_block,
     with_confirmation,
+    with_recommended,
 )
 from mixlaw.laws import get_law
 from mixlaw.mixture import Mixture
@@ -266,6 +269,12 @@ def run_job(
             opt_mix = Mixture.parse(optimum["mixture"], cfg.sweep.train_domains, "optimum").as_dict()
             specs = _validation_specs(cfg, proxies[0], opt_mix, dict(baseline[1]))
             n_seeds = len(cfg.seeds)
+            # a fallback the rungs claimed is trained at the target too: the claim is then measured
+            fallback = claimed_fallback(confirmation)
+            fallback_specs = []
+            if fallback is not None:
+                mix = Mixture.parse(fallback[1], cfg.sweep.train_domains, "fallback").as_dict()
+                fallback_specs = _validation_specs(cfg, proxies[0], mix, dict(baseline[1]))[:n_seeds]
             _say(
                 f"[4/5] validation: {cfg.target_label} ({target_params:,} params) on the optimum "
                 f"({cfg.target_steps} steps) and the {baseline[0]} baseline ({cfg.baseline_len} steps), "
@@ -273,7 +282,7 @@ def run_job(
                 quiet,
             )
             vtable = run_sweep(
-                _longest_first(specs),
+                _longest_first(specs + fallback_specs),
                 out / "validation",
                 executor=validation_executor or executor,
                 progress=not quiet,
@@ -291,6 +300,13 @@ def run_job(
         result = measure(cfg, out, optimum, specs, baseline[0])
         result.verdict = with_confirmation(with_recommendation(result.verdict, optimum), confirmation)
         result.gain["anchored"] = anchored_check(result.gain, result.arms, confirmation)
+        if fallback_specs:
+            name = fallback[0]
+            law_loss = confirmation["law_target"][name]  # the law alone at the target, as for the optimum
+            arm_optimum = {**optimum, "mixture": fallback[1], "predicted": {"objective": law_loss}}
+            measured = measure(cfg, out, arm_optimum, fallback_specs + specs[n_seeds:], baseline[0])
+            result.recommended = recommended_block(name, measured, confirmation)
+            result.verdict = with_recommended(result.verdict, result.recommended)
         result.recommendation = recommendation_block(optimum, confirmation)
         result.proxies = {
             "runs": len(proxies),

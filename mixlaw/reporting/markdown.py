@@ -228,6 +228,15 @@ def validation_markdown(result: Any, n_seeds: int, command: str | None) -> str:
         f"{g['paired']['mean']:+.4f} ± {g['paired']['std']:.4f}.",
         "",
     ]
+    rec = getattr(result, "recommended", None)
+    if rec:
+        rg = rec["gain"]
+        lines += [
+            f"**Recommended instead (the rungs claimed the {rec['arm'].replace('_', ' ')} mixture), measured at "
+            f"the target:** {rec['measured']['mean']:.4f} ± {rec['measured']['std']:.4f}, gain {rg['measured']:+.4f} "
+            f"(paired {rg['paired']['mean']:+.4f} ± {rg['paired']['std']:.4f}); {rec['verdict']['result']}.",
+            "",
+        ]
     anchored = g.get("anchored")
     if anchored:
         loss = anchored.get("optimum_predicted")
