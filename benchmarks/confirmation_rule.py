@@ -284,6 +284,43 @@ def anchor_scores(cases: list[dict], residual: float) -> dict[str, Any]:
     }
 
 
+VARIANTS = {"law alone": (), "i + ii (the anchor)": ("i", "ii"), "i only": ("i",), "ii only": ("ii",)}
+
+
+def anchor_variants(cases: list[dict]) -> dict[str, dict[str, float]]:
+    """Which rungs to anchor on: target loss MRE (both arms) and gain MAE of the law corrected by the rungs
+    named (each with the proxy rung's correction taken off), and how often rung (ii)'s larger model is worse
+    than the proxy rung at the same steps (the size-regime guard of `anchor_target`)."""
+    cases = [c for c in cases if {"i", "ii", "proxy"} <= {r["rung"] for r in c["rungs"]}]
+    out: dict[str, dict[str, float]] = {}
+    for name, rungs in VARIANTS.items():
+        loss_err, gain_err = [], []
+        for c in cases:
+            r = {x["rung"]: x for x in c["rungs"]}
+            extra = [*rungs, "proxy"] if rungs else []
+            sign = {"i": 1.0, "ii": 1.0, "proxy": -1.0}
+            for arm in (0, 1):
+                ln = np.log(c["predicted_target_loss"][arm]) + sum(
+                    sign[n] * np.log(r[n]["measured_loss"][arm] / r[n]["predicted_loss"][arm]) for n in extra
+                )
+                loss_err.append(abs(np.exp(ln) / c["target_loss"][arm] - 1))
+            gain = c["predicted_target_gain"] + sum(
+                sign[n] * (r[n]["measured_gain"] - r[n]["predicted_gain"]) for n in extra
+            )
+            gain_err.append(abs(gain - c["target_gain"]))
+        out[name] = {
+            "n": len(cases),
+            "loss_mre": float(np.mean(loss_err)),
+            "gain_mae": float(np.mean(gain_err)),
+        }
+    worse = [
+        any(r["ii"]["measured_loss"][a] >= r["proxy"]["measured_loss"][a] for a in (0, 1))
+        for r in ({x["rung"]: x for x in c["rungs"]} for c in cases)
+    ]
+    out["size_regime_guard"] = {"n": len(cases), "fired": float(np.mean(worse)) if worse else 0.0}
+    return out
+
+
 def choose_residual(cases: list[dict]) -> tuple[float, list[dict]]:
     """The smallest residual whose measured intervals cover >= 90% of the chosen-on family's target gains."""
     grid = [{"residual": float(k), **anchor_scores(cases, k)} for k in RESIDUALS]
@@ -336,7 +373,11 @@ def run(data: Path) -> dict[str, Any]:
     fraction, grid = choose_fraction(cases[CHOOSE_ON])
     residual, residual_grid = choose_residual(cases[CHOOSE_ON])
     anchor = {
-        name: {"role": "chosen on" if name == CHOOSE_ON else "scored on", **anchor_scores(fc, residual)}
+        name: {
+            "role": "chosen on" if name == CHOOSE_ON else "scored on",
+            **anchor_scores(fc, residual),
+            "variants": anchor_variants(fc),
+        }
         for name, fc in cases.items()
     }
     rules = {
@@ -421,6 +462,12 @@ def print_table(result: dict[str, Any]) -> None:
             f"{a['gain_sign_law']:>8.2f} {a['gain_sign_anchored']:>8.2f} {a['coverage90']:>7.2f} "
             f"{a['loss_mre_law']:>12.2%} {a['loss_mre_anchored']:>8.2%}"
         )
+    print("\nwhich rungs to anchor on (target loss MRE / gain MAE):")
+    for name, a in result["anchor"].items():
+        v = a.get("variants") or {}
+        parts = [f"{k} {x['loss_mre']:.2%} / {x['gain_mae']:.4f}" for k, x in v.items() if "loss_mre" in x]
+        guard = v.get("size_regime_guard", {}).get("fired", 0.0)
+        print(f"  {name:<10} " + "; ".join(parts) + f"; size-regime guard fires on {guard:.0%}")
     print()
     print(f"{'family':<10} {'role':<10} {'cases':<21} {'rule':<32} {'n':>3} {'acc':>5} {'claim':>5} "
           f"{'false':>5} {'missed':>6} {'wins':>4}")  # fmt: skip
