@@ -260,7 +260,7 @@ def anchor_scores(cases: list[dict], residual: float) -> dict[str, Any]:
     """The anchored target gain and loss against the measured target: errors, 90% coverage of the measured
     interval, and the law alone for comparison (cases with rungs i, ii and proxy)."""
     got = [(c, anchored(c, residual)) for c in cases]
-    got = [(c, a) for c, a in got if a is not None and a["note"] is None]
+    got = [(c, a) for c, a in got if a is not None and "proxy" in a["terms"]]
     if not got:
         return {"n": 0}
     t = np.array([c["target_gain"] for c, _ in got])

@@ -363,16 +363,6 @@ class TargetPrediction:
     gain: Mapping[str, float]
     loss: Mapping[str, float] | None = None
     validation_seeds: int = 1
-    law_sd: float | None = (
-        None  # sd of the law's target gain (optimum.json's interval): used when ii is dropped
-    )
-
-
-def law_gain_sd(optimum: dict[str, Any]) -> float | None:
-    """The sd of the pipeline's target gain: optimum.json's 90% `gain` interval / (2 x 1.645)."""
-    gain = optimum.get("gain") or {}
-    lo, hi = gain.get("lo"), gain.get("hi")
-    return None if lo is None or hi is None else float(hi - lo) / (2 * Z90)
 
 
 def anchor_target(
@@ -383,49 +373,45 @@ def anchor_target(
     validation_seeds: int = 1,
     residual: float = ANCHOR_RESIDUAL,
     min_confidence: float = MIN_CONFIDENCE,
-    law_sd: float | None = None,
 ) -> dict[str, Any] | None:
     """The target gain (and losses) anchored on an arm's measured rungs (module docstring); None unless
     rungs i and ii are measured with an sd.
 
-    Size regime: when at the proxies' steps rung (ii)'s larger model measures worse than the proxy rung (for
-    either arm), the losses there rise with size, which no size law describes, and the size error seen there is
-    not the one at the target's steps. Rung (ii) is then left out (`dropped`): the size move is the law's, and
-    its uncertainty `law_sd` (the pipeline's gain sd) enters the gain's sd. Rung (i) with the proxy rung beats
-    the law alone on every family of the backtest (benchmarks/confirmation_rule.py, `anchor_variants`).
-
     Returns {gain {value, lo, hi, sd}, p_beats_baseline, measured {lo, hi} (the interval a validation with
     `validation_seeds` paired seeds should land in: plus one more measurement at the target size), loss
     {arm, baseline} (anchored in ln; present when the law's losses are known), predicted_gain (the law's),
-    terms {rung: correction}, verdict, reason, note}."""
+    terms {rung: correction}, verdict, reason, loss_rungs, note}.
+
+    Size regime of the losses: when at the proxies' steps rung (ii)'s larger model measures worse than the
+    proxy rung (for either arm), the losses there rise with size, which no size law describes; that level error
+    is common to the arms (it cancels in the gain) and is not the one at the target's steps. The loss anchor
+    then leaves rung (ii) out (`loss_rungs`) and keeps the law's size move. Rung (i) with the proxy rung beats
+    the law alone on every family of the backtest (benchmarks/confirmation_rule.py, `anchor_variants`)."""
     by = {r["rung"]: r for r in recs}
     if any(by.get(n, {}).get("measured_gain") is None or by[n].get("sd") is None for n in ("i", "ii")):
         return None
     proxy = by.get(PROXY, {})
-    has_proxy = proxy.get("measured_gain") is not None and bool(proxy.get("sd"))
-    ii = by["ii"]
-    outside = has_proxy and any(
-        (ii.get(k) or 0) >= (proxy.get(k) or math.inf) for k in ("arm_loss", "baseline_loss")
-    )
-    used = ["i"] + ([] if outside else ["ii"]) + ([PROXY] if has_proxy else [])
+    used = ["i", "ii"] + ([PROXY] if proxy.get("measured_gain") is not None and proxy.get("sd") else [])
     sign = {"i": 1.0, "ii": 1.0, PROXY: -1.0}
     terms = {n: sign[n] * (by[n]["measured_gain"] - by[n]["predicted_gain"]) for n in used}
     value = float(predicted_gain) + sum(terms.values())
-    scale = baseline_loss if baseline_loss is not None else ii["baseline_loss"]
-    variance = sum(by[n]["sd"] ** 2 for n in used) + (residual * scale) ** 2
-    if outside and law_sd is not None:
-        variance += law_sd**2
-    sd = math.sqrt(variance)
+    scale = baseline_loss if baseline_loss is not None else by["ii"]["baseline_loss"]
+    sd = math.sqrt(sum(by[n]["sd"] ** 2 for n in used) + (residual * scale) ** 2)
     z = Z90
     p = float(norm.cdf(value / sd)) if sd > 0 else float(value > 0)
+    ii = by["ii"]
     one_seed_ii = ii["sd"] * math.sqrt(max(1, len(ii["seeds"]))) if len(ii["seeds"]) >= 2 else ii["sd"]
     measured_sd = math.sqrt(sd**2 + one_seed_ii**2 / max(1, validation_seeds))
+    outside = PROXY in used and any(
+        (ii.get(k) or 0) >= (by[PROXY].get(k) or math.inf) for k in ("arm_loss", "baseline_loss")
+    )
+    loss_rungs = [n for n in used if not (outside and n == "ii")]
     loss = {}
     for who, at_target in (("arm", arm_loss), ("baseline", baseline_loss)):
-        pairs = [(by[n].get(f"{who}_loss"), by[n].get(f"predicted_{who}_loss")) for n in used]
+        pairs = [(by[n].get(f"{who}_loss"), by[n].get(f"predicted_{who}_loss")) for n in loss_rungs]
         if at_target is not None and all(m and q for m, q in pairs):
             ln = math.log(at_target) + sum(
-                sign[n] * (math.log(m) - math.log(q)) for n, (m, q) in zip(used, pairs)
+                sign[n] * (math.log(m) - math.log(q)) for n, (m, q) in zip(loss_rungs, pairs)
             )
             loss[who] = math.exp(ln)
     gain = {"value": value, "lo": value - z * sd, "hi": value + z * sd, "sd": sd}
@@ -440,17 +426,17 @@ def anchor_target(
         "terms": terms,
         "verdict": rec["verdict"],
         "reason": rec["reason"],
-        "dropped": ["ii"] if outside else [],
+        "loss_rungs": loss_rungs,
         "note": "; ".join(
             (
                 []
-                if has_proxy
-                else ["the proxy rung is not measured: the law's error at this mixture is counted twice"]
+                if PROXY in used
+                else ["the proxy rung is not measured: the law's error at this mixture counts twice"]
             )
             + (
                 [
                     "rung ii's larger model is worse than the largest proxy at the proxies' steps (outside the "
-                    "size law's regime): the size move is the law's"
+                    "size law's regime), so the anchored losses keep the law's size move"
                 ]
                 if outside
                 else []
@@ -503,7 +489,6 @@ def decide(
                 loss.get("baseline"),
                 target.validation_seeds,
                 min_confidence=min_confidence,
-                law_sd=target.law_sd,
             )
         passed = rungs_passed and (anchored is None or anchored["verdict"] == "recommend")
         walked.append(

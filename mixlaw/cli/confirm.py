@@ -148,7 +148,6 @@ def run(args: argparse.Namespace) -> int:
         TargetPrediction,
         decide,
         fallback_arms,
-        law_gain_sd,
         rung_noise,
         rung_rows,
         rungs_from_rows,
@@ -198,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     if one_seed:
         noise = {r.name: args.noise or rung_noise(table, weights, r) for r in rungs}
     mixtures = {n: {c: float(v) for c, v in zip(columns, arms[n])} for n in arms}
-    target = TargetPrediction(gains, losses, int(args.validation_seeds), law_gain_sd(optimum))
+    target = TargetPrediction(gains, losses, int(args.validation_seeds))
     min_confidence = MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
     record = decide(
         rows,

@@ -28,7 +28,6 @@ from mixlaw.confirm import (
     decide,
     fallback_arms,
     gains_of,
-    law_gain_sd,
     plan_rungs,
     predicted_losses,
     rung_noise,
@@ -191,7 +190,6 @@ def confirm_stage(
         gain={n: g[0] for n, g in gains_of(losses["target"]).items()},
         loss=at_target,
         validation_seeds=len(cfg.seeds),
-        law_sd=law_gain_sd(optimum),
     )
     seeds = list(cfg.seeds[: c.seeds])
     domains = list(cfg.sweep.train_domains)
