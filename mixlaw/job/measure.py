@@ -2,7 +2,9 @@
 steps the baseline needs to match the optimum.
 
 The verdict: a win (or a loss) is claimed only when the seed-mean difference at the target steps exceeds two
-pooled seed standard deviations (NOISE_SIGMAS); otherwise the difference is within noise.
+standard deviations (NOISE_SIGMAS) of the per-seed differences (the arms are paired by seed: same
+initialization and data order), or of the pooled seed spread when fewer than 2 seeds pair up; otherwise the
+difference is within noise.
 """
 
 from __future__ import annotations
@@ -134,32 +136,33 @@ def _stats(values: np.ndarray) -> dict[str, float]:
     }
 
 
-def verdict(gain: float, sigma: float, baseline_name: str) -> tuple[str, str]:
-    """("win" | "loss" | "within noise", sentence): a side wins only beyond NOISE_SIGMAS pooled seed stds."""
+def verdict(gain: float, sigma: float, baseline_name: str, sd_kind: str = "seed") -> tuple[str, str]:
+    """("win" | "loss" | "within noise", sentence): a side wins only beyond NOISE_SIGMAS x sigma (`sd_kind`
+    names it: paired-seed or pooled seed standard deviations)."""
     threshold = NOISE_SIGMAS * sigma
     if gain > threshold:
         kind = "win"
         text = (
             f"The chosen mixture beat the {baseline_name} baseline at the target scale by {gain:.4f} nats "
-            f"({gain / sigma if sigma else math.inf:.1f} seed standard deviations; threshold "
+            f"({gain / sigma if sigma else math.inf:.1f} {sd_kind} standard deviations; threshold "
             f"{NOISE_SIGMAS:g}, sigma {sigma:.4f})."
         )
     elif gain < -threshold:
         kind = "loss"
         text = (
             f"The {baseline_name} baseline beat the chosen mixture at the target scale by {-gain:.4f} nats "
-            f"({-gain / sigma if sigma else math.inf:.1f} seed standard deviations; threshold "
+            f"({-gain / sigma if sigma else math.inf:.1f} {sd_kind} standard deviations; threshold "
             f"{NOISE_SIGMAS:g}, sigma {sigma:.4f})."
         )
     else:
         kind = "within noise"
         text = (
             f"The difference between the chosen mixture and the {baseline_name} baseline ({gain:+.4f} nats, "
-            f"positive = optimum better) is within noise: {NOISE_SIGMAS:g} seed standard deviations are "
+            f"positive = optimum better) is within noise: {NOISE_SIGMAS:g} {sd_kind} standard deviations are "
             f"{threshold:.4f} nats. No win is claimed."
         )
     if sigma == 0:
-        text += " (The seed standard deviation is 0: the seeds gave identical losses.)"
+        text += f" (The {sd_kind} standard deviation is 0: the seeds gave identical losses.)"
     return kind, text
 
 
@@ -237,8 +240,11 @@ def measure(cfg: RunConfig, out: Path, optimum: dict, specs: list, baseline_name
     po = {r["seed"]: r["objective"] for r in per_seed if r["arm"] == "optimum"}
     pb = {r["seed"]: r["objective"] for r in per_seed if r["arm"] == "baseline"}
     diffs = np.array([pb[s] - po[s] for s in cfg.seeds if s in po and s in pb])
-    threshold = NOISE_SIGMAS * sigma
-    kind, text = verdict(gain, sigma, baseline_name)
+    paired_sd = float(diffs.std(ddof=1)) if len(diffs) > 1 else 0.0
+    # paired by seed when >= 2 seeds pair up (a seed effect shared by both arms cancels), else pooled
+    rule_sd, sd_kind = (paired_sd, "paired-seed") if len(diffs) > 1 else (sigma, "pooled seed")
+    threshold = NOISE_SIGMAS * rule_sd
+    kind, text = verdict(gain, rule_sd, baseline_name, sd_kind)
     bcurve = arms["baseline"]["curve"]
     eq = equivalent_steps(
         np.array(bcurve["step"], dtype=float), np.array(bcurve["mean"], dtype=float), o["mean"], S
@@ -261,19 +267,21 @@ def measure(cfg: RunConfig, out: Path, optimum: dict, specs: list, baseline_name
             "measured": gain,
             "predicted": pred_gain,
             "sigma_pooled": sigma,
+            "sigma_rule": rule_sd,
+            "sd_kind": sd_kind,
             "threshold": threshold,
-            "sigmas": gain / sigma if sigma > 0 else None,
+            "sigmas": gain / rule_sd if rule_sd > 0 else None,
             "paired": {
                 "mean": float(diffs.mean()),
-                "std": float(diffs.std(ddof=1)) if len(diffs) > 1 else 0.0,
+                "std": paired_sd,
                 "n": int(len(diffs)),
             },
         },
         verdict={
             "result": kind,
             "text": text,
-            "rule": f"win or loss only beyond {NOISE_SIGMAS:g} pooled seed "
-            "standard deviations of the objective at the target steps",
+            "rule": f"win or loss only beyond {NOISE_SIGMAS:g} {sd_kind} standard deviations of the "
+            "objective's difference at the target steps",
         },
         equivalent_steps={
             "measured": eq,

@@ -224,7 +224,7 @@ def validation_markdown(result: Any, n_seeds: int, command: str | None) -> str:
     lines += [
         "",
         f"Gain (baseline − optimum, objective, nats): measured {g['measured']:+.4f}, predicted "
-        f"{g['predicted']:+.4f}; pooled seed std {g['sigma_pooled']:.4f}; paired by seed "
+        f"{g['predicted']:+.4f}; pooled seed std {g['sigma_pooled']:.4f}; paired by seed (the verdict's) "
         f"{g['paired']['mean']:+.4f} ± {g['paired']['std']:.4f}.",
         "",
     ]
