@@ -90,6 +90,15 @@ def summarize(name: str, folder: Path, cpu_seconds: float | None = None) -> dict
         claimed_win_measured_as_loss=bool(verdict.get("claimed") and measured < 0),
         timings=validation.get("timings"),
     )
+    recommended = validation.get("recommended")
+    if recommended:  # a fallback the rungs claimed, measured at the target: the claim is its result
+        row.update(
+            claimed_arm=recommended["arm"],
+            claimed_arm_measured_gain=recommended["gain"]["measured"],
+            claimed_arm_paired_sd=recommended["gain"]["paired"]["std"],
+            claimed_arm_inside_anchored=(recommended["gain"].get("anchored") or {}).get("inside"),
+            claimed_win_measured_as_loss=bool(verdict.get("claimed") and recommended["gain"]["measured"] < 0),
+        )
     anchored = validation["gain"].get("anchored") or {}
     row.update(
         anchored_gain=anchored.get("value"),
