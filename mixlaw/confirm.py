@@ -188,7 +188,15 @@ def rung_rows(
 
 def rung_noise(table: RunsTable, weights: Weights, rung: Rung) -> float | None:
     """Loss sd of one run at a rung (checkpoint scatter of the total near the rung's step,
-    `mixlaw.uncertainty.estimate_noise`), or None when the runs do not allow it."""
+    `mixlaw.uncertainty.estimate_noise`), or None when the runs do not allow it. Only the runs that end at the
+    rung count: a longer rung of the same size (rung i over the proxy rung) has a checkpoint there too."""
+    frame = table.frame
+    if "run" in frame.columns:
+        ends = frame.groupby("run")["step"].transform("max")
+        at_size = np.isclose(frame["params"].astype(float), rung.params)
+        longer = at_size & ~np.isclose(ends.astype(float), rung.steps)
+        if longer.any() and (at_size & ~longer).any():
+            table = RunsTable(frame[~longer].reset_index(drop=True), table.source)
     model = None
     if "model" in table.frame.columns:
         hit = table.frame.loc[np.isclose(table.frame["params"].astype(float), rung.params), "model"]
