@@ -508,3 +508,15 @@ def test_rung_ii_outside_the_size_regime_is_left_out_of_the_losses_not_the_gain(
     # a larger model that is better at those steps keeps rung ii for the losses too
     ok = [recs[0], _rec("ii", 0.10, 0.08, losses=(2.5, 2.6, 2.50, 2.58)), recs[2]]
     assert anchor_target(ok, 0.10)["loss_rungs"] == ["i", "ii", "proxy"]
+
+
+def test_an_anchored_confirmation_supersedes_the_pipelines_decline():
+    from mixlaw.job.rungs import with_confirmation
+
+    declined = {"result": "win", "text": "Won.", "claimed": False, "recommendation": "decline"}
+    record = {"verdict": "claim", "fallback": None, "arm": "candidate", "reason": "The candidate passed."}
+    assert with_confirmation(declined, record)["claimed"] is False  # rungs without an anchor: still declined
+    out = with_confirmation(declined, {**record, "target": {"gain": {"value": 0.1}}})
+    assert out["claimed"] is True and "rests on them" in out["text"]
+    lost = {**declined, "result": "loss"}
+    assert with_confirmation(lost, {**record, "target": {"gain": {"value": 0.1}}})["claimed"] is False

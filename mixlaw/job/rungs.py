@@ -258,12 +258,21 @@ def _cost(
 
 def with_confirmation(verdict: dict[str, Any], record: dict[str, Any] | None) -> dict[str, Any]:
     """The validation verdict after the rungs: `claimed` only when the rungs confirmed the validated mixture
-    (the candidate itself); a measured win the rungs did not confirm is reported, not claimed."""
+    (the candidate itself); a measured win the rungs did not confirm is reported, not claimed. A confirmation
+    with a rung-anchored target gain (`target`) applied the recommendation rule again with the rungs' data, so
+    it supersedes the pipeline's decline made before them."""
     if record is None:
         return verdict
     out = {**verdict, "confirmation": record["verdict"], "confirmation_reason": record["reason"]}
     confirmed = record["verdict"] == "claim" and record["fallback"] is None
-    out["claimed"] = bool(out.get("claimed", verdict["result"] == "win")) and confirmed
+    anchored = confirmed and record.get("target") is not None
+    if anchored and verdict.get("recommendation") == "decline":
+        out["text"] = out["text"] + (
+            " The confirmation rungs then measured the gain at intermediate scales and their anchored target "
+            f"gain passed the same rule, so the claim rests on them: {record['reason']}"
+        )
+    earlier = out.get("claimed", verdict["result"] == "win") or anchored
+    out["claimed"] = bool(earlier) and confirmed and verdict["result"] == "win"
     if verdict["result"] == "win" and not confirmed:
         other = record["fallback"] or "baseline"
         out["text"] = (
