@@ -520,3 +520,25 @@ def test_an_anchored_confirmation_supersedes_the_pipelines_decline():
     assert out["claimed"] is True and "rests on them" in out["text"]
     lost = {**declined, "result": "loss"}
     assert with_confirmation(lost, {**record, "target": {"gain": {"value": 0.1}}})["claimed"] is False
+
+
+def test_rung_noise_counts_only_the_runs_that_end_at_the_rung():
+    # rung i (300 steps) has checkpoints at 150..300; the proxy rung (same size) ends at 150: its noise must
+    # come from the 150-step runs alone, not fail on the two curves that share step 150
+    proxy = Rung("proxy", "small", 1000.0, 150.0)
+    table = _table({"candidate": {"i": 0.05, "ii": 0.04}}, seeds=(0,))
+    frame = table.frame
+    short = frame[frame["run"].str.contains("-i-")].copy()
+    short["step"] = (short["step"] / 2).round().astype(int)
+    short["run"] = short["run"].str.replace("-i-", "-proxy-")
+    # constant learning rate: the proxy run's last checkpoint equals rung i's checkpoint at that step
+    at150 = frame[frame["run"].str.contains("-i-") & (frame["step"] == 150)]
+    same = at150.set_index([at150["run"].str.replace("-i-", "-proxy-"), "valid_domain"])["loss"]
+    last = short["step"] == 150
+    short.loc[last, "loss"] = [
+        same[(r, d)] for r, d in zip(short.loc[last, "run"], short.loc[last, "valid_domain"])
+    ]
+    both = RunsTable(validate_runs(pd.concat([frame, short], ignore_index=True), "rungs.csv"), "rungs.csv")
+    weights = load_weights(None, both.valid_domains)
+    sd = rung_noise(both, weights, proxy)
+    assert sd is not None and sd > 0
