@@ -356,13 +356,6 @@ def gains_of(losses: Mapping[str, Sequence[float]]) -> dict[str, list[float]]:
     return {n: [b - a for b, a in zip(base, v)] for n, v in losses.items() if n != "baseline"}
 
 
-def predicted_gains(
-    predict: Predict, rungs: Sequence[Rung], arms: Mapping[str, np.ndarray], baseline: np.ndarray
-) -> dict[str, list[float]]:
-    """The law's gain of each arm over the baseline at each rung: {arm: [gain at rung i]}."""
-    return gains_of(predicted_losses(predict, [(r.params, r.steps) for r in rungs], arms, baseline))
-
-
 @dataclass(frozen=True)
 class TargetPrediction:
     """The law at the target, for the anchor: each arm's gain over the baseline; losses by arm and
@@ -398,17 +391,15 @@ def anchor_target(
     by = {r["rung"]: r for r in recs}
     if any(by.get(n, {}).get("measured_gain") is None or by[n].get("sd") is None for n in ("i", "ii")):
         return None
-    proxy = by.get(PROXY, {})
+    ii, proxy = by["ii"], by.get(PROXY, {})
     used = ["i", "ii"] + ([PROXY] if proxy.get("measured_gain") is not None and proxy.get("sd") else [])
     sign = {"i": 1.0, "ii": 1.0, PROXY: -1.0}
     terms = {n: sign[n] * (by[n]["measured_gain"] - by[n]["predicted_gain"]) for n in used}
     value = float(predicted_gain) + sum(terms.values())
-    scale = baseline_loss if baseline_loss is not None else by["ii"]["baseline_loss"]
+    scale = baseline_loss if baseline_loss is not None else ii["baseline_loss"]
     sd = math.sqrt(sum(by[n]["sd"] ** 2 for n in used) + (residual * scale) ** 2)
-    z = Z90
     p = float(norm.cdf(value / sd)) if sd > 0 else float(value > 0)
-    ii = by["ii"]
-    one_seed_ii = ii["sd"] * math.sqrt(max(1, len(ii["seeds"]))) if len(ii["seeds"]) >= 2 else ii["sd"]
+    one_seed_ii = ii["sd"] * math.sqrt(len(ii["seeds"])) if len(ii["seeds"]) >= 2 else ii["sd"]
     measured_sd = math.sqrt(sd**2 + one_seed_ii**2 / max(1, validation_seeds))
     outside = PROXY in used and any(
         (ii.get(k) or 0) >= (by[PROXY].get(k) or math.inf) for k in ("arm_loss", "baseline_loss")
@@ -422,12 +413,24 @@ def anchor_target(
                 sign[n] * (math.log(m) - math.log(q)) for n, (m, q) in zip(loss_rungs, pairs)
             )
             loss[who] = math.exp(ln)
-    gain = {"value": value, "lo": value - z * sd, "hi": value + z * sd, "sd": sd}
+    notes = []
+    if PROXY not in used:
+        notes.append("the proxy rung is not measured: the law's error at this mixture counts twice")
+    if outside:
+        notes.append(
+            "rung ii's larger model is worse than the largest proxy at the proxies' steps (outside the size "
+            "law's regime), so the anchored losses keep the law's size move"
+        )
+    gain = {"value": value, "lo": value - Z90 * sd, "hi": value + Z90 * sd, "sd": sd}
     rec = recommendation({"gain": {**gain, "p_beats_baseline": p}}, min_confidence, support=[])
     return {
         "gain": gain,
         "p_beats_baseline": p,
-        "measured": {"lo": value - z * measured_sd, "hi": value + z * measured_sd, "seeds": validation_seeds},
+        "measured": {
+            "lo": value - Z90 * measured_sd,
+            "hi": value + Z90 * measured_sd,
+            "seeds": validation_seeds,
+        },
         "loss": loss or None,
         "predicted_gain": float(predicted_gain),
         "law_loss": {"arm": arm_loss, "baseline": baseline_loss},
@@ -435,22 +438,7 @@ def anchor_target(
         "verdict": rec["verdict"],
         "reason": rec["reason"],
         "loss_rungs": loss_rungs,
-        "note": "; ".join(
-            (
-                []
-                if PROXY in used
-                else ["the proxy rung is not measured: the law's error at this mixture counts twice"]
-            )
-            + (
-                [
-                    "rung ii's larger model is worse than the largest proxy at the proxies' steps (outside the "
-                    "size law's regime), so the anchored losses keep the law's size move"
-                ]
-                if outside
-                else []
-            )
-        )
-        or None,
+        "note": "; ".join(notes) or None,
     }
 
 

@@ -271,8 +271,8 @@ def with_confirmation(verdict: dict[str, Any], record: dict[str, Any] | None) ->
             " The confirmation rungs then measured the gain at intermediate scales and their anchored target "
             f"gain passed the same rule, so the claim rests on them: {record['reason']}"
         )
-    earlier = out.get("claimed", verdict["result"] == "win") or anchored
-    out["claimed"] = bool(earlier) and confirmed and verdict["result"] == "win"
+    # a win, confirmed by the rungs, and recommended: by the pipeline before them or by their anchored gain
+    out["claimed"] = verdict["result"] == "win" and confirmed and (anchored or out.get("claimed", True))
     if verdict["result"] == "win" and not confirmed:
         other = record["fallback"] or "baseline"
         out["text"] = (
